@@ -1,0 +1,32 @@
+# Developer and CI entry points. `make test` is what .ci/run calls.
+
+PYTHON ?= python3.11
+VENV   := .venv
+# The stamp lives inside the venv so deleting .venv also forgets that it was installed.
+STAMP  := $(VENV)/.pgsweep-install.stamp
+PYTEST_ARGS ?=
+
+.PHONY: venv system-deps test lint demo
+
+venv: $(STAMP)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+system-deps:
+	scripts/install-system-deps
+
+test: system-deps venv
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check src tests migrations hatch_build.py
+	$(VENV)/bin/mypy
+
+demo: system-deps venv
+	$(VENV)/bin/python -m pgsweep.demo

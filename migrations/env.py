@@ -1,0 +1,85 @@
+"""Alembic environment for the Matcha Time chain.
+
+The database is, in order: a connection handed in by the caller
+(``config.attributes["connection"]``, used by pgsweep's Python layer and the tests), else
+``DATABASE_URL``, else ``sqlalchemy.url`` from alembic.ini. Each revision runs in its own
+transaction (``transaction_per_migration``) so that ``CREATE INDEX CONCURRENTLY`` can run in an
+autocommit block between them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from logging.config import fileConfig
+
+import psycopg
+from alembic import context
+from sqlalchemy import Connection, create_engine, pool
+
+from pgsweep.dsn import sqlalchemy_url
+from pgsweep.revision_files import MANAGED_BY_SETTING
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+sql_log = logging.getLogger("pgsweep.sql")
+
+
+def database_url() -> str:
+    url = os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("No database: set DATABASE_URL (postgresql://user@host/db).")
+    return sqlalchemy_url(url)
+
+
+def run_offline() -> None:
+    context.configure(url=database_url(), literal_binds=True, transaction_per_migration=True)
+    # The output is run with psql: tell the files that Alembic's statements keep the version.
+    context.execute(f"SET {MANAGED_BY_SETTING} = 'alembic'")
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_on(connection: Connection) -> None:
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    driver.add_notice_handler(_log_notice)
+    _set_managed_by(connection, "alembic")
+    try:
+        context.configure(connection=connection, transaction_per_migration=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        _set_managed_by(connection, "")
+        driver.remove_notice_handler(_log_notice)
+
+
+def _set_managed_by(connection: Connection, value: str) -> None:
+    # Session-level, so it holds across the per-revision transactions. A caller's open
+    # transaction is left for the caller to commit.
+    owns_transaction = not connection.in_transaction()
+    connection.exec_driver_sql(f"SELECT set_config('{MANAGED_BY_SETTING}', '{value}', false)")
+    if owns_transaction:
+        connection.commit()
+
+
+def _log_notice(diagnostic: psycopg.errors.Diagnostic) -> None:
+    sql_log.info("%s: %s", diagnostic.severity, diagnostic.message_primary)
+
+
+def run_online() -> None:
+    given = config.attributes.get("connection")
+    if given is not None:
+        run_on(given)
+        return
+    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        run_on(connection)
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    run_online()

@@ -1,0 +1,22 @@
+"""0003_password_reset_tokens: one row per password-reset token (hash only).
+
+Runs exactly UP_SQL on upgrade and DOWN_SQL on downgrade (README, "Migrations").
+"""
+
+from pgsweep.revision_files import revision_path, run_sql_file
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+UP_SQL = "sql/0003_password_reset_tokens.sql"
+DOWN_SQL = "rollback/0003_password_reset_tokens_down.sql"
+
+
+def upgrade() -> None:
+    run_sql_file(revision_path(__file__, UP_SQL))
+
+
+def downgrade() -> None:
+    run_sql_file(revision_path(__file__, DOWN_SQL))

@@ -1,0 +1,33 @@
+-- 0004_email_verification: email_verification_tokens and users.email_verified.
+-- Run with:  psql -X -d "$DATABASE_URL" -f sql/0004_email_verification.sql
+-- Alembic runs this same file for revision 0004.
+\set ON_ERROR_STOP on
+
+BEGIN;
+-- Wait at most 5 s for a lock, unless the caller chose its own lock_timeout.
+DO $$ BEGIN IF current_setting('lock_timeout') = '0' THEN SET LOCAL lock_timeout = '5s'; END IF; END $$;
+
+CREATE TABLE email_verification_tokens (
+    id         uuid PRIMARY KEY DEFAULT uuid_generate_v4(),
+    user_id    uuid NOT NULL REFERENCES users ON DELETE CASCADE,
+    token_hash text NOT NULL UNIQUE,
+    expires_at timestamptz NOT NULL,
+    used_at    timestamptz,  -- null until used
+    created_at timestamptz DEFAULT now()
+);
+
+ALTER TABLE users ADD COLUMN email_verified boolean NOT NULL DEFAULT false;
+-- Google has verified these addresses already.
+UPDATE users SET email_verified = true WHERE auth_provider = 'google';
+
+-- Keep Alembic's version table truthful when this file runs under psql (README, "Rollback").
+-- Under Alembic (pgsweep.managed_by = 'alembic') Alembic records the version itself.
+DO $$
+BEGIN
+    IF to_regclass('alembic_version') IS NOT NULL
+       AND current_setting('pgsweep.managed_by', true) IS DISTINCT FROM 'alembic' THEN
+        UPDATE alembic_version SET version_num = '0004' WHERE version_num = '0003';
+    END IF;
+END $$;
+
+COMMIT;

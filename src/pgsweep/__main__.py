@@ -1,0 +1,7 @@
+"""Allow ``python -m pgsweep``."""
+
+import sys
+
+from pgsweep.cli import main
+
+sys.exit(main())

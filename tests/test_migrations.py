@@ -1,0 +1,208 @@
+"""The chain 0001-0006: reversible revision by revision, and psql and Alembic give one database."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from pgsweep import migrate
+from pgsweep.paths import data_root, rollback_dir, sql_dir
+from tests.pg import connect
+from tests.sqlrun import (
+    assert_same_catalog,
+    catalog_of,
+    down_file,
+    psql_file,
+    psql_ok,
+    recorded_version,
+    up_file,
+)
+
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006"]
+
+
+def previous(revision: str) -> str:
+    index = REVISIONS.index(revision)
+    return "base" if index == 0 else REVISIONS[index - 1]
+
+
+def test_the_chain_is_linear_with_four_digit_ids_and_one_head() -> None:
+    assert migrate.revisions()[: len(REVISIONS)] == REVISIONS
+    assert migrate.head() == migrate.revisions()[-1]
+
+
+def _revision_module(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_each_revision_runs_exactly_its_own_up_and_down_file(revision: str) -> None:
+    (path,) = (data_root() / "migrations" / "versions").glob(f"{revision}_*.py")
+    module = _revision_module(path)
+    assert f"sql/{path.stem}.sql" == module.UP_SQL
+    assert f"rollback/{path.stem}_down.sql" == module.DOWN_SQL
+    assert up_file(revision).stem == path.stem
+    assert down_file(revision).stem == f"{path.stem}_down"
+
+
+def test_every_sql_file_belongs_to_a_revision() -> None:
+    known = set(migrate.revisions())
+    for path in [*sql_dir().glob("*.sql"), *rollback_dir().glob("*.sql")]:
+        assert path.name[:4] in known, f"{path} belongs to no revision"
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_up_down_up_leaves_the_catalog_identical(fresh_db: str, revision: str) -> None:
+    migrate.upgrade(fresh_db, previous(revision)) if revision != "0001" else None
+    before = catalog_of(fresh_db)
+    migrate.upgrade(fresh_db, revision)
+    installed = catalog_of(fresh_db)
+    assert installed != before, f"{revision} changed nothing"
+
+    migrate.downgrade(fresh_db, previous(revision))
+    assert_same_catalog(before, catalog_of(fresh_db), f"downgrade of {revision} left traces")
+    assert migrate.current(fresh_db) == (None if revision == "0001" else previous(revision))
+
+    migrate.upgrade(fresh_db, revision)
+    assert_same_catalog(installed, catalog_of(fresh_db), f"re-upgrade to {revision} differs")
+
+
+def test_base_to_head_to_base_leaves_nothing(fresh_db: str) -> None:
+    empty = catalog_of(fresh_db)
+    migrate.upgrade(fresh_db, "head")
+    migrate.downgrade(fresh_db, "base")
+    assert_same_catalog(empty, catalog_of(fresh_db), "base -> head -> base left objects")
+    assert migrate.current(fresh_db) is None
+
+
+def test_psql_and_alembic_build_the_same_database(fresh_db: str, pg_server: object) -> None:
+    from tests.pg import PgServer, scratch_database
+
+    assert isinstance(pg_server, PgServer)
+    migrate.upgrade(fresh_db, "head")
+    with scratch_database(pg_server, "psql_twin") as twin:
+        for revision in REVISIONS:
+            psql_ok(twin, up_file(revision))
+        assert_same_catalog(catalog_of(fresh_db), catalog_of(twin), "psql-built differs")
+
+
+def test_psql_rollbacks_and_alembic_downgrades_match_step_by_step(
+    fresh_db: str, pg_server: object
+) -> None:
+    from tests.pg import PgServer, scratch_database
+
+    assert isinstance(pg_server, PgServer)
+    migrate.upgrade(fresh_db, "head")
+    with scratch_database(pg_server, "psql_down") as twin:
+        migrate.upgrade(twin, "head")
+        for revision in reversed(REVISIONS):
+            migrate.downgrade(fresh_db, previous(revision))
+            psql_ok(twin, down_file(revision))
+            assert_same_catalog(
+                catalog_of(fresh_db), catalog_of(twin), f"psql rollback of {revision} differs"
+            )
+            # The down script kept Alembic's record truthful on its own.
+            expected = None if revision == "0001" else previous(revision)
+            assert recorded_version(twin) == expected
+            assert migrate.current(twin) == expected
+
+
+def test_adoption_of_an_app_built_database_by_stamp_then_upgrade(fresh_db: str) -> None:
+    # The app's own migrations knew nothing of Alembic: build 0001-0005 with psql alone.
+    for revision in REVISIONS[:5]:
+        psql_ok(fresh_db, up_file(revision))
+    with connect(fresh_db) as conn:
+        conn.execute(
+            "INSERT INTO users (username, email, password_hash) VALUES ('ann', 'ann@x', 'h')"
+        )
+    assert recorded_version(fresh_db) is None
+    migrate.stamp(fresh_db, "0005")
+    migrate.upgrade(fresh_db, "head")
+    assert migrate.current(fresh_db) == migrate.head()
+    with connect(fresh_db) as conn:
+        row = conn.execute("SELECT total_cleaned FROM cleanup_all_expired_tokens()").fetchone()
+        assert row == (0,)
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (1,)
+
+
+def test_a_psql_upgrade_moves_alembics_record_so_alembic_does_not_rerun_it(fresh_db: str) -> None:
+    migrate.upgrade(fresh_db, "0005")
+    psql_ok(fresh_db, up_file("0006"))
+    assert migrate.current(fresh_db) == "0006"
+    migrate.upgrade(fresh_db, "head")  # nothing left to do, and no error
+    assert migrate.current(fresh_db) == migrate.head()
+
+
+def test_a_down_script_refuses_while_a_newer_revision_is_recorded(fresh_db: str) -> None:
+    migrate.upgrade(fresh_db, "0006")
+    before = catalog_of(fresh_db)
+    done = psql_file(fresh_db, down_file("0005"))
+    assert done.returncode != 0
+    assert "newer than 0005" in done.stderr
+    assert_same_catalog(before, catalog_of(fresh_db), "a refused rollback changed the schema")
+    assert migrate.current(fresh_db) == "0006"
+
+
+def test_running_a_down_script_twice_is_a_no_op(fresh_db: str) -> None:
+    migrate.upgrade(fresh_db, "head")
+    psql_ok(fresh_db, down_file("0006"))
+    after_once = catalog_of(fresh_db)
+    psql_ok(fresh_db, down_file("0006"))
+    assert_same_catalog(after_once, catalog_of(fresh_db), "second rollback changed something")
+    assert migrate.current(fresh_db) == "0005"
+
+
+def test_running_0006_twice_is_a_no_op(fresh_db: str) -> None:
+    migrate.upgrade(fresh_db, "head")
+    installed = catalog_of(fresh_db)
+    psql_ok(fresh_db, up_file("0006"))
+    assert_same_catalog(installed, catalog_of(fresh_db), "re-running 0006 changed something")
+
+
+def test_running_a_table_creating_up_script_twice_fails_cleanly(fresh_db: str) -> None:
+    migrate.upgrade(fresh_db, "0003")
+    before = catalog_of(fresh_db)
+    done = psql_file(fresh_db, up_file("0003"))
+    assert done.returncode != 0
+    assert 'relation "password_reset_tokens" already exists' in done.stderr
+    assert_same_catalog(before, catalog_of(fresh_db), "a failed re-run changed the schema")
+
+
+def test_an_invalid_index_left_by_a_failed_build_is_rebuilt_by_the_next_run(fresh_db: str) -> None:
+    migrate.upgrade(fresh_db, "head")
+    with connect(fresh_db) as conn:
+        # What an interrupted CREATE INDEX CONCURRENTLY leaves behind.
+        conn.execute(
+            "UPDATE pg_index SET indisvalid = false"
+            " WHERE indexrelid = 'idx_refresh_tokens_expires_at'::regclass"
+        )
+    psql_ok(fresh_db, up_file("0006"))
+    with connect(fresh_db) as conn:
+        valid = conn.execute(
+            "SELECT indisvalid FROM pg_index"
+            " WHERE indexrelid = 'idx_refresh_tokens_expires_at'::regclass"
+        ).fetchone()
+    assert valid == (True,)
+
+
+def test_offline_sql_shows_concurrent_builds_outside_a_transaction(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from alembic import command
+
+    config = migrate.alembic_config()
+    config.set_main_option("sqlalchemy.url", "postgresql+psycopg://reviewer@localhost/none")
+    command.upgrade(config, "0005:0006", sql=True)
+    out = capsys.readouterr().out
+    assert "SET pgsweep.managed_by = 'alembic'" in out
+    commit_at = out.index("COMMIT;")
+    assert out.index("CREATE INDEX CONCURRENTLY") > commit_at
+    assert "UPDATE alembic_version SET version_num='0006'" in out
