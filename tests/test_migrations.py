@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
+import time
 from pathlib import Path
 from types import ModuleType
 
+import psycopg
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from pgsweep import migrate
 from pgsweep.paths import data_root, rollback_dir, sql_dir
@@ -206,3 +210,34 @@ def test_offline_sql_shows_concurrent_builds_outside_a_transaction(
     commit_at = out.index("COMMIT;")
     assert out.index("CREATE INDEX CONCURRENTLY") > commit_at
     assert "UPDATE alembic_version SET version_num='0006'" in out
+
+
+def test_an_upgrade_blocked_by_a_long_transaction_gives_way_and_retries(fresh_db: str) -> None:
+    migrate.upgrade(fresh_db, "0005")
+    policy = migrate.LockPolicy(lock_timeout_ms=200, attempts=10, first_pause_s=0.2)
+    with connect(fresh_db, autocommit=False) as app:
+        # An app transaction holding a lock 0006's triggers need (CREATE TRIGGER takes
+        # SHARE ROW EXCLUSIVE, which conflicts with this ROW EXCLUSIVE lock).
+        app.execute("LOCK TABLE refresh_tokens IN ROW EXCLUSIVE MODE")
+        timer = threading.Timer(1.0, app.rollback)
+        timer.start()
+        started = time.monotonic()
+        migrate.upgrade(fresh_db, "head", policy)
+        timer.join()
+    assert migrate.current(fresh_db) == "0006"
+    assert time.monotonic() - started >= 1.0  # it did have to wait for the app to finish
+
+
+def test_an_upgrade_gives_up_after_its_attempts_with_the_lock_error(fresh_db: str) -> None:
+    migrate.upgrade(fresh_db, "0005")
+    policy = migrate.LockPolicy(lock_timeout_ms=100, attempts=2, first_pause_s=0.1)
+    with connect(fresh_db, autocommit=False) as app:
+        app.execute("LOCK TABLE refresh_tokens IN ROW EXCLUSIVE MODE")
+        with pytest.raises((DBAPIError, psycopg.Error)) as caught:
+            migrate.upgrade(fresh_db, "head", policy)
+        app.rollback()
+    assert migrate.is_lock_timeout(caught.value)
+    assert migrate.current(fresh_db) == "0005"
+    # The interrupted run is repaired by the next one.
+    migrate.upgrade(fresh_db, "head")
+    assert migrate.current(fresh_db) == "0006"
