@@ -1,4 +1,4 @@
-"""The chain 0001-0006: reversible revision by revision, and psql and Alembic give one database."""
+"""The chain 0001-0007: reversible revision by revision, and psql and Alembic give one database."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.sqlrun import (
     up_file,
 )
 
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006"]
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
 
 
 def previous(revision: str) -> str:
@@ -155,20 +155,23 @@ def test_a_down_script_refuses_while_a_newer_revision_is_recorded(fresh_db: str)
     assert migrate.current(fresh_db) == "0006"
 
 
-def test_running_a_down_script_twice_is_a_no_op(fresh_db: str) -> None:
-    migrate.upgrade(fresh_db, "head")
-    psql_ok(fresh_db, down_file("0006"))
+@pytest.mark.parametrize("revision", ["0006", "0007"])
+def test_running_a_down_script_twice_is_a_no_op(fresh_db: str, revision: str) -> None:
+    migrate.upgrade(fresh_db, revision)
+    psql_ok(fresh_db, down_file(revision))
     after_once = catalog_of(fresh_db)
-    psql_ok(fresh_db, down_file("0006"))
+    psql_ok(fresh_db, down_file(revision))
     assert_same_catalog(after_once, catalog_of(fresh_db), "second rollback changed something")
-    assert migrate.current(fresh_db) == "0005"
+    assert migrate.current(fresh_db) == previous(revision)
 
 
-def test_running_0006_twice_is_a_no_op(fresh_db: str) -> None:
+@pytest.mark.parametrize("revision", ["0006", "0007"])
+def test_running_an_idempotent_up_script_twice_is_a_no_op(fresh_db: str, revision: str) -> None:
     migrate.upgrade(fresh_db, "head")
     installed = catalog_of(fresh_db)
-    psql_ok(fresh_db, up_file("0006"))
-    assert_same_catalog(installed, catalog_of(fresh_db), "re-running 0006 changed something")
+    psql_ok(fresh_db, up_file(revision))
+    assert_same_catalog(installed, catalog_of(fresh_db), f"re-running {revision} changed something")
+    assert migrate.current(fresh_db) == migrate.head()
 
 
 def test_running_a_table_creating_up_script_twice_fails_cleanly(fresh_db: str) -> None:
@@ -224,7 +227,7 @@ def test_an_upgrade_blocked_by_a_long_transaction_gives_way_and_retries(fresh_db
         started = time.monotonic()
         migrate.upgrade(fresh_db, "head", policy)
         timer.join()
-    assert migrate.current(fresh_db) == "0006"
+    assert migrate.current(fresh_db) == migrate.head()
     assert time.monotonic() - started >= 1.0  # it did have to wait for the app to finish
 
 
@@ -240,4 +243,4 @@ def test_an_upgrade_gives_up_after_its_attempts_with_the_lock_error(fresh_db: st
     assert migrate.current(fresh_db) == "0005"
     # The interrupted run is repaired by the next one.
     migrate.upgrade(fresh_db, "head")
-    assert migrate.current(fresh_db) == "0006"
+    assert migrate.current(fresh_db) == migrate.head()
