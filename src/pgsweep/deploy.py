@@ -1,0 +1,169 @@
+"""``pgsweep upgrade``, ``downgrade`` and ``current``: the Alembic chain with operator errors.
+
+:mod:`pgsweep.migrate` runs the chain (short lock_timeout, bounded retries); this module checks
+what can be checked before anything runs (is the target a revision this code ships, is the
+database at a revision this code knows) and turns every failure into a one-line
+:class:`~pgsweep.errors.PgsweepError` with its own exit status. It also collects the NOTICEs the
+SQL files raise (0007 says here why it scheduled nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+import psycopg
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from pgsweep import db, migrate
+from pgsweep.errors import (
+    LockNotGranted,
+    PgsweepError,
+    UnknownDatabaseRevision,
+    UsageError,
+)
+
+State = Literal["head", "behind", "ahead", "empty"]
+_RELATIVE = re.compile(r"^[+-]\d+$")
+
+
+@dataclass(frozen=True)
+class RevisionState:
+    """Where a database stands relative to the code: ``ahead`` means "a revision unknown here"."""
+
+    revision: str | None
+    head: str
+    state: State
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    before: str | None
+    after: str | None
+    head: str
+    notices: list[str] = field(default_factory=list)
+
+
+def state_of(revision: str | None) -> RevisionState:
+    head = migrate.head()
+    if revision is None:
+        return RevisionState(None, head, "empty")
+    if revision == head:
+        return RevisionState(revision, head, "head")
+    if revision in migrate.revisions():
+        return RevisionState(revision, head, "behind")
+    return RevisionState(revision, head, "ahead")
+
+
+def recorded_revision(conn: psycopg.Connection[tuple[object, ...]]) -> str | None:
+    """The revision in alembic_version (read on a psycopg connection), or None."""
+    row = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+    if row is None or not row[0]:
+        return None
+    version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return None if version is None else str(version[0])
+
+
+def current(dsn: str) -> RevisionState:
+    with db.connect(dsn) as conn:
+        return state_of(recorded_revision(conn))
+
+
+def known_state(dsn: str) -> RevisionState:
+    """The database's state; an error when it is at a revision this code does not know."""
+    state = current(dsn)
+    if state.state == "ahead":
+        raise UnknownDatabaseRevision(
+            f"the database is at revision {state.revision}, which this pgsweep does not know"
+            f" (its newest is {state.head}): the database is ahead of this code,"
+            " use the pgsweep that upgraded it"
+        )
+    return state
+
+
+def check_target(target: str) -> None:
+    """A usage error unless ``target`` names a revision (or head/base/+N/-N) of this chain."""
+    if target in ("head", "heads", "base") or _RELATIVE.match(target):
+        return
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    try:
+        found = script.get_revision(target)
+    except CommandError:
+        found = None
+    if found is None:
+        known = ", ".join(migrate.revisions())
+        raise UsageError(f"unknown revision {target!r} (this pgsweep ships {known}, head, base)")
+
+
+def upgrade(
+    dsn: str, target: str = "head", policy: migrate.LockPolicy = migrate.DEFAULT_LOCK_POLICY
+) -> MigrationResult:
+    check_target(target)
+    before = known_state(dsn)
+    with _failures_as_errors(dsn, policy), _notices() as notices:
+        migrate.upgrade(dsn, target, policy)
+    return MigrationResult(before.revision, current(dsn).revision, before.head, notices)
+
+
+def downgrade(
+    dsn: str, target: str, policy: migrate.LockPolicy = migrate.DEFAULT_LOCK_POLICY
+) -> MigrationResult:
+    check_target(target)
+    before = known_state(dsn)
+    with _failures_as_errors(dsn, policy), _notices() as notices:
+        migrate.downgrade(dsn, target, policy)
+    return MigrationResult(before.revision, current(dsn).revision, before.head, notices)
+
+
+@contextmanager
+def _failures_as_errors(dsn: str, policy: migrate.LockPolicy) -> Iterator[None]:
+    try:
+        yield
+    except CommandError as exc:
+        raise UsageError(db.one_line(str(exc))) from None
+    except (DBAPIError, psycopg.Error) as exc:
+        if migrate.is_lock_timeout(exc):
+            raise LockNotGranted(
+                f"a lock was not granted within {policy.lock_timeout_ms} ms in"
+                f" {policy.attempts} attempts; the application holds it: retry later,"
+                " or raise --lock-timeout / --attempts"
+            ) from None
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        if isinstance(orig, psycopg.OperationalError) and getattr(orig, "sqlstate", None) is None:
+            raise db.connection_error(orig, dsn) from None
+        raise PgsweepError(f"the migration failed: {db.one_line(str(orig))}") from None
+    except SQLAlchemyError as exc:
+        raise PgsweepError(f"the migration failed: {db.one_line(str(exc))}") from None
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(("NOTICE:", "WARNING:")):
+            self.messages.append(message)
+
+
+@contextmanager
+def _notices() -> Iterator[list[str]]:
+    """NOTICEs and WARNINGs the SQL files raise (env.py logs them to ``pgsweep.sql``)."""
+    logger = logging.getLogger("pgsweep.sql")
+    handler = _Collect()
+    level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

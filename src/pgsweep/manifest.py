@@ -1,0 +1,178 @@
+"""What the shipped SQL installs at head, as a checked-in manifest that ``pgsweep verify`` reads.
+
+A function "replaced by another body" can only be recognised against what it should be. This
+module reads, from a database, the definitions pgsweep owns: every routine of the ``pgsweep``
+schema and of ``public`` (the contract; extension members excluded), every trigger and every
+index on tables of those schemas. ``expected_schema.json`` holds them for a database built from
+``sql/`` at head; :func:`expected` loads it.
+
+Routine bodies are kept as SHA-256 hashes of ``prosrc`` (with language, result type, volatility,
+security and ``SET`` options as they are); triggers and indexes as PostgreSQL's own
+``pg_get_triggerdef`` / ``pg_get_indexdef``. The manifest is generated, never edited:
+``make manifest`` (``python -m pgsweep.manifest --write``) rebuilds it from a throwaway cluster,
+and ``tests/test_manifest.py`` fails whenever it no longer matches the SQL files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+MANIFEST_PATH = Path(__file__).resolve().parent / "expected_schema.json"
+SCHEMAS = ("public", "pgsweep")
+
+
+@dataclass(frozen=True)
+class Routine:
+    signature: str  # schema.name(identity arguments)
+    kind: str  # function | procedure
+    result: str
+    language: str
+    volatility: str
+    security_definer: bool
+    config: str
+    body_sha256: str
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str  # table.trigger
+    definition: str
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str  # schema.index
+    table: str
+    definition: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    revision: str | None
+    routines: dict[str, Routine]
+    triggers: dict[str, Trigger]
+    indexes: dict[str, Index]
+
+    def to_json(self) -> str:
+        document = {
+            "revision": self.revision,
+            "routines": {k: asdict(v) for k, v in sorted(self.routines.items())},
+            "triggers": {k: asdict(v) for k, v in sorted(self.triggers.items())},
+            "indexes": {k: asdict(v) for k, v in sorted(self.indexes.items())},
+        }
+        return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        document: dict[str, Any] = json.loads(text)
+        return cls(
+            document["revision"],
+            {k: Routine(**v) for k, v in document["routines"].items()},
+            {k: Trigger(**v) for k, v in document["triggers"].items()},
+            {k: Index(**v) for k, v in document["indexes"].items()},
+        )
+
+
+_ROUTINES = """
+SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
+       coalesce(pg_get_function_result(p.oid), ''), l.lanname,
+       CASE p.provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable' ELSE 'volatile' END,
+       p.prosecdef, coalesce(array_to_string(p.proconfig, ', '), ''), p.prosrc
+  FROM pg_proc p
+  JOIN pg_namespace n ON n.oid = p.pronamespace
+  JOIN pg_language l ON l.oid = p.prolang
+ WHERE n.nspname = ANY (%(schemas)s)
+   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                      AND d.objid = p.oid AND d.deptype = 'e')
+"""
+
+_TRIGGERS = """
+SELECT c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid)
+  FROM pg_trigger t
+  JOIN pg_class c ON c.oid = t.tgrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = ANY (%(schemas)s) AND NOT t.tgisinternal
+"""
+
+_INDEXES = """
+SELECT n.nspname || '.' || ic.relname, c.relname, pg_get_indexdef(i.indexrelid)
+  FROM pg_index i
+  JOIN pg_class ic ON ic.oid = i.indexrelid
+  JOIN pg_class c ON c.oid = i.indrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = ANY (%(schemas)s) AND c.relname <> 'alembic_version'
+"""
+
+
+def body_hash(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def read_routines(conn: psycopg.Connection[Any]) -> dict[str, Routine]:
+    rows = conn.execute(_ROUTINES, {"schemas": list(SCHEMAS)}).fetchall()
+    return {
+        r[0]: Routine(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], body_hash(r[7])) for r in rows
+    }
+
+
+def read_triggers(conn: psycopg.Connection[Any]) -> dict[str, Trigger]:
+    rows = conn.execute(_TRIGGERS, {"schemas": list(SCHEMAS)}).fetchall()
+    return {r[0]: Trigger(r[0], r[1]) for r in rows}
+
+
+def read_indexes(conn: psycopg.Connection[Any]) -> dict[str, Index]:
+    rows = conn.execute(_INDEXES, {"schemas": list(SCHEMAS)}).fetchall()
+    return {r[0]: Index(r[0], r[1], r[2]) for r in rows}
+
+
+def read(conn: psycopg.Connection[Any], revision: str | None) -> Manifest:
+    """The manifest of the database behind ``conn``, labelled with ``revision``."""
+    return Manifest(revision, read_routines(conn), read_triggers(conn), read_indexes(conn))
+
+
+def expected() -> Manifest:
+    """The definitions the shipped SQL installs at head."""
+    return Manifest.from_json(MANIFEST_PATH.read_text(encoding="utf-8"))
+
+
+def build_reference() -> Manifest:
+    """Upgrade a database in a throwaway local cluster to head and read its manifest."""
+    from pgsweep import migrate
+    from pgsweep.localpg import LocalCluster
+
+    with LocalCluster(preload_cron=False) as cluster:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE reference")
+        dsn = cluster.dsn("reference")
+        migrate.upgrade(dsn, "head")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return read(conn, migrate.head())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pgsweep.manifest",
+        description="Print (or --write) the manifest of a database built from sql/ at head.",
+    )
+    parser.add_argument("--write", action="store_true", help=f"write {MANIFEST_PATH.name}")
+    args = parser.parse_args(argv)
+    text = build_reference().to_json()
+    if args.write:
+        MANIFEST_PATH.write_text(text, encoding="utf-8")
+        print(f"wrote {MANIFEST_PATH}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

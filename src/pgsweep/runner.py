@@ -1,0 +1,122 @@
+"""``pgsweep run --every DURATION``: the scheduler for deployments without pg_cron.
+
+Each run calls ``CALL pgsweep.sweep(table)`` once per table under an expiry rule: one short
+transaction per batch (as the pg_cron alternative would), and a count per table to log. Between
+runs it waits on a :class:`threading.Event`, so a SIGTERM/SIGINT handler that sets it stops the
+loop at once while waiting, or right after the table being swept.
+
+A misconfiguration (unreachable server, wrong password, database without the engine) fails the
+first connection and is reported at once. After that, losing the database (a restart, a
+failover) is an outage to ride out: the error is reported and the loop reconnects with a growing
+pause (1 s, 2 s, 4 s … up to ``max_backoff_s``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from pgsweep import db
+from pgsweep.cleanup import require
+from pgsweep.errors import PgsweepError, UsageError
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``5m``, ``1h30m``, ``1d``, ``250ms`` (or plain seconds) as seconds, > 0."""
+    value = text.strip().lower()
+    seconds: float
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        seconds = float(value)
+    elif value and re.fullmatch(f"(?:{_DURATION.pattern})+", value):
+        seconds = sum(float(n) * _UNIT_S[u] for n, u in _DURATION.findall(value))
+    else:
+        raise UsageError(f"invalid duration {text!r} (examples: 30s, 5m, 1h30m, 1d)")
+    if seconds <= 0:
+        raise UsageError(f"the duration must be positive, not {text!r}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    number: int
+    started_at: dt.datetime
+    seconds: float
+    deleted: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.deleted.values())
+
+
+@dataclass(frozen=True)
+class Outage:
+    message: str
+    retry_in_s: float
+
+
+def sweep_once(conn: psycopg.Connection[Any], number: int, batch_size: int) -> RunCounts:
+    started, clock = dt.datetime.now(dt.UTC), time.monotonic()
+    tables = conn.execute(
+        "SELECT DISTINCT table_name::text FROM pgsweep.expiry_rule ORDER BY 1"
+    ).fetchall()
+    deleted: dict[str, int] = {}
+    for (table,) in tables:
+        row = conn.execute(
+            "CALL pgsweep.sweep(%s::regclass, %s, '0'::interval, NULL)", (table, batch_size)
+        ).fetchone()
+        deleted[str(table)] = int(row[0]) if row and row[0] is not None else 0
+    return RunCounts(number, started, time.monotonic() - clock, deleted)
+
+
+def run(
+    dsn: str,
+    every_s: float,
+    *,
+    stop: threading.Event,
+    on_run: Callable[[RunCounts], None],
+    on_outage: Callable[[Outage], None],
+    batch_size: int = 1000,
+    max_runs: int | None = None,
+    max_backoff_s: float = 60.0,
+) -> int:
+    """Sweep every ``every_s`` seconds until ``stop`` is set (or ``max_runs``); returns runs."""
+    if batch_size < 1:
+        raise UsageError("--batch-size must be a positive integer")
+    first = db.connect(dsn)  # a misconfiguration fails here, at once
+    require(first, "pgsweep.sweep(regclass,integer,interval,bigint)", "0006")
+    conn: psycopg.Connection[Any] | None = first
+    runs, backoff = 0, 1.0
+    try:
+        while not stop.is_set():
+            try:
+                if conn is None or conn.closed:
+                    conn = db.connect(dsn)
+                counts = sweep_once(conn, runs + 1, batch_size)
+            except (psycopg.OperationalError, PgsweepError) as exc:
+                if conn is not None:
+                    conn.close()
+                conn = None
+                on_outage(Outage(db.one_line(str(exc)), backoff))
+                stop.wait(backoff)
+                backoff = min(backoff * 2, max_backoff_s)
+                continue
+            runs += 1
+            backoff = 1.0
+            on_run(counts)
+            if max_runs is not None and runs >= max_runs:
+                break
+            stop.wait(every_s)
+    finally:
+        if conn is not None:
+            conn.close()
+    return runs

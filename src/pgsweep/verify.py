@@ -1,0 +1,383 @@
+"""``pgsweep verify``: is the database what this code says it should be, and is it being swept?
+
+One :class:`Check` per fact, each pass or fail with its evidence:
+
+* the recorded revision is the code's head (not behind, not an unknown newer one);
+* every routine the shipped SQL defines (the cleanup contract and the pgsweep engine) is
+  present with its signature, result type, language, volatility, security and ``SET`` options,
+  and a body whose hash matches the shipped one (:mod:`pgsweep.manifest`);
+* every trigger is present as shipped and enabled;
+* every index is present as shipped and valid, and no other index is invalid;
+* every cleanup path (each expiry rule, first and follow-on batch) and every hot lookup has an
+  index that can serve it (EXPLAIN with sequential scans priced out, naming the index), and what
+  the planner picks under the current statistics (plain EXPLAIN, reported, not judged: on a
+  small table a sequential scan is the right choice);
+* the pg_cron job is present and active (its schedule and command), its last run succeeded,
+  and the job that prunes ``cron.job_run_details`` exists.
+
+Verify changes nothing: it runs in READ ONLY transactions that are rolled back, and EXPLAIN
+never executes the statement it plans.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from pgsweep import cron, db, deploy, manifest, plans
+from pgsweep.dsn import with_dbname
+from pgsweep.errors import CronUnavailable, PgsweepError
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None  # None: skipped on request
+    evidence: str
+
+    @property
+    def status(self) -> str:
+        return "skip" if self.ok is None else ("pass" if self.ok else "fail")
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    database: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok is not False for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.ok is False]
+
+
+def verify(dsn: str, *, check_cron: bool = True, job_name: str = cron.CLEANUP_JOB) -> VerifyReport:
+    with db.connect(dsn, autocommit=False) as conn:
+        conn.read_only = True
+        try:
+            database = str(_one(conn, "SELECT current_database()"))
+            checks: list[Check] = [revision_check(conn)]
+            expected = manifest.expected()
+            checks += _guarded(conn, "functions", lambda: routine_checks(conn, expected))
+            checks += _guarded(conn, "triggers", lambda: trigger_checks(conn, expected))
+            checks += _guarded(conn, "indexes", lambda: index_checks(conn, expected))
+            checks += _guarded(conn, "plans", lambda: plan_checks(conn))
+            if check_cron:
+                checks += _guarded(conn, "pg_cron", lambda: cron_checks(dsn, conn, job_name))
+            else:
+                checks.append(Check("pg_cron job", None, "not checked (--no-cron)"))
+        finally:
+            conn.rollback()
+    return VerifyReport(database, checks)
+
+
+def _guarded(conn: Connection, what: str, run: Callable[[], list[Check]]) -> list[Check]:
+    """A group of checks in a savepoint: an SQL error fails that group, not the others."""
+    try:
+        with conn.transaction():
+            return run()
+    except psycopg.Error as exc:
+        return [Check(what, False, f"could not be checked: {db.one_line(str(exc))}")]
+
+
+# --- revision ------------------------------------------------------------------------------
+
+
+def revision_check(conn: Connection) -> Check:
+    state = deploy.state_of(deploy.recorded_revision(conn))
+    name = "revision"
+    if state.state == "head":
+        return Check(name, True, f"database at {state.revision}, the code's head")
+    if state.state == "empty":
+        return Check(name, False, "no alembic_version: never migrated (run pgsweep upgrade)")
+    if state.state == "behind":
+        return Check(
+            name,
+            False,
+            f"database at {state.revision}, behind the code's head {state.head}"
+            " (run pgsweep upgrade)",
+        )
+    return Check(
+        name,
+        False,
+        f"database at {state.revision}, unknown to this code (head {state.head}):"
+        " the database is ahead of this code",
+    )
+
+
+# --- routines, triggers, indexes -------------------------------------------------------------
+
+
+def routine_checks(conn: Connection, expected: manifest.Manifest) -> list[Check]:
+    found = manifest.read_routines(conn)
+    checks = []
+    for signature, want in sorted(expected.routines.items()):
+        name = f"{want.kind} {signature}"
+        have = found.get(signature)
+        if have is None:
+            checks.append(Check(name, False, "missing"))
+            continue
+        problems = []
+        if have.body_sha256 != want.body_sha256:
+            problems.append(
+                f"body differs from the shipped one (sha256 {have.body_sha256[:12]},"
+                f" shipped {want.body_sha256[:12]})"
+            )
+        for attribute in ("result", "language", "volatility", "security_definer", "config"):
+            got, wanted = getattr(have, attribute), getattr(want, attribute)
+            if got != wanted:
+                problems.append(f"{attribute} is {got!r}, shipped {wanted!r}")
+        if problems:
+            checks.append(Check(name, False, "; ".join(problems)))
+        else:
+            security = "security definer" if want.security_definer else "security invoker"
+            result = f"returns {want.result}, " if want.kind == "function" else ""
+            checks.append(
+                Check(
+                    name,
+                    True,
+                    f"{result}{want.language} {want.volatility} {security},"
+                    f" body as shipped (sha256 {want.body_sha256[:12]})",
+                )
+            )
+    return checks
+
+
+def trigger_checks(conn: Connection, expected: manifest.Manifest) -> list[Check]:
+    rows = conn.execute(
+        "SELECT c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid), t.tgenabled::text"
+        " FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = ANY (%s) AND NOT t.tgisinternal",
+        (list(manifest.SCHEMAS),),
+    ).fetchall()
+    found = {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
+    checks = []
+    for key, want in sorted(expected.triggers.items()):
+        name = f"trigger {key}"
+        if key not in found:
+            checks.append(Check(name, False, "missing"))
+            continue
+        definition, enabled = found[key]
+        if definition != want.definition:
+            checks.append(Check(name, False, f"differs from the shipped definition: {definition}"))
+        elif enabled not in ("O", "A"):
+            states = {"D": "disabled", "R": "enabled for replica sessions only"}
+            state = states.get(enabled, enabled)
+            checks.append(Check(name, False, f"{state} (ALTER TABLE … ENABLE TRIGGER to repair)"))
+        else:
+            checks.append(Check(name, True, f"enabled: {_after_table(definition)}"))
+    return checks
+
+
+def _after_table(definition: str) -> str:
+    # "CREATE TRIGGER t AFTER INSERT ON public.x FOR EACH STATEMENT EXECUTE FUNCTION f(...)"
+    head, _, tail = definition.partition(" FOR EACH ")
+    when = head.split(" ", 3)[3] if head.count(" ") >= 3 else head
+    return f"{when} FOR EACH {tail}" if tail else definition
+
+
+def index_checks(conn: Connection, expected: manifest.Manifest) -> list[Check]:
+    rows = conn.execute(
+        "SELECT n.nspname || '.' || ic.relname, pg_get_indexdef(i.indexrelid),"
+        " i.indisvalid AND i.indisready"
+        " FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid"
+        " JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = ANY (%s) AND c.relname <> 'alembic_version'",
+        (list(manifest.SCHEMAS),),
+    ).fetchall()
+    found = {str(r[0]): (str(r[1]), bool(r[2])) for r in rows}
+    checks = []
+    for key, want in sorted(expected.indexes.items()):
+        name = f"index {key}"
+        if key not in found:
+            checks.append(Check(name, False, f"missing (on {want.table})"))
+            continue
+        definition, valid = found[key]
+        if not valid:
+            checks.append(Check(name, False, "INVALID (a failed concurrent build): rebuild it"))
+        elif definition != want.definition:
+            checks.append(Check(name, False, f"differs from the shipped definition: {definition}"))
+        else:
+            checks.append(Check(name, True, "valid, " + definition.split(" USING ", 1)[-1]))
+    others = sorted(k for k, (_, valid) in found.items() if not valid and k not in expected.indexes)
+    checks.append(
+        Check(
+            "other indexes",
+            not others,
+            f"invalid: {', '.join(others)}" if others else "no other index is invalid",
+        )
+    )
+    return checks
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+
+def plan_checks(conn: Connection) -> list[Check]:
+    checks = []
+    for path in [*plans.cleanup_paths(conn), *plans.HOT_LOOKUPS]:
+        _set(conn, "enable_seqscan", "off")
+        served_by = _serving_index(plans.explain(conn, path.statement))
+        _set(conn, "enable_seqscan", "on")
+        chosen = plans.scans(plans.explain(conn, path.statement))
+        picks = ", ".join(f"{s.node_type} {s.index or s.relation}" for s in chosen) or "no scan"
+        name = f"plan {path.name}"
+        if served_by is None:
+            checks.append(Check(name, False, f"no index can serve it; planner picks {picks}"))
+        else:
+            evidence = f"index {served_by} can serve it; planner picks {picks}"
+            checks.append(Check(name, True, evidence))
+    return checks
+
+
+def _set(conn: Connection, setting: str, value: str) -> None:
+    conn.execute("SELECT set_config(%s, %s, true)", (setting, value))
+
+
+def _serving_index(plan: dict[str, Any]) -> str | None:
+    """The first index scan that applies a condition of the statement (not just an order)."""
+    for node in _nodes(plan):
+        if node.get("Node Type") in plans.INDEX_SCANS and node.get("Index Cond"):
+            return str(node.get("Index Name"))
+    return None
+
+
+def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child)
+
+
+# --- pg_cron ---------------------------------------------------------------------------------
+
+
+def cron_checks(dsn: str, conn: Connection, job_name: str) -> list[Check]:
+    title = f"pg_cron job {job_name}"
+    try:
+        cron_db = cron.cron_database(conn)
+    except CronUnavailable as exc:
+        return [
+            Check(
+                title,
+                False,
+                f"{exc}: nothing schedules the cleanup (run `pgsweep run`, or verify --no-cron)",
+            )
+        ]
+    database = str(_one(conn, "SELECT current_database()"))
+    try:
+        with _read_only(dsn, conn, cron_db, database) as cconn:
+            return _job_checks(cconn, title, job_name, database, cron_db)
+    except PgsweepError as exc:
+        return [Check(title, False, f"cannot read the cron database {cron_db!r}: {exc}")]
+
+
+@contextmanager
+def _read_only(dsn: str, conn: Connection, cron_db: str, database: str) -> Iterator[Connection]:
+    if cron_db == database:
+        yield conn
+        return
+    with db.connect(with_dbname(dsn, cron_db), autocommit=False) as other:
+        other.read_only = True
+        try:
+            yield other
+        finally:
+            other.rollback()
+
+
+def _job_checks(
+    conn: Connection, title: str, job_name: str, database: str, cron_db: str
+) -> list[Check]:
+    if not cron.has_cron_tables(conn):
+        return [Check(title, False, f"the pg_cron extension is not created in {cron_db!r}")]
+    job = cron.find_job(conn, job_name, database)
+    if job is None:
+        return [
+            Check(
+                title,
+                False,
+                f"missing: no job {job_name!r} for database {database!r} in cron database"
+                f" {cron_db!r} (pgsweep schedule)",
+            )
+        ]
+    runs_cleanup = "cleanup_all_expired_tokens" in job.command or "pgsweep.sweep" in job.command
+    where = f"jobid {job.jobid} in {cron_db!r}"
+    evidence = f"{where}, schedule '{job.schedule}', command {job.command!r}, as {job.username}"
+    if not job.active:
+        checks = [Check(title, False, f"INACTIVE: {evidence}")]
+    elif not runs_cleanup:
+        checks = [Check(title, False, f"its command does not run the cleanup: {evidence}")]
+    else:
+        checks = [Check(title, True, f"active, {evidence}")]
+    checks.append(_last_run_check(conn, job))
+    prune = cron.find_job(conn, cron.PRUNE_JOB, cron_db)
+    prune_title = f"pg_cron job {cron.PRUNE_JOB}"
+    if prune is None or not prune.active:
+        state = "missing" if prune is None else "INACTIVE"
+        checks.append(
+            Check(
+                prune_title,
+                False,
+                f"{state}: cron.job_run_details in {cron_db!r} grows without bound"
+                " (pgsweep schedule registers it)",
+            )
+        )
+    else:
+        checks.append(
+            Check(prune_title, True, f"active, schedule '{prune.schedule}', {prune.command!r}")
+        )
+    return checks
+
+
+def _last_run_check(conn: Connection, job: cron.Job) -> Check:
+    title = f"pg_cron last run of {job.name}"
+    run = cron.last_run(conn, job.jobid)
+    if run is None:
+        return Check(title, True, "no run recorded yet")
+    when = _when(run.start_time)
+    if run.status == "succeeded":
+        took = ""
+        if run.start_time and run.end_time:
+            took = f", took {(run.end_time - run.start_time).total_seconds():.1f} s"
+        return Check(title, True, f"succeeded, started {when}{took}: {run.message}")
+    if run.status in ("starting", "running"):
+        return Check(title, True, f"{run.status} since {when}")
+    return Check(title, False, f"{run.status} at {when}: {run.message}")
+
+
+def _when(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return "(unknown time)"
+    utc = moment.astimezone(dt.UTC)
+    ago = dt.datetime.now(dt.UTC) - utc
+    return f"{utc:%Y-%m-%d %H:%M:%S} UTC ({format_age(ago.total_seconds())} ago)"
+
+
+def format_age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s"
+
+
+def _one(conn: Connection, query: str) -> Any:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]
