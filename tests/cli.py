@@ -1,0 +1,42 @@
+"""Run the ``pgsweep`` command in-process (fast) or as a subprocess (the real entry point)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pgsweep.cli import main
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def pgsweep(capsys: pytest.CaptureFixture[str], *argv: str) -> Outcome:
+    capsys.readouterr()  # drop anything printed before
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return Outcome(code, captured.out, captured.err)
+
+
+def pgsweep_process(*argv: str, env: dict[str, str] | None = None) -> Outcome:
+    done = subprocess.run(
+        [sys.executable, "-m", "pgsweep", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    return Outcome(done.returncode, done.stdout, done.stderr)
