@@ -6,7 +6,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.pgsweep-install.stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv system-deps test lint demo
+.PHONY: venv system-deps test lint demo manifest
 
 venv: $(STAMP)
 
@@ -30,3 +30,8 @@ lint: venv
 
 demo: system-deps venv
 	$(VENV)/bin/python -m pgsweep.demo
+
+# Regenerate src/pgsweep/expected_schema.json (what verify compares against) from a throwaway
+# cluster built from sql/ at head; tests/test_manifest.py fails until it is current.
+manifest: venv
+	$(VENV)/bin/python -m pgsweep.manifest --write
