@@ -1,4 +1,4 @@
-"""`make demo` keeps working: the demo runs against a given DATABASE_URL and reports."""
+"""`make demo` keeps working: the demo runs the pgsweep commands against a given DATABASE_URL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from tests.pg import connect
 
 
-def test_the_demo_upgrades_loads_cleans_and_reports(fresh_db: str) -> None:
+def test_the_demo_runs_the_operator_commands_and_cleans_up(fresh_db: str) -> None:
     env = {**os.environ, "DATABASE_URL": fresh_db}
     done = subprocess.run(
         [sys.executable, "-m", "pgsweep.demo"],
@@ -19,10 +19,27 @@ def test_the_demo_upgrades_loads_cleans_and_reports(fresh_db: str) -> None:
         timeout=300,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
-    assert "total_cleaned=" in done.stdout
-    assert "NO INDEX" not in done.stdout
-    assert "***" in done.stdout  # the password is masked where the DSN is shown
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for command in (
+        "upgrade",
+        "current",
+        "status",
+        "cleanup --dry-run",
+        "verify --no-cron",
+        "cleanup",
+    ):
+        assert f"\n$ pgsweep {command}\n" in out
+    assert "all checks pass" in out
+    assert "FAIL" not in out
+    # What the dry run announced is what the cleanup deleted.
+    would = next(line for line in out.splitlines() if line.startswith("total") and "would" in line)
+    deleted = next(
+        line for line in out.splitlines() if line.startswith("total") and "deleted" in line
+    )
+    assert would.split()[-1] == deleted.split()[-1] != "0"
+    assert "***" in out  # the password is masked where the DSN is shown
+    assert "Done." in out
     with connect(fresh_db) as conn:
         garbage = conn.execute(
             "SELECT count(*) FROM password_reset_tokens"

@@ -284,7 +284,7 @@ def _status(args: argparse.Namespace, dsn: str) -> int:
                     f", oldest {verify.format_age(r.oldest_age_s or 0)} ago,"
                     f" newest {verify.format_age(r.newest_age_s or 0)} ago"
                 )
-            print(f"  {r.label:<8} ({r.column}) {r.rows:>8}{ages}")
+            print(f"  {f'{r.label} ({r.column})':<22}{r.rows:>8}{ages}")
     return EXIT_OK
 
 

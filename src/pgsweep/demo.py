@@ -1,9 +1,10 @@
 """``make demo``: the lifecycle on a database, end to end, as an operator would see it.
 
 Uses ``DATABASE_URL`` when set (it writes sample rows there: point it at a scratch database),
-else starts a throwaway local PostgreSQL that is removed afterwards. Then: upgrade to head,
-load a little realistic Matcha Time data, show what is expired, prove the cleanup plans use
-their indexes, run the cleanup and the triggers, and show the result.
+else starts a throwaway local PostgreSQL, with pg_cron in its ``postgres`` database, that is
+removed afterwards. Then runs the ``pgsweep`` commands an operator would: upgrade, current,
+status, cleanup --dry-run, schedule (own cluster only), verify, cleanup, status; and shows the
+app's invalidate-then-insert with the insert trigger sweeping used tokens.
 """
 
 from __future__ import annotations
@@ -12,29 +13,37 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
-from pgsweep import migrate, plans
+from pgsweep import cli
 from pgsweep.dsn import redact
 from pgsweep.localpg import LocalCluster
 
-TOKEN_TABLES = ("password_reset_tokens", "email_verification_tokens", "refresh_tokens")
+
+@dataclass(frozen=True)
+class DemoDatabase:
+    dsn: str
+    own_cluster: bool  # a throwaway cluster of our own: pg_cron may be set up and scheduled
 
 
 @contextmanager
-def demo_database() -> Iterator[str]:
+def demo_database() -> Iterator[DemoDatabase]:
     url = os.environ.get("DATABASE_URL")
     if url:
         print(f"Using DATABASE_URL: {redact(url)}")
-        yield url
+        yield DemoDatabase(url, own_cluster=False)
         return
-    with LocalCluster() as cluster:
+    # pg_cron's database is "postgres", the app's is matcha_demo: the common production case.
+    with LocalCluster(cron_database="postgres") as cluster:
         print(f"Started a throwaway PostgreSQL on 127.0.0.1:{cluster.port} (removed at the end)")
         with psycopg.connect(cluster.dsn(), autocommit=True) as admin:
             admin.execute("CREATE DATABASE matcha_demo")
-        yield cluster.dsn("matcha_demo")
+            if cluster.has_pg_cron:
+                admin.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+        yield DemoDatabase(cluster.dsn("matcha_demo"), own_cluster=cluster.has_pg_cron)
 
 
 def load_sample_data(conn: psycopg.Connection[Any]) -> None:
@@ -66,30 +75,6 @@ def load_sample_data(conn: psycopg.Connection[Any]) -> None:
     conn.execute("ANALYZE")
 
 
-def show_status(conn: psycopg.Connection[Any], title: str) -> None:
-    print(f"\n{title}")
-    print(f"  {'table':<28}{'live':>8}{'expired':>9}{'used':>7}")
-    for table in TOKEN_TABLES:
-        used = "count(*) FILTER (WHERE used_at IS NOT NULL)" if table != "refresh_tokens" else "0"
-        row = conn.execute(
-            "SELECT count(*) FILTER (WHERE expires_at >= now()"  # noqa: S608 - constants
-            f"{' AND used_at IS NULL' if table != 'refresh_tokens' else ''}),"
-            f" count(*) FILTER (WHERE expires_at < now()), {used} FROM {table}"
-        ).fetchone()
-        assert row is not None
-        print(f"  {table:<28}{row[0]:>8}{row[1]:>9}{row[2]:>7}")
-
-
-def show_plans(conn: psycopg.Connection[Any]) -> None:
-    print("\nHow each cleanup batch finds its rows (EXPLAIN, nothing executed):")
-    for path in plans.cleanup_paths(conn):
-        if path.name.endswith("(next batch)"):
-            continue
-        found = plans.scans(plans.explain(conn, path.statement))
-        index = next((s.index for s in found if s.uses_index), None)
-        print(f"  {path.name:<46} {'index ' + index if index else 'NO INDEX'}")
-
-
 def count_used(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute(
         "SELECT count(*) FROM password_reset_tokens WHERE used_at IS NOT NULL"
@@ -97,46 +82,60 @@ def count_used(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
+def pgsweep(*argv: str) -> int:
+    """Run one pgsweep command as an operator would type it (DATABASE_URL is set)."""
+    print(f"\n$ pgsweep {' '.join(argv)}", flush=True)
+    code = cli.main(list(argv))
+    sys.stdout.flush()
+    if code:
+        print(f"(exit status {code})")
+    return code
+
+
+def show_the_app(conn: psycopg.Connection[Any]) -> None:
+    user = conn.execute(
+        "SELECT u.id, u.username FROM users u JOIN password_reset_tokens t"
+        " ON t.user_id = u.id AND t.used_at IS NULL AND t.expires_at > now()"
+        " GROUP BY u.id ORDER BY count(*) DESC, u.username LIMIT 1"
+    ).fetchone()
+    assert user is not None
+    print(f"\nThe app issues a password reset for {user[1]} (invalidate, then insert):")
+    conn.execute(
+        "UPDATE password_reset_tokens SET used_at = now() WHERE user_id = %s AND used_at IS NULL",
+        (user[0],),
+    )
+    print(f"  used tokens after the invalidate: {count_used(conn)}")
+    conn.execute(
+        "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at)"
+        " VALUES (%s, md5(random()::text), now() + interval '1 hour')",
+        (user[0],),
+    )
+    print(f"  used tokens after the insert (its trigger swept them): {count_used(conn)}")
+
+
 def main() -> int:
-    with demo_database() as dsn:
-        print("\n$ pgsweep upgrade head")
-        migrate.upgrade(dsn, "head")
-        print(f"  database at revision {migrate.current(dsn)} (code head {migrate.head()})")
-        with psycopg.connect(dsn, autocommit=True) as conn:
+    failures = 0
+    with demo_database() as database:
+        os.environ["DATABASE_URL"] = database.dsn
+        failures += pgsweep("upgrade") != 0
+        failures += pgsweep("current") != 0
+        with psycopg.connect(database.dsn, autocommit=True) as conn:
+            print("\n(loading sample tokens for 500 users: live, expired and used)")
             load_sample_data(conn)
-            show_status(conn, "Before cleanup:")
-            show_plans(conn)
-
-            print("\n$ psql -c 'SELECT * FROM cleanup_all_expired_tokens();'")
-            row = conn.execute("SELECT * FROM cleanup_all_expired_tokens()").fetchone()
-            assert row is not None
-            print(
-                f"  password_reset_cleaned={row[0]} email_verification_cleaned={row[1]}"
-                f" refresh_tokens_cleaned={row[2]} total_cleaned={row[3]}"
-            )
-            show_status(conn, "After cleanup:")
-
-            user = conn.execute(
-                "SELECT u.id, u.username FROM users u JOIN password_reset_tokens t"
-                " ON t.user_id = u.id AND t.used_at IS NULL AND t.expires_at > now()"
-                " GROUP BY u.id ORDER BY count(*) DESC, u.username LIMIT 1"
-            ).fetchone()
-            assert user is not None
-            print(f"\nThe app issues a password reset for {user[1]} (invalidate, then insert):")
-            conn.execute(
-                "UPDATE password_reset_tokens SET used_at = now()"
-                " WHERE user_id = %s AND used_at IS NULL",
-                (user[0],),
-            )
-            print(f"  used tokens after the invalidate: {count_used(conn)}")
-            conn.execute(
-                "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at)"
-                " VALUES (%s, md5(random()::text), now() + interval '1 hour')",
-                (user[0],),
-            )
-            print(f"  used tokens after the insert (its trigger swept them): {count_used(conn)}")
-    print("\nDone.")
-    return 0
+            failures += pgsweep("status") != 0
+            failures += pgsweep("cleanup", "--dry-run") != 0
+            if database.own_cluster:
+                # The app's database is not cron.database_name: schedule from outside.
+                failures += pgsweep("schedule") != 0
+                failures += pgsweep("verify") != 0
+            else:
+                print("\n(DATABASE_URL given: the demo schedules no pg_cron job on your server)")
+                failures += pgsweep("verify", "--no-cron") != 0
+            failures += pgsweep("cleanup") != 0
+            failures += pgsweep("status") != 0
+            show_the_app(conn)
+    print("\nDone." if not failures else f"\n{failures} command(s) failed.")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
