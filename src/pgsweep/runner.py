@@ -92,6 +92,8 @@ def run(
     """Sweep every ``every_s`` seconds until ``stop`` is set (or ``max_runs``); returns runs."""
     if batch_size < 1:
         raise UsageError("--batch-size must be a positive integer")
+    if max_runs is not None and max_runs < 1:
+        raise UsageError("--max-runs must be a positive integer")
     first = db.connect(dsn)  # a misconfiguration fails here, at once
     require(first, "pgsweep.sweep(regclass,integer,interval,bigint)", "0006")
     conn: psycopg.Connection[Any] | None = first
