@@ -83,6 +83,9 @@ def test_the_connection_comes_from_database_url_then_the_pg_variables(
     current = pgsweep(capsys, "current", "--json")
     assert current.code == 0, current.err
     assert current.json()["revision"] == "0002"
+    # Alembic's connection (SQLAlchemy) takes the same PG* variables.
+    assert pgsweep(capsys, "upgrade", "0003").code == 0
+    assert migrate.current(fresh_db) == "0003"
 
 
 def test_python_dash_m_pgsweep_is_the_same_command(fresh_db: str) -> None:

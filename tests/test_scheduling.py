@@ -167,6 +167,8 @@ def test_schedule_from_outside_registers_the_job_in_the_cron_database(
     assert document["job"]["command"] == RUNBOOK[2]
     assert document["prune_job"]["database"] == CRON_DB
     assert cron_failures(other) == {}
+    # The cron database read through its own connection string (other credentials, in life).
+    assert verify.verify(other, cron_dsn=matcha).ok
 
     # From the cron database, naming the app's database, and as the short-transaction variant.
     done = pgsweep(

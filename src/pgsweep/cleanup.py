@@ -13,8 +13,8 @@ from typing import Any
 
 import psycopg
 
-from pgsweep import db, deploy
-from pgsweep.errors import DatabaseBehind
+from pgsweep import db
+from pgsweep.deploy import require_routine
 
 # cleanup_all_expired_tokens()'s output columns, and the table each one counts.
 RESULT_COLUMNS = {
@@ -49,7 +49,7 @@ class CleanupResult:
 
 def cleanup(dsn: str) -> CleanupResult:
     with db.connect(dsn) as conn:
-        require(conn, "public.cleanup_all_expired_tokens()", "0006")
+        require_routine(conn, "public.cleanup_all_expired_tokens()", "0006")
         cur = conn.execute("SELECT * FROM public.cleanup_all_expired_tokens()")
         row = cur.fetchone()
         assert row is not None
@@ -67,7 +67,7 @@ def dry_run(dsn: str) -> CleanupResult:
 
 def garbage(conn: psycopg.Connection[Any]) -> CleanupResult:
     """What the cleanup would delete now, per table and rule (nothing is deleted)."""
-    require(conn, "pgsweep.garbage_counts(regclass)", "0007")
+    require_routine(conn, "pgsweep.garbage_counts(regclass)", "0007")
     rows = conn.execute(
         "SELECT table_name::text, column_name::text, garbage FROM pgsweep.garbage_counts()"
     ).fetchall()
@@ -76,16 +76,4 @@ def garbage(conn: psycopg.Connection[Any]) -> CleanupResult:
         tables.setdefault(str(table), []).append(RuleCount(str(column), int(count)))
     return CleanupResult(
         True, [TableCount(t, sum(r.rows for r in rules), rules) for t, rules in tables.items()]
-    )
-
-
-def require(conn: psycopg.Connection[Any], routine: str, revision: str) -> None:
-    """A DatabaseBehind error naming the revision when ``routine`` does not exist."""
-    row = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (routine,)).fetchone()
-    if row is not None and row[0]:
-        return
-    at = deploy.recorded_revision(conn) or "no revision"
-    raise DatabaseBehind(
-        f"{routine} is missing: the database is at {at}, this needs {revision} or later"
-        " (run pgsweep upgrade)"
     )

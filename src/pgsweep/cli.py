@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not check pg_cron (deployments that use `pgsweep run`)",
     )
     p.add_argument("--job-name", default=cron.CLEANUP_JOB)
+    p.add_argument(
+        "--cron-dsn",
+        help="connection to the cron database, when the app's credentials cannot read it",
+    )
     p = command("cleanup", "run cleanup_all_expired_tokens()")
     p.add_argument("--dry-run", action="store_true", help="only count what it would delete")
     command("status", "per token table: active, expired, used, ages, sizes")
@@ -219,7 +223,9 @@ def _current(args: argparse.Namespace, dsn: str) -> int:
 
 
 def _verify(args: argparse.Namespace, dsn: str) -> int:
-    report = verify.verify(dsn, check_cron=not args.no_cron, job_name=args.job_name)
+    report = verify.verify(
+        dsn, check_cron=not args.no_cron, job_name=args.job_name, cron_dsn=args.cron_dsn
+    )
     if args.json:
         _emit(
             {

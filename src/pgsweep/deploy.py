@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from pgsweep import db, migrate
 from pgsweep.errors import (
+    DatabaseBehind,
     LockNotGranted,
     PgsweepError,
     UnknownDatabaseRevision,
@@ -68,6 +69,21 @@ def recorded_revision(conn: psycopg.Connection[tuple[object, ...]]) -> str | Non
         return None
     version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     return None if version is None else str(version[0])
+
+
+def require_routine(
+    conn: psycopg.Connection[tuple[object, ...]], routine: str, revision: str
+) -> None:
+    """A DatabaseBehind error naming ``revision`` when ``routine`` does not exist: the commands
+    that use the engine say "upgrade first" instead of failing on an undefined function."""
+    row = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (routine,)).fetchone()
+    if row is not None and row[0]:
+        return
+    at = recorded_revision(conn) or "no revision"
+    raise DatabaseBehind(
+        f"{routine} is missing: the database is at {at}, this needs {revision} or later"
+        " (run pgsweep upgrade)"
+    )
 
 
 def current(dsn: str) -> RevisionState:

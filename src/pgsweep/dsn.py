@@ -110,7 +110,11 @@ def _keywords_to_url(dsn: str) -> str:
         netloc = (userinfo + "@" if userinfo else "") + (":" + port if port else "")
         params["host"] = host
     path = "/" + quote(dbname, safe="") if dbname else ""
-    return urlunsplit((_SQLALCHEMY_SCHEME, netloc, path, urlencode(params), ""))
+    # Spelled out rather than urlunsplit, which drops the "//" when the netloc is empty (an
+    # empty conninfo, or a socket directory without user or port): SQLAlchemy needs it, and
+    # an empty URL then lets libpq read the PG* variables.
+    query = "?" + urlencode(params) if params else ""
+    return f"{_SQLALCHEMY_SCHEME}://{netloc}{path}{query}"
 
 
 def _url_host(host: str) -> str:

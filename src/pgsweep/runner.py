@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 
 from pgsweep import db
-from pgsweep.cleanup import require
+from pgsweep.deploy import require_routine
 from pgsweep.errors import PgsweepError, UsageError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -95,7 +95,7 @@ def run(
     if max_runs is not None and max_runs < 1:
         raise UsageError("--max-runs must be a positive integer")
     first = db.connect(dsn)  # a misconfiguration fails here, at once
-    require(first, "pgsweep.sweep(regclass,integer,interval,bigint)", "0006")
+    require_routine(first, "pgsweep.sweep(regclass,integer,interval,bigint)", "0006")
     conn: psycopg.Connection[Any] | None = first
     runs, backoff = 0, 1.0
     try:

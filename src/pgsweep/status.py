@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from pgsweep import db
-from pgsweep.cleanup import require
+from pgsweep.deploy import require_routine
 
 LABELS = {"expires_at": "expired", "used_at": "used"}
 _NUMERIC = frozenset({"smallint", "integer", "bigint", "numeric", "double precision", "real"})
@@ -47,7 +47,7 @@ class TableStatus:
 
 def status(dsn: str) -> list[TableStatus]:
     with db.connect(dsn) as conn:
-        require(conn, "pgsweep.cutoff_literal(regclass,name,interval)", "0006")
+        require_routine(conn, "pgsweep.cutoff_literal(regclass,name,interval)", "0006")
         rules = conn.execute(
             "SELECT r.table_name::text, r.column_name::text, pgsweep.cutoff_literal(r.table_name,"
             " r.column_name, r.keep_for), pgsweep.column_type(r.table_name, r.column_name)::text"

@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 
 from pgsweep import cron, db, deploy, manifest, plans
-from pgsweep.dsn import with_dbname
+from pgsweep.dsn import dbname_of, with_dbname
 from pgsweep.errors import CronUnavailable, PgsweepError
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -61,7 +61,16 @@ class VerifyReport:
         return [c for c in self.checks if c.ok is False]
 
 
-def verify(dsn: str, *, check_cron: bool = True, job_name: str = cron.CLEANUP_JOB) -> VerifyReport:
+def verify(
+    dsn: str,
+    *,
+    check_cron: bool = True,
+    job_name: str = cron.CLEANUP_JOB,
+    cron_dsn: str | None = None,
+) -> VerifyReport:
+    """Every check against the database behind ``dsn``. The pg_cron jobs are read in the cron
+    database: through ``dsn`` when it is that database, else through ``cron_dsn``, else with
+    ``dsn``'s credentials pointed at the cron database."""
     with db.connect(dsn, autocommit=False) as conn:
         conn.read_only = True
         try:
@@ -73,7 +82,9 @@ def verify(dsn: str, *, check_cron: bool = True, job_name: str = cron.CLEANUP_JO
             checks += _guarded(conn, "indexes", lambda: index_checks(conn, expected))
             checks += _guarded(conn, "plans", lambda: plan_checks(conn))
             if check_cron:
-                checks += _guarded(conn, "pg_cron", lambda: cron_checks(dsn, conn, job_name))
+                checks += _guarded(
+                    conn, "pg_cron", lambda: cron_checks(cron_dsn or dsn, conn, job_name)
+                )
             else:
                 checks.append(Check("pg_cron job", None, "not checked (--no-cron)"))
         finally:
@@ -287,7 +298,8 @@ def _read_only(dsn: str, conn: Connection, cron_db: str, database: str) -> Itera
     if cron_db == database:
         yield conn
         return
-    with db.connect(with_dbname(dsn, cron_db), autocommit=False) as other:
+    target = dsn if dbname_of(dsn) == cron_db else with_dbname(dsn, cron_db)
+    with db.connect(target, autocommit=False) as other:
         other.read_only = True
         try:
             yield other
