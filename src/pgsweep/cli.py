@@ -86,7 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not check pg_cron (deployments that use `pgsweep run`)",
     )
-    p.add_argument("--job-name", default=cron.CLEANUP_JOB)
+    p.add_argument(
+        "--job-name",
+        default=cron.CLEANUP_JOB,
+        metavar="NAME",
+        help="pg_cron job name (default %(default)s)",
+    )
     p.add_argument(
         "--cron-dsn",
         help="connection to the cron database, when the app's credentials cannot read it",
@@ -117,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"run {cron.SWEEP_COMMAND!r}: one short transaction per batch",
     )
-    p.add_argument("--job-name", default=cron.CLEANUP_JOB)
+    p.add_argument(
+        "--job-name",
+        default=cron.CLEANUP_JOB,
+        metavar="NAME",
+        help="pg_cron job name (default %(default)s)",
+    )
     p.add_argument(
         "--history-days",
         type=int,
@@ -126,7 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = command("unschedule", "remove the cleanup's pg_cron job")
     p.add_argument("--database", metavar="NAME")
-    p.add_argument("--job-name", default=cron.CLEANUP_JOB)
+    p.add_argument(
+        "--job-name",
+        default=cron.CLEANUP_JOB,
+        metavar="NAME",
+        help="pg_cron job name (default %(default)s)",
+    )
     p.add_argument(
         "--prune-job",
         action="store_true",
@@ -359,13 +374,11 @@ def _unschedule(args: argparse.Namespace, dsn: str) -> int:
 def _run(args: argparse.Namespace, dsn: str) -> int:
     every = runner.parse_duration(args.every)
     stop = threading.Event()
+    received: list[str] = []
 
     def on_signal(signum: int, _frame: object) -> None:
-        _log(
-            args,
-            {"event": "signal", "signal": signal.Signals(signum).name},
-            f"{signal.Signals(signum).name}: stopping after the current step",
-        )
+        # Only record and wake the loop: printing here could re-enter a write in progress.
+        received.append(signal.Signals(signum).name)
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -391,6 +404,8 @@ def _run(args: argparse.Namespace, dsn: str) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    for name in received[:1]:
+        _log(args, {"event": "signal", "signal": name}, f"{name} received")
     _log(args, {"event": "stopped", "runs": runs}, f"stopped after {runs} runs")
     return EXIT_OK
 
