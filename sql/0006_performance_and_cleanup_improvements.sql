@@ -353,6 +353,11 @@ BEGIN
         RAISE NOTICE 'pgsweep: % rows deleted from % (%)', v_rule_total, v_rule.table_name, v_rule.column_name;
         deleted := deleted OPERATOR(pg_catalog.+) v_rule_total;
     END LOOP;
+    -- As sweep_table: a named table without rules is an error, never a silent "0 rows".
+    IF p_table IS NOT NULL AND NOT FOUND THEN
+        RAISE EXCEPTION 'table % has no expiry rule', p_table
+            USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
+    END IF;
 END $$;
 COMMENT ON PROCEDURE pgsweep.sweep(regclass, integer, interval, bigint) IS
     'Delete all garbage, one short transaction per batch; CALL outside a transaction block';
