@@ -402,3 +402,35 @@ def test_operators_planted_on_the_owners_search_path_cannot_hijack_the_sweep_pro
         assert garbage(owner) == 0
         for table, token in live.items():
             assert scalar(owner, f"SELECT count(*) FROM {table} WHERE id = %s", token) == 1
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        "SET TimeZone = 'Pacific/Kiritimati'; SET DateStyle = 'SQL, DMY'",
+        "SET TimeZone = 'Etc/GMT+12'; SET DateStyle = 'German'",
+        "SET TimeZone = 'America/St_Johns'; SET DateStyle = 'Postgres, YMD'",
+    ],
+)
+def test_the_callers_time_zone_and_date_style_cannot_move_the_cleanup_cutoff(
+    head_db: str, roles: dict[str, Role], settings: str
+) -> None:
+    # search_path is pinned, other settings reach a SECURITY DEFINER function unchanged: the
+    # cutoff it renders as a literal must mean the same instant whatever they are.
+    with connect(head_db) as admin:
+        without_triggers(admin)
+        user = add_user(admin, f"tz_{abs(hash(settings))}")
+        keep = {add_token(admin, t, user, "1 minute") for t in TOKEN_TABLES}
+        gone = {add_token(admin, t, user, "-1 minute") for t in TOKEN_TABLES}
+        with_triggers(admin)
+    with connect(roles["maint"].dsn) as maint:
+        maint.execute(settings)
+        maint.execute("SELECT * FROM cleanup_all_expired_tokens()")
+    with connect(head_db) as admin:
+        left = {
+            str(r[0])
+            for t in TOKEN_TABLES
+            for r in admin.execute(f"SELECT id FROM {t} WHERE user_id = %s", (user,))
+        }
+    assert left == keep
+    assert not gone & left
