@@ -2,9 +2,9 @@
 
 A writer owns its users (no other writer touches them), so it knows exactly which of their
 tokens are live: issued by it, not yet invalidated, redeemed or rotated, and not yet expired.
-Whenever it redeems or rotates a token its ledger says is live and the database says the token
-is not there, that is a violation: something deleted a live token. :func:`missing_live_tokens`
-checks the whole ledger at the end.
+Whenever it invalidates, redeems or rotates a token its ledger says is live and the database
+says the token is not there, that is a violation: something deleted a live token.
+:func:`missing_live_tokens` checks the whole ledger at the end.
 
 Each writer runs in its own thread on its own connection; psycopg releases the GIL while it
 waits on the server, so eight writers keep the server busy on two cores.
@@ -46,6 +46,7 @@ class WriterReport:
     ops: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    lost: set[str] = field(default_factory=set)  # hashes of the violations' tokens
     notices: list[str] = field(default_factory=list)
     max_latency_s: float = 0.0
     issued: int = 0
@@ -131,17 +132,27 @@ class Writer(threading.Thread):
         user = self.random.choice(self.users)
         token_hash = self._hash()
         with conn.transaction():
-            conn.execute(
-                f"UPDATE {table} SET used_at = now() WHERE user_id = %s AND used_at IS NULL",
-                (user,),
-            )
+            now = conn.execute("SELECT now()").fetchone()
+            invalidated = {
+                str(r[0])
+                for r in conn.execute(
+                    f"UPDATE {table} SET used_at = now() WHERE user_id = %s AND used_at IS NULL"
+                    " RETURNING token_hash",
+                    (user,),
+                )
+            }
             row = conn.execute(
                 f"INSERT INTO {table} (user_id, token_hash, expires_at)"
                 " VALUES (%s, %s, now() + %s::interval) RETURNING expires_at",
                 (user, token_hash, self._lifetime()),
             ).fetchone()
         assert row is not None
+        assert now is not None
         for old in [h for h, t in self.live.items() if t.table == table and t.user == user]:
+            # The invalidate must have found every token the ledger holds as live.
+            if old not in invalidated and self.live[old].expires_at > now[0] + CLOCK_MARGIN:
+                self.report.violations.append(f"issue: live {table} {old} is gone")
+                self.report.lost.add(old)
             del self.live[old]
         self.live[token_hash] = Token(table, user, row[0])
         self.report.issued += 1
@@ -163,6 +174,7 @@ class Writer(threading.Thread):
         del self.live[token_hash]
         if done is None and token.expires_at > now[0] + CLOCK_MARGIN:
             self.report.violations.append(f"redeem: live {token.table} {token_hash} is gone")
+            self.report.lost.add(token_hash)
         return None
 
     def _login(self, conn: psycopg.Connection[Any]) -> None:
@@ -206,6 +218,7 @@ class Writer(threading.Thread):
             self.report.issued += 1
         elif token.expires_at > now[0] + CLOCK_MARGIN:
             self.report.violations.append(f"refresh: live refresh token {token_hash} is gone")
+            self.report.lost.add(token_hash)
         return None
 
 
@@ -234,7 +247,8 @@ def start_writers(
 
 
 def missing_live_tokens(dsn: str, writers: list[Writer]) -> list[str]:
-    """Every token a stopped writer's ledger holds as live (with margin) must exist, unused."""
+    """Every token a stopped writer's ledger holds as live (with margin) must exist, unused.
+    Returns the hashes of those that do not."""
     missing = []
     with connect(dsn, autocommit=False) as conn:
         row = conn.execute("SELECT now()").fetchone()
@@ -249,7 +263,7 @@ def missing_live_tokens(dsn: str, writers: list[Writer]) -> list[str]:
                     f"SELECT {used} FROM {token.table} WHERE token_hash = %s", (token_hash,)
                 ).fetchone()
                 if found is None or not found[0]:
-                    missing.append(f"{token.table} {token_hash}")
+                    missing.append(token_hash)
         conn.rollback()
     return missing
 
