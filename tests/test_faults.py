@@ -1,4 +1,4 @@
-"""Faults: a cleanup killed mid-backlog, an upgrade killed mid-way, a concurrent build that failed.
+"""Faults: cleanups killed mid-backlog, an upgrade killed mid-way, a concurrent build that failed.
 
 Every fault is real: a backend terminated with ``pg_terminate_backend`` or a statement cancelled
 with ``pg_cancel_backend`` while it is provably in the middle of its work (seen in
@@ -136,6 +136,60 @@ def test_a_sweep_terminated_mid_backlog_keeps_its_batches_and_the_next_run_finis
     with connect(fresh_db) as conn:
         finished = scalar(conn, "CALL pgsweep.sweep()")
         assert finished == left  # the killed run's open batch was rolled back, not half-done
+        assert scalar(conn, GARBAGE) == 0
+    assert live_ids(fresh_db) == live
+
+
+# Test-only: the 5,000th row deleted from refresh_tokens stalls its transaction, so the cleanup
+# can be terminated at a known point in the middle of its run. (Schema-qualified: it fires
+# inside the cleanup, whose search_path is pg_catalog, pg_temp.)
+STALL_SQL = """
+CREATE SEQUENCE public.stall_after;
+CREATE FUNCTION public.stall() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_catalog.nextval('public.stall_after') = 5000 THEN
+        PERFORM pg_catalog.pg_sleep(600);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stall AFTER DELETE ON refresh_tokens FOR EACH ROW EXECUTE FUNCTION public.stall();
+"""
+
+
+def test_a_cleanup_function_terminated_mid_run_commits_nothing_and_the_next_run_finishes(
+    fresh_db: str,
+) -> None:
+    # The master function runs in its caller's transaction: killed half-way, it is all undone.
+    migrate.upgrade(fresh_db, "head")
+    seed_backlog(fresh_db)
+    live = live_ids(fresh_db)
+    with connect(fresh_db) as watcher:
+        watcher.execute(STALL_SQL)
+        backlog = scalar(watcher, GARBAGE)
+
+        def cleanup() -> None:
+            with connect(fresh_db) as conn:
+                conn.execute("SET application_name = 'victim-cleanup'")
+                conn.execute("SELECT * FROM cleanup_all_expired_tokens()")
+
+        with ThreadPoolExecutor(1) as pool:
+            victim: Future[None] = pool.submit(cleanup)
+            pid = wait_for(
+                "the cleanup to stall half-way",
+                lambda: watcher.execute(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE application_name = 'victim-cleanup' AND wait_event = 'PgSleep'"
+                ).fetchone(),
+            )[0]
+            assert scalar(watcher, "SELECT pg_terminate_backend(%s, 10000)", pid) is True
+            with pytest.raises(psycopg.OperationalError, match="terminating connection"):
+                victim.result(timeout=WAIT_S)
+        assert scalar(watcher, GARBAGE) == backlog  # its 4,999 deletions undone with it
+        watcher.execute("DROP TRIGGER stall ON refresh_tokens")
+    assert live_ids(fresh_db) == live
+
+    with connect(fresh_db) as conn:
+        assert scalar(conn, "SELECT total_cleaned FROM cleanup_all_expired_tokens()") == backlog
         assert scalar(conn, GARBAGE) == 0
     assert live_ids(fresh_db) == live
 

@@ -39,15 +39,16 @@ REPORT = Path(__file__).resolve().parents[1] / ".reports" / "stress.json"
 
 # Test-only: any deletion of a row that is live at that instant, except the app's rotation
 # (a writer's own top-level DELETE; the insert triggers' deletions run one level deeper).
+# Schema-qualified: it also fires inside the cleanup, whose search_path is pg_catalog, pg_temp.
 AUDIT_SQL = """
-CREATE TABLE stress_live_deleted (tbl text, token_hash text, expires_at timestamptz,
+CREATE TABLE public.stress_live_deleted (tbl text, token_hash text, expires_at timestamptz,
                                   deleted_at timestamptz, by_app text, depth int);
-CREATE FUNCTION stress_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION public.stress_audit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF pg_trigger_depth() = 1 AND current_setting('application_name') LIKE 'writer%' THEN
         RETURN NULL;  -- the app deleting its own token
     END IF;
-    INSERT INTO stress_live_deleted VALUES (TG_TABLE_NAME, OLD.token_hash, OLD.expires_at,
+    INSERT INTO public.stress_live_deleted VALUES (TG_TABLE_NAME, OLD.token_hash, OLD.expires_at,
         now(), current_setting('application_name'), pg_trigger_depth());
     RETURN NULL;
 END $$;
@@ -245,8 +246,14 @@ def test_the_stress_checks_catch_a_delete_of_live_tokens(fresh_db: str) -> None:
 
     def delete_three_live_tokens() -> None:
         with connect(fresh_db) as conn:
-            for table in ("password_reset_tokens", "email_verification_tokens", "refresh_tokens"):
-                unused = "used_at IS NULL AND" if table != "refresh_tokens" else ""
+            # The cleanup's own search_path, so the audit is shown to work inside a cleanup too.
+            conn.execute("SET search_path = pg_catalog, pg_temp")
+            for table in (
+                "public.password_reset_tokens",
+                "public.email_verification_tokens",
+                "public.refresh_tokens",
+            ):
+                unused = "used_at IS NULL AND" if table != "public.refresh_tokens" else ""
                 rogue.extend(
                     str(r[0])
                     for r in conn.execute(
