@@ -434,3 +434,33 @@ def test_the_callers_time_zone_and_date_style_cannot_move_the_cleanup_cutoff(
         }
     assert left == keep
     assert not gone & left
+
+
+def test_objects_planted_by_the_app_cannot_hijack_the_insert_trigger(
+    head_db: str, roles: dict[str, Role]
+) -> None:
+    # The app's inserts run the SECURITY DEFINER trigger function: the app is its caller.
+    app = roles["app"]
+    with connect(head_db) as admin:
+        admin.execute(f'CREATE SCHEMA "{app.name}" AUTHORIZATION "{app.name}"')
+    user, _ = seed_garbage_and_live(head_db, "hijack_trigger")
+    with connect(app.dsn) as conn:
+        plant(conn, app.name)
+        conn.execute("CREATE TEMP TABLE expiry_rule (table_name regclass, column_name name)")
+        conn.execute(f'SET search_path = pg_temp, "{app.name}", pg_catalog, public')
+        for table in TOKEN_TABLES:
+            conn.execute(
+                f"INSERT INTO public.{table} (user_id, token_hash, expires_at)"
+                " VALUES (%s, md5(random()::text), pg_catalog.now() + interval '1 day')",
+                (user,),
+            )
+    with connect(head_db) as admin:
+        assert planted_calls(admin, app.name) == []
+        # Each trigger did its usual batch: 10 used rows, or 5 expired refresh tokens.
+        for table in ("password_reset_tokens", "email_verification_tokens"):
+            used = f"SELECT count(*) FROM {table} WHERE user_id = %s AND used_at IS NOT NULL"
+            assert scalar(admin, used, user) == 15 - 10
+        expired = "SELECT count(*) FROM refresh_tokens WHERE user_id = %s AND expires_at < now()"
+        assert scalar(admin, expired, user) == 0
+        live = "SELECT count(*) FROM refresh_tokens WHERE user_id = %s AND expires_at > now()"
+        assert scalar(admin, live, user) == 2
