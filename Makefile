@@ -6,7 +6,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.pgsweep-install.stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv system-deps test lint demo manifest
+.PHONY: venv system-deps test lint demo manifest soak
 
 venv: $(STAMP)
 
@@ -23,6 +23,11 @@ system-deps:
 
 test: system-deps venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The stress test for longer (default 30 minutes): SOAK_SECONDS=7200 make soak
+SOAK_SECONDS ?= 1800
+soak: system-deps venv
+	PGSWEEP_STRESS_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/pytest -s tests/test_stress.py
 
 lint: venv
 	$(VENV)/bin/ruff check src tests migrations hatch_build.py

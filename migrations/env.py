@@ -52,7 +52,10 @@ def run_on(connection: Connection) -> None:
         with context.begin_transaction():
             context.run_migrations()
     finally:
-        _set_managed_by(connection, "")
+        # A connection lost mid-migration (server restart, pg_terminate_backend) is invalidated:
+        # its session is gone, and touching it would raise an error that hides the real one.
+        if not connection.invalidated:
+            _set_managed_by(connection, "")
         driver.remove_notice_handler(_log_notice)
 
 

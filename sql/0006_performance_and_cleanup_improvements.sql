@@ -315,7 +315,10 @@ COMMENT ON FUNCTION pgsweep.sweep_on_insert() IS
 -- Every rule of every table (or of p_table), each batch its own transaction, so no lock is
 -- held longer than one batch and vacuum can keep up. CALL it outside a transaction block.
 -- PostgreSQL forbids a SET search_path clause on a procedure that commits, so this body names
--- everything schema-qualified and leaves all data work to the pinned functions above.
+-- everything schema-qualified, operators included (OPERATOR(pg_catalog.=): an unqualified
+-- "regclass = regclass" resolves to any exact-match operator planted on the caller's path,
+-- which would then run with the caller's rights), and leaves all data work to the pinned
+-- functions above.
 CREATE OR REPLACE PROCEDURE pgsweep.sweep(
     p_table regclass DEFAULT NULL, p_batch_size integer DEFAULT 1000,
     p_pause interval DEFAULT '0', INOUT deleted bigint DEFAULT NULL)
@@ -330,7 +333,7 @@ BEGIN
     deleted := 0;
     FOR v_rule IN
         SELECT r.table_name, r.column_name, r.keep_for FROM pgsweep.expiry_rule r
-         WHERE p_table IS NULL OR r.table_name = p_table
+         WHERE p_table IS NULL OR r.table_name OPERATOR(pg_catalog.=) p_table
          ORDER BY r.table_name::pg_catalog.text, r.column_name
     LOOP
         v_after := NULL;
@@ -340,16 +343,21 @@ BEGIN
               FROM pgsweep.purge_batch(v_rule.table_name, v_rule.column_name, v_rule.keep_for,
                                        v_after, p_batch_size) AS b;
             COMMIT;
-            v_rule_total := v_rule_total + v_batch.deleted;
-            EXIT WHEN v_batch.deleted < p_batch_size;
+            v_rule_total := v_rule_total OPERATOR(pg_catalog.+) v_batch.deleted;
+            EXIT WHEN v_batch.deleted OPERATOR(pg_catalog.<) p_batch_size;
             v_after := v_batch.last_value;
-            IF p_pause > '0'::pg_catalog.interval THEN
+            IF p_pause OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
                 PERFORM pg_catalog.pg_sleep_for(p_pause);
             END IF;
         END LOOP;
         RAISE NOTICE 'pgsweep: % rows deleted from % (%)', v_rule_total, v_rule.table_name, v_rule.column_name;
-        deleted := deleted + v_rule_total;
+        deleted := deleted OPERATOR(pg_catalog.+) v_rule_total;
     END LOOP;
+    -- As sweep_table: a named table without rules is an error, never a silent "0 rows".
+    IF p_table IS NOT NULL AND NOT FOUND THEN
+        RAISE EXCEPTION 'table % has no expiry rule', p_table
+            USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
+    END IF;
 END $$;
 COMMENT ON PROCEDURE pgsweep.sweep(regclass, integer, interval, bigint) IS
     'Delete all garbage, one short transaction per batch; CALL outside a transaction block';
@@ -504,6 +512,12 @@ CREATE OR REPLACE TRIGGER trg_refresh_tokens_cleanup
 -- Nothing that deletes is executable by PUBLIC. Roles are granted in README, "Roles".
 REVOKE ALL ON SCHEMA pgsweep FROM PUBLIC;
 REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA pgsweep FROM PUBLIC;
+-- Except the read-only helper behind refresh_deck_progress and refresh_stale_deck_progress:
+-- they run with their caller's rights, as 0001's refresh_deck_progress did, so a role that
+-- could refresh progress before 0006 (with its grants on the progress tables) still can.
+-- deck_progress itself reads only through the caller's own table privileges.
+GRANT USAGE ON SCHEMA pgsweep TO PUBLIC;
+GRANT EXECUTE ON FUNCTION pgsweep.deck_progress(uuid, uuid[]) TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION public.cleanup_expired_password_reset_tokens(),
                            public.cleanup_expired_email_verification_tokens(),
                            public.cleanup_expired_refresh_tokens(),

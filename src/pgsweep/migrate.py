@@ -62,7 +62,12 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 @contextmanager
 def connect(dsn: str) -> Iterator[Connection]:
-    engine = create_engine(sqlalchemy_url(dsn), poolclass=pool.NullPool)
+    url = sqlalchemy_url(dsn)
+    try:
+        engine = create_engine(url, poolclass=pool.NullPool)
+    except ValueError as exc:
+        # SQLAlchemy's URL parser says only "invalid literal for int() ..." for a bad port.
+        raise ValueError(f"not a valid PostgreSQL connection string: {exc}") from exc
     try:
         with engine.connect() as connection:
             yield connection
