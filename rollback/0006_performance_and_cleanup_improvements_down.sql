@@ -20,22 +20,17 @@ BEGIN
     END IF;
 END $$;
 
--- Part 1, outside any transaction: drop the indexes without blocking the app's writes.
+-- Wait at most 5 s for a lock (both parts), unless the caller chose its own lock_timeout.
 DO $$
 BEGIN
     IF current_setting('lock_timeout') = '0' THEN
         PERFORM set_config('lock_timeout', '5s', false);
     END IF;
 END $$;
-DROP INDEX CONCURRENTLY IF EXISTS idx_password_reset_tokens_expires_at;
-DROP INDEX CONCURRENTLY IF EXISTS idx_password_reset_tokens_used_at;
-DROP INDEX CONCURRENTLY IF EXISTS idx_password_reset_tokens_user_id;
-DROP INDEX CONCURRENTLY IF EXISTS idx_email_verification_tokens_expires_at;
-DROP INDEX CONCURRENTLY IF EXISTS idx_email_verification_tokens_used_at;
-DROP INDEX CONCURRENTLY IF EXISTS idx_email_verification_tokens_user_id;
-DROP INDEX CONCURRENTLY IF EXISTS idx_refresh_tokens_expires_at;
 
--- Part 2, one transaction. Triggers go before the functions they call.
+-- Part 1, one transaction: if anything in it fails (another table's trigger or a newer
+-- revision's object still uses the engine, a lock not granted), nothing has changed and
+-- psql stops here. Triggers go before the functions they call.
 BEGIN;
 
 DROP TRIGGER IF EXISTS trg_password_reset_tokens_cleanup ON public.password_reset_tokens;
@@ -102,3 +97,13 @@ BEGIN
 END $$;
 
 COMMIT;
+
+-- Part 2, outside any transaction, once Part 1 has committed: drop the indexes without
+-- blocking the app's writes. Re-running the file finishes an interrupted Part 2.
+DROP INDEX CONCURRENTLY IF EXISTS idx_password_reset_tokens_expires_at;
+DROP INDEX CONCURRENTLY IF EXISTS idx_password_reset_tokens_used_at;
+DROP INDEX CONCURRENTLY IF EXISTS idx_password_reset_tokens_user_id;
+DROP INDEX CONCURRENTLY IF EXISTS idx_email_verification_tokens_expires_at;
+DROP INDEX CONCURRENTLY IF EXISTS idx_email_verification_tokens_used_at;
+DROP INDEX CONCURRENTLY IF EXISTS idx_email_verification_tokens_user_id;
+DROP INDEX CONCURRENTLY IF EXISTS idx_refresh_tokens_expires_at;

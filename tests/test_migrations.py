@@ -244,3 +244,16 @@ def test_an_upgrade_gives_up_after_its_attempts_with_the_lock_error(fresh_db: st
     # The interrupted run is repaired by the next one.
     migrate.upgrade(fresh_db, "head")
     assert migrate.current(fresh_db) == migrate.head()
+
+
+def test_a_refused_0006_rollback_changes_nothing_not_even_its_indexes(fresh_db: str) -> None:
+    # No alembic_version to consult (a psql-only database): what stops the rollback is that a
+    # newer revision's objects still live in the pgsweep schema. It must fail before its
+    # concurrent index drops, which cannot be rolled back.
+    for revision in migrate.revisions():
+        psql_ok(fresh_db, up_file(revision))
+    before = catalog_of(fresh_db)
+    done = psql_file(fresh_db, down_file("0006"))
+    assert done.returncode != 0
+    assert "cannot drop schema pgsweep because other objects depend on it" in done.stderr
+    assert_same_catalog(before, catalog_of(fresh_db), "a refused 0006 rollback changed the schema")
