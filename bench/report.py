@@ -1,0 +1,111 @@
+"""What a benchmark run found, as figures with their baseline, ratio and target, and how to print
+them (a plain-text table, or JSON)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured value of pgsweep next to the plain approach's.
+
+    ``ratio`` is oriented so that bigger means better for pgsweep unless ``ratio_label`` says
+    otherwise (e.g. "× plain" for a time pgsweep may spend more of, up to a target).
+    """
+
+    scenario: str
+    measure: str
+    pgsweep: float
+    baseline: float | None
+    unit: str
+    ratio: float | None = None
+    ratio_label: str = ""
+    target: str = ""
+    met: bool | None = None
+    baseline_name: str = "plain"
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    figures: list[Figure] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    machine: dict[str, str]
+    command: str
+    runs: int
+    scenarios: list[ScenarioResult] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+    def table(self) -> str:
+        header = ("scenario", "measure", "pgsweep", "baseline", "ratio", "target", "met")
+        rows: list[tuple[str, ...]] = []
+        for scenario in self.scenarios:
+            for f in scenario.figures:
+                baseline = "" if f.baseline is None else f"{_num(f.baseline)} {f.unit}"
+                if f.baseline is not None and f.baseline_name != "plain":
+                    baseline += f" ({f.baseline_name})"
+                rows.append(
+                    (
+                        f.scenario,
+                        f.measure,
+                        f"{_num(f.pgsweep)} {f.unit}",
+                        baseline,
+                        "" if f.ratio is None else f"{_num(f.ratio)}{f.ratio_label}",
+                        f.target,
+                        {None: "", True: "yes", False: "NO"}[f.met],
+                    )
+                )
+        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+        lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+        lines.append("-+-".join("-" * w for w in widths))
+        lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """The same table as Markdown, for the README's Performance section."""
+        lines = ["| scenario | measure | pgsweep | plain / baseline | ratio | target | met |"]
+        lines.append("|---|---|---:|---:|---:|---|---|")
+        for scenario in self.scenarios:
+            for f in scenario.figures:
+                baseline = "" if f.baseline is None else f"{_num(f.baseline)} {f.unit}"
+                if f.baseline is not None and f.baseline_name != "plain":
+                    baseline += f" ({f.baseline_name})"
+                ratio = "" if f.ratio is None else f"{_num(f.ratio)}{f.ratio_label}"
+                met = {None: "", True: "yes", False: "**no**"}[f.met]
+                lines.append(
+                    f"| {f.scenario} | {f.measure} | {_num(f.pgsweep)} {f.unit} | {baseline}"
+                    f" | {ratio} | {f.target} | {met} |"
+                )
+        return "\n".join(lines)
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (p50 of [1, 2, 3, 4] is 2; max is percentile 1.0)."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
+    return ordered[rank - 1]
+
+
+def _num(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
