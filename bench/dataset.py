@@ -78,30 +78,36 @@ class Pair:
 def _token_insert(table: str, layout: Layout) -> sql.Composed:
     """One INSERT … SELECT generate_series for a token table, per the layout.
 
-    Live rows expire 2 h to 1 day from now (refresh tokens: 2 h to 28 days), so none expires
-    during a run. Garbage: in ``daily``, alternately expired within the last day and used (not
-    yet expired) where the table has used_at; in ``backlog``, expired.
+    Rows are written in the order the app would have created them, so every timestamp rises
+    with the row number (``{t}``, 0 to 1 over the table), as in any append-mostly table: live
+    rows expire 2 h to 1 day from now (refresh tokens: 2 h to 28 days), so none expires during
+    a run. Garbage is spread evenly over the pages (every page holds some, the hardest case for
+    an index-driven cleanup): in ``daily``, alternately expired within the last day and used
+    (not yet expired) where the table has used_at; in ``backlog``, expired.
     """
     every = layout.every(table)
     lifetime_minutes = 1320 if table in TABLES_WITH_USED_AT else 40320
     used_garbage = layout.kind == "daily" and table in TABLES_WITH_USED_AT
+    position = sql.SQL("(g::float8 / {})").format(sql.Literal(layout.total_rows(table)))
     is_garbage = sql.SQL("mod(g, {}) = 0").format(sql.Literal(every))
     is_used = (
         sql.SQL("({} AND mod(g / {}, 2) = 0)").format(is_garbage, sql.Literal(every))
         if used_garbage
         else sql.SQL("false")
     )
-    expired = sql.SQL("now() - interval '1 minute' - mod(g, 1440) * interval '1 minute'")
-    live = sql.SQL("now() + interval '2 hours' + mod(g, {}) * interval '1 minute'").format(
-        sql.Literal(lifetime_minutes)
+    # Within the last day, rising with the row number; never later than a minute ago.
+    last_day = sql.SQL("now() - interval '1 day' + {} * interval '1439 minutes'").format(position)
+    live = sql.SQL("now() + interval '2 hours' + {} * {} * interval '1 minute'").format(
+        position, sql.Literal(lifetime_minutes)
     )
-    expires_at = sql.SQL("CASE WHEN {garbage} AND NOT {used} THEN {expired} ELSE {live} END").format(
-        garbage=is_garbage, used=is_used, expired=expired, live=live
-    )
+    expires_at = sql.SQL(
+        "CASE WHEN {garbage} AND NOT {used} THEN {expired} ELSE {live} END"
+    ).format(garbage=is_garbage, used=is_used, expired=last_day, live=live)
     common = {
         "table": sql.Identifier(table),
         "name": sql.Literal(table),
         "expires_at": expires_at,
+        "created_at": sql.SQL("now() - interval '2 days' + {} * interval '1 day'").format(position),
         "total": sql.Literal(layout.total_rows(table)),
     }
     if table in TABLES_WITH_USED_AT:
@@ -110,12 +116,9 @@ def _token_insert(table: str, layout: Layout) -> sql.Composed:
             " SELECT md5(%(seed)s || {name} || g)::uuid,"
             "        md5(%(seed)s || ':user:' || (1 + mod(g, %(users)s)))::uuid,"
             "        md5(%(seed)s || ':hash:' || {name} || g),"
-            "        {expires_at},"
-            "        CASE WHEN {used} THEN now() - interval '1 minute' - mod(g, 60) * interval"
-            "             '1 minute' END,"
-            "        now() - mod(g, 1440) * interval '1 minute'"
+            "        {expires_at}, CASE WHEN {used} THEN {used_at} END, {created_at}"
             "   FROM generate_series(1, {total}) AS g"
-        ).format(used=is_used, **common)
+        ).format(used=is_used, used_at=last_day, **common)
     return sql.SQL(
         "INSERT INTO {table} (id, user_id, token_hash, device_info, ip_address, expires_at,"
         "                     created_at, last_used_at)"
@@ -123,8 +126,7 @@ def _token_insert(table: str, layout: Layout) -> sql.Composed:
         "        md5(%(seed)s || ':user:' || (1 + mod(g, %(users)s)))::uuid,"
         "        md5(%(seed)s || ':hash:' || {name} || g),"
         "        'bench device ' || mod(g, 7), '10.0.' || mod(g, 250) || '.' || mod(g, 200),"
-        "        {expires_at},"
-        "        now() - mod(g, 1440) * interval '1 minute', now()"
+        "        {expires_at}, {created_at}, {created_at}"
         "   FROM generate_series(1, {total}) AS g"
     ).format(**common)
 
@@ -242,11 +244,11 @@ def build_pair(
     name: str,
     layout: Layout,
     seed: str,
+    users: int,
     deck_shape: tuple[int, int] | None = None,
 ) -> Pair:
     """Load ``layout`` into ``bench_<name>_pgsweep`` at head and copy it to ``bench_<name>_plain``
-    with the plain approach instead of pgsweep's."""
-    users = max(100, layout.live // 10)
+    with the plain approach instead of pgsweep's. Token row g belongs to user 1 + g % users."""
     pgsweep_db = f"bench_{name}_pgsweep"
     plain_db = f"bench_{name}_plain"
     dsn = server.create_database(pgsweep_db)

@@ -15,7 +15,7 @@ class Figure:
     """One measured value of pgsweep next to the plain approach's.
 
     ``ratio`` is oriented so that bigger means better for pgsweep unless ``ratio_label`` says
-    otherwise (e.g. "× plain" for a time pgsweep may spend more of, up to a target).
+    otherwise (e.g. "x plain" for a time pgsweep may spend more of, up to a target).
     """
 
     scenario: str
