@@ -5,8 +5,10 @@ VENV   := .venv
 # The stamp lives inside the venv so deleting .venv also forgets that it was installed.
 STAMP  := $(VENV)/.pgsweep-install.stamp
 PYTEST_ARGS ?=
+# e.g. make bench BENCH_ARGS="--quick --scenario S1,S2"
+BENCH_ARGS ?=
 
-.PHONY: venv system-deps test lint demo
+.PHONY: venv system-deps test lint demo bench
 
 venv: $(STAMP)
 
@@ -25,8 +27,13 @@ test: system-deps venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check src tests migrations hatch_build.py
+	$(VENV)/bin/ruff check src tests migrations bench hatch_build.py
 	$(VENV)/bin/mypy
 
 demo: system-deps venv
 	$(VENV)/bin/python -m pgsweep.demo
+
+# The benchmark (README, "Performance"): about 25 minutes on 2 cores. Not part of `make test`,
+# which runs only its smoke mode (tests/test_bench_smoke.py).
+bench: system-deps venv
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
