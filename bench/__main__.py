@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from bench.report import Report
 from bench.runner import MODES, Options, run
 
 
@@ -29,13 +30,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--markdown", action="store_true",
                         help="print the table as Markdown (for the README)")
+    parser.add_argument("--render", metavar="FILE",
+                        help="measure nothing: print the report saved in FILE by --json")
     args = parser.parse_args(argv)
-    options = Options.for_mode(args.mode, args.dsn, args.scenario, args.runs)
-    report = run(options, progress=None if args.json else sys.stderr)
+    if args.render:
+        with open(args.render) as saved:
+            report = Report.from_json(saved.read())
+    else:
+        options = Options.for_mode(args.mode, args.dsn, args.scenario, args.runs)
+        report = run(options, progress=sys.stderr)  # progress on stderr, results on stdout
     if args.json:
         print(report.to_json())
     elif args.markdown:
         print(report.markdown())
+        print()
+        print(report.growth_markdown())
     else:
         print(report.table())
     return 0

@@ -47,6 +47,16 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
 
+    @staticmethod
+    def from_json(text: str) -> Report:
+        """A report saved with ``--json``, to print again (e.g. as Markdown for the README)."""
+        data = json.loads(text)
+        scenarios = [
+            ScenarioResult(s["name"], [Figure(**f) for f in s["figures"]], s["facts"])
+            for s in data["scenarios"]
+        ]
+        return Report(data["machine"], data["command"], data["runs"], scenarios)
+
     def table(self) -> str:
         header = ("scenario", "measure", "pgsweep", "baseline", "ratio", "target", "met")
         rows: list[tuple[str, ...]] = []
@@ -88,6 +98,34 @@ class Report:
                     f" | {ratio} | {f.target} | {met} |"
                 )
         return "\n".join(lines)
+
+
+    def growth_markdown(self) -> str:
+        """S1 and S2 per table size: pgsweep's cost against the rows it deletes."""
+        growth = next((s for s in self.scenarios if s.name == "growth"), None)
+        if growth is None:
+            return ""
+        lines = [
+            "| live rows per table | S1 pgsweep | S1 plain | S2 rows deleted | S2 pgsweep"
+            " | S2 plain | pgsweep per 1,000 rows deleted |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        sizes = sorted({int(key.split("_", 1)[1]) for key in growth.facts})
+        for rows in sizes:
+            s1 = growth.facts.get(f"S1_{rows}", {})
+            s2 = growth.facts.get(f"S2_{rows}", {})
+            deleted = int(s2.get("rows_deleted", 0))
+            per_1000 = s2["pgsweep_ms"] / deleted * 1000 if deleted else None
+            lines.append(
+                f"| {rows:,} | {_ms(s1.get('pgsweep_ms'))} | {_ms(s1.get('plain_ms'))}"
+                f" | {deleted:,} | {_ms(s2.get('pgsweep_ms'))} | {_ms(s2.get('plain_ms'))}"
+                f" | {_ms(per_1000)} |"
+            )
+        return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{_num(value)} ms"
 
 
 def median(values: list[float]) -> float:
