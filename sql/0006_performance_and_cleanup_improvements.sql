@@ -281,7 +281,7 @@ COMMENT ON FUNCTION pgsweep.add_rule(regclass, name, interval) IS
 -- AFTER INSERT ... FOR EACH STATEMENT: one bounded batch of one rule of the table.
 --   TG_ARGV[0]: the rule column to sweep; TG_ARGV[1]: rows per sweep (default 10);
 --   TG_ARGV[2]: insert statements of the session that skip the sweep after a short batch
---   (default 10).
+--   (default 50).
 -- Only sweep rules whose rows the app never updates again (see README, "Triggers"): SKIP LOCKED
 -- keeps the trigger from waiting, and choosing such rows keeps the app from waiting on it.
 -- A sweep costs a freshly planned statement even when it finds nothing, about as much as the
@@ -298,7 +298,7 @@ AS $$
 DECLARE
     v_keep_for interval;
     v_rows     integer := coalesce(TG_ARGV[1]::integer, 10);
-    v_skip     integer := coalesce(TG_ARGV[2]::integer, 10);
+    v_skip     integer := coalesce(TG_ARGV[2]::integer, 50);
     -- One countdown per table and rule column in this session.
     v_countdown_setting text :=
         format('pgsweep.skip_%s_%s', TG_RELID::oid, left(md5(TG_ARGV[0]), 8));

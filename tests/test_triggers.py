@@ -103,7 +103,7 @@ def test_after_a_short_sweep_the_sessions_next_inserts_skip_it_and_a_full_one_do
     head_db: str,
 ) -> None:
     # A sweep plans a statement even when it finds nothing, so once a batch comes back short
-    # (the garbage is gone) the session's next 10 inserts skip the sweep (README, "Triggers").
+    # (the garbage is gone) the session's next 50 inserts skip the sweep (README, "Triggers").
     def used(conn: psycopg.Connection[Any]) -> int:
         return count(conn, "SELECT count(*) FROM password_reset_tokens WHERE used_at IS NOT NULL")
 
@@ -115,9 +115,9 @@ def test_after_a_short_sweep_the_sessions_next_inserts_skip_it_and_a_full_one_do
         add_token(conn, "password_reset_tokens", user, "1 hour")  # short: the last 5
         assert used(conn) == 0
         seed(conn, "password_reset_tokens", user, 3, used=True)
-        for _ in range(10):
+        for _ in range(50):
             add_token(conn, "password_reset_tokens", user, "1 hour")  # skipped
         assert used(conn) == 3
-        add_token(conn, "password_reset_tokens", user, "1 hour")  # the 11th sweeps again
+        add_token(conn, "password_reset_tokens", user, "1 hour")  # the 51st sweeps again
         assert used(conn) == 0
         conn.rollback()
