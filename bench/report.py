@@ -62,14 +62,14 @@ class Report:
         rows: list[tuple[str, ...]] = []
         for scenario in self.scenarios:
             for f in scenario.figures:
-                baseline = "" if f.baseline is None else f"{_num(f.baseline)} {f.unit}"
+                baseline = "" if f.baseline is None else _value(f.baseline, f.unit)
                 if f.baseline is not None and f.baseline_name != "plain":
                     baseline += f" ({f.baseline_name})"
                 rows.append(
                     (
                         f.scenario,
                         f.measure,
-                        f"{_num(f.pgsweep)} {f.unit}",
+                        _value(f.pgsweep, f.unit),
                         baseline,
                         "" if f.ratio is None else f"{_num(f.ratio)}{f.ratio_label}",
                         f.target,
@@ -88,13 +88,13 @@ class Report:
         lines.append("|---|---|---:|---:|---:|---|---|")
         for scenario in self.scenarios:
             for f in scenario.figures:
-                baseline = "" if f.baseline is None else f"{_num(f.baseline)} {f.unit}"
+                baseline = "" if f.baseline is None else _value(f.baseline, f.unit)
                 if f.baseline is not None and f.baseline_name != "plain":
                     baseline += f" ({f.baseline_name})"
                 ratio = "" if f.ratio is None else f"{_num(f.ratio)}{f.ratio_label}"
                 met = {None: "", True: "yes", False: "**no**"}[f.met]
                 lines.append(
-                    f"| {f.scenario} | {f.measure} | {_num(f.pgsweep)} {f.unit} | {baseline}"
+                    f"| {f.scenario} | {f.measure} | {_value(f.pgsweep, f.unit)} | {baseline}"
                     f" | {ratio} | {f.target} | {met} |"
                 )
         return "\n".join(lines)
@@ -122,6 +122,11 @@ class Report:
                 f" | {_ms(per_1000)} |"
             )
         return "\n".join(lines)
+
+
+def _value(value: float, unit: str) -> str:
+    """A measured value with its unit; a bare count (no unit) as a whole number."""
+    return f"{value:,.0f}" if not unit else f"{_num(value)} {unit}"
 
 
 def _ms(value: float | None) -> str:
