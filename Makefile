@@ -5,8 +5,10 @@ VENV   := .venv
 # The stamp lives inside the venv so deleting .venv also forgets that it was installed.
 STAMP  := $(VENV)/.pgsweep-install.stamp
 PYTEST_ARGS ?=
+# e.g. make bench BENCH_ARGS="--quick --scenario S1,S2"
+BENCH_ARGS ?=
 
-.PHONY: venv system-deps test lint demo manifest soak
+.PHONY: venv system-deps test lint demo manifest soak bench
 
 venv: $(STAMP)
 
@@ -30,7 +32,7 @@ soak: system-deps venv
 	PGSWEEP_STRESS_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/pytest -s tests/test_stress.py
 
 lint: venv
-	$(VENV)/bin/ruff check src tests migrations hatch_build.py
+	$(VENV)/bin/ruff check src tests migrations bench hatch_build.py
 	$(VENV)/bin/mypy
 
 demo: system-deps venv
@@ -40,3 +42,8 @@ demo: system-deps venv
 # cluster built from sql/ at head; tests/test_manifest.py fails until it is current.
 manifest: venv
 	$(VENV)/bin/python -m pgsweep.manifest --write
+
+# The benchmark (README, "Performance"): about 25 minutes on 2 cores. Not part of `make test`,
+# which runs only its smoke mode (tests/test_bench_smoke.py).
+bench: system-deps venv
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)

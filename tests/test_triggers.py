@@ -97,3 +97,27 @@ def test_a_failing_cleanup_turns_into_a_warning_and_the_insert_succeeds(head_db:
         assert count(conn, f"SELECT count(*) FROM refresh_tokens WHERE id = '{token}'") == 1
         conn.rollback()
     assert any("opportunistic cleanup of public.refresh_tokens skipped" in w for w in warnings)
+
+
+def test_after_a_short_sweep_the_sessions_next_inserts_skip_it_and_a_full_one_does_not(
+    head_db: str,
+) -> None:
+    # A sweep plans a statement even when it finds nothing, so once a batch comes back short
+    # (the garbage is gone) the session's next 50 inserts skip the sweep (README, "Triggers").
+    def used(conn: psycopg.Connection[Any]) -> int:
+        return count(conn, "SELECT count(*) FROM password_reset_tokens WHERE used_at IS NOT NULL")
+
+    with connect(head_db, autocommit=False) as conn:
+        user = add_user(conn, "countdown")
+        seed(conn, "password_reset_tokens", user, 25, used=True)
+        add_token(conn, "password_reset_tokens", user, "1 hour")  # full batch: 10 deleted
+        add_token(conn, "password_reset_tokens", user, "1 hour")  # full batch again: 10 more
+        add_token(conn, "password_reset_tokens", user, "1 hour")  # short: the last 5
+        assert used(conn) == 0
+        seed(conn, "password_reset_tokens", user, 3, used=True)
+        for _ in range(50):
+            add_token(conn, "password_reset_tokens", user, "1 hour")  # skipped
+        assert used(conn) == 3
+        add_token(conn, "password_reset_tokens", user, "1 hour")  # the 51st sweeps again
+        assert used(conn) == 0
+        conn.rollback()

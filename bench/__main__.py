@@ -1,0 +1,55 @@
+"""``python -m bench``: run the benchmark and print the table (or ``--json``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from bench.report import Report
+from bench.runner import MODES, Options, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="pgsweep against the plain approach, side by side on one PostgreSQL.",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_const", dest="mode", const="quick",
+                      help="small tables (20k rows), 3 runs, 3 s of S4: a couple of minutes")
+    mode.add_argument("--smoke", action="store_const", dest="mode", const="smoke",
+                      help="tiny tables, 1 run: checks the machinery, not performance")
+    parser.set_defaults(mode="full")
+    parser.add_argument("--scenario", default="all",
+                        help="comma-separated subset of S1,S2,S3,S4,S5,growth (default: all)")
+    parser.add_argument("--runs", type=int, help="timed runs per measurement (after a warm-up)")
+    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL"),
+                        help="a server to run on as superuser (default: $DATABASE_URL, else a "
+                             "throwaway local cluster)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the table as Markdown (for the README)")
+    parser.add_argument("--render", metavar="FILE",
+                        help="measure nothing: print the report saved in FILE by --json")
+    args = parser.parse_args(argv)
+    if args.render:
+        with open(args.render) as saved:
+            report = Report.from_json(saved.read())
+    else:
+        options = Options.for_mode(args.mode, args.dsn, args.scenario, args.runs)
+        report = run(options, progress=sys.stderr)  # progress on stderr, results on stdout
+    if args.json:
+        print(report.to_json())
+    elif args.markdown:
+        print(report.markdown())
+        print()
+        print(report.growth_markdown())
+    else:
+        print(report.table())
+    return 0
+
+
+if __name__ == "__main__":
+    assert set(MODES) == {"full", "quick", "smoke"}
+    sys.exit(main())

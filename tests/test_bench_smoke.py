@@ -1,0 +1,70 @@
+"""The benchmark's tiny mode against the test server, so ``make bench`` cannot rot.
+
+Structure and sanity only (both sides deleted the same rows, every scenario produced its
+figures); never timings, which mean nothing on tables this small.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from bench.report import Report
+from bench.runner import Options, run
+
+from tests.pg import PgServer
+
+
+@pytest.fixture(scope="module")
+def options(pg_server: PgServer) -> Options:
+    return Options.for_mode("smoke", pg_server.admin_dsn)
+
+
+@pytest.fixture(scope="module")
+def report(options: Options) -> Report:
+    """One tiny run of every scenario (about ten seconds)."""
+    return run(options)
+
+
+def test_the_smoke_mode_runs_every_scenario_and_both_sides_do_the_same_work(
+    options: Options, report: Report
+) -> None:
+    facts = {s.name: s.facts for s in report.scenarios}
+    assert list(facts) == [
+        "S1 steady state", "S2 daily", "S3 backlog", "S4 insert path", "S5 deck progress",
+        "growth",
+    ]
+    assert all(s.figures for s in report.scenarios)
+
+    assert facts["S1 steady state"]["rows_deleted"] == {"pgsweep": 0, "plain": 0}
+    s2 = facts["S2 daily"]
+    assert s2["expected_deleted"] > 0
+    for side in ("pgsweep", "plain", "limit"):
+        assert set(s2["rows_deleted"][side]) == {s2["expected_deleted"]}, side
+    s3 = facts["S3 backlog"]
+    assert s3["expected_deleted"] > 0
+    for variant, counts in s3["rows_deleted"].items():
+        assert set(counts) == {s3["expected_deleted"]}, variant
+    assert s3["batches_per_run"] > 0
+
+    s4 = facts["S4 insert path"]
+    assert s4["no trigger"]["iterations"] > 0
+    assert s4["pgsweep trigger"]["iterations"] > 0
+    assert s4["pgsweep trigger"]["errors_by_sqlstate"] == {}
+
+    s5 = facts["S5 deck progress"]
+    assert s5["same_progress_rows_on_both_sides"]
+    assert set(s5["refreshed"]["pgsweep"]) == set(s5["refreshed"]["plain"]) == {s5["decks"]}
+
+    growth = facts["growth"]
+    assert set(growth) == {f"{s}_{rows}" for s in ("S1", "S2") for rows in options.growth_rows}
+    assert growth["S2_2000"]["rows_deleted"] == 2 * growth["S2_1000"]["rows_deleted"]
+
+
+def test_the_report_renders_as_a_table_markdown_and_json(report: Report) -> None:
+    assert "S1 steady state" in report.table()
+    assert report.markdown().startswith("| scenario |")
+    decoded = json.loads(report.to_json())
+    assert decoded["scenarios"][0]["figures"][0]["unit"] == "ms"
+    assert decoded["machine"]["postgresql"]
+    assert decoded["runs"] == 1
