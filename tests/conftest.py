@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pgsweep import migrate
 from tests.pg import PgServer, scratch_database, session_server
 
 
@@ -28,3 +29,10 @@ def module_db(pg_server: PgServer, request: pytest.FixtureRequest) -> Iterator[s
     """DSN of a new, empty database shared by one test module, dropped after it."""
     with scratch_database(pg_server, request.module.__name__.rsplit(".", 1)[-1]) as dsn:
         yield dsn
+
+
+@pytest.fixture(scope="module")
+def head_db(module_db: str) -> str:
+    """The module's database, upgraded to the code's head revision."""
+    migrate.upgrade(module_db, "head")
+    return module_db

@@ -8,7 +8,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgsweep import migrate
 from tests.pg import connect
 from tests.tokens import (
     TOKEN_TABLES,
@@ -25,12 +24,6 @@ CLEANUP_OF = {
     "email_verification_tokens": "cleanup_expired_email_verification_tokens",
     "refresh_tokens": "cleanup_expired_refresh_tokens",
 }
-
-
-@pytest.fixture(scope="module")
-def head_db(module_db: str) -> str:
-    migrate.upgrade(module_db, "head")
-    return module_db
 
 
 @pytest.fixture

@@ -8,15 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgsweep import migrate
 from tests.pg import connect
 from tests.tokens import add_user
-
-
-@pytest.fixture(scope="module")
-def head_db(module_db: str) -> str:
-    migrate.upgrade(module_db, "head")
-    return module_db
 
 
 @pytest.fixture

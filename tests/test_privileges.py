@@ -13,7 +13,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgsweep import migrate
 from tests.pg import connect
 from tests.roles import (
     APP_GRANTS,
@@ -38,12 +37,6 @@ JUSTIFIED_SECURITY_DEFINER = {
     # the app's inserts run the trigger with no grant on pgsweep
     "pgsweep.sweep_on_insert()",
 }
-
-
-@pytest.fixture(scope="module")
-def head_db(module_db: str) -> str:
-    migrate.upgrade(module_db, "head")
-    return module_db
 
 
 @pytest.fixture(scope="module")

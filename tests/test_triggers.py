@@ -7,15 +7,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgsweep import migrate
 from tests.pg import connect
 from tests.tokens import TOKEN_TABLES, TOKEN_TABLES_WITH_USED_AT, add_token, add_user
-
-
-@pytest.fixture(scope="module")
-def head_db(module_db: str) -> str:
-    migrate.upgrade(module_db, "head")
-    return module_db
 
 
 def seed(conn: psycopg.Connection[Any], table: str, user: str, rows: int, used: bool) -> None:
