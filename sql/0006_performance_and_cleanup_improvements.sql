@@ -530,12 +530,12 @@ CREATE OR REPLACE TRIGGER trg_refresh_tokens_cleanup
     FOR EACH STATEMENT EXECUTE FUNCTION pgsweep.sweep_on_insert('expires_at', '10');
 
 -- Nothing that deletes is executable by PUBLIC. Roles are granted in README, "Roles".
-REVOKE ALL ON SCHEMA pgsweep FROM PUBLIC;
 REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA pgsweep FROM PUBLIC;
--- Except the read-only helper behind refresh_deck_progress and refresh_stale_deck_progress:
--- they run with their caller's rights, as 0001's refresh_deck_progress did, so a role that
--- could refresh progress before 0006 (with its grants on the progress tables) still can.
--- deck_progress itself reads only through the caller's own table privileges.
+-- PUBLIC may use the schema for one routine only: the read-only helper behind
+-- refresh_deck_progress and refresh_stale_deck_progress. Those run with their caller's rights,
+-- as 0001's refresh_deck_progress did, so a role that could refresh progress before 0006 (with
+-- its grants on the progress tables) still can; deck_progress reads only through the caller's
+-- own table privileges. The engine's table grants PUBLIC nothing.
 GRANT USAGE ON SCHEMA pgsweep TO PUBLIC;
 GRANT EXECUTE ON FUNCTION pgsweep.deck_progress(uuid, uuid[]) TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION public.cleanup_expired_password_reset_tokens(),

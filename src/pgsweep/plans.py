@@ -135,8 +135,3 @@ def _walk(node: dict[str, Any]) -> Iterator[Scan]:
         yield Scan(node_type, node.get("Relation Name"), node.get("Index Name"))
     for child in node.get("Plans", []):
         yield from _walk(child)
-
-
-def table_scans(plan: dict[str, Any], table: str) -> list[Scan]:
-    """Scans that read ``table`` (bitmap index scans carry no relation: matched by index)."""
-    return [s for s in scans(plan) if s.relation == table or (s.relation is None and s.index)]
