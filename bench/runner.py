@@ -17,7 +17,7 @@ from bench.server import BenchServer, bench_server
 SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth")
 S1_TARGET = 100.0  # x faster than plain, at the main size
 S2_TARGET = 4.0
-PGSWEEP_BATCH_SIZE = 1000  # pgsweep.sweep()'s default, driven the same way from the client
+PGSWEEP_BATCH_SIZE = 5000  # pgsweep.sweep()'s default, driven the same way from the client
 
 
 @dataclass(frozen=True)

@@ -254,7 +254,7 @@ def daily(
 
 def _batches_from_client(conn: Conn, batch_size: int) -> tuple[int, list[float]]:
     """What ``CALL pgsweep.sweep()`` does, driven from the client in autocommit mode so each
-    batch's transaction (its lock hold) can be timed: same rules, order, keyset and stop test."""
+    batch's transaction (its lock hold) can be timed: same rules, order, ranges and stop test."""
     rules = conn.execute(
         "SELECT r.table_name::text, r.column_name::text, r.keep_for FROM pgsweep.expiry_rule r"
         " ORDER BY r.table_name::text, r.column_name"
@@ -262,20 +262,20 @@ def _batches_from_client(conn: Conn, batch_size: int) -> tuple[int, list[float]]
     total = 0
     durations: list[float] = []
     for table, column, keep_for in rules:
-        after: str | None = None
+        start_from: str | None = None
         while True:
             start = time.perf_counter()
             row = conn.execute(
-                "SELECT deleted, last_value"
-                " FROM pgsweep.purge_batch(%s::regclass, %s, %s, %s, %s)",
-                (table, column, keep_for, after, batch_size),
+                "SELECT deleted, next_from"
+                " FROM pgsweep.purge_range(%s::regclass, %s, %s, %s, %s)",
+                (table, column, keep_for, start_from, batch_size),
             ).fetchone()
             durations.append(_ms(start))
             assert row is not None
             total += int(row[0])
-            if int(row[0]) < batch_size:
+            if row[1] is None:
                 break
-            after = row[1]
+            start_from = row[1]
     return total, durations
 
 

@@ -210,10 +210,11 @@ def test_a_database_at_an_unknown_newer_revision_is_refused_by_the_psql_down_scr
 
 
 def test_running_scripts_twice_loses_no_row(app_db: str, before: State) -> None:
-    # The catalog side is in test_migrations.py; here, the data: 0006 up twice is a no-op,
-    # 0005 up again fails with "already exists", and the down script twice ends where once did.
-    psql_ok(app_db, up_file("0006"))
-    psql_ok(app_db, up_file("0006"))
+    # The catalog side is in test_migrations.py; here, the data: the head's up script twice is
+    # a no-op, 0005 up again fails with "already exists", and 0006's down script twice ends
+    # where once did.
+    psql_ok(app_db, up_file(migrate.head()))
+    psql_ok(app_db, up_file(migrate.head()))
     again = psql_file(app_db, up_file("0005"))
     assert again.returncode == 3
     assert 'relation "refresh_tokens" already exists' in again.stderr

@@ -123,7 +123,7 @@ def test_0007_leaves_a_job_it_did_not_create_and_its_rollback_keeps_it(matcha: s
 
 
 def test_the_rollback_removes_exactly_its_jobs_and_up_again_restores_them(matcha: str) -> None:
-    migrate.upgrade(matcha, "head")
+    migrate.upgrade(matcha, "0007")
     with connect(matcha) as conn:
         conn.execute("SELECT cron.schedule('someone-elses', '0 5 * * *', 'SELECT 1')")
     psql_ok(matcha, down_file("0007"))

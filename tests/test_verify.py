@@ -141,7 +141,8 @@ def test_a_dropped_index_is_red_and_so_is_the_path_it_served(green: str) -> None
     assert set(failures) == {
         "index public.idx_refresh_tokens_expires_at",
         "plan cleanup refresh_tokens.expires_at",
-        "plan cleanup refresh_tokens.expires_at (next batch)",
+        "plan cleanup refresh_tokens.expires_at (sweep probe)",
+        "plan cleanup refresh_tokens.expires_at (sweep batch)",
     }
 
 

@@ -48,6 +48,8 @@ def test_an_installed_wheel_upgrades_a_database(fresh_db: str, tmp_path: Path) -
         "pgsweep/_data/migrations/env.py",
         "pgsweep/_data/sql/0007_scheduled_cleanup.sql",
         "pgsweep/_data/rollback/0007_scheduled_cleanup_down.sql",
+        "pgsweep/_data/sql/0008_single_pass_purge.sql",
+        "pgsweep/_data/rollback/0008_single_pass_purge_down.sql",
         "pgsweep/expected_schema.json",
     ):
         assert wanted in names

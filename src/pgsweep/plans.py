@@ -1,7 +1,7 @@
 """Ask the planner how the cleanup paths and the hot token lookups would run.
 
-Each cleanup path is the exact statement one purge batch runs
-(``pgsweep.purge_batch_statement``), first batch and follow-on batch; each hot lookup is the
+Each cleanup path is a statement a purge runs, built by the same functions the purge uses
+(``pgsweep.purge_statement``, ``pgsweep.batch_boundary_statement``); each hot lookup is the
 statement the app sends. :func:`scans` flattens an ``EXPLAIN (FORMAT JSON)`` plan into the
 table scans it contains, so a caller can say which index serves a path, or that none does.
 """
@@ -84,8 +84,9 @@ HOT_LOOKUPS = (
 
 
 def cleanup_paths(conn: psycopg.Connection[Any]) -> list[Path]:
-    """One path per expiry rule and batch kind: the first batch, and a follow-on batch that
-    resumes from the table's oldest value (its keyset bound)."""
+    """Per expiry rule, the statements a purge runs (0008): the one DELETE of the cleanup
+    functions, then a sweep batch's probe for where it ends and its DELETE of that range, for the
+    batch that resumes from the table's oldest value."""
     rules = conn.execute(
         "SELECT r.table_name::text, r.column_name, r.keep_for FROM pgsweep.expiry_rule r"
         " ORDER BY 1, 2"
@@ -93,18 +94,42 @@ def cleanup_paths(conn: psycopg.Connection[Any]) -> list[Path]:
     paths: list[Path] = []
     for table, column, keep_for in rules:
         # table is regclass output: already a quoted, possibly schema-qualified name.
-        oldest_query = sql.SQL("SELECT min({})::text FROM {}").format(
-            sql.Identifier(column), sql.SQL(table)
+        name = f"cleanup {table}.{column}"
+        oldest = _one(
+            conn,
+            sql.SQL("SELECT min({})::text FROM {}").format(sql.Identifier(column), sql.SQL(table)),
         )
-        oldest = _one(conn, oldest_query)
-        for label, after in (("", None), (" (next batch)", oldest)):
-            statement = _one(
-                conn,
-                sql.SQL("SELECT pgsweep.purge_batch_statement({}, {}, {}, {}, 1000)").format(
-                    table, column, keep_for, after
-                ),
-            )
-            paths.append(Path(f"cleanup {table}.{column}{label}", table, statement))
+        whole = _one(
+            conn,
+            sql.SQL("SELECT pgsweep.rule_condition({}, {}, {})").format(table, column, keep_for),
+        )
+        batch_start = _one(
+            conn,
+            sql.SQL("SELECT pgsweep.rule_condition({}, {}, {}, {})").format(
+                table, column, keep_for, oldest
+            ),
+        )
+        # The range's upper end is a value from the table; the oldest one stands in for it (the
+        # plan's shape does not depend on where a range ends, only that it is bounded).
+        batch_range = _one(
+            conn,
+            sql.SQL("SELECT pgsweep.rule_condition({}, {}, {}, {}, {})").format(
+                table, column, keep_for, oldest, oldest
+            ),
+        )
+        delete = "SELECT pgsweep.purge_statement({}, {}, false)"
+        statements = (
+            ("", delete, (table, whole)),
+            (
+                " (sweep probe)",
+                "SELECT pgsweep.batch_boundary_statement({}, {}, {}, 5000)",
+                (table, column, batch_start),
+            ),
+            (" (sweep batch)", delete, (table, batch_range)),
+        )
+        for label, query, args in statements:
+            statement = _one(conn, sql.SQL(query).format(*args))
+            paths.append(Path(f"{name}{label}", table, statement))
     return paths
 
 

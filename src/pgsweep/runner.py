@@ -85,7 +85,7 @@ def run(
     stop: threading.Event,
     on_run: Callable[[RunCounts], None],
     on_outage: Callable[[Outage], None],
-    batch_size: int = 1000,
+    batch_size: int = 5000,
     max_runs: int | None = None,
     max_backoff_s: float = 60.0,
 ) -> int:
