@@ -1,5 +1,6 @@
 -- 0008 down: puts back 0006's batched purge (pgsweep.purge in 1,000-row SKIP LOCKED batches,
--- pgsweep.sweep with 1,000-row batches) and drops the functions 0008 added. No table row is
+-- pgsweep.sweep with 1,000-row batches) and 0006's cutoff_literal (rendered in the caller's
+-- DateStyle, see the up script), and drops the functions 0008 added. No table row is
 -- touched.
 -- Run with:  psql -X -d "$DATABASE_URL" -f rollback/0008_single_pass_purge_down.sql
 -- Alembic runs this same file for revision 0008 (downgrade). Safe to run again.
@@ -12,6 +13,34 @@ BEGIN;
 DO $$ BEGIN IF current_setting('lock_timeout') = '0' THEN SET LOCAL lock_timeout = '5s'; END IF; END $$;
 
 -- 0006's definitions, word for word.
+-- The cutoff of a rule as an SQL literal of the column's own type, so the planner sees a
+-- constant it can match against the column's index.
+CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_table regclass, p_column name, p_keep_for interval)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_type    regtype := pgsweep.column_type(p_table, p_column);
+    v_instant timestamptz := now() - p_keep_for;
+BEGIN
+    CASE
+        WHEN v_type IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+            RETURN format('%L::%s', v_instant, v_type);
+        -- Whole seconds: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
+        WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
+            RETURN format('%s::%s', ceil(extract(epoch FROM v_instant))::bigint, v_type);
+        WHEN v_type IN ('numeric'::regtype, 'double precision'::regtype, 'real'::regtype) THEN
+            RETURN format('%s::%s', extract(epoch FROM v_instant), v_type);
+        ELSE
+            RAISE EXCEPTION 'column "%" of % has type %, which cannot expire', p_column, p_table, v_type
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'Use a timestamp, date, or a number of epoch seconds.';
+    END CASE;
+END $$;
+COMMENT ON FUNCTION pgsweep.cutoff_literal(regclass, name, interval) IS
+    'now() - keep_for as a literal of the column''s type (epoch seconds for numbers)';
+
 -- Every batch of one rule, inside the caller's transaction. Stops when a batch comes back short:
 -- the index range is exhausted (locked rows are left for the next run).
 CREATE OR REPLACE FUNCTION pgsweep.purge(

@@ -6,6 +6,8 @@
 --   * CALL pgsweep.sweep() commits each batch. A batch is now a range of the rule's column: an
 --     index-only probe finds where the batch ends, one DELETE removes the range. 5,000 rows per
 --     batch by default (was 1,000: the fixed cost of a batch dominated).
+--   * The cutoff is rendered in DateStyle ISO: 0006 rendered it in the caller's DateStyle, which
+--     for some time zones read back hours off (see cutoff_literal below).
 --   * A DELETE that meets a row another transaction holds waits at most 20 ms; then that pass is
 --     undone and the same rows are taken with FOR UPDATE SKIP LOCKED, as 0006 always did. Held
 --     rows are left for the next run, and in a lock cycle with the app this side gives way.
@@ -18,6 +20,39 @@
 BEGIN;
 -- Wait at most 5 s for a lock, unless the caller chose its own lock_timeout.
 DO $$ BEGIN IF current_setting('lock_timeout') = '0' THEN SET LOCAL lock_timeout = '5s'; END IF; END $$;
+
+-- The cutoff of a rule, as 0006 wrote it, now rendered in DateStyle ISO. 0006 rendered it in the
+-- caller's DateStyle; under Postgres or SQL style a timestamptz prints with its zone's
+-- abbreviation, and abbreviations do not read back uniquely: 'IST' printed for Asia/Kolkata
+-- (+05:30) reads back as Israel time (+02), a cutoff 3.5 hours in the future, inside live rows.
+-- ISO prints a numeric offset, which every DateStyle reads back exactly. (Timestamp and date
+-- columns still take the instant in the caller's TimeZone, as in 0006.)
+CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_table regclass, p_column name, p_keep_for interval)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET datestyle = 'ISO, YMD'
+AS $$
+DECLARE
+    v_type    regtype := pgsweep.column_type(p_table, p_column);
+    v_instant timestamptz := now() - p_keep_for;
+BEGIN
+    CASE
+        WHEN v_type IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+            RETURN format('%L::%s', v_instant, v_type);
+        -- Whole seconds: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
+        WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
+            RETURN format('%s::%s', ceil(extract(epoch FROM v_instant))::bigint, v_type);
+        WHEN v_type IN ('numeric'::regtype, 'double precision'::regtype, 'real'::regtype) THEN
+            RETURN format('%s::%s', extract(epoch FROM v_instant), v_type);
+        ELSE
+            RAISE EXCEPTION 'column "%" of % has type %, which cannot expire', p_column, p_table, v_type
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'Use a timestamp, date, or a number of epoch seconds.';
+    END CASE;
+END $$;
+COMMENT ON FUNCTION pgsweep.cutoff_literal(regclass, name, interval) IS
+    'now() - keep_for as a literal of the column''s type (epoch seconds for numbers)';
 
 -- The garbage of one rule as an SQL condition: column < cutoff, within [p_from, p_before) when
 -- given. Bounds are text (a batch hands its end to the next), read back as the column's type.
@@ -141,6 +176,10 @@ CREATE OR REPLACE FUNCTION pgsweep.purge_range(
     OUT deleted bigint, OUT next_from text)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- next_from is a value of the column as text, read back by the next batch: render it in a form
+-- that reads back exactly whatever the caller's settings (see cutoff_literal).
+SET datestyle = 'ISO, YMD'
+SET extra_float_digits = 3
 AS $$
 DECLARE
     v_condition text;

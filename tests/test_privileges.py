@@ -403,6 +403,8 @@ def test_operators_planted_on_the_owners_search_path_cannot_hijack_the_sweep_pro
         "SET TimeZone = 'Pacific/Kiritimati'; SET DateStyle = 'SQL, DMY'",
         "SET TimeZone = 'Etc/GMT+12'; SET DateStyle = 'German'",
         "SET TimeZone = 'America/St_Johns'; SET DateStyle = 'Postgres, YMD'",
+        # Prints 'IST', which reads back as Israel time: 0006 put the cutoff 3.5 h ahead.
+        "SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'Postgres'",
     ],
 )
 def test_the_callers_time_zone_and_date_style_cannot_move_the_cleanup_cutoff(

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.pg import connect
 from tests.tokens import add_token, add_user, remaining_ids, without_triggers
@@ -177,3 +178,27 @@ def test_a_cleanup_function_leaves_the_callers_lock_timeout_as_it_was(head_db: s
         assert scalar(conn, "SHOW lock_timeout") == "3s"
         conn.execute("CALL pgsweep.sweep()")
         assert scalar(conn, "SHOW lock_timeout") == "3s"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        "SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'Postgres'",
+        "SET TimeZone = 'America/St_Johns'; SET DateStyle = 'SQL, DMY'",
+        "SET TimeZone = 'Etc/GMT+12'; SET DateStyle = 'German'; SET extra_float_digits = -15",
+    ],
+)
+def test_sweep_batches_mean_the_same_rows_whatever_the_callers_date_settings(
+    head_db: str, settings: str
+) -> None:
+    # Batch boundaries travel between batches as text; they must read back as the same value.
+    with connect(head_db) as conn:
+        without_triggers(conn)
+        eve = add_user(conn, f"dates_{abs(hash(settings))}")
+        add_refresh_tokens(conn, eve, "gone", "now() - g * interval '7 minutes'", 40)
+        add_refresh_tokens(conn, eve, "kept", "now() + g * interval '5 minutes'", 12)
+        conn.execute(settings)
+        assert conn.execute("CALL pgsweep.sweep('refresh_tokens', 3)").fetchone() == (40,)
+        conn.execute("RESET ALL")
+        assert scalar(conn, "SELECT count(*) FROM refresh_tokens WHERE user_id = %s", eve) == 12
+        forget(conn, eve)
