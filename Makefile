@@ -12,16 +12,20 @@ BENCH_ARGS ?=
 
 venv: $(STAMP)
 
+# Set-up chatter goes to stderr, so that stdout carries only what a target produces
+# (e.g. `make bench BENCH_ARGS=--json > report.json`).
 $(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV)
+	@echo "creating $(VENV)" >&2
+	@$(PYTHON) -m venv $(VENV) >&2
 
 # Re-install only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	@echo "installing pgsweep and its dev dependencies into $(VENV)" >&2
+	@$(VENV)/bin/python -m pip install --quiet -e '.[dev]' >&2
+	@touch $@
 
 system-deps:
-	scripts/install-system-deps
+	@scripts/install-system-deps >&2
 
 test: system-deps venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -46,4 +50,4 @@ manifest: venv
 # The benchmark (README, "Performance"): about 25 minutes on 2 cores. Not part of `make test`,
 # which runs only its smoke mode (tests/test_bench_smoke.py).
 bench: system-deps venv
-	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+	@$(VENV)/bin/python -m bench $(BENCH_ARGS)
