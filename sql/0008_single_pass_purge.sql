@@ -149,8 +149,7 @@ COMMENT ON FUNCTION pgsweep.delete_rows(regclass, text) IS
     'DELETE the matching rows in one pass, or with SKIP LOCKED when a row is held';
 
 -- Where a sweep batch starting at the rows of p_condition ends: the value p_batch_size rows
--- further on in the rule's index (an index-only scan), and whether every row up to it shares
--- that one value (then a range would be empty). No row: the batch is the rest of the garbage.
+-- further on in the rule's index (an index-only scan). No row: the batch is the rest.
 CREATE OR REPLACE FUNCTION pgsweep.batch_boundary_statement(
     p_table regclass, p_column name, p_condition text, p_batch_size integer)
 RETURNS text
@@ -158,8 +157,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format(
-        'SELECT b.boundary::text,'
-        '       b.boundary = (SELECT f.%1$I FROM %2$s f WHERE %3$s ORDER BY f.%1$I LIMIT 1)'
+        'SELECT b.boundary::text'
         '  FROM (SELECT %1$I AS boundary FROM %2$s WHERE %3$s ORDER BY %1$I'
         '        OFFSET %4$s LIMIT 1) b',
         p_column, p_table, p_condition, p_batch_size)
@@ -169,8 +167,10 @@ COMMENT ON FUNCTION pgsweep.batch_boundary_statement(regclass, name, text, integ
 
 -- One batch of CALL pgsweep.sweep(): the rule's garbage from p_from (the start, when NULL) up to
 -- the boundary, deleted in one pass. next_from is where the next batch starts, NULL when the
--- rule has no garbage left. When more than p_batch_size rows share one value, p_batch_size of
--- them go by ctid (skipping held ones), and the batch after that moves past the value.
+-- rule has no garbage left. An empty range means every row from p_from to the boundary shares
+-- the boundary's value (tokens issued by one statement) or is held: then up to p_batch_size
+-- rows of that value go by ctid, skipping held ones, and once fewer remain the sweep moves past
+-- the value.
 CREATE OR REPLACE FUNCTION pgsweep.purge_range(
     p_table regclass, p_column name, p_keep_for interval, p_from text, p_batch_size integer,
     OUT deleted bigint, OUT next_from text)
@@ -183,8 +183,7 @@ SET extra_float_digits = 3
 AS $$
 DECLARE
     v_condition text;
-    v_tied      boolean;
-    v_tie       text;
+    v_type      regtype;
 BEGIN
     IF p_batch_size IS NULL OR p_batch_size < 1 THEN
         RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
@@ -195,25 +194,26 @@ BEGIN
      * @plpgsql_check_options: security_warnings = false
      */
     EXECUTE pgsweep.batch_boundary_statement(p_table, p_column, v_condition, p_batch_size)
-       INTO next_from, v_tied;
+       INTO next_from;
     IF next_from IS NULL THEN
         deleted := pgsweep.delete_rows(p_table, v_condition);
-    ELSIF NOT v_tied THEN
-        deleted := pgsweep.delete_rows(
-            p_table, pgsweep.rule_condition(p_table, p_column, p_keep_for, p_from, next_from));
-    ELSE
-        v_tie := format('%I = %L::%s', p_column, next_from, pgsweep.column_type(p_table, p_column));
-        EXECUTE format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s'
-                       ' WHERE %2$s AND %3$s LIMIT %4$s FOR UPDATE SKIP LOCKED))',
-                       p_table, v_condition, v_tie, p_batch_size);
-        GET DIAGNOSTICS deleted = ROW_COUNT;
-        IF deleted < p_batch_size THEN
-            -- Done with this value (rows still held wait for the next run): the next one.
-            EXECUTE format('SELECT min(%1$I)::text FROM %2$s WHERE %3$s AND %1$I > %4$L::%5$s',
-                           p_column, p_table, v_condition, next_from,
-                           pgsweep.column_type(p_table, p_column))
-               INTO next_from;
-        END IF;
+        RETURN;
+    END IF;
+    deleted := pgsweep.delete_rows(
+        p_table, pgsweep.rule_condition(p_table, p_column, p_keep_for, p_from, next_from));
+    IF deleted > 0 THEN
+        RETURN;
+    END IF;
+    v_type := pgsweep.column_type(p_table, p_column);
+    EXECUTE format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s'
+                   ' WHERE %2$s AND %3$I = %4$L::%5$s LIMIT %6$s FOR UPDATE SKIP LOCKED))',
+                   p_table, v_condition, p_column, next_from, v_type, p_batch_size);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    IF deleted < p_batch_size THEN
+        -- Done with this value (rows still held wait for the next run): the next one.
+        EXECUTE format('SELECT min(%1$I)::text FROM %2$s WHERE %3$s AND %1$I > %4$L::%5$s',
+                       p_column, p_table, v_condition, next_from, v_type)
+           INTO next_from;
     END IF;
 END $$;
 COMMENT ON FUNCTION pgsweep.purge_range(regclass, name, interval, text, integer) IS
