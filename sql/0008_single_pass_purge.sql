@@ -10,7 +10,8 @@
 --     for some time zones read back hours off (see cutoff_literal below).
 --   * A DELETE that meets a row another transaction holds waits at most 20 ms; then that pass is
 --     undone and the same rows are taken with FOR UPDATE SKIP LOCKED, as 0006 always did. Held
---     rows are left for the next run, and in a lock cycle with the app this side gives way.
+--     rows are left for the next run, and in a lock cycle with the app this side almost always
+--     gives way (README, "Triggers", on the 20 ms window where it does not).
 -- The opportunistic insert triggers keep 0006's small SKIP LOCKED batches: an insert never waits.
 -- Why and by how much: README, "Performance" (make bench, S2 and S3).
 -- Run with:  psql -X -d "$DATABASE_URL" -f sql/0008_single_pass_purge.sql
@@ -98,7 +99,8 @@ COMMENT ON FUNCTION pgsweep.purge_statement(regclass, text, boolean) IS
     'The DELETE a purge runs for a condition, with or without SKIP LOCKED (for EXPLAIN)';
 
 -- The single-pass DELETE, allowed to wait 20 ms for a row lock (well under deadlock_timeout,
--- so in a lock cycle it times out before the other side's deadlock check runs). The SET clause
+-- so in a lock cycle it nearly always times out before the other side's deadlock check runs:
+-- only an app that had already waited 980 ms to 1 s is checked first). The SET clause
 -- ends with the function, error or not.
 CREATE OR REPLACE FUNCTION pgsweep.delete_rows_waiting_briefly(p_table regclass, p_condition text)
 RETURNS bigint
@@ -169,8 +171,8 @@ COMMENT ON FUNCTION pgsweep.batch_boundary_statement(regclass, name, text, integ
 -- the boundary, deleted in one pass. next_from is where the next batch starts, NULL when the
 -- rule has no garbage left. An empty range means every row from p_from to the boundary shares
 -- the boundary's value (tokens issued by one statement) or is held: then up to p_batch_size
--- rows of that value go by ctid, skipping held ones, and once fewer remain the sweep moves past
--- the value.
+-- rows of that value go by ctid, skipping held ones. The next batch probes again from the
+-- value; once only held rows are left at it, the sweep moves past it.
 CREATE OR REPLACE FUNCTION pgsweep.purge_range(
     p_table regclass, p_column name, p_keep_for interval, p_from text, p_batch_size integer,
     OUT deleted bigint, OUT next_from text)
@@ -209,8 +211,10 @@ BEGIN
                    ' WHERE %2$s AND %3$I = %4$L::%5$s LIMIT %6$s FOR UPDATE SKIP LOCKED))',
                    p_table, v_condition, p_column, next_from, v_type, p_batch_size);
     GET DIAGNOSTICS deleted = ROW_COUNT;
-    IF deleted < p_batch_size THEN
-        -- Done with this value (rows still held wait for the next run): the next one.
+    IF deleted = 0 THEN
+        -- Every row left at this value is held (they wait for the next run): the next value.
+        -- (Fewer than a batch but more than none: the next probe finds a range past the value,
+        -- or none; moving on already could skip a row whose update committed mid-statement.)
         EXECUTE format('SELECT min(%1$I)::text FROM %2$s WHERE %3$s AND %1$I > %4$L::%5$s',
                        p_column, p_table, v_condition, next_from, v_type)
            INTO next_from;

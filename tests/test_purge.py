@@ -94,6 +94,33 @@ def test_rows_sharing_one_value_beyond_a_batch_are_taken_a_batch_at_a_time(head_
         forget(conn, bob)
 
 
+@pytest.mark.parametrize("batch", [100, 1])
+def test_held_rows_among_rows_sharing_one_value_are_left_and_the_rest_taken(
+    head_db: str, batch: int
+) -> None:
+    # Batches of 1 end with only the two held rows at the shared value: the sweep moves past it.
+    with connect(head_db) as setup:
+        without_triggers(setup)
+        fay = add_user(setup, f"held-ties-{batch}")
+        add_refresh_tokens(setup, fay, "tied", "now() - interval '3 hours'", 250)
+        add_refresh_tokens(setup, fay, "after", "now() - g * interval '1 second'", 30)
+        held = [
+            scalar(setup, "SELECT id FROM refresh_tokens WHERE token_hash = %s", f"{fay}:tied:{g}")
+            for g in (120, 121)
+        ]
+    with connect(head_db, autocommit=False) as holder, connect(head_db) as cleaner:
+        holder.execute("SELECT 1 FROM refresh_tokens WHERE id = ANY(%s) FOR UPDATE", (held,))
+        cleaner.execute("SET lock_timeout = '2s'")
+        swept = cleaner.execute("CALL pgsweep.sweep('refresh_tokens', %s)", (batch,)).fetchone()
+        assert swept == (278,)
+        assert expired_refresh_tokens(cleaner) == 2
+        holder.rollback()
+        assert cleaner.execute("CALL pgsweep.sweep('refresh_tokens', %s)", (batch,)).fetchone() == (
+            2,
+        )
+        forget(cleaner, fay)
+
+
 def test_an_epoch_seconds_rule_with_repeated_values_is_swept_exactly(head_db: str) -> None:
     with connect(head_db) as conn:
         conn.execute(
