@@ -13,11 +13,12 @@ from bench.dataset import Layout, Pair, build_pair
 from bench.report import Report, ScenarioResult
 from bench.scenarios import Settings
 from bench.server import BenchServer, bench_server
+from pgsweep.runner import SWEEP_BATCH_SIZE
 
 SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth")
 S1_TARGET = 100.0  # x faster than plain, at the main size
 S2_TARGET = 4.0
-PGSWEEP_BATCH_SIZE = 5000  # pgsweep.sweep()'s default, driven the same way from the client
+PGSWEEP_BATCH_SIZE = SWEEP_BATCH_SIZE  # pgsweep.sweep()'s default, driven the same way
 
 
 @dataclass(frozen=True)

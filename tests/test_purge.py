@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from pgsweep.runner import SWEEP_BATCH_SIZE
 from tests.pg import connect
 from tests.tokens import add_token, add_user, remaining_ids, without_triggers
 
@@ -229,3 +230,13 @@ def test_sweep_batches_mean_the_same_rows_whatever_the_callers_date_settings(
         conn.execute("RESET ALL")
         assert scalar(conn, "SELECT count(*) FROM refresh_tokens WHERE user_id = %s", eve) == 12
         forget(conn, eve)
+
+
+def test_the_commands_default_batch_is_the_procedures(head_db: str) -> None:
+    with connect(head_db) as conn:
+        arguments = scalar(
+            conn,
+            "SELECT pg_get_function_arguments("
+            "'pgsweep.sweep(regclass, integer, interval, bigint)'::regprocedure)",
+        )
+    assert f"p_batch_size integer DEFAULT {SWEEP_BATCH_SIZE}," in arguments

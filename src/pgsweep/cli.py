@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = command("run", "sweep every DURATION until SIGTERM/SIGINT (no pg_cron needed)")
     p.add_argument("--every", required=True, metavar="DURATION", help="e.g. 30s, 5m, 1h")
-    p.add_argument("--batch-size", type=int, default=5000)
+    p.add_argument("--batch-size", type=int, default=runner.SWEEP_BATCH_SIZE)
     p.add_argument("--max-runs", type=int, default=None, help="stop after N runs")
     return parser
 

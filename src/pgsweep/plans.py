@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pgsweep.runner import SWEEP_BATCH_SIZE
+
 INDEX_SCANS = frozenset({"Index Scan", "Index Only Scan", "Bitmap Index Scan"})
 
 
@@ -122,8 +124,8 @@ def cleanup_paths(conn: psycopg.Connection[Any]) -> list[Path]:
             ("", delete, (table, whole)),
             (
                 " (sweep probe)",
-                "SELECT pgsweep.batch_boundary_statement({}, {}, {}, 5000)",
-                (table, column, batch_start),
+                "SELECT pgsweep.batch_boundary_statement({}, {}, {}, {})",
+                (table, column, batch_start, SWEEP_BATCH_SIZE),
             ),
             (" (sweep batch)", delete, (table, batch_range)),
         )

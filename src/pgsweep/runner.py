@@ -27,6 +27,9 @@ from pgsweep import db
 from pgsweep.deploy import require_routine
 from pgsweep.errors import PgsweepError, UsageError
 
+# CALL pgsweep.sweep()'s default batch since 0008; tests/test_purge.py checks the two agree.
+SWEEP_BATCH_SIZE = 5000
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -85,7 +88,7 @@ def run(
     stop: threading.Event,
     on_run: Callable[[RunCounts], None],
     on_outage: Callable[[Outage], None],
-    batch_size: int = 5000,
+    batch_size: int = SWEEP_BATCH_SIZE,
     max_runs: int | None = None,
     max_backoff_s: float = 60.0,
 ) -> int:
