@@ -1,2 +1,2 @@
 """``make bench``: pgsweep's cleanup, triggers and deck progress, measured side by side against
-the plain approach on the same data (see README, "Performance")."""
+the plain approach on the same data (see docs/performance.md)."""

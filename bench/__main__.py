@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
                              "throwaway local cluster)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--markdown", action="store_true",
-                        help="print the table as Markdown (for the README)")
+                        help="print the table as Markdown (for docs/performance.md)")
     parser.add_argument("--render", metavar="FILE",
                         help="measure nothing: print the report saved in FILE by --json")
     args = parser.parse_args(argv)

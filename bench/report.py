@@ -49,7 +49,7 @@ class Report:
 
     @staticmethod
     def from_json(text: str) -> Report:
-        """A report saved with ``--json``, to print again (e.g. as Markdown for the README)."""
+        """A report saved with ``--json``, to print again (as Markdown for docs/performance.md)."""
         data = json.loads(text)
         scenarios = [
             ScenarioResult(s["name"], [Figure(**f) for f in s["figures"]], s["facts"])
@@ -83,7 +83,7 @@ class Report:
         return "\n".join(lines)
 
     def markdown(self) -> str:
-        """The same table as Markdown, for the README's Performance section."""
+        """The same table as Markdown, for docs/performance.md."""
         lines = ["| scenario | measure | pgsweep | plain / baseline | ratio | target | met |"]
         lines.append("|---|---|---:|---:|---:|---|---|")
         for scenario in self.scenarios:

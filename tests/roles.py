@@ -21,7 +21,7 @@ from tests.pg import connect
 
 TOKEN_TABLES_SQL = "password_reset_tokens, email_verification_tokens, refresh_tokens"
 
-# The role model of README "Roles", statement for statement ({app}, {maintenance} are roles).
+# The role model of docs/matcha.md, "Roles", statement for statement ({app}, {maintenance}: roles).
 APP_GRANTS = (
     "GRANT SELECT ON users TO {app}",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON " + TOKEN_TABLES_SQL + " TO {app}",

@@ -21,7 +21,7 @@ def down_file(revision: str) -> Path:
 
 
 def psql_file(dsn: str, path: Path) -> subprocess.CompletedProcess[str]:
-    """``psql -X -f path`` exactly as the README tells operators; never raises."""
+    """``psql -X -f path`` exactly as docs/matcha.md tells operators; never raises."""
     return subprocess.run(
         ["psql", "-X", "-q", "-d", dsn, "-f", str(path)],
         capture_output=True,

@@ -220,7 +220,7 @@ def test_running_scripts_twice_loses_no_row(app_db: str, before: State) -> None:
     assert 'relation "refresh_tokens" already exists' in again.stderr
     assert_unchanged(before, app_db)
     for newer in reversed(migrate.revisions()[migrate.revisions().index("0006") + 1 :]):
-        psql_ok(app_db, down_file(newer))  # newest first, as the README says
+        psql_ok(app_db, down_file(newer))  # newest first, as docs/matcha.md says
     psql_ok(app_db, down_file("0006"))
     once = state(app_db)
     psql_ok(app_db, down_file("0006"))

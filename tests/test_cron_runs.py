@@ -3,7 +3,7 @@ database, and ``pgsweep verify`` then shows its successful last run.
 
 pg_cron starts jobs on minute boundaries, so this waits up to a minute: marked ``soak``
 (``pytest -m "not soak"`` leaves it out). Its cluster runs jobs in background workers
-(``cron.use_background_workers``), so no libpq login is needed (README, "Scheduling with
+(``cron.use_background_workers``), so no libpq login is needed (docs/scheduling.md, "Scheduling with
 pg_cron")."""
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def test_every_path_is_served_by_its_index_and_never_by_a_sequential_scan(
         assert EXPECTED_INDEX[base_name(path)] in {s.index for s in found if s.uses_index}, (
             f"{path.name} does not use {EXPECTED_INDEX[base_name(path)]}: {found}"
         )
-    print("\n".join(report))  # shown with -s: the plan lines quoted in the README
+    print("\n".join(report))  # shown with -s: the plan lines quoted in docs/matcha.md
 
 
 def test_the_tables_are_large_enough_that_without_the_index_the_planner_scans(

@@ -1,4 +1,4 @@
-"""Least privilege: the role model of README "Roles", and search_path hijacks that must fail.
+"""Least privilege: the role model of docs/matcha.md "Roles", and search_path hijacks that fail.
 
 Three login roles, unique to this run: the app (table grants on its token tables and users,
 nothing on ``pgsweep``), maintenance (EXECUTE on the four cleanup functions, nothing else), and
@@ -30,7 +30,7 @@ CLEANUP_FUNCTIONS = (
     "cleanup_expired_email_verification_tokens()",
     "cleanup_expired_refresh_tokens()",
 )
-# The only routines allowed to run with their owner's rights, and why (README "Roles").
+# The only routines allowed to run with their owner's rights, and why (docs/matcha.md, "Roles").
 JUSTIFIED_SECURITY_DEFINER = {
     # a maintenance role purges garbage with EXECUTE only, no DELETE on the tables
     *CLEANUP_FUNCTIONS,

@@ -11,7 +11,7 @@
 * no deadlock, no error in the writers or the cleaners, no warning from the insert triggers;
 * after one final cleanup, nothing expired or used remains.
 
-The figures are printed and written to ``.reports/stress.json`` (README, "Reliability").
+The figures are printed and written to ``.reports/stress.json`` (docs/testing.md, "Reliability").
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def test_after_a_short_sweep_the_sessions_next_inserts_skip_it_and_a_full_one_do
     head_db: str,
 ) -> None:
     # A sweep plans a statement even when it finds nothing, so once a batch comes back short
-    # (the garbage is gone) the session's next 50 inserts skip the sweep (README, "Triggers").
+    # (the garbage is gone) the next 50 inserts of the session skip it (docs/matcha.md, "Triggers").
     def used(conn: psycopg.Connection[Any]) -> int:
         return count(conn, "SELECT count(*) FROM password_reset_tokens WHERE used_at IS NOT NULL")
 

@@ -11,6 +11,10 @@ each file runnable with ``psql -f``:
   release after the first: hand-written deltas, as pg_partman's ``updates/``.
 * ``uninstall.sql``: removes the engine; refuses while rules exist unless
   ``pgsweep.force_uninstall`` is on.
+* ``install.embed.sql``, ``uninstall.embed.sql``: the same statements without psql's
+  ``\\set`` and without BEGIN/COMMIT, for migration tools that run a file inside a transaction of
+  their own (Flyway, sqlx, golang-migrate, Django's RunSQL); generated from the psql files by
+  :func:`embed`.
 
 A released file never changes: ``engine/releases/SHA256SUMS`` records them, and the tests fail
 when one no longer matches. The engine records its own version in ``pgsweep.release``, apart
@@ -156,6 +160,21 @@ INSERT INTO pgsweep.release (version) VALUES ('{version}') ON CONFLICT (version)
 
 COMMIT;
 """
+
+
+EMBEDDED = {"install.sql": "install.embed.sql", "uninstall.sql": "uninstall.embed.sql"}
+_PSQL_ONLY = ("\\set ON_ERROR_STOP on", "BEGIN;", "COMMIT;")
+
+
+def embed(psql_text: str) -> str:
+    """A release file for a migration tool that runs it in a transaction of its own: the psql
+    file without its meta-command and its own BEGIN/COMMIT (the statements are the same)."""
+    header = (
+        "-- For a migration tool that runs this file inside its own transaction (Flyway, sqlx,\n"
+        "-- golang-migrate, Django RunSQL): GENERATED from the psql file of the same name.\n"
+    )
+    kept = [line for line in psql_text.splitlines() if line.strip() not in _PSQL_ONLY]
+    return header + "\n".join(kept) + "\n"
 
 
 def checksum(path: Path) -> str:
@@ -321,21 +340,29 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
             out(f"sealed {name}")
         return 0
     version = latest()
-    path = release_file(version, "install.sql")
-    text = render_install(version)
-    current = path.read_text(encoding="utf-8") if path.exists() else None
+    install = render_install(version)
+    uninstall = release_file(version, "uninstall.sql").read_text(encoding="utf-8")
+    wanted = {
+        release_file(version, "install.sql"): install,
+        release_file(version, EMBEDDED["install.sql"]): embed(install),
+        release_file(version, EMBEDDED["uninstall.sql"]): embed(uninstall),
+    }
+    stale = [p for p, text in wanted.items() if not p.exists() or p.read_text("utf-8") != text]
     if args.check:
-        out(f"{path}: {'current' if current == text else 'out of date (run make engine)'}")
-        return 0 if current == text else 1
-    released = recorded_checksums().get(str(path.relative_to(engine_dir() / "releases")))
-    if released is not None and current != text:
-        out(
-            f"refusing to rewrite {path}: release {version} is released (SHA256SUMS)."
-            " Add a new release directory for the change."
-        )
-        return 1
-    path.write_text(text, encoding="utf-8")
-    out(f"wrote {path}")
+        for path in stale:
+            out(f"{path}: out of date (run make engine)")
+        return 1 if stale else 0
+    sealed = recorded_checksums()
+    for path in stale:
+        if str(path.relative_to(engine_dir() / "releases")) in sealed:
+            out(
+                f"refusing to rewrite {path}: release {version} is sealed (SHA256SUMS)."
+                " Add a new release directory for the change."
+            )
+            return 1
+    for path in stale:
+        path.write_text(wanted[path], encoding="utf-8")
+        out(f"wrote {path}")
     return 0
 
 

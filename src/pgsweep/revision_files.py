@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from alembic import op
 
@@ -47,10 +48,13 @@ def run_sql_file(path: Path) -> None:
 def _execute(segment: Segment) -> None:
     # The driver's raw connection: no SQLAlchemy text() parsing, so ":name" and "%" inside
     # PL/pgSQL bodies reach the server untouched, as they do from psql.
-    driver = op.get_bind().connection.driver_connection
+    # A cursor rather than the connection's own execute(): an app's chain that includes the
+    # engine's branch may run on psycopg2 as well as psycopg 3.
+    driver: Any = op.get_bind().connection.driver_connection
     assert driver is not None
-    for statement in segment.statements:
-        driver.execute(statement.sql)
+    with driver.cursor() as cursor:
+        for statement in segment.statements:
+            cursor.execute(statement.sql)
 
 
 def _emit_offline(segments: list[Segment]) -> None:
