@@ -14,6 +14,7 @@ pause (1 s, 2 s, 4 s … up to ``max_backoff_s``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import threading
 import time
@@ -46,6 +47,11 @@ def parse_duration(text: str) -> float:
         raise UsageError(f"invalid duration {text!r} (examples: 30s, 5m, 1h30m, 1d)")
     if seconds <= 0:
         raise UsageError(f"the duration must be positive, not {text!r}")
+    # The longest wait threading.Event.wait accepts (about 292 years on Linux); beyond it
+    # the wait would raise OverflowError.
+    if not math.isfinite(seconds) or seconds > threading.TIMEOUT_MAX:
+        longest = int(threading.TIMEOUT_MAX // 86400)
+        raise UsageError(f"the duration {text!r} is too long (at most {longest}d)")
     return seconds
 
 
