@@ -184,7 +184,7 @@ def check_command(conn: Connection, command: str) -> None:
         database = _one(conn, "SELECT current_database()")
         raise UsageError(
             f"the job's SQL {command!r} is not valid in database {database!r}:"
-            f" {db.one_line(str(exc))}"
+            f" {exc.diag.message_primary or db.one_line(str(exc))}"
         ) from None
 
 
