@@ -428,6 +428,8 @@ def _main(arguments: list[str], out: Output) -> int:
     prog = f"pgsweep {command}" if command else "pgsweep"
     try:
         config = settings.load(arguments, os.environ, list(subparsers))
+        if command and not out.json and settings.ENVIRONMENT["json"] not in os.environ:
+            out.json = config.value(command, "json") in (True, "true", "1", "yes", "on")
         settings.apply(subparsers, config, os.environ, command)
         args = parser.parse_args(arguments)
     except CommandLineError as exc:
