@@ -433,7 +433,10 @@ def _main(arguments: list[str], out: Output) -> int:
         settings.apply(subparsers, config, os.environ, command)
         args = parser.parse_args(arguments)
     except CommandLineError as exc:
-        return out.error(exc.parser.prog, str(exc), exc.exit_code, usage=exc.parser.format_usage())
+        # argparse reports unknown options after a command from the top-level parser; name the
+        # command and show its usage instead.
+        culprit = subparsers.get(command or "", exc.parser) if exc.parser is parser else exc.parser
+        return out.error(culprit.prog, str(exc), exc.exit_code, usage=culprit.format_usage())
     except UsageError as exc:
         return out.error(prog, str(exc), exc.exit_code)
     out.json = bool(getattr(args, "json", False))
@@ -747,15 +750,15 @@ def _run(ctx: Context) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        _log(
-            out,
-            {"event": "start", "every_s": every, "database": db.describe(dsn)},
-            f"sweeping {db.describe(dsn)} every {args.every}",
-        )
         runs = runner.run(
             dsn,
             every,
             stop=stop,
+            on_start=lambda: _log(
+                out,
+                {"event": "start", "every_s": every, "database": db.describe(dsn)},
+                f"sweeping {db.describe(dsn)} every {args.every}",
+            ),
             on_run=lambda c: _log(out, _run_json(c), _run_text(c)),
             on_outage=lambda o: _log(
                 out,

@@ -97,14 +97,23 @@ def run(
     batch_size: int = SWEEP_BATCH_SIZE,
     max_runs: int | None = None,
     max_backoff_s: float = 60.0,
+    on_start: Callable[[], None] | None = None,
 ) -> int:
-    """Sweep every ``every_s`` seconds until ``stop`` is set (or ``max_runs``); returns runs."""
+    """Sweep every ``every_s`` seconds until ``stop`` is set (or ``max_runs``); returns runs.
+    ``on_start`` is called once the first connection works and the engine is there, so that
+    nothing says "started" before a misconfiguration is reported."""
     if batch_size < 1:
         raise UsageError("--batch-size must be a positive integer")
     if max_runs is not None and max_runs < 1:
         raise UsageError("--max-runs must be a positive integer")
     first = db.connect(dsn)  # a misconfiguration fails here, at once
-    require_routine(first, "pgsweep.sweep(regclass,integer,interval,bigint)", "0006")
+    try:
+        require_routine(first, "pgsweep.sweep(regclass,integer,interval,bigint)", "0006")
+    except BaseException:
+        first.close()
+        raise
+    if on_start is not None:
+        on_start()
     conn: psycopg.Connection[Any] | None = first
     runs, backoff = 0, 1.0
     try:
