@@ -639,7 +639,7 @@ def _status(ctx: Context) -> int:
                 format_bytes(t.index_bytes),
             ]
         )
-        styles.append("bold red" if t.garbage else "bold")
+        styles.append("bold")
         for r in t.rules:
             oldest = verify.format_age(r.oldest_age_s or 0) + " ago" if r.rows else ""
             newest = verify.format_age(r.newest_age_s or 0) + " ago" if r.rows else ""

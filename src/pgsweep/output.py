@@ -32,6 +32,7 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 # verify's statuses and the colour each one gets on a terminal.
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow"}
@@ -149,9 +150,11 @@ class Output:
             for text in plain:
                 self._write(text + "\n")
             return
+        if not rows:
+            return  # no header over nothing (verify --failed-only on a green database)
         table = Table(
             title=title,
-            caption=caption,
+            caption=Text(caption) if caption else None,
             box=box.SIMPLE_HEAD,
             title_justify="left",
             caption_justify="left",
@@ -163,7 +166,9 @@ class Output:
                 overflow="fold",
             )
         for i, row in enumerate(rows):
-            table.add_row(*row, style=styles[i] if styles else None)
+            # Text, not str: a cell is data (an index definition, a message with [brackets]),
+            # never rich markup.
+            table.add_row(*(Text(cell) for cell in row), style=styles[i] if styles else None)
         try:
             self.console.print(table)
         except BrokenPipeError:
