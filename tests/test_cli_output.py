@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -56,11 +57,16 @@ def with_closed_reader(*argv: str, timeout: float = 120) -> subprocess.Completed
         os.close(write_end)
 
 
-def on_a_terminal(*argv: str, env: dict[str, str]) -> tuple[int, str]:
-    """Run pgsweep with stdout on a pseudo-terminal; its exit status and what it showed."""
+def on_a_terminal(*argv: str, env: dict[str, str], stderr_too: bool = False) -> tuple[int, str]:
+    """Run pgsweep with stdout (and stderr) on a pseudo-terminal; its exit status and what
+    it showed."""
     leader, follower = pty.openpty()
     process = subprocess.Popen(
-        [*PGSWEEP, *argv], stdout=follower, stderr=subprocess.PIPE, env=env, text=False
+        [*PGSWEEP, *argv],
+        stdout=follower,
+        stderr=follower if stderr_too else subprocess.PIPE,
+        env=env,
+        text=False,
     )
     os.close(follower)
     chunks = []
@@ -412,3 +418,19 @@ def test_shell_completion_scripts_know_every_command() -> None:
         assert command.name in zsh.out
     checked = subprocess.run(["bash", "-n"], input=bash.out, text=True, check=False)
     assert checked.returncode == 0
+
+
+def test_progress_shows_on_a_terminal_only_and_goes_to_stderr(fresh_db: str) -> None:
+    env = clean_env(COLUMNS="160", LINES="50", TERM="xterm-256color")
+    code, shown = on_a_terminal("upgrade", "--dsn", fresh_db, env=env, stderr_too=True)
+    assert code == 0
+    # The spinner names the SQL file being run (at least the last one, shown as it stops).
+    assert re.search(r"running \d{4}_\w+\.sql…", shown), shown
+    assert f"base -> {migrate.head()} (head)" in shown
+    migrate.downgrade(fresh_db, "base")
+    piped = pgsweep_process("upgrade", "--dsn", fresh_db, env=env)
+    assert piped.code == 0
+    assert "running" not in piped.out + piped.err
+    # The same on stdout whichever way: only the spinner is extra, and it is on stderr.
+    code, out_only = on_a_terminal("current", "--dsn", fresh_db, env=env)
+    assert "running" not in out_only

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import signal
 import sys
@@ -48,7 +49,15 @@ from pgsweep.errors import (
     UnknownDatabaseRevision,
     UsageError,
 )
-from pgsweep.output import STATUS_STYLE, Column, Output, format_bytes, iso_now, plural
+from pgsweep.output import (
+    STATUS_STYLE,
+    Activity,
+    Column,
+    Output,
+    format_bytes,
+    iso_now,
+    plural,
+)
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for Ctrl-C
 
@@ -492,7 +501,7 @@ def _migrate(ctx: Context) -> int:
     args, out = ctx.args, ctx.out
     policy = migrate.LockPolicy(lock_timeout_ms=args.lock_timeout, attempts=args.attempts)
     run = deploy.upgrade if args.command == "upgrade" else deploy.downgrade
-    with out.busy(f"{args.command} to {args.revision}…"):
+    with out.busy(f"{args.command} to {args.revision}…") as activity, _sql_files(activity):
         result = run(ctx.dsn, args.revision, policy)
     if out.json:
         out.result({"command": args.command, **dataclasses.asdict(result)})
@@ -504,6 +513,26 @@ def _migrate(ctx: Context) -> int:
     label = " (head)" if result.after == result.head else ""
     out.line(f"{db.describe(ctx.dsn)}: {moved} {after}{label}", style="bold")
     return EXIT_OK
+
+
+@contextmanager
+def _sql_files(activity: Activity) -> Iterator[None]:
+    """Show each SQL file as the migration starts it: the revision files log "running
+    NNNN_slug.sql" to ``pgsweep.sql`` (the logging call is the library's progress callback)."""
+
+    class Show(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if message.startswith("running "):
+                activity.show(message + "…")
+
+    logger = logging.getLogger("pgsweep.sql")
+    handler = Show(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 _CURRENT_TEXT = {
@@ -748,6 +777,23 @@ def _run(ctx: Context) -> int:
         received.append(signal.Signals(signum).name)
         stop.set()
 
+    activity = out.activity()  # on a terminal: "run 3: sweeping refresh_tokens (3/3)…"
+
+    def on_table(number: int, table: str, position: int, total: int) -> None:
+        activity.show(f"run {number}: sweeping {table} ({position}/{total})…")
+
+    def on_run(counts: runner.RunCounts) -> None:
+        activity.hide()
+        _log(out, _run_json(counts), _run_text(counts))
+
+    def on_outage(outage: runner.Outage) -> None:
+        activity.hide()
+        _log(
+            out,
+            {"event": "outage", "message": outage.message, "retry_in_s": outage.retry_in_s},
+            f"database unavailable: {outage.message}; retrying in {outage.retry_in_s:.0f} s",
+        )
+
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         runs = runner.run(
@@ -759,16 +805,14 @@ def _run(ctx: Context) -> int:
                 {"event": "start", "every_s": every, "database": db.describe(dsn)},
                 f"sweeping {db.describe(dsn)} every {args.every}",
             ),
-            on_run=lambda c: _log(out, _run_json(c), _run_text(c)),
-            on_outage=lambda o: _log(
-                out,
-                {"event": "outage", "message": o.message, "retry_in_s": o.retry_in_s},
-                f"database unavailable: {o.message}; retrying in {o.retry_in_s:.0f} s",
-            ),
+            on_run=on_run,
+            on_outage=on_outage,
+            on_table=on_table,
             batch_size=args.batch_size,
             max_runs=args.max_runs,
         )
     finally:
+        activity.hide()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     for name in received[:1]:

@@ -24,13 +24,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
@@ -197,11 +198,19 @@ class Output:
         """Whether progress may be shown: stderr is a terminal and JSON was not asked for."""
         return not self.json and self.err_console.is_terminal
 
-    def busy(self, what: str) -> Any:
-        """A spinner on stderr while ``what`` runs (a no-op off a terminal)."""
-        if not self.live:
-            return nullcontext()
-        return self.err_console.status(what, spinner="dots")
+    def activity(self) -> Activity:
+        """A spinner line on stderr to show, update and hide (a no-op off a terminal)."""
+        return Activity(self.err_console if self.live else None)
+
+    @contextmanager
+    def busy(self, what: str) -> Iterator[Activity]:
+        """A spinner on stderr while ``what`` runs; the caller may update its text."""
+        activity = self.activity()
+        activity.show(what)
+        try:
+            yield activity
+        finally:
+            activity.hide()
 
     @contextmanager
     def progress(self, what: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
@@ -220,3 +229,25 @@ class Output:
         ) as bar:
             task = bar.add_task(what, total=total)
             yield lambda n: bar.advance(task, n)
+
+
+class Activity:
+    """One transient spinner line on stderr: what pgsweep is doing right now (a terminal only).
+    Hidden before anything is printed on stdout, so the two never interleave."""
+
+    def __init__(self, console: Console | None) -> None:
+        self._status: Status | None = None if console is None else console.status("")
+        self._shown = False
+
+    def show(self, text: str) -> None:
+        if self._status is None:
+            return
+        self._status.update(text)
+        if not self._shown:
+            self._status.start()
+            self._shown = True
+
+    def hide(self) -> None:
+        if self._status is not None and self._shown:
+            self._status.stop()
+            self._shown = False

@@ -73,13 +73,24 @@ class Outage:
     retry_in_s: float
 
 
-def sweep_once(conn: psycopg.Connection[Any], number: int, batch_size: int) -> RunCounts:
+# (run number, table, its position from 1, how many tables): called before each table's sweep.
+TableCallback = Callable[[int, str, int, int], None]
+
+
+def sweep_once(
+    conn: psycopg.Connection[Any],
+    number: int,
+    batch_size: int,
+    on_table: TableCallback | None = None,
+) -> RunCounts:
     started, clock = dt.datetime.now(dt.UTC), time.monotonic()
     tables = conn.execute(
         "SELECT DISTINCT table_name::text FROM pgsweep.expiry_rule ORDER BY 1"
     ).fetchall()
     deleted: dict[str, int] = {}
-    for (table,) in tables:
+    for position, (table,) in enumerate(tables, start=1):
+        if on_table is not None:
+            on_table(number, str(table), position, len(tables))
         row = conn.execute(
             "CALL pgsweep.sweep(%s::regclass, %s, '0'::interval, NULL)", (table, batch_size)
         ).fetchone()
@@ -98,6 +109,7 @@ def run(
     max_runs: int | None = None,
     max_backoff_s: float = 60.0,
     on_start: Callable[[], None] | None = None,
+    on_table: TableCallback | None = None,
 ) -> int:
     """Sweep every ``every_s`` seconds until ``stop`` is set (or ``max_runs``); returns runs.
     ``on_start`` is called once the first connection works and the engine is there, so that
@@ -121,7 +133,7 @@ def run(
             try:
                 if conn is None or conn.closed:
                     conn = db.connect(dsn)
-                counts = sweep_once(conn, runs + 1, batch_size)
+                counts = sweep_once(conn, runs + 1, batch_size, on_table)
             except (psycopg.OperationalError, PgsweepError) as exc:
                 if conn is not None:
                     conn.close()
