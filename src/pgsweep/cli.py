@@ -413,8 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(arguments, out)
     except KeyboardInterrupt:
         return out.error(prog, "interrupted", EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        out.closed = True
+    except BrokenPipeError:  # a write outside the printing layer met a closed pipe
+        out.reader_gone()
         return EXIT_OK
 
 

@@ -104,9 +104,9 @@ class Output:
             self.stdout.write(text)
             self.stdout.flush()
         except BrokenPipeError:
-            self._reader_gone()
+            self.reader_gone()
 
-    def _reader_gone(self) -> None:
+    def reader_gone(self) -> None:
         self.closed = True
         try:
             # Python flushes stdout once more at exit; point it at /dev/null so that last
@@ -132,7 +132,7 @@ class Output:
             try:
                 self.console.print(text, style=style, markup=False, soft_wrap=True)
             except BrokenPipeError:
-                self._reader_gone()
+                self.reader_gone()
         else:
             self._write(text + "\n")
 
@@ -173,7 +173,7 @@ class Output:
         try:
             self.console.print(table)
         except BrokenPipeError:
-            self._reader_gone()
+            self.reader_gone()
 
     def error(self, prog: str, message: str, code: int, *, usage: str | None = None) -> int:
         """Report a failure and return its exit status."""
