@@ -45,7 +45,7 @@ def test_upgrade_current_and_downgrade_report_where_the_database_stands(
     assert up.code == 0, up.err
     assert "base -> 0005" in up.out
     behind = pgsweep(capsys, "current", "--dsn", fresh_db, "--json")
-    assert behind.json() == {"revision": "0005", "head": head, "state": "behind"}
+    assert behind.json() == {"ok": True, "revision": "0005", "head": head, "state": "behind"}
 
     up = pgsweep(capsys, "upgrade", "--dsn", fresh_db, "--json")
     assert up.code == 0

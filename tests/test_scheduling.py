@@ -350,3 +350,74 @@ def test_schedule_needs_the_extension_in_the_cron_database(
     done = pgsweep(capsys, "schedule", "--dsn", fresh_db)
     assert done.code == errors.EXIT_CRON_UNAVAILABLE
     assert "pg_cron" in done.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--job-name", ""], "the job name must not be empty"),
+        (["--cron", "0 0 2 * * *"], "pg_cron needs 5 fields"),
+        (["--cron", "@fortnightly"], "pg_cron's macros are"),
+        (["--command", "SELEC 1"], 'syntax error at or near "SELEC"'),
+        (["--command", "SELECT cleanup_all_expired_token()"], "does not exist"),
+        (["--command", "CALL pgsweep.sweep("], "mismatched parentheses"),
+        (["--command", "SELECT 1; SELEC 2"], 'syntax error at or near "SELEC"'),
+        (["--command", "  ;"], "must not be empty"),
+    ],
+)
+def test_schedule_refuses_bad_input_before_it_schedules_anything(
+    matcha: str, other: str, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    before = jobs(matcha)
+    done = pgsweep(capsys, "schedule", "--dsn", other, *argv)
+    assert done.code == errors.EXIT_USAGE, done.err
+    assert says in done.err
+    assert "Traceback" not in done.err
+    assert jobs(matcha) == before
+    as_json = pgsweep(capsys, "schedule", "--dsn", other, "--json", *argv)
+    assert as_json.json()["exit_code"] == errors.EXIT_USAGE
+    assert as_json.json()["ok"] is False
+
+
+def test_schedule_changes_only_what_it_is_given_and_says_created_updated_unchanged(
+    matcha: str, other: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    created = pgsweep(capsys, "schedule", "--dsn", other, "--cron", "7 4 1 1 *", "--json")
+    assert created.code == 0, created.out
+    assert (created.json()["ok"], created.json()["action"]) == (True, "created")
+
+    # --command alone keeps the schedule; --cron alone keeps the command.
+    command = "SELECT count(*) FROM refresh_tokens;"
+    changed = pgsweep(capsys, "schedule", "--dsn", other, "--command", command)
+    assert changed.code == 0, changed.err
+    assert changed.out.startswith(f"updated {cron.DEFAULT_JOB}")
+    assert jobs(matcha)[cron.DEFAULT_JOB][:3] == ("7 4 1 1 *", command, OTHER_DB)
+    again = pgsweep(capsys, "schedule", "--dsn", other, "--json")
+    assert again.json()["action"] == "unchanged"
+    assert again.json()["prune_action"] == "unchanged"
+    assert jobs(matcha)[cron.DEFAULT_JOB][:3] == ("7 4 1 1 *", command, OTHER_DB)
+    moved = pgsweep(capsys, "schedule", "--dsn", other, "--cron", "@daily", "--json")
+    assert moved.json()["action"] == "updated"
+    assert jobs(matcha)[cron.DEFAULT_JOB][:2] == ("@daily", command)
+
+    # A new job (another name) gets the defaults, and the human output says "scheduled".
+    fresh = pgsweep(capsys, "schedule", "--dsn", other, "--job-name", "cleanup-two")
+    assert fresh.out.startswith("scheduled cleanup-two")
+    assert jobs(matcha)["cleanup-two"][:2] == (cron.DEFAULT_SCHEDULE, cron.SWEEP_COMMAND)
+
+
+def test_schedule_and_unschedule_reach_the_cron_database_through_cron_dsn(
+    matcha: str, other: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unreachable = "postgresql://nobody@127.0.0.1:1/matcha"
+    for command in ("schedule", "unschedule"):
+        refused = pgsweep(capsys, command, "--dsn", other, "--cron-dsn", unreachable)
+        assert refused.code == errors.EXIT_CANNOT_CONNECT, refused.err
+        assert "cannot connect to postgresql://nobody@127.0.0.1:1/matcha" in refused.err
+    assert cron.DEFAULT_JOB not in jobs(matcha)
+    done = pgsweep(capsys, "schedule", "--dsn", other, "--cron-dsn", matcha, "--json")
+    assert done.code == 0, done.out
+    assert done.json()["job"]["database"] == OTHER_DB
+    removed = pgsweep(capsys, "unschedule", "--dsn", other, "--cron-dsn", matcha, "--json")
+    assert removed.json()["ok"] is True
+    assert [j["name"] for j in removed.json()["removed"]] == [cron.DEFAULT_JOB]

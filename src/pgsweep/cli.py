@@ -1,322 +1,702 @@
 """The ``pgsweep`` command: parses arguments, calls the library, prints the typed result.
 
 Every command is a library function (deploy, verify, cleanup, status, cron, runner) returning a
-dataclass; this module only turns arguments into a call and the result into human lines or,
-with ``--json``, one JSON document (``pgsweep run --json``: one JSON object per line). Errors are
-one line on stderr (``--json``: ``{"ok": false, "error": …, "exit_code": …}`` on stdout) with the
-exit status of :mod:`pgsweep.errors`; a DSN is only ever printed redacted.
+dataclass; this module only turns arguments into a call and the result into rows for
+:mod:`pgsweep.output`, which prints them as JSON (``--json``), plain lines (a pipe) or rich
+tables (a terminal). A command is one entry in :data:`COMMANDS`: a function that adds its
+options and a handler that takes a :class:`Context` and returns the exit status.
+
+Everything the command line says is validated by argparse before anything is printed or any
+connection is opened (option types reject a zero batch size, a duration too long to wait, an
+empty job name). Errors are one line on stderr (``--json``: ``{"ok": false, "error": …,
+"exit_code": …}`` on stdout, argparse's own errors included) with the exit status of
+:mod:`pgsweep.errors`; a DSN is only ever printed redacted. Ctrl-C is "interrupted", exit 130;
+a reader that goes away (``| head``) ends the output quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
-import json
+import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import psycopg
+import shtab
 from alembic.util import CommandError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from pgsweep import __version__, cleanup, cron, db, deploy, engine, migrate, runner, status, verify
+from pgsweep import (
+    __version__,
+    cleanup,
+    cron,
+    db,
+    deploy,
+    engine,
+    matcha,
+    migrate,
+    runner,
+    status,
+    verify,
+)
+from pgsweep import config as settings
 from pgsweep.errors import (
+    EXIT_AUTHENTICATION,
+    EXIT_BEHIND,
+    EXIT_CANNOT_CONNECT,
+    EXIT_CRON_UNAVAILABLE,
     EXIT_FAILED,
+    EXIT_LOCK_TIMEOUT,
     EXIT_OK,
+    EXIT_UNKNOWN_REVISION,
+    EXIT_USAGE,
     PgsweepError,
     UnknownDatabaseRevision,
     UsageError,
 )
+from pgsweep.output import (
+    STATUS_STYLE,
+    Activity,
+    Column,
+    Output,
+    format_bytes,
+    iso_now,
+    plural,
+)
 
-Printer = Callable[[Any], None]
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for Ctrl-C
+
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (EXIT_FAILED, "the command found a problem (verify is red) or the database raised an error"),
+    (EXIT_USAGE, "usage: bad option or value, unknown revision, invalid cron expression"),
+    (EXIT_CANNOT_CONNECT, "cannot connect (server unreachable, database missing)"),
+    (EXIT_AUTHENTICATION, "authentication failed"),
+    (EXIT_BEHIND, "the engine is missing or behind: pgsweep install (the app's: pgsweep upgrade)"),
+    (EXIT_UNKNOWN_REVISION, "the database is at a revision this code does not know"),
+    (EXIT_LOCK_TIMEOUT, "a lock was not granted after every attempt"),
+    (EXIT_CRON_UNAVAILABLE, "pg_cron is not usable for the requested scheduling"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+)
+
+ENVIRONMENT_HELP = (
+    ("PGSWEEP_DSN", "connection (after --dsn, before DATABASE_URL)"),
+    ("DATABASE_URL", "connection (after PGSWEEP_DSN, before the config file)"),
+    ("PGHOST, PGPORT…", "libpq's PG* variables, when nothing else is given"),
+    ("PGSWEEP_JSON", "1/true: as --json"),
+    ("PGSWEEP_BATCH_SIZE", "as --batch-size (cleanup, run)"),
+    ("PGSWEEP_LOCK_TIMEOUT", "as --lock-timeout (upgrade, downgrade)"),
+    ("PGSWEEP_ATTEMPTS", "as --attempts (upgrade, downgrade)"),
+    ("PGSWEEP_CRON_DSN", "as --cron-dsn (verify, schedule, unschedule)"),
+    ("PGSWEEP_JOB_NAME", "as --job-name (verify, schedule, unschedule)"),
+    ("PGSWEEP_CONFIG", "config file (default ./pgsweep.toml when present)"),
+    ("NO_COLOR", "no colour on a terminal"),
+)
+
+
+@dataclass
+class Context:
+    """What a command handler gets: its arguments, the connection string, the printer."""
+
+    args: argparse.Namespace
+    dsn: str
+    out: Output
+    parser: argparse.ArgumentParser
+
+
+Handler = Callable[[Context], int]
+
+
+class CommandLineError(UsageError):
+    """argparse's complaint about the command line, with the parser that made it."""
+
+    def __init__(self, message: str, parser: argparse.ArgumentParser) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CommandLineError(message, self)
+
+
+# --- argument types: reject bad values while parsing, before any output ------------------------
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text!r}")
+    return value
+
+
+def duration(text: str) -> str:
+    try:
+        runner.parse_duration(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def job_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the job name must not be empty")
+    return text
+
+
+def cron_expression(text: str) -> str:
+    try:
+        cron.check_cron_expression(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def sql_text(text: str) -> str:
+    if not text.strip().rstrip(";").strip():
+        raise argparse.ArgumentTypeError("the job's SQL must not be empty")
+    return text
+
+
+# --- the parser ------------------------------------------------------------------------------
+
+
+def _epilog(examples: Sequence[str]) -> str:
+    lines = ["examples:", *(f"  {e}" for e in examples), "", "environment:"]
+    lines += [f"  {name:<22} {text}" for name, text in ENVIRONMENT_HELP]
+    lines += ["", "precedence: command line > environment > config file > defaults", ""]
+    lines += ["exit status:", *(f"  {code:<3} {text}" for code, text in EXIT_CODES)]
+    return "\n".join(lines)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dsn",
-        help="libpq URL or keywords of the app's database"
-        " (default: $DATABASE_URL, else the PG* variables)",
+        help="libpq URL or keywords of the app's database (default: $PGSWEEP_DSN, else"
+        " $DATABASE_URL, else the config file's dsn, else the PG* variables)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pgsweep",
-        description="Install, verify, clean, schedule and watch the expiry engine of a"
-        " PostgreSQL database (and migrate the reference app, Matcha Time).",
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout (errors too); default $PGSWEEP_JSON",
     )
-    parser.add_argument("--version", action="version", version=f"pgsweep {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config = parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file of option defaults (default: $PGSWEEP_CONFIG, else ./pgsweep.toml)",
+    )
+    config.complete = shtab.FILE  # type: ignore[attr-defined]
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        _common(p)
-        return p
 
-    for name, text in (
-        ("upgrade", "apply revisions up to REV (default head)"),
-        ("downgrade", "roll back to REV (a revision id, -1, or base)"),
-    ):
-        p = command(name, text)
-        if name == "upgrade":
-            p.add_argument("revision", nargs="?", default="head", metavar="REV")
-        else:
-            p.add_argument("revision", metavar="REV")
-        p.add_argument(
-            "--lock-timeout",
-            type=int,
-            default=migrate.DEFAULT_LOCK_POLICY.lock_timeout_ms,
-            metavar="MS",
-            help="wait at most MS ms for each lock (default %(default)s)",
-        )
-        p.add_argument(
-            "--attempts",
-            type=int,
-            default=migrate.DEFAULT_LOCK_POLICY.attempts,
-            help="tries when a lock is not granted (default %(default)s)",
-        )
-    command("install", "install the pgsweep engine (schema pgsweep), or upgrade it")
-    p = command("uninstall", "remove the pgsweep engine (refuses while rules exist)")
+def _lock_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--force", action="store_true", help="remove it even though rules exist (they go too)"
+        "--lock-timeout",
+        type=positive_int,
+        default=migrate.DEFAULT_LOCK_POLICY.lock_timeout_ms,
+        metavar="MS",
+        help="wait at most MS ms for each lock (default %(default)s)",
     )
-    command("current", "show the database's revision and the code's head")
-    p = command("verify", "check the database against the code: pass/fail with evidence")
+    p.add_argument(
+        "--attempts",
+        type=positive_int,
+        default=migrate.DEFAULT_LOCK_POLICY.attempts,
+        metavar="N",
+        help="tries when a lock is not granted, with a growing pause (default %(default)s)",
+    )
+
+
+def _job_name_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--job-name",
+        type=job_name,
+        default=cron.DEFAULT_JOB,
+        metavar="NAME",
+        help="pg_cron job name (default %(default)s)",
+    )
+
+
+def _cron_dsn_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cron-dsn",
+        metavar="DSN",
+        help="connection to the cron database, when the app's credentials cannot use it"
+        " (default: the DSN's credentials pointed at cron.database_name)",
+    )
+
+
+def _upgrade_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "revision",
+        nargs="?",
+        default="head",
+        metavar="REV",
+        help="target revision: an id such as 0006, +1, or head (default)",
+    )
+    _lock_options(p)
+
+
+def _downgrade_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "revision",
+        metavar="REV",
+        help="target revision: an id such as 0005, -1 (one step back), or base (everything)",
+    )
+    _lock_options(p)
+
+
+def _verify_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-cron",
         action="store_true",
         help="do not check pg_cron (deployments that use `pgsweep run`)",
     )
     p.add_argument(
+        "--failed-only",
+        action="store_true",
+        help="show only the checks that fail (and the verdict)",
+    )
+    p.add_argument(
         "--job-name",
+        type=job_name,
         default=None,
         metavar="NAME",
-        help="the pg_cron job to check (default: the job that sweeps this database)",
+        help="the pg_cron job to check (default: the job whose command sweeps this database)",
+    )
+    _cron_dsn_option(p)
+
+
+def _cleanup_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only count what it would delete, per table and rule (deletes nothing)",
     )
     p.add_argument(
-        "--cron-dsn",
-        help="connection to the cron database, when the app's credentials cannot read it",
+        "--table",
+        metavar="TABLE",
+        help="only the rules of this table (default: every rule of every table)",
     )
-    p = command("cleanup", "delete the garbage of every rule, a short transaction per batch")
-    p.add_argument("--dry-run", action="store_true", help="only count what it would delete")
-    p.add_argument("--table", metavar="TABLE", help="only the rules of this table")
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         default=runner.SWEEP_BATCH_SIZE,
-        metavar="ROWS",
-        help="rows per batch (default %(default)s)",
+        metavar="N",
+        help="rows per batch, each its own short transaction (default %(default)s)",
     )
-    command("status", "per table under a rule: rows, active, garbage, ages, sizes")
-    p = command("schedule", "register the sweep of every rule as a pg_cron job")
+
+
+def _uninstall_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="remove the engine even though expiry rules exist (they go with it)",
+    )
+
+
+def _schedule_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cron",
-        default=cron.DEFAULT_SCHEDULE,
+        type=cron_expression,
         metavar="EXPR",
-        help="cron expression (default %(default)r, pg_cron runs in GMT)",
+        help="cron expression, 5 fields or a @-macro, in GMT (a new job: "
+        f"{cron.DEFAULT_SCHEDULE!r}; an existing job keeps its own)",
     )
     p.add_argument(
-        "--database", metavar="NAME", help="database the job runs in (default: the DSN's database)"
+        "--database",
+        metavar="NAME",
+        help="database the job runs in (default: the DSN's database)",
     )
     what = p.add_mutually_exclusive_group()
     what.add_argument(
         "--command",
         dest="job_command",
-        default=cron.SWEEP_COMMAND,
+        type=sql_text,
         metavar="SQL",
-        help="the job's SQL (default %(default)r)",
+        help="the job's SQL, checked to parse in that database first (a new job: "
+        f"{cron.SWEEP_COMMAND!r}; an existing job keeps its own)",
     )
     what.add_argument(
         "--procedure",
         action="store_true",
-        help=f"run {cron.SWEEP_COMMAND!r} (the default; kept for older scripts)",
+        help=f"run {cron.SWEEP_COMMAND!r} (what a new job runs anyway; kept for older scripts)",
     )
-    p.add_argument(
-        "--job-name",
-        default=cron.DEFAULT_JOB,
-        metavar="NAME",
-        help="pg_cron job name (default %(default)s)",
-    )
+    _job_name_option(p)
     p.add_argument(
         "--history-days",
-        type=int,
+        type=non_negative_int,
         default=cron.DEFAULT_HISTORY_DAYS,
-        help="keep cron.job_run_details this many days (0: no pruning job)",
+        metavar="N",
+        help="keep cron.job_run_details N days (default %(default)s; 0: no pruning job)",
     )
-    p = command("unschedule", "remove the sweep's pg_cron job")
-    p.add_argument("--database", metavar="NAME")
+    _cron_dsn_option(p)
+
+
+def _unschedule_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--job-name",
-        default=cron.DEFAULT_JOB,
+        "--database",
         metavar="NAME",
-        help="pg_cron job name (default %(default)s)",
+        help="database whose job to remove (default: the DSN's database)",
     )
+    _job_name_option(p)
     p.add_argument(
         "--prune-job",
         action="store_true",
         help=f"also remove {cron.PRUNE_JOB} (it serves the whole cron database)",
     )
-    p = command("run", "sweep every DURATION until SIGTERM/SIGINT (no pg_cron needed)")
-    p.add_argument("--every", required=True, metavar="DURATION", help="e.g. 30s, 5m, 1h")
-    p.add_argument("--batch-size", type=int, default=runner.SWEEP_BATCH_SIZE)
-    p.add_argument("--max-runs", type=int, default=None, help="stop after N runs")
-    return parser
+    _cron_dsn_option(p)
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--every",
+        required=True,
+        type=duration,
+        metavar="DURATION",
+        help="pause between runs: 30s, 5m, 1h30m, 1d, 250ms",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=runner.SWEEP_BATCH_SIZE,
+        metavar="N",
+        help="rows per batch, each its own short transaction (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-runs",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="stop after N runs (default: run until SIGTERM/SIGINT)",
+    )
+
+
+def _completion_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to complete in")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    options: Callable[[argparse.ArgumentParser], None]
+    handler: Handler
+    examples: tuple[str, str]
+    connects: bool = True  # takes --dsn, --json, --config
+
+
+# Filled in below, once the handlers exist; the order is --help's order.
+COMMANDS: list[Command] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return _build()[0]
+
+
+def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = _Parser(
+        prog="pgsweep",
+        description="Migrate, verify, clean and schedule the Matcha Time token lifecycle.",
+        epilog=_epilog(
+            ("pgsweep upgrade --dsn postgresql://admin@db/matcha", "pgsweep status --json")
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pgsweep {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers: dict[str, argparse.ArgumentParser] = {}
+    for command in COMMANDS:
+        p = sub.add_parser(
+            command.name,
+            help=command.help,
+            description=command.help,
+            epilog=_epilog(command.examples),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if command.connects:
+            _common(p)
+        command.options(p)
+        subparsers[command.name] = p
+    return parser, subparsers
+
+
+# --- main ------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    dsn = db.resolve_dsn(args.dsn)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    json_mode = "--json" in arguments or _json_from_environment()
+    out = Output(json_mode=json_mode)
+    prog = "pgsweep" + (f" {_command_of(arguments)}" if _command_of(arguments) else "")
     try:
-        return _dispatch(args, dsn)
+        return _main(arguments, out)
+    except KeyboardInterrupt:
+        return out.error(prog, "interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:  # a write outside the printing layer met a closed pipe
+        out.reader_gone()
+        return EXIT_OK
+
+
+def _json_from_environment() -> bool:
+    value = os.environ.get(settings.ENVIRONMENT["json"], "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _command_of(arguments: Sequence[str]) -> str | None:
+    names = {c.name for c in COMMANDS}
+    for arg in arguments:
+        if not arg.startswith("-"):
+            return arg if arg in names else None
+    return None
+
+
+def _main(arguments: list[str], out: Output) -> int:
+    parser, subparsers = _build()
+    command = _command_of(arguments)
+    prog = f"pgsweep {command}" if command else "pgsweep"
+    try:
+        config = settings.load(arguments, os.environ, list(subparsers))
+        if command and not out.json and settings.ENVIRONMENT["json"] not in os.environ:
+            out.json = config.value(command, "json") in (True, "true", "1", "yes", "on")
+        settings.apply(subparsers, config, os.environ, command)
+        args = parser.parse_args(arguments)
+    except CommandLineError as exc:
+        # argparse reports unknown options after a command from the top-level parser; name the
+        # command and show its usage instead.
+        culprit = subparsers.get(command or "", exc.parser) if exc.parser is parser else exc.parser
+        return out.error(culprit.prog, str(exc), exc.exit_code, usage=culprit.format_usage())
+    except UsageError as exc:
+        return out.error(prog, str(exc), exc.exit_code)
+    out.json = bool(getattr(args, "json", False))
+    handler = next(c.handler for c in COMMANDS if c.name == args.command)
+    try:
+        dsn = settings.dsn(getattr(args, "dsn", None), config, args.command, None)
+        with _application_name(args.command):
+            return handler(Context(args, dsn, out, parser))
     except PgsweepError as exc:
-        return _fail(args, str(exc), exc.exit_code)
+        return out.error(prog, str(exc), exc.exit_code)
     except (psycopg.Error, SQLAlchemyError, CommandError, OSError) as exc:
-        return _fail(args, f"{type(exc).__name__}: {db.one_line(str(exc))}", EXIT_FAILED)
+        if isinstance(exc, BrokenPipeError):
+            raise
+        return out.error(prog, describe_error(exc), EXIT_FAILED)
 
 
-def _fail(args: argparse.Namespace, message: str, code: int) -> int:
-    if args.json:
-        _emit({"ok": False, "error": message, "exit_code": code})
-    else:
-        sys.stderr.write(f"pgsweep {args.command}: error: {message}\n")
-    return code
+@contextmanager
+def _application_name(command: str) -> Iterator[None]:
+    """``application_name = 'pgsweep <command>'`` on every connection this command opens, so
+    pg_stat_activity tells pgsweep's sessions apart. Set through libpq's PGAPPNAME, which
+    reaches every connection (psycopg's and Alembic's SQLAlchemy engine alike) and which an
+    ``application_name`` in the DSN overrides; a PGAPPNAME the caller set is kept."""
+    if "PGAPPNAME" in os.environ:
+        yield
+        return
+    os.environ["PGAPPNAME"] = f"pgsweep {command}"
+    try:
+        yield
+    finally:
+        os.environ.pop("PGAPPNAME", None)
 
 
-def _emit(document: Any, out: TextIO | None = None) -> None:
-    stream = out or sys.stdout
-    stream.write(json.dumps(document, default=_json_default) + "\n")
-    stream.flush()
+def describe_error(exc: BaseException) -> str:
+    """An unexpected database or system error in words (no Python class names)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    if isinstance(orig, psycopg.Error):
+        text = db.one_line(orig.diag.message_primary or str(orig))
+        state = orig.sqlstate
+        if state == "42501":
+            if not text.lower().startswith("permission denied"):
+                text = f"permission denied: {text}"
+            return f"{text} (the role lacks a privilege; see docs/engine.md, SQL reference)"
+        return f"the database refused it: {text}" + (f" (SQLSTATE {state})" if state else "")
+    if isinstance(orig, OSError):
+        return db.one_line(orig.strerror or str(orig))
+    return db.one_line(str(orig))
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+# --- handlers --------------------------------------------------------------------------------
 
 
-def _dispatch(args: argparse.Namespace, dsn: str) -> int:
-    handlers: dict[str, Callable[[argparse.Namespace, str], int]] = {
-        "install": _install,
-        "uninstall": _uninstall,
-        "upgrade": _migrate,
-        "downgrade": _migrate,
-        "current": _current,
-        "verify": _verify,
-        "cleanup": _cleanup,
-        "status": _status,
-        "schedule": _schedule,
-        "unschedule": _unschedule,
-        "run": _run,
-    }
-    return handlers[args.command](args, dsn)
-
-
-def _migrate(args: argparse.Namespace, dsn: str) -> int:
+def _migrate(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
     policy = migrate.LockPolicy(lock_timeout_ms=args.lock_timeout, attempts=args.attempts)
-    if policy.lock_timeout_ms < 1 or policy.attempts < 1:
-        raise UsageError("--lock-timeout and --attempts must be positive")
     run = deploy.upgrade if args.command == "upgrade" else deploy.downgrade
-    result = run(dsn, args.revision, policy)
-    if args.json:
-        _emit({"ok": True, "command": args.command, **dataclasses.asdict(result)})
+    with out.busy(f"{args.command} to {args.revision}…") as activity, _sql_files(activity):
+        result = run(ctx.dsn, args.revision, policy)
+    if out.json:
+        out.result({"command": args.command, **dataclasses.asdict(result)})
         return EXIT_OK
     for notice in result.notices:
-        print(f"  {notice}")
+        out.line(f"  {notice}", style="dim")
     before, after = result.before or "base", result.after or "base"
     moved = "unchanged at" if before == after else f"{before} ->"
     label = " (head)" if result.after == result.head else ""
-    print(f"{db.describe(dsn)}: {moved} {after}{label}")
+    out.line(f"{db.describe(ctx.dsn)}: {moved} {after}{label}", style="bold")
     return EXIT_OK
 
 
-def _install(args: argparse.Namespace, dsn: str) -> int:
-    result = engine.install(dsn)
-    if args.json:
-        _emit({"ok": True, "command": "install", **dataclasses.asdict(result)})
+@contextmanager
+def _sql_files(activity: Activity) -> Iterator[None]:
+    """Show each SQL file as the migration starts it: the revision files log "running
+    NNNN_slug.sql" to ``pgsweep.sql`` (the logging call is the library's progress callback)."""
+
+    class Show(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if message.startswith("running "):
+                activity.show(message + "…")
+
+    logger = logging.getLogger("pgsweep.sql")
+    handler = Show(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+_CURRENT_TEXT = {
+    "head": "{revision} (head)",
+    "behind": "{revision} (behind: the code's head is {head})",
+    "empty": "none (no revision applied; the code's head is {head})",
+    "ahead": "{revision} (unknown to this code, whose head is {head})",
+}
+_CURRENT_STYLE = {"head": "green", "behind": "yellow", "empty": "yellow", "ahead": "bold red"}
+
+
+def _install(ctx: Context) -> int:
+    out = ctx.out
+    with out.busy("installing the engine…"):
+        result = engine.install(ctx.dsn)
+    if out.json:
+        out.result({"command": "install", **dataclasses.asdict(result)})
         return EXIT_OK
     for notice in result.notices:
-        print(f"  {notice}")
-    if result.changed:
-        was = f"engine {result.before} ->" if result.before else "installed engine"
-        print(f"{db.describe(dsn)}: {was} {result.after}")
+        out.note(notice)
+    where = db.describe(ctx.dsn)
+    if not result.changed:
+        out.line(f"{where}: engine {result.after} already installed, nothing to do")
+    elif result.before is None:
+        out.line(f"{where}: installed engine {result.after}", style="green")
     else:
-        print(f"{db.describe(dsn)}: engine {result.after} already installed, nothing to do")
+        out.line(f"{where}: engine {result.before} -> {result.after}", style="green")
     return EXIT_OK
 
 
-def _uninstall(args: argparse.Namespace, dsn: str) -> int:
-    result = engine.uninstall(dsn, force=args.force)
-    if args.json:
-        _emit({"ok": True, "command": "uninstall", **dataclasses.asdict(result)})
+def _uninstall(ctx: Context) -> int:
+    out = ctx.out
+    with db.connect(ctx.dsn) as conn:
+        if matcha.is_app_database(conn):
+            raise UsageError(
+                "this engine belongs to the reference app's migration chain: remove it with"
+                " pgsweep downgrade 0008 (which restores the engine the app had embedded)"
+            )
+    with out.busy("removing the engine…"):
+        result = engine.uninstall(ctx.dsn, force=ctx.args.force)
+    if out.json:
+        out.result({"command": "uninstall", **dataclasses.asdict(result)})
         return EXIT_OK
+    where = db.describe(ctx.dsn)
     if result.version is None:
-        print(f"{db.describe(dsn)}: no pgsweep engine installed, nothing to do")
+        out.line(f"{where}: no pgsweep engine installed, nothing to do")
     else:
-        dropped = f" and its {result.rules_dropped} rules" if result.rules_dropped else ""
-        print(f"{db.describe(dsn)}: removed engine {result.version}{dropped}")
+        gone = f" and {plural(result.rules_dropped, 'expiry rule')}" if result.rules_dropped else ""
+        out.line(f"{where}: removed engine {result.version}{gone}")
     return EXIT_OK
 
 
-def _current(args: argparse.Namespace, dsn: str) -> int:
-    state = deploy.current(dsn)
-    if args.json:
-        _emit(dataclasses.asdict(state))
+def _current(ctx: Context) -> int:
+    state = deploy.current(ctx.dsn)
+    out = ctx.out
+    if out.json:
+        out.result({**dataclasses.asdict(state), "ok": state.state != "ahead"})
     else:
-        text = {
-            "head": f"{state.revision} (head)",
-            "behind": f"{state.revision} (behind: the code's head is {state.head})",
-            "empty": f"none (no revision applied; the code's head is {state.head})",
-            "ahead": f"{state.revision} (unknown to this code, whose head is {state.head})",
-        }[state.state]
-        print(text)
+        text = _CURRENT_TEXT[state.state].format(revision=state.revision, head=state.head)
+        out.table(
+            [Column("database"), Column("revision"), Column("code's head"), Column("state")],
+            [[db.describe(ctx.dsn), state.revision or "none", state.head, state.state]],
+            plain=[text],
+            styles=[_CURRENT_STYLE[state.state]],
+        )
     if state.state == "ahead":
         return UnknownDatabaseRevision.exit_code
     return EXIT_OK
 
 
-def _verify(args: argparse.Namespace, dsn: str) -> int:
-    report = verify.verify(
-        dsn, check_cron=not args.no_cron, job_name=args.job_name, cron_dsn=args.cron_dsn
-    )
-    if args.json:
-        _emit(
+def _verify(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
+    with out.busy("verifying…"):
+        report = verify.verify(
+            ctx.dsn, check_cron=not args.no_cron, job_name=args.job_name, cron_dsn=args.cron_dsn
+        )
+    shown = report.failures if args.failed_only else report.checks
+    if out.json:
+        out.emit(
             {
                 "ok": report.ok,
                 "database": report.database,
                 "checks": [
-                    {"name": c.name, "status": c.status, "evidence": c.evidence}
-                    for c in report.checks
+                    {"name": c.name, "status": c.status, "evidence": c.evidence} for c in shown
                 ],
             }
         )
-    else:
-        for check in report.checks:
-            print(f"{check.status.upper():<5} {check.name}: {check.evidence}")
-        failed = len(report.failures)
-        verdict = "all checks pass" if report.ok else f"{failed} of {len(report.checks)} failed"
-        print(f"verify {report.database}: {verdict}")
+        return EXIT_OK if report.ok else EXIT_FAILED
+    failed = len(report.failures)
+    verdict = (
+        "all checks pass"
+        if report.ok
+        else f"{failed} of {plural(len(report.checks), 'check')} failed"
+    )
+    out.table(
+        [Column("status"), Column("check"), Column("evidence")],
+        [[c.status.upper(), c.name, c.evidence] for c in shown],
+        plain=[f"{c.status.upper():<5} {c.name}: {c.evidence}" for c in shown],
+        styles=[STATUS_STYLE[c.status] for c in shown],
+    )
+    out.line(
+        f"verify {report.database}: {verdict}", style="bold green" if report.ok else "bold red"
+    )
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def _cleanup(args: argparse.Namespace, dsn: str) -> int:
+def _cleanup(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
     if args.dry_run:
-        result = cleanup.dry_run(dsn, table=args.table)
+        with out.busy("counting…"):
+            result = cleanup.dry_run(ctx.dsn, table=args.table)
     else:
-        result = cleanup.cleanup(
-            dsn, table=args.table, batch_size=args.batch_size, on_batch=_batch_progress()
-        )
+        with out.progress("deleting garbage") as advance:
+            deleted = [0]
+
+            def on_batch(p: cleanup.Progress) -> None:
+                advance(p.total_deleted - deleted[0])
+                deleted[0] = p.total_deleted
+
+            result = cleanup.cleanup(
+                ctx.dsn, table=args.table, batch_size=args.batch_size, on_batch=on_batch
+            )
     key = "would_delete" if result.dry_run else "deleted"
-    if args.json:
-        _emit(
+    if out.json:
+        out.result(
             {
-                "ok": True,
                 "dry_run": result.dry_run,
                 key: result.total,
                 "tables": [
@@ -327,132 +707,176 @@ def _cleanup(args: argparse.Namespace, dsn: str) -> int:
                     }
                     for t in result.tables
                 ],
-                "skipped": [dataclasses.asdict(s) for s in result.skipped],
+                "skipped": [dataclasses.asdict(r) for r in result.skipped],
             }
         )
         return EXIT_OK
     verb = "would delete" if result.dry_run else "deleted"
+    plain, rows = [], []
     for table in result.tables:
-        rules = ", ".join(f"{r.column} {r.rows}" for r in table.rules)
-        print(f"{table.table:<28} {verb} {table.rows:>8}" + (f"   ({rules})" if rules else ""))
-    print(f"{'total':<28} {verb} {result.total:>8}")
-    _print_skipped(result.skipped)
+        rules = ", ".join(f"{r.column} {r.rows:,}" for r in table.rules)
+        plain.append(
+            f"{table.table:<28} {verb} {table.rows:>8}" + (f"   ({rules})" if rules else "")
+        )
+        rows.append([table.table, f"{table.rows:,}", rules])
+    plain.append(f"{'total':<28} {verb} {result.total:>8}")
+    rows.append(["total", f"{result.total:,}", ""])
+    caption = "a row past two rules is counted once, under the first" if result.dry_run else None
+    out.table(
+        [Column("table"), Column(verb, numeric=True), Column("per rule")],
+        rows,
+        plain=plain,
+        caption=caption,
+        styles=[None] * (len(rows) - 1) + ["bold"],
+    )
+    _skipped(out, result.skipped)
     return EXIT_OK
 
 
-def _batch_progress() -> Callable[[cleanup.Progress], None] | None:
-    """A one-line progress report on a terminal's stderr (nothing when stderr is not one)."""
-    if not sys.stderr.isatty():
-        return None
-
-    def report(p: cleanup.Progress) -> None:
-        line = f"{p.table}.{p.column}: {p.rule_deleted} deleted ({p.total_deleted} in all)"
-        sys.stderr.write(f"\r{line}\x1b[K")
-        sys.stderr.flush()
-
-    return report
-
-
-def _print_skipped(skipped: list[cleanup.SkippedRule]) -> None:
+def _skipped(out: Output, skipped: list[cleanup.SkippedRule]) -> None:
+    """Rules that cannot run (their table or column is gone): said, never an error."""
     for rule in skipped:
-        print(f"skipped rule {rule.table}.{rule.column}: {rule.problem}")
+        out.line(f"skipped rule {rule.table}.{rule.column}: {rule.problem}", style="yellow")
 
 
-def _status(args: argparse.Namespace, dsn: str) -> int:
-    report = status.status(dsn)
-    if args.json:
-        _emit(
+def _status(ctx: Context) -> int:
+    out = ctx.out
+    with out.busy("reading the tables under a rule…"):
+        report = status.status(ctx.dsn)
+    tables = report.tables
+    if out.json:
+        out.result(
             {
-                "ok": True,
-                "tables": [dataclasses.asdict(t) for t in report.tables],
-                "skipped": [dataclasses.asdict(s) for s in report.skipped],
+                "tables": [dataclasses.asdict(t) for t in tables],
+                "skipped": [dataclasses.asdict(r) for r in report.skipped],
             }
         )
         return EXIT_OK
-    for t in report.tables:
-        print(
-            f"{t.table}: {t.rows} rows, {t.active} active, {t.garbage} garbage"
-            f" (not deleted yet); table {_size(t.table_bytes)}, indexes {_size(t.index_bytes)}"
+    if not tables and not report.skipped:
+        out.line("no expiry rule registered yet (pgsweep.add_rule)")
+        return EXIT_OK
+    plain: list[str] = []
+    rows: list[list[str]] = []
+    styles: list[str | None] = []
+    for t in tables:
+        plain.append(
+            f"{t.table}: {plural(t.rows, 'row')}, {t.active:,} active, {t.garbage:,} garbage"
+            f" (not deleted yet); table {format_bytes(t.table_bytes)},"
+            f" indexes {format_bytes(t.index_bytes)}"
         )
+        rows.append(
+            [
+                t.table,
+                f"{t.rows:,}",
+                f"{t.active:,}",
+                f"{t.garbage:,}",
+                "",
+                "",
+                format_bytes(t.table_bytes),
+                format_bytes(t.index_bytes),
+            ]
+        )
+        styles.append("bold")
         for r in t.rules:
-            ages = ""
-            if r.rows:
-                ages = (
-                    f", oldest {verify.format_age(r.oldest_age_s or 0)} ago,"
-                    f" newest {verify.format_age(r.newest_age_s or 0)} ago"
-                )
-            print(f"  {r.column:<22}{r.rows:>8}{ages}")
-    if not report.tables and not report.skipped:
-        print("no expiry rule registered (pgsweep.add_rule)")
-    _print_skipped(report.skipped)
+            oldest = verify.format_age(r.oldest_age_s or 0) + " ago" if r.rows else ""
+            newest = verify.format_age(r.newest_age_s or 0) + " ago" if r.rows else ""
+            ages = f", oldest {oldest}, newest {newest}" if r.rows else ""
+            plain.append(f"  {r.column:<22}{r.rows:>8}{ages}")
+            rows.append([f"  {r.column}", "", "", f"{r.rows:,}", oldest, newest, "", ""])
+            styles.append(None)
+    out.table(
+        [
+            Column("table / rule"),
+            Column("rows", numeric=True),
+            Column("active", numeric=True),
+            Column("garbage", numeric=True),
+            Column("oldest past cutoff"),
+            Column("newest past cutoff"),
+            Column("table", numeric=True),
+            Column("indexes", numeric=True),
+        ],
+        rows,
+        plain=plain,
+        styles=styles,
+        caption="garbage: marked by a rule, not deleted yet; a row past two rules counts once"
+        " in garbage and under each of its rules",
+    )
+    _skipped(out, report.skipped)
     return EXIT_OK
-
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.0f} {unit}"
-        n //= 1024
-    return f"{n} TB"
 
 
 def _job_json(job: cron.Job | None) -> dict[str, Any] | None:
     return None if job is None else dataclasses.asdict(job)
 
 
-def _schedule(args: argparse.Namespace, dsn: str) -> int:
+_ACTION_WORD = {"created": "scheduled", "updated": "updated", "unchanged": "updated"}
+
+
+def _schedule(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
     command = cron.SWEEP_COMMAND if args.procedure else args.job_command
     result = cron.schedule(
-        dsn,
+        ctx.dsn,
         cron=args.cron,
         database=args.database,
         command=command,
         job_name=args.job_name,
         history_days=args.history_days,
+        cron_dsn=args.cron_dsn,
     )
-    if args.json:
-        _emit(
+    if out.json:
+        out.result(
             {
-                "ok": True,
+                "action": result.action,
                 "cron_database": result.cron_database,
                 "job": _job_json(result.job),
                 "prune_job": _job_json(result.prune_job),
+                "prune_action": result.prune_action,
             }
         )
         return EXIT_OK
-    for job in (result.job, result.prune_job):
-        if job is not None:
-            print(
-                f"scheduled {job.name} (jobid {job.jobid}) in cron database"
-                f" {result.cron_database!r}: '{job.schedule}' runs {job.command!r}"
-                f" in {job.database!r}"
-            )
+    for job, action in ((result.job, result.action), (result.prune_job, result.prune_action)):
+        if job is None or action is None:
+            continue
+        same = " (nothing changed)" if action == "unchanged" else ""
+        out.line(
+            f"{_ACTION_WORD[action]} {job.name} (jobid {job.jobid}){same} in cron database"
+            f" {result.cron_database!r}: '{job.schedule}' runs {job.command!r}"
+            f" in {job.database!r}",
+            style="green",
+        )
     return EXIT_OK
 
 
-def _unschedule(args: argparse.Namespace, dsn: str) -> int:
+def _unschedule(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
     result = cron.unschedule(
-        dsn, database=args.database, job_name=args.job_name, prune_job=args.prune_job
+        ctx.dsn,
+        database=args.database,
+        job_name=args.job_name,
+        prune_job=args.prune_job,
+        cron_dsn=args.cron_dsn,
     )
-    if args.json:
-        _emit(
+    if out.json:
+        out.result(
             {
-                "ok": True,
                 "cron_database": result.cron_database,
                 "removed": [_job_json(j) for j in result.removed],
             }
         )
         return EXIT_OK
     if not result.removed:
-        print(f"no such job in cron database {result.cron_database!r}: nothing to remove")
+        out.line(f"no such job in cron database {result.cron_database!r}: nothing to remove")
     for job in result.removed:
-        print(f"unscheduled {job.name} (jobid {job.jobid}) for {job.database!r}")
+        out.line(f"unscheduled {job.name} (jobid {job.jobid}) for {job.database!r}")
     return EXIT_OK
 
 
-def _run(args: argparse.Namespace, dsn: str) -> int:
+def _run(ctx: Context) -> int:
+    args, out, dsn = ctx.args, ctx.out, ctx.dsn
     every = runner.parse_duration(args.every)
     stop = threading.Event()
+    out.on_closed = stop.set  # `pgsweep run … | head -2`: stop once the reader is gone
     received: list[str] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -460,32 +884,49 @@ def _run(args: argparse.Namespace, dsn: str) -> int:
         received.append(signal.Signals(signum).name)
         stop.set()
 
+    activity = out.activity()  # on a terminal: "run 3: sweeping refresh_tokens (3/3)…"
+
+    def on_table(number: int, table: str, position: int, total: int) -> None:
+        activity.show(f"run {number}: sweeping {table} ({position}/{total})…")
+
+    def on_run(counts: runner.RunCounts) -> None:
+        activity.hide()
+        _log(out, _run_json(counts), _run_text(counts))
+
+    def on_outage(outage: runner.Outage) -> None:
+        activity.hide()
+        _log(
+            out,
+            {"event": "outage", "message": outage.message, "retry_in_s": outage.retry_in_s},
+            f"database unavailable: {outage.message}; retrying in {outage.retry_in_s:.0f} s",
+        )
+
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        _log(
-            args,
-            {"event": "start", "every_s": every, "database": db.describe(dsn)},
-            f"sweeping {db.describe(dsn)} every {args.every}",
-        )
         runs = runner.run(
             dsn,
             every,
             stop=stop,
-            on_run=lambda c: _log(args, _run_json(c), _run_text(c)),
-            on_outage=lambda o: _log(
-                args,
-                {"event": "outage", "message": o.message, "retry_in_s": o.retry_in_s},
-                f"database unavailable: {o.message}; retrying in {o.retry_in_s:.0f} s",
+            on_start=lambda: _log(
+                out,
+                {"event": "start", "every_s": every, "database": db.describe(dsn)},
+                f"sweeping {db.describe(dsn)} every {args.every}",
             ),
+            on_run=on_run,
+            on_outage=on_outage,
+            on_table=on_table,
             batch_size=args.batch_size,
             max_runs=args.max_runs,
         )
     finally:
+        activity.hide()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     for name in received[:1]:
-        _log(args, {"event": "signal", "signal": name}, f"{name} received")
-    _log(args, {"event": "stopped", "runs": runs}, f"stopped after {runs} runs")
+        _log(out, {"event": "signal", "signal": name}, f"{name} received")
+    _log(
+        out, {"event": "stopped", "ok": True, "runs": runs}, f"stopped after {plural(runs, 'run')}"
+    )
     return EXIT_OK
 
 
@@ -501,14 +942,117 @@ def _run_json(c: runner.RunCounts) -> dict[str, Any]:
 
 
 def _run_text(c: runner.RunCounts) -> str:
-    parts = ", ".join(f"{t} {n}" for t, n in c.deleted.items())
-    return f"run {c.number}: deleted {c.total} rows ({parts}) in {c.seconds:.2f} s"
+    parts = ", ".join(f"{t} {n:,}" for t, n in c.deleted.items())
+    return f"run {c.number}: deleted {plural(c.total, 'row')} ({parts}) in {c.seconds:.2f} s"
 
 
-def _log(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
-    if args.json:
-        _emit(document)
+def _log(out: Output, document: dict[str, Any], text: str) -> None:
+    """One event of ``run``: a JSON line with its ISO-8601 UTC time, or a timestamped line."""
+    at = iso_now()
+    if out.json:
+        out.emit({"event": document["event"], "at": at, **document})
     else:
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        sys.stdout.write(f"{now} {text}\n")
-        sys.stdout.flush()
+        out.line(f"{at[:19]}Z {text}")
+
+
+def _completion(ctx: Context) -> int:
+    # shtab generates the script from this very parser, so completion cannot drift from it.
+    ctx.out.line(shtab.complete(ctx.parser, shell=ctx.args.shell).rstrip("\n"))
+    return EXIT_OK
+
+
+COMMANDS.extend(
+    [
+        Command(
+            "install",
+            "install the pgsweep engine (schema pgsweep), or upgrade it to this release",
+            lambda _p: None,
+            _install,
+            ("pgsweep install", "pgsweep install --json --dsn postgresql://app@db/app"),
+        ),
+        Command(
+            "uninstall",
+            "remove the pgsweep engine (refuses while expiry rules exist)",
+            _uninstall_options,
+            _uninstall,
+            ("pgsweep uninstall", "pgsweep uninstall --force --json"),
+        ),
+        Command(
+            "upgrade",
+            "the reference app's chain: apply revisions up to REV (default head)",
+            _upgrade_options,
+            _migrate,
+            ("pgsweep upgrade", "pgsweep upgrade 0006 --lock-timeout 500 --attempts 10"),
+        ),
+        Command(
+            "downgrade",
+            "the reference app's chain: roll back to REV (a revision id, -1, or base)",
+            _downgrade_options,
+            _migrate,
+            ("pgsweep downgrade -1", "pgsweep downgrade 0005 --json"),
+        ),
+        Command(
+            "current",
+            "show the database's revision of the reference app's chain and the code's head",
+            lambda _p: None,
+            _current,
+            ("pgsweep current", "pgsweep current --json --dsn postgresql://app@db/matcha"),
+        ),
+        Command(
+            "verify",
+            "check the database against the code: pass/fail with evidence",
+            _verify_options,
+            _verify,
+            ("pgsweep verify --failed-only", "pgsweep verify --no-cron --json"),
+        ),
+        Command(
+            "cleanup",
+            "delete the garbage of every rule, a transaction per batch (or count it)",
+            _cleanup_options,
+            _cleanup,
+            ("pgsweep cleanup --dry-run", "pgsweep cleanup --table sessions --json"),
+        ),
+        Command(
+            "status",
+            "per table under a rule: rows, active, garbage per rule with ages, sizes",
+            lambda _p: None,
+            _status,
+            ("pgsweep status", "pgsweep status --json | jq '.tables[].garbage'"),
+        ),
+        Command(
+            "schedule",
+            "register (or update) the sweep of every rule as a pg_cron job",
+            _schedule_options,
+            _schedule,
+            (
+                "pgsweep schedule --cron '15 3 * * *'",
+                "pgsweep schedule --dsn postgresql://admin@db/postgres --database app",
+            ),
+        ),
+        Command(
+            "unschedule",
+            "remove the sweep's pg_cron job",
+            _unschedule_options,
+            _unschedule,
+            ("pgsweep unschedule", "pgsweep unschedule --job-name cleanup-other --prune-job"),
+        ),
+        Command(
+            "run",
+            "sweep every DURATION until SIGTERM/SIGINT (no pg_cron needed)",
+            _run_options,
+            _run,
+            ("pgsweep run --every 1h", "pgsweep run --every 30s --batch-size 1000 --json"),
+        ),
+        Command(
+            "completion",
+            "print a shell completion script (bash, zsh or tcsh)",
+            _completion_options,
+            _completion,
+            (
+                "pgsweep completion bash > /etc/bash_completion.d/pgsweep",
+                'pgsweep completion zsh > "${fpath[1]}/_pgsweep"',
+            ),
+            connects=False,
+        ),
+    ]
+)

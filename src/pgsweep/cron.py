@@ -18,9 +18,10 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
+from psycopg import sql
 
 from pgsweep import db
 from pgsweep.dsn import with_dbname
@@ -56,11 +57,16 @@ class Run:
     message: str
 
 
+Action = Literal["created", "updated", "unchanged"]
+
+
 @dataclass(frozen=True)
 class ScheduleResult:
     cron_database: str
     job: Job
     prune_job: Job | None
+    action: Action = "created"  # what happened to ``job``
+    prune_action: Action | None = None
 
 
 @dataclass(frozen=True)
@@ -91,16 +97,95 @@ def cron_database(conn: Connection) -> str:
 
 @contextmanager
 def cron_connection(
-    dsn: str, app: Connection, *, autocommit: bool = True
+    dsn: str, app: Connection, *, autocommit: bool = True, cron_dsn: str | None = None
 ) -> Iterator[tuple[str, Connection]]:
-    """(cron database name, a connection to it): ``app`` itself when it is the cron database."""
+    """(cron database name, a connection to it): ``app`` itself when it is the cron database,
+    else ``cron_dsn`` (or ``dsn``'s credentials) pointed at it."""
     name = cron_database(app)
     here = _one(app, "SELECT current_database()")
     if name == here:
         yield name, app
         return
-    with db.connect(with_dbname(dsn, name), autocommit=autocommit) as conn:
+    with db.connect(with_dbname(cron_dsn or dsn, name), autocommit=autocommit) as conn:
         yield name, conn
+
+
+# pg_cron 1.4 (the version Debian ships for PostgreSQL 15) has minute granularity: five fields,
+# or one of these macros. Later versions also take "N seconds"; pg_cron itself still validates
+# whatever passes this check, so a stricter check here only ever explains a refusal earlier.
+_MACROS = frozenset(
+    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly", "@reboot"}
+)
+
+
+def check_cron_expression(expression: str) -> None:
+    """A usage error unless ``expression`` has pg_cron's shape (five fields or a @-macro)."""
+    text = expression.strip()
+    if text.startswith("@"):
+        if text.lower() in _MACROS:
+            return
+        raise UsageError(
+            f"invalid cron expression {expression!r}: pg_cron's macros are"
+            f" {', '.join(sorted(_MACROS))}"
+        )
+    fields = text.split()
+    if len(fields) != 5:
+        raise UsageError(
+            f"invalid cron expression {expression!r}: pg_cron needs 5 fields (minute hour"
+            " day-of-month month day-of-week) or a macro such as @daily; it runs a job at most"
+            f" once a minute, so there is no seconds field ({len(fields)} fields given)"
+        )
+
+
+def check_job_name(name: str) -> None:
+    if not name.strip():
+        raise UsageError("the job name must not be empty")
+
+
+# Statements PREPARE accepts: parsed and analysed (names resolved) without running anything.
+_PREPARABLE = frozenset(
+    {"select", "insert", "update", "delete", "with", "values", "merge", "table"}
+)
+_TAG = "$pgsweep_check$"
+
+
+def check_command(conn: Connection, command: str) -> None:
+    """A usage error unless ``command`` parses in the database behind ``conn`` (which must be
+    the job's database). Nothing runs, and the transaction is rolled back.
+
+    PostgreSQL has no parse-only call, so: a statement PREPARE accepts (SELECT, INSERT, …) is
+    PREPAREd, which parses it and resolves every name (a misspelt function is caught too) but
+    plans and executes nothing; psycopg sends it with the extended protocol, which refuses more
+    than one statement. Anything else (CALL, VACUUM, several statements) is compiled as the body
+    of a DO block after a RETURN: PL/pgSQL checks each statement's syntax when it compiles the
+    block, and the RETURN means none of them runs."""
+    text = command.strip()
+    if not text.rstrip(";").strip():
+        raise UsageError("the job's SQL (--command) is empty")
+    first = text.split(None, 1)[0].lower()
+    try:
+        with conn.transaction(force_rollback=True):
+            if first in _PREPARABLE:
+                try:
+                    with conn.transaction():
+                        conn.execute(
+                            sql.SQL("PREPARE pgsweep_check AS ") + sql.SQL(text.rstrip(";"))
+                        )
+                        conn.execute("DEALLOCATE pgsweep_check")
+                    return
+                except psycopg.errors.SyntaxError as exc:
+                    if "multiple commands" not in str(exc):
+                        raise
+            if _TAG in text:
+                raise UsageError(f"the job's SQL must not contain {_TAG}")
+            body = text if text.endswith(";") else text + ";"
+            conn.execute(sql.SQL(f"DO {_TAG} BEGIN RETURN; {{}} END {_TAG}").format(sql.SQL(body)))
+    except psycopg.Error as exc:
+        database = _one(conn, "SELECT current_database()")
+        raise UsageError(
+            f"the job's SQL {command!r} is not valid in database {database!r}:"
+            f" {exc.diag.message_primary or db.one_line(str(exc))}"
+        ) from None
 
 
 def has_cron_tables(conn: Connection) -> bool:
@@ -163,22 +248,34 @@ def last_run(conn: Connection, jobid: int) -> Run | None:
 def schedule(
     dsn: str,
     *,
-    cron: str = DEFAULT_SCHEDULE,
+    cron: str | None = None,
     database: str | None = None,
-    command: str = SWEEP_COMMAND,
+    command: str | None = None,
     job_name: str = DEFAULT_JOB,
     history_days: int = DEFAULT_HISTORY_DAYS,
+    cron_dsn: str | None = None,
 ) -> ScheduleResult:
     """Register (or update) the cleanup job for ``database`` (default: the DSN's database), and
-    the history-pruning job of the cron database unless ``history_days`` is 0."""
+    the history-pruning job of the cron database unless ``history_days`` is 0.
+
+    ``cron`` and ``command`` left as None keep an existing job's values (a new job gets
+    :data:`DEFAULT_SCHEDULE` and :data:`SWEEP_COMMAND`). Everything is checked before
+    anything is scheduled: the name, the cron expression's shape, and that the SQL parses in
+    the job's database."""
+    check_job_name(job_name)
     if history_days < 0:
         raise UsageError("--history-days must be 0 (no pruning job) or more")
+    if cron is not None:
+        check_cron_expression(cron)
     with db.connect(dsn) as app:
         target = database or str(_one(app, "SELECT current_database()"))
         if not _one(app, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = %s)", (target,)):
             raise UsageError(f"database {target!r} does not exist on this server")
-        _require_cleanup(dsn, app, target)
-        with cron_connection(dsn, app) as (cron_db, conn):
+        with _in_database(dsn, app, target) as there:
+            _require_cleanup(there, target)
+            if command is not None:
+                check_command(there, command)
+        with cron_connection(dsn, app, cron_dsn=cron_dsn) as (cron_db, conn):
             if not has_cron_tables(conn):
                 raise CronUnavailable(
                     f"the pg_cron extension is not created in the cron database {cron_db!r}"
@@ -190,16 +287,20 @@ def schedule(
                     f"pg_cron job {job_name!r} already runs in database {clash.database!r};"
                     " choose another --job-name for this one"
                 )
+            before = find_job(conn, job_name, target)
+            prune_before = find_job(conn, PRUNE_JOB, cron_db)
+            wanted_cron = cron or (before.schedule if before else DEFAULT_SCHEDULE)
+            wanted_command = command or (before.command if before else SWEEP_COMMAND)
             # Two jobs sweeping one database would run side by side (pg_cron only keeps a job
             # from overlapping itself).
             twin = next((j for j in find_sweep_jobs(conn, target) if j.name != job_name), None)
-            if twin is not None and sweeps_every_rule(command):
+            if twin is not None and sweeps_every_rule(wanted_command):
                 raise UsageError(
                     f"pg_cron job {twin.name!r} (jobid {twin.jobid}) already sweeps database"
                     f" {target!r}: change it with --job-name {twin.name}, or unschedule it first"
                 )
             with conn.transaction():
-                _schedule_one(conn, job_name, cron, command, target, cron_db)
+                _schedule_one(conn, job_name, wanted_cron, wanted_command, target, cron_db)
                 if history_days:
                     _schedule_one(
                         conn,
@@ -212,7 +313,29 @@ def schedule(
             job = find_job(conn, job_name, target)
             prune = find_job(conn, PRUNE_JOB, cron_db)
     assert job is not None
-    return ScheduleResult(cron_db, job, prune)
+    return ScheduleResult(
+        cron_db,
+        job,
+        prune,
+        _action(before, job),
+        _action(prune_before, prune) if history_days and prune is not None else None,
+    )
+
+
+def _action(before: Job | None, after: Job) -> Action:
+    if before is None:
+        return "created"
+    return "unchanged" if before == after else "updated"
+
+
+@contextmanager
+def _in_database(dsn: str, app: Connection, target: str) -> Iterator[Connection]:
+    """``app`` when it is connected to ``target``, else a connection to ``target``."""
+    if target == str(_one(app, "SELECT current_database()")):
+        yield app
+        return
+    with db.connect(with_dbname(dsn, target)) as conn:
+        yield conn
 
 
 def unschedule(
@@ -221,13 +344,15 @@ def unschedule(
     database: str | None = None,
     job_name: str = DEFAULT_JOB,
     prune_job: bool = False,
+    cron_dsn: str | None = None,
 ) -> UnscheduleResult:
     """Remove the cleanup job of ``database`` (and the pruning job with ``prune_job``); removing
     a job that is not there is not an error (the result lists nothing)."""
+    check_job_name(job_name)
     removed: list[Job] = []
     with db.connect(dsn) as app:
         target = database or str(_one(app, "SELECT current_database()"))
-        with cron_connection(dsn, app) as (cron_db, conn):
+        with cron_connection(dsn, app, cron_dsn=cron_dsn) as (cron_db, conn):
             if not has_cron_tables(conn):
                 return UnscheduleResult(cron_db, [])
             with conn.transaction():
@@ -262,16 +387,10 @@ def _schedule_one(
         raise PgsweepError(f"pg_cron refused the job {name!r}: {text}") from None
 
 
-def _require_cleanup(dsn: str, app: Connection, target: str) -> None:
+def _require_cleanup(conn: Connection, target: str) -> None:
     """The job would fail every night in a database without the engine's sweep."""
-    here = str(_one(app, "SELECT current_database()"))
     query = "SELECT to_regprocedure('pgsweep.sweep(regclass,integer,interval,bigint)') IS NOT NULL"
-    if target == here:
-        present = bool(_one(app, query))
-    else:
-        with db.connect(with_dbname(dsn, target)) as other:
-            present = bool(_one(other, query))
-    if not present:
+    if not _one(conn, query):
         raise DatabaseBehind(
             f"database {target!r} has no pgsweep.sweep(): run pgsweep install there first"
         )

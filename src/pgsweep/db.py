@@ -16,7 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from pgsweep.dsn import libpq_url, redact
-from pgsweep.errors import AuthenticationFailed, CannotConnect, PgsweepError
+from pgsweep.errors import AuthenticationFailed, CannotConnect, PgsweepError, UsageError
 
 DEFAULT_CONNECT_TIMEOUT_S = 10
 
@@ -47,7 +47,14 @@ def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection[tuple[An
         conninfo = libpq_url(dsn)
         params = conninfo_to_dict(conninfo) if conninfo else {}
     except (ValueError, psycopg.ProgrammingError) as exc:
-        raise PgsweepError(f"not a valid connection string {describe(dsn)}: {exc}") from None
+        raise UsageError(
+            f"not a valid connection string {describe(dsn)}: {one_line(str(exc))}"
+        ) from None
+    for port in str(params.get("port") or os.environ.get("PGPORT") or "").split(","):
+        # psycopg resolves the host with the port as a service name, so a bad port would be
+        # reported as "failed to resolve host"; say what is wrong instead.
+        if port.strip() and not (port.strip().isdigit() and 0 < int(port) < 65536):
+            raise UsageError(f"invalid port {port.strip()!r} in {describe(dsn)}")
     extra: dict[str, Any] = {}
     if "connect_timeout" not in params and "PGCONNECT_TIMEOUT" not in os.environ:
         extra["connect_timeout"] = DEFAULT_CONNECT_TIMEOUT_S

@@ -15,6 +15,7 @@ pause (1 s, 2 s, 4 s … up to ``max_backoff_s``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import threading
 import time
@@ -47,6 +48,11 @@ def parse_duration(text: str) -> float:
         raise UsageError(f"invalid duration {text!r} (examples: 30s, 5m, 1h30m, 1d)")
     if seconds <= 0:
         raise UsageError(f"the duration must be positive, not {text!r}")
+    # The longest wait threading.Event.wait accepts (about 292 years on Linux); beyond it
+    # the wait would raise OverflowError.
+    if not math.isfinite(seconds) or seconds > threading.TIMEOUT_MAX:
+        longest = int(threading.TIMEOUT_MAX // 86400)
+        raise UsageError(f"the duration {text!r} is too long (at most {longest}d)")
     return seconds
 
 
@@ -68,13 +74,24 @@ class Outage:
     retry_in_s: float
 
 
-def sweep_once(conn: psycopg.Connection[Any], number: int, batch_size: int) -> RunCounts:
+# (run number, table, its position from 1, how many tables): called before each table's sweep.
+TableCallback = Callable[[int, str, int, int], None]
+
+
+def sweep_once(
+    conn: psycopg.Connection[Any],
+    number: int,
+    batch_size: int,
+    on_table: TableCallback | None = None,
+) -> RunCounts:
     started, clock = dt.datetime.now(dt.UTC), time.monotonic()
     tables = conn.execute(
         "SELECT DISTINCT table_name FROM pgsweep.rules WHERE problem IS NULL ORDER BY 1"
     ).fetchall()
     deleted: dict[str, int] = {}
-    for (table,) in tables:
+    for position, (table,) in enumerate(tables, start=1):
+        if on_table is not None:
+            on_table(number, str(table), position, len(tables))
         row = conn.execute(
             "CALL pgsweep.sweep(%s::regclass, %s, '0'::interval, NULL)", (table, batch_size)
         ).fetchone()
@@ -92,14 +109,24 @@ def run(
     batch_size: int = SWEEP_BATCH_SIZE,
     max_runs: int | None = None,
     max_backoff_s: float = 60.0,
+    on_start: Callable[[], None] | None = None,
+    on_table: TableCallback | None = None,
 ) -> int:
-    """Sweep every ``every_s`` seconds until ``stop`` is set (or ``max_runs``); returns runs."""
+    """Sweep every ``every_s`` seconds until ``stop`` is set (or ``max_runs``); returns runs.
+    ``on_start`` is called once the first connection works and the engine is there, so that
+    nothing says "started" before a misconfiguration is reported."""
     if batch_size < 1:
         raise UsageError("--batch-size must be a positive integer")
     if max_runs is not None and max_runs < 1:
         raise UsageError("--max-runs must be a positive integer")
     first = db.connect(dsn)  # a misconfiguration fails here, at once
-    require_engine(first)
+    try:
+        require_engine(first)
+    except BaseException:
+        first.close()
+        raise
+    if on_start is not None:
+        on_start()
     conn: psycopg.Connection[Any] | None = first
     runs, backoff = 0, 1.0
     try:
@@ -107,7 +134,7 @@ def run(
             try:
                 if conn is None or conn.closed:
                     conn = db.connect(dsn)
-                counts = sweep_once(conn, runs + 1, batch_size)
+                counts = sweep_once(conn, runs + 1, batch_size, on_table)
             except (psycopg.OperationalError, PgsweepError) as exc:
                 if conn is not None:
                     conn.close()
