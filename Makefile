@@ -40,7 +40,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 demo: system-deps venv
-	$(VENV)/bin/python -m pgsweep.demo
+	$(VENV)/bin/python -m pgsweep_testing.demo
 
 # Regenerate src/pgsweep/expected_schema.json (what verify compares against) from a throwaway
 # cluster built from sql/ at head; tests/test_manifest.py fails until it is current.

@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from pgsweep.dsn import libpq_url, with_dbname
-from pgsweep.localpg import LocalCluster
+from pgsweep_testing.localpg import LocalCluster
 
 # Settings of the benchmark's own cluster. shared_buffers large enough that the tables of the
 # 1M-row scenarios stay cached (the plain side's scans then cost CPU, not disk reads, which is

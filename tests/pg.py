@@ -4,7 +4,7 @@ One server per session, picked in this order:
 
 1. ``DATABASE_URL``: a server we are allowed to create and drop databases on;
 2. a Docker engine (only if testcontainers imports and the engine answers): ``postgres:15``;
-3. :class:`pgsweep.localpg.LocalCluster` with pg_cron preloaded for the ``postgres`` database.
+3. :class:`pgsweep_testing.localpg.LocalCluster` with pg_cron preloaded for ``postgres``.
 
 ``PGSWEEP_TEST_SERVER=env|docker|local`` forces one of them (e.g. ``local`` to get pg_cron on a
 machine that also has Docker).
@@ -27,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from pgsweep.dsn import libpq_url, redact, with_dbname
-from pgsweep.localpg import LocalCluster
+from pgsweep_testing.localpg import LocalCluster
 
 ServerKind = Literal["env", "docker", "local"]
 _KINDS: tuple[ServerKind, ...] = ("env", "docker", "local")

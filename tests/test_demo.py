@@ -12,7 +12,7 @@ from tests.pg import connect
 def test_the_demo_runs_the_operator_commands_and_cleans_up(fresh_db: str) -> None:
     env = {**os.environ, "DATABASE_URL": fresh_db}
     done = subprocess.run(
-        [sys.executable, "-m", "pgsweep.demo"],
+        [sys.executable, "-m", "pgsweep_testing.demo"],
         env=env,
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ import pytest
 
 from pgsweep import catalog
 from pgsweep.dsn import redact, sqlalchemy_url, with_dbname
-from pgsweep.localpg import LocalCluster, LocalClusterError
+from pgsweep_testing.localpg import LocalCluster, LocalClusterError
 from tests.pg import PgServer, connect, scratch_database
 
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from pgsweep import cron, errors, migrate, verify
-from pgsweep.localpg import LocalCluster
+from pgsweep_testing.localpg import LocalCluster
 from tests.cli import pgsweep
 from tests.pg import PgServer, connect
 from tests.sqlrun import down_file, psql_file, psql_ok, up_file

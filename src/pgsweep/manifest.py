@@ -145,9 +145,13 @@ def expected() -> Manifest:
 
 
 def build_reference() -> Manifest:
-    """Upgrade a database in a throwaway local cluster to head and read its manifest."""
+    """Upgrade a database in a throwaway local cluster to head and read its manifest.
+
+    Needs a source checkout (``make manifest``): the cluster is test support, which the wheel
+    does not ship, so it is imported here and not at module level.
+    """
     from pgsweep import migrate
-    from pgsweep.localpg import LocalCluster
+    from pgsweep_testing.localpg import LocalCluster
 
     with LocalCluster(preload_cron=False) as cluster:
         with psycopg.connect(cluster.dsn(), autocommit=True) as admin:

@@ -20,7 +20,7 @@ import psycopg
 
 from pgsweep import cli
 from pgsweep.dsn import redact
-from pgsweep.localpg import LocalCluster
+from pgsweep_testing.localpg import LocalCluster
 
 
 @dataclass(frozen=True)
