@@ -26,7 +26,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from pgsweep.dsn import libpq_url, redact, with_dbname
+from pgsweep.dsn import conninfo, redact, with_dbname
 from pgsweep_testing.localpg import LocalCluster
 
 ServerKind = Literal["env", "docker", "local"]
@@ -155,7 +155,7 @@ def _postgres_container_class() -> Any:
 
 @contextlib.contextmanager
 def _env_server(url: str) -> Iterator[PgServer]:
-    dsn = libpq_url(url)
+    dsn = conninfo(url)
     caps = _probe(dsn)
     yield PgServer("env", dsn, caps.has_pg_cron, caps.has_plpgsql_check, caps.cron_database)
 
@@ -164,7 +164,7 @@ def _env_server(url: str) -> Iterator[PgServer]:
 def _docker_server() -> Iterator[PgServer]:
     container = _postgres_container_class()(DOCKER_IMAGE, driver=None)
     with container:
-        dsn = with_dbname(libpq_url(str(container.get_connection_url())), "postgres")
+        dsn = with_dbname(conninfo(str(container.get_connection_url())), "postgres")
         caps = _probe(dsn)
         yield PgServer("docker", dsn, caps.has_pg_cron, caps.has_plpgsql_check, caps.cron_database)
 

@@ -18,10 +18,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, pool
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from pgsweep.dsn import sqlalchemy_url
+from pgsweep import db
 from pgsweep.paths import alembic_ini, data_root
 
 log = logging.getLogger("pgsweep.migrate")
@@ -62,12 +62,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 @contextmanager
 def connect(dsn: str) -> Iterator[Connection]:
-    url = sqlalchemy_url(dsn)
-    try:
-        engine = create_engine(url, poolclass=pool.NullPool)
-    except ValueError as exc:
-        # SQLAlchemy's URL parser says only "invalid literal for int() ..." for a bad port.
-        raise ValueError(f"not a valid PostgreSQL connection string: {exc}") from exc
+    """A SQLAlchemy connection for Alembic, opened by psycopg from libpq's conninfo."""
+    engine = db.engine(dsn)
     try:
         with engine.connect() as connection:
             yield connection
