@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from pgsweep import db, migrate
 from pgsweep.errors import (
     DatabaseBehind,
+    Interrupted,
     LockNotGranted,
     PgsweepError,
     UnknownDatabaseRevision,
@@ -122,8 +123,9 @@ def upgrade(
 ) -> MigrationResult:
     check_target(target)
     before = known_state(dsn)
-    with _failures_as_errors(dsn, policy), _notices() as notices:
-        migrate.upgrade(dsn, target, policy)
+    blockers: list[migrate.Blocker] = []
+    with _failures_as_errors(dsn, policy, before, blockers), _notices() as notices:
+        migrate.upgrade(dsn, target, policy, blockers)
     return MigrationResult(before.revision, current(dsn).revision, before.head, notices)
 
 
@@ -132,23 +134,54 @@ def downgrade(
 ) -> MigrationResult:
     check_target(target)
     before = known_state(dsn)
-    with _failures_as_errors(dsn, policy), _notices() as notices:
-        migrate.downgrade(dsn, target, policy)
+    blockers: list[migrate.Blocker] = []
+    with _failures_as_errors(dsn, policy, before, blockers), _notices() as notices:
+        migrate.downgrade(dsn, target, policy, blockers)
     return MigrationResult(before.revision, current(dsn).revision, before.head, notices)
 
 
+def _where_it_stands(dsn: str, before: RevisionState) -> str:
+    """Where the database stands now, read after a failure: each revision commits on
+    its own, so a stopped run may have moved part of the way."""
+    try:
+        now = current(dsn).revision
+    except PgsweepError:
+        return "the revision it reached could not be read (the server is not answering)"
+    was = before.revision or "base"
+    moved = f"it was at {was}" if now != before.revision else "unchanged"
+    return f"the database is at {now or 'base'} ({moved})"
+
+
 @contextmanager
-def _failures_as_errors(dsn: str, policy: migrate.LockPolicy) -> Iterator[None]:
+def _failures_as_errors(
+    dsn: str,
+    policy: migrate.LockPolicy,
+    before: RevisionState,
+    blockers: list[migrate.Blocker],
+) -> Iterator[None]:
     try:
         yield
+    except KeyboardInterrupt:
+        # The revision in flight ran in its own transaction, which ended with its connection
+        # (rolled back); the ones before it are committed. Say where that leaves the database.
+        raise Interrupted(
+            f"interrupted; {_where_it_stands(dsn, before)}. Revisions finished before the"
+            " interruption stay applied, the one in progress was rolled back (an index build"
+            " stopped half-way is left INVALID and rebuilt by the next upgrade)"
+        ) from None
     except CommandError as exc:
         raise UsageError(db.one_line(str(exc))) from None
     except (DBAPIError, psycopg.Error) as exc:
         if migrate.is_lock_timeout(exc):
+            who = (
+                "blocked by " + "; ".join(b.describe() for b in blockers)
+                if blockers
+                else "the session holding the lock is unknown (it was not seen waiting)"
+            )
             raise LockNotGranted(
                 f"a lock was not granted within {policy.lock_timeout_ms} ms in"
-                f" {policy.attempts} attempts; the application holds it: retry later,"
-                " or raise --lock-timeout / --attempts"
+                f" {policy.attempts} attempts; {_where_it_stands(dsn, before)}; {who}:"
+                " retry later, or raise --lock-timeout / --attempts"
             ) from None
         orig = exc.orig if isinstance(exc, DBAPIError) else exc
         if isinstance(orig, psycopg.OperationalError) and getattr(orig, "sqlstate", None) is None:
