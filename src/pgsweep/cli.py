@@ -23,7 +23,18 @@ import psycopg
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
-from pgsweep import __version__, cleanup, cron, db, deploy, migrate, runner, status, verify
+from pgsweep import (
+    __version__,
+    cleanup,
+    consent,
+    cron,
+    db,
+    deploy,
+    migrate,
+    runner,
+    status,
+    verify,
+)
 from pgsweep.errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -79,6 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
             default=migrate.DEFAULT_LOCK_POLICY.attempts,
             help="tries when a lock is not granted (default %(default)s)",
         )
+        p.add_argument(
+            "--sql",
+            action="store_true",
+            help="print the SQL that would run and change nothing (no connection is made);"
+            " REV may be a range FROM:TO (default: from "
+            + ("base" if name == "upgrade" else "head")
+            + ")",
+        )
+        if name == "downgrade":
+            p.add_argument(
+                "--yes",
+                action="store_true",
+                help="consent to a downgrade that destroys data (asked for on a terminal,"
+                " refused without it elsewhere)",
+            )
     command("current", "show the database's revision and the code's head")
     p = command("verify", "check the database against the code: pass/fail with evidence")
     p.add_argument(
@@ -206,6 +232,15 @@ def _migrate(args: argparse.Namespace, dsn: str) -> int:
     policy = migrate.LockPolicy(lock_timeout_ms=args.lock_timeout, attempts=args.attempts)
     if policy.lock_timeout_ms < 1 or policy.attempts < 1:
         raise UsageError("--lock-timeout and --attempts must be positive")
+    if args.sql:
+        text = deploy.offline_sql(args.command, args.revision)
+        if args.json:
+            _emit({"ok": True, "command": args.command, "sql": text})
+        else:
+            sys.stdout.write(text)
+        return EXIT_OK
+    if args.command == "downgrade":
+        consent.require(deploy.downgrade_plan(dsn, args.revision), yes=args.yes)
     run = deploy.upgrade if args.command == "upgrade" else deploy.downgrade
     result = run(dsn, args.revision, policy)
     if args.json:
