@@ -18,6 +18,8 @@ from pgsweep import errors, migrate
 from tests.cli import pgsweep
 from tests.pg import connect
 
+PGSWEEP = (sys.executable, "-m", "pgsweep")
+
 
 def app_holding_refresh_tokens(dsn: str) -> tuple[psycopg.Connection[Any], int]:
     """An app session, named, in a transaction that holds ROW EXCLUSIVE on refresh_tokens."""
@@ -36,7 +38,7 @@ def test_a_downgrade_stopped_by_a_lock_says_where_it_stopped_and_who_held_the_lo
     app, app_pid = app_holding_refresh_tokens(fresh_db)
     try:
         done = pgsweep(
-            capsys, "downgrade", "0005", "--dsn", fresh_db, "--lock-timeout", "300",
+            capsys, "downgrade", "0005", "--yes", "--dsn", fresh_db, "--lock-timeout", "300",
             "--attempts", "2",
         )  # fmt: skip
     finally:
@@ -76,7 +78,7 @@ def test_ctrl_c_while_a_downgrade_waits_on_a_lock_reports_the_revision_and_exits
     try:
         env = {**os.environ, "DATABASE_URL": fresh_db}
         process = subprocess.Popen(
-            [sys.executable, "-m", "pgsweep", "downgrade", "0005", "--lock-timeout", "600000"],
+            [*PGSWEEP, "downgrade", "0005", "--yes", "--lock-timeout", "600000"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

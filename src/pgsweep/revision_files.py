@@ -10,7 +10,7 @@ When the caller handed env.py a connection that already holds a transaction (a d
 advisory lock, pytest-alembic), there is no autocommit block to be had: entering one would
 commit the caller's transaction behind its back (and Alembic asserts rather than do it). Then
 every statement runs inside the caller's transaction, except a concurrent index build or drop,
-which cannot; for each one :func:`_run_concurrent_statement` picks the sound way out:
+which cannot; for each one :func:`_run_in_callers_transaction` picks the sound way out:
 
 * **inside the caller's transaction, without CONCURRENTLY**, when the table is empty (the
   build is instant) or the caller's transaction already holds a lock on it beyond
@@ -160,10 +160,10 @@ def _build_in_transaction(driver: psycopg.Connection[Any], table: int) -> bool:
 
 
 def _run_on_second_connection(driver: psycopg.Connection[Any], statement: str) -> None:
-    # SHOW, not SELECT, and last on the caller's connection: psycopg's unnamed portal of a
-    # SELECT keeps its snapshot until the next statement, and an idle transaction holding a
-    # snapshot is one a concurrent build waits for (forever: we are that transaction's client).
-    # SHOW takes no snapshot.
+    # SHOW, not SELECT, and last on the caller's connection: the server keeps the unnamed
+    # portal of a SELECT, and with it its snapshot, until the next statement, and a concurrent
+    # build waits for every transaction holding an older snapshot: here, for ourselves, until
+    # lock_timeout. SHOW takes no snapshot.
     row = driver.execute("SHOW lock_timeout").fetchone()
     lock_timeout = "0" if row is None else str(row[0])
     with op.get_bind().engine.connect() as other:
