@@ -23,18 +23,7 @@ import psycopg
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
-from pgsweep import (
-    __version__,
-    cleanup,
-    consent,
-    cron,
-    db,
-    deploy,
-    migrate,
-    runner,
-    status,
-    verify,
-)
+from pgsweep import __version__, cleanup, cron, db, deploy, migrate, runner, status, verify
 from pgsweep.errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -240,6 +229,8 @@ def _migrate(args: argparse.Namespace, dsn: str) -> int:
             sys.stdout.write(text)
         return EXIT_OK
     if args.command == "downgrade":
+        from pgsweep import consent  # only a downgrade can need consent
+
         consent.require(deploy.downgrade_plan(dsn, args.revision), yes=args.yes)
     run = deploy.upgrade if args.command == "upgrade" else deploy.downgrade
     result = run(dsn, args.revision, policy)
