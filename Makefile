@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 # e.g. make demo DEMO_ARGS=--yes (use a DATABASE_URL that is not a throwaway database)
 DEMO_ARGS ?=
 
-.PHONY: venv system-deps test lint demo manifest soak bench
+.PHONY: venv system-deps test lint demo manifest engine soak bench
 
 venv: $(STAMP)
 
@@ -44,10 +44,16 @@ lint: venv
 demo: system-deps venv
 	$(VENV)/bin/python -m pgsweep_testing.demo $(DEMO_ARGS)
 
-# Regenerate src/pgsweep/expected_schema.json (what verify compares against) from a throwaway
-# cluster built from sql/ at head; tests/test_manifest.py fails until it is current.
+# Regenerate the manifests verify compares against (src/pgsweep/engine_manifest.json: the newest
+# engine alone; src/pgsweep/matcha_manifest.json: the reference app at head) from a throwaway
+# cluster; tests/test_manifest.py fails until they are current.
 manifest: venv
 	$(VENV)/bin/python -m pgsweep.manifest --write
+
+# Regenerate the newest engine release's install.sql from engine/src (refused once the release
+# is sealed in engine/releases/SHA256SUMS); tests/test_engine_release.py fails until it is current.
+engine: venv
+	$(VENV)/bin/python -m pgsweep.engine
 
 # The benchmark (README, "Performance"): about 25 minutes on 2 cores. Not part of `make test`,
 # which runs only its smoke mode (tests/test_bench_smoke.py).

@@ -256,19 +256,20 @@ def _batches_from_client(conn: Conn, batch_size: int) -> tuple[int, list[float]]
     """What ``CALL pgsweep.sweep()`` does, driven from the client in autocommit mode so each
     batch's transaction (its lock hold) can be timed: same rules, order, ranges and stop test."""
     rules = conn.execute(
-        "SELECT r.table_name::text, r.column_name::text, r.keep_for FROM pgsweep.expiry_rule r"
+        "SELECT r.table_name::text, r.column_name::text FROM pgsweep.expiry_rule r"
         " ORDER BY r.table_name::text, r.column_name"
     ).fetchall()
     total = 0
     durations: list[float] = []
-    for table, column, keep_for in rules:
+    for table, column in rules:
         start_from: str | None = None
         while True:
             start = time.perf_counter()
             row = conn.execute(
-                "SELECT deleted, next_from"
-                " FROM pgsweep.purge_range(%s::regclass, %s, %s, %s, %s)",
-                (table, column, keep_for, start_from, batch_size),
+                "SELECT b.deleted, b.next_from FROM pgsweep.expiry_rule r,"
+                " pgsweep.purge_range(r, %s, %s) b"
+                " WHERE r.table_name = %s::regclass AND r.column_name = %s",
+                (start_from, batch_size, table, column),
             ).fetchone()
             durations.append(_ms(start))
             assert row is not None

@@ -58,7 +58,7 @@ def test_dry_run_counts_exactly_what_cleanup_deletes(
     shown = pgsweep(capsys, "cleanup", "--dry-run", "--dsn", fresh_db, "--json")
     assert shown.code == 0
     assert shown.json()["would_delete"] == sum(expected.values())
-    assert status.status(fresh_db)[0].garbage > 0  # the dry run deleted nothing
+    assert status.status(fresh_db).tables[0].garbage > 0  # the dry run deleted nothing
 
     done = pgsweep(capsys, "cleanup", "--dsn", fresh_db, "--json")
     assert done.code == 0
@@ -74,8 +74,8 @@ def test_the_dry_run_counts_are_index_driven(fresh_db: str) -> None:
         # Price sequential scans out: if a count had no index to use, it would still seq-scan.
         conn.execute("SET LOCAL enable_seqscan = off")
         rules = conn.execute(
-            "SELECT r.table_name::text, r.column_name, pgsweep.cutoff_literal(r.table_name,"
-            " r.column_name, r.keep_for) FROM pgsweep.expiry_rule r"
+            "SELECT r.table_name::text, r.column_name, pgsweep.cutoff_literal(r)"
+            " FROM pgsweep.expiry_rule r"
         ).fetchall()
         for table, column, cutoff in rules:
             plan = plans.explain(conn, f"SELECT count(*) FROM {table} WHERE {column} < {cutoff}")
@@ -87,21 +87,21 @@ def test_status_reports_active_expired_used_ages_and_sizes(
     fresh_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     load(fresh_db)
-    tables = {t.table: t for t in status.status(fresh_db)}
+    tables = {t.table: t for t in status.status(fresh_db).tables}
     assert set(tables) == set(SHAPE)
     prt = tables["password_reset_tokens"]
     expired, used, both, live = SHAPE["password_reset_tokens"]
     assert prt.rows == expired + used + both + live
     assert prt.active == live
     assert prt.garbage == expired + used + both
-    rules = {r.label: r for r in prt.rules}
-    assert rules["expired"].rows == expired + both
-    assert rules["used"].rows == used + both
-    assert rules["expired"].oldest_age_s is not None
-    assert rules["expired"].newest_age_s is not None
+    rules = {r.column: r for r in prt.rules}
+    assert rules["expires_at"].rows == expired + both
+    assert rules["used_at"].rows == used + both
+    assert rules["expires_at"].oldest_age_s is not None
+    assert rules["expires_at"].newest_age_s is not None
     # Oldest expired 3 hours ago, newest 2 hours ago (give or take the test's own runtime).
-    assert 3 * 3600 - 60 < rules["expired"].oldest_age_s < 3 * 3600 + 60
-    assert 2 * 3600 - 60 < rules["expired"].newest_age_s < 2 * 3600 + 60
+    assert 3 * 3600 - 60 < rules["expires_at"].oldest_age_s < 3 * 3600 + 60
+    assert 2 * 3600 - 60 < rules["expires_at"].newest_age_s < 2 * 3600 + 60
     assert prt.table_bytes > 0
     assert prt.index_bytes > 0
     assert tables["refresh_tokens"].garbage == SHAPE["refresh_tokens"][0]
@@ -110,13 +110,13 @@ def test_status_reports_active_expired_used_ages_and_sizes(
     assert human.code == 0
     assert "password_reset_tokens: 26 rows, 11 active, 15 garbage (not deleted yet)" in human.out
     words = " ".join(human.out.split())
-    assert "expired (expires_at) 10, oldest 3h 0m ago, newest 2h 0m ago" in words
-    assert "used (used_at) 8, oldest 4h 0m ago, newest 10m " in words
+    assert "expires_at 10, oldest 3h 0m ago, newest 2h 0m ago" in words
+    assert "used_at 8, oldest 4h 0m ago, newest 10m " in words
     as_json = pgsweep(capsys, "status", "--dsn", fresh_db, "--json").json()
     assert {t["table"]: t["garbage"] for t in as_json["tables"]}["refresh_tokens"] == 8
 
 
 def test_cleanup_needs_the_database_upgraded(fresh_db: str) -> None:
     migrate.upgrade(fresh_db, "0005")
-    with pytest.raises(DatabaseBehind, match="run pgsweep upgrade"):
+    with pytest.raises(DatabaseBehind, match=r"the database is at 0005.*pgsweep upgrade"):
         cleanup.cleanup(fresh_db)

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgsweep import migrate, plans
+from pgsweep import matcha, migrate, plans
 from tests.pg import connect
 
 ROWS_PER_TOKEN_TABLE = 200_000
@@ -68,7 +68,7 @@ def conn(big_db: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 def all_paths(conn: psycopg.Connection[Any]) -> list[plans.Path]:
-    return [*plans.cleanup_paths(conn), *plans.HOT_LOOKUPS]
+    return [*plans.cleanup_paths(conn), *matcha.HOT_LOOKUPS]
 
 
 def base_name(path: plans.Path) -> str:

@@ -36,6 +36,8 @@ JUSTIFIED_SECURITY_DEFINER = {
     *CLEANUP_FUNCTIONS,
     # the app's inserts run the trigger with no grant on pgsweep
     "pgsweep.sweep_on_insert()",
+    # whoever drops a table of theirs has the event trigger forget its rules, with no grant
+    "pgsweep.forget_dropped_rules()",
 }
 
 
@@ -125,7 +127,7 @@ def test_the_app_role_can_refresh_deck_progress_with_its_table_grants_only(
     head_db: str, roles: dict[str, Role]
 ) -> None:
     # 0001's refresh_deck_progress ran with the caller's table privileges; after 0006 the same
-    # grants must still do (it now reads through pgsweep.deck_progress).
+    # grants must still do (it now reads through deck_progress).
     grant(head_db, DECK_PROGRESS_GRANTS, app=roles["app"])
     with connect(head_db) as admin:
         user = add_user(admin, "deck_user")
@@ -153,7 +155,7 @@ def test_the_app_role_can_refresh_deck_progress_with_its_table_grants_only(
     [
         *(f"SELECT {f}" for f in CLEANUP_FUNCTIONS),
         "CALL pgsweep.sweep()",
-        "SELECT pgsweep.purge('refresh_tokens', 'expires_at')",
+        "SELECT pgsweep.purge_rule(NULL::pgsweep.expiry_rule)",
         "SELECT count(*) FROM pgsweep.expiry_rule",
     ],
 )
@@ -188,7 +190,7 @@ def test_the_maintenance_role_cleans_with_execute_alone_and_keeps_live_tokens(
         "DELETE FROM password_reset_tokens",
         "SELECT count(*) FROM refresh_tokens",
         "CALL pgsweep.sweep()",
-        "SELECT pgsweep.purge('refresh_tokens', 'expires_at')",
+        "SELECT pgsweep.purge_rule(NULL::pgsweep.expiry_rule)",
         "SELECT pgsweep.add_rule('users', 'created_at')",
     ],
 )
@@ -207,7 +209,8 @@ def test_the_maintenance_role_can_do_nothing_but_call_the_cleanup(
     [
         *(f"SELECT {f}" for f in CLEANUP_FUNCTIONS),
         "CALL pgsweep.sweep()",
-        "SELECT pgsweep.purge_batch('refresh_tokens', 'expires_at', '0', NULL, 10)",
+        "SELECT pgsweep.purge_few(NULL::pgsweep.expiry_rule, 10)",
+        "SELECT pgsweep.remove_rule('refresh_tokens')",
         "SELECT pgsweep.sweep_table('refresh_tokens')",
         "INSERT INTO pgsweep.expiry_rule VALUES ('users', 'created_at')",
     ],
@@ -240,7 +243,7 @@ def test_public_may_execute_no_routine_that_deletes(head_db: str, roles: dict[st
     assert executable == {
         "refresh_deck_progress(uuid,uuid)",
         "refresh_stale_deck_progress(uuid)",
-        "pgsweep.deck_progress(uuid,uuid[])",
+        "deck_progress(uuid,uuid[])",
     }
 
 

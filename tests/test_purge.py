@@ -48,7 +48,9 @@ def batches(conn: Conn, batch_size: int) -> list[int]:
     while True:
         deleted, start_from = conn.execute(
             "SELECT deleted, next_from"
-            " FROM pgsweep.purge_range('refresh_tokens', 'expires_at', '0', %s, %s)",
+            " FROM pgsweep.purge_range((SELECT r FROM pgsweep.expiry_rule r"
+            "  WHERE r.table_name = 'refresh_tokens'::regclass AND r.column_name = 'expires_at'),"
+            " %s, %s)",
             (start_from, batch_size),
         ).fetchone() or (0, None)
         counts.append(int(deleted))

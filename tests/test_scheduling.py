@@ -1,5 +1,6 @@
-"""pg_cron: what 0007 registers, what its rollback removes, ``pgsweep schedule``/``unschedule``
-for a database that is not the cron database, and verify's pg_cron faults.
+"""pg_cron: what 0007 registers (and 0009 points at every rule), what their rollbacks do,
+``pgsweep schedule``/``unschedule`` for a database that is not the cron database, and verify's
+pg_cron faults.
 
 The session's server names ``postgres`` as its cron database, so this module starts its own
 cluster whose cron database is ``matcha``: there the app's database IS the cron database.
@@ -23,6 +24,7 @@ from tests.sqlrun import down_file, psql_file, psql_ok, up_file
 CRON_DB = "matcha"
 OTHER_DB = "other"
 RUNBOOK = ("cleanup-expired-tokens", "0 2 * * *", "SELECT cleanup_all_expired_tokens();")
+SWEEPING = (RUNBOOK[0], RUNBOOK[1], cron.SWEEP_COMMAND)  # the same job from 0009 on
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,7 @@ def tracked(dsn: str) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
-def cron_failures(dsn: str, job_name: str = cron.CLEANUP_JOB) -> dict[str, str]:
+def cron_failures(dsn: str, job_name: str | None = None) -> dict[str, str]:
     report = verify.verify(dsn, job_name=job_name)
     return {c.name: c.evidence for c in report.failures}
 
@@ -86,18 +88,34 @@ def cron_failures(dsn: str, job_name: str = cron.CLEANUP_JOB) -> dict[str, str]:
 def test_0007_schedules_the_runbook_job_and_the_pruning_job_in_the_cron_database(
     matcha: str,
 ) -> None:
-    migrate.upgrade(matcha, "head")
+    migrate.upgrade(matcha, "0007")
     found = jobs(matcha)
     name, schedule, command = RUNBOOK
     assert found[name][:4] == (schedule, command, CRON_DB, True)
     prune = found[cron.PRUNE_JOB]
     assert prune[:4] == ("30 3 * * *", cron.prune_command(14), CRON_DB, True)
     assert tracked(matcha) == {name: found[name][4], cron.PRUNE_JOB: prune[4]}
+
+
+def test_0009_points_the_runbook_job_at_every_rule_and_its_rollback_points_it_back(
+    matcha: str,
+) -> None:
+    migrate.upgrade(matcha, "0007")
+    before = jobs(matcha)
+    migrate.upgrade(matcha, "0009")
+    after = jobs(matcha)
+    name, schedule, command = SWEEPING
+    assert after[name] == (schedule, command, CRON_DB, True, before[name][4])  # same job
+    assert after[cron.PRUNE_JOB] == before[cron.PRUNE_JOB]
     assert cron_failures(matcha) == {}
+    psql_ok(matcha, down_file("0009"))
+    assert jobs(matcha) == before
+    psql_ok(matcha, up_file("0009"))
+    assert jobs(matcha) == after
 
 
 def test_rerunning_0007_is_idempotent(matcha: str) -> None:
-    migrate.upgrade(matcha, "head")
+    migrate.upgrade(matcha, "0007")
     first = jobs(matcha)
     done = psql_file(matcha, up_file("0007"))
     assert done.returncode == 0, done.stderr
@@ -156,15 +174,15 @@ def test_schedule_from_outside_registers_the_job_in_the_cron_database(
     matcha: str, other: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     failures = cron_failures(other)
-    assert list(failures) == ["pg_cron job cleanup-expired-tokens"]
-    assert failures["pg_cron job cleanup-expired-tokens"].startswith("missing")
+    assert list(failures) == ["pg_cron job"]
+    assert failures["pg_cron job"].startswith("missing: no job sweeps database 'other'")
 
     done = pgsweep(capsys, "schedule", "--dsn", other, "--json")
     assert done.code == 0, done.err
     document = done.json()
     assert document["cron_database"] == CRON_DB
     assert document["job"]["database"] == OTHER_DB
-    assert document["job"]["command"] == RUNBOOK[2]
+    assert document["job"]["command"] == cron.SWEEP_COMMAND
     assert document["prune_job"]["database"] == CRON_DB
     assert cron_failures(other) == {}
     # The cron database read through its own connection string (other credentials, in life).
@@ -184,12 +202,12 @@ def test_schedule_from_outside_registers_the_job_in_the_cron_database(
         "--procedure",
     )
     assert done.code == 0, done.err
-    assert jobs(matcha)[cron.CLEANUP_JOB][:3] == ("7 4 1 1 *", cron.SWEEP_COMMAND, OTHER_DB)
+    assert jobs(matcha)[cron.DEFAULT_JOB][:3] == ("7 4 1 1 *", cron.SWEEP_COMMAND, OTHER_DB)
     assert cron_failures(other) == {}
 
     removed = pgsweep(capsys, "unschedule", "--dsn", other)
     assert removed.code == 0
-    assert "unscheduled cleanup-expired-tokens" in removed.out
+    assert f"unscheduled {cron.DEFAULT_JOB}" in removed.out
     assert set(jobs(matcha)) == {cron.PRUNE_JOB}
     again = pgsweep(capsys, "unschedule", "--dsn", other)
     assert (again.code, "nothing to remove" in again.out) == (0, True)
@@ -209,13 +227,18 @@ def test_schedule_refuses_what_would_not_work(
     assert behind.code == errors.EXIT_BEHIND
     # One name, two databases: pg_cron would silently move the first job to the second.
     migrate.upgrade(matcha, "head")
-    clash = pgsweep(capsys, "schedule", "--dsn", other)
+    clash = pgsweep(capsys, "schedule", "--dsn", other, "--job-name", RUNBOOK[0])
     assert clash.code == errors.EXIT_USAGE
     assert "already runs in database 'matcha'" in clash.err
+    # A second job sweeping one database would run beside the first.
+    twin = pgsweep(capsys, "schedule", "--dsn", matcha)
+    assert twin.code == errors.EXIT_USAGE
+    assert f"pg_cron job {RUNBOOK[0]!r}" in twin.err
+    assert "already sweeps database 'matcha'" in twin.err
     named = pgsweep(capsys, "schedule", "--dsn", other, "--job-name", "cleanup-other")
     assert named.code == 0
     assert cron_failures(other, "cleanup-other") == {}
-    assert jobs(matcha)[cron.CLEANUP_JOB][2] == CRON_DB
+    assert jobs(matcha)[RUNBOOK[0]][2] == CRON_DB
     unnamed = pgsweep(capsys, "unschedule", "--dsn", other, "--job-name", "cleanup-other")
     assert unnamed.code == 0
     assert "cleanup-other" not in jobs(matcha)
@@ -226,19 +249,30 @@ def test_verify_is_red_for_each_pg_cron_fault_and_green_once_repaired(
 ) -> None:
     migrate.upgrade(matcha, "head")
     assert cron_failures(matcha) == {}
-    jobid = jobs(matcha)[cron.CLEANUP_JOB][4]
 
     # A missing job.
-    assert pgsweep(capsys, "unschedule", "--dsn", matcha).code == 0
-    assert cron_failures(matcha)["pg_cron job cleanup-expired-tokens"].startswith("missing")
+    gone = pgsweep(capsys, "unschedule", "--dsn", matcha, "--job-name", RUNBOOK[0])
+    assert gone.code == 0
+    assert cron_failures(matcha)["pg_cron job"].startswith("missing")
     assert pgsweep(capsys, "schedule", "--dsn", matcha).code == 0
     assert cron_failures(matcha) == {}
-    jobid = jobs(matcha)[cron.CLEANUP_JOB][4]
+    jobid = jobs(matcha)[cron.DEFAULT_JOB][4]
+    job = f"pg_cron job {cron.DEFAULT_JOB}"
+
+    # A job that sweeps one table only.
+    with connect(matcha) as conn:
+        conn.execute(
+            "SELECT cron.alter_job(%s, command => 'CALL pgsweep.sweep(''refresh_tokens'')')",
+            (jobid,),
+        )
+    assert cron_failures(matcha)[job].startswith("its command does not sweep every rule")
+    with connect(matcha) as conn:
+        conn.execute("SELECT cron.alter_job(%s, command => %s)", (jobid, cron.SWEEP_COMMAND))
 
     # An inactive job.
     with connect(matcha) as conn:
         conn.execute("SELECT cron.alter_job(%s, active => false)", (jobid,))
-    assert cron_failures(matcha)["pg_cron job cleanup-expired-tokens"].startswith("INACTIVE")
+    assert cron_failures(matcha)[job].startswith("INACTIVE")
     with connect(matcha) as conn:
         conn.execute("SELECT cron.alter_job(%s, active => true)", (jobid,))
     assert cron_failures(matcha) == {}
@@ -252,13 +286,14 @@ def test_verify_is_red_for_each_pg_cron_fault_and_green_once_repaired(
         "2 hours",
     )
     failures = cron_failures(matcha)
-    assert list(failures) == ["pg_cron last run of cleanup-expired-tokens"]
-    assert failures["pg_cron last run of cleanup-expired-tokens"].startswith("failed at ")
-    assert "does not exist" in failures["pg_cron last run of cleanup-expired-tokens"]
+    last_run = f"pg_cron last run of {cron.DEFAULT_JOB}"
+    assert list(failures) == [last_run]
+    assert failures[last_run].startswith("failed at ")
+    assert "does not exist" in failures[last_run]
     record_run(matcha, jobid, "succeeded", "1 row", "1 hour")
     assert cron_failures(matcha) == {}
     shown = pgsweep(capsys, "verify", "--dsn", matcha)
-    assert "PASS  pg_cron last run of cleanup-expired-tokens: succeeded, started" in shown.out
+    assert f"PASS  {last_run}: succeeded, started" in shown.out
 
     # No pruning job: cron.job_run_details would grow forever.
     with connect(matcha) as conn:
@@ -294,7 +329,7 @@ def test_without_pg_cron_the_upgrade_succeeds_and_scheduling_says_why(
         assert "pg_cron is not" in scheduled.err
         red = pgsweep(capsys, "verify", "--dsn", dsn)
         assert red.code == errors.EXIT_FAILED
-        assert "FAIL  pg_cron job cleanup-expired-tokens: pg_cron is not" in red.out
+        assert "FAIL  pg_cron job: pg_cron is not" in red.out
         assert pgsweep(capsys, "verify", "--no-cron", "--dsn", dsn).code == 0
         down = pgsweep(capsys, "downgrade", "0006", "--dsn", dsn)
         assert down.code == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pgsweep import migrate
-from pgsweep.paths import data_root, rollback_dir, sql_dir
+from pgsweep.paths import data_root, engine_dir, rollback_dir, sql_dir
 from pgsweep.sqlfile import load
 from tests.pg import PgServer, connect
 
@@ -36,7 +36,12 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def shipped_sql() -> list[Path]:
-    return sorted(sql_dir().glob("*.sql")) + sorted(rollback_dir().glob("*.sql"))
+    """What runs against a database: the app's revisions and the engine's release files."""
+    return (
+        sorted(sql_dir().glob("*.sql"))
+        + sorted(rollback_dir().glob("*.sql"))
+        + sorted((engine_dir() / "releases").rglob("*.sql"))
+    )
 
 
 def test_squawk_finds_nothing_in_the_up_and_down_scripts() -> None:

@@ -173,7 +173,7 @@ def test_an_unknown_invalid_index_is_red(green: str) -> None:
         failures = failed(green)
     finally:
         run_sql(green, "DROP INDEX stray")
-    assert failures == {"other indexes": "invalid: public.stray"}
+    assert failures == {"other indexes in public": "invalid: public.stray"}
 
 
 def test_a_contract_function_replaced_by_another_body_is_red(green: str) -> None:
@@ -204,7 +204,7 @@ def test_an_engine_function_that_lost_its_pinned_search_path_or_definer_is_red(
 ) -> None:
     run_sql(
         green,
-        "ALTER FUNCTION pgsweep.purge_batch_statement(regclass, name, interval, text, integer)"
+        "ALTER FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule)"
         " RESET search_path",
         "ALTER FUNCTION public.cleanup_all_expired_tokens() SECURITY INVOKER",
     )
@@ -213,14 +213,11 @@ def test_an_engine_function_that_lost_its_pinned_search_path_or_definer_is_red(
     finally:
         run_sql(
             green,
-            "ALTER FUNCTION pgsweep.purge_batch_statement(regclass, name, interval, text,"
-            " integer) SET search_path = pg_catalog, pg_temp",
+            "ALTER FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule)"
+            " SET search_path = pg_catalog, pg_temp",
             "ALTER FUNCTION public.cleanup_all_expired_tokens() SECURITY DEFINER",
         )
-    statement = (
-        "function pgsweep.purge_batch_statement(p_table regclass, p_column name,"
-        " p_keep_for interval, p_after text, p_batch_size integer)"
-    )
+    statement = "function pgsweep.purge_rule(p_rule pgsweep.expiry_rule)"
     assert "config is ''" in failures[statement]
     assert "security_definer is False" in failures["function public.cleanup_all_expired_tokens()"]
 
@@ -250,7 +247,10 @@ def test_a_database_behind_the_code_is_red(green: str) -> None:
     finally:
         migrate.upgrade(green, "head")
     assert failures["revision"].startswith("database at 0006, behind the code's head")
-    assert failures["function pgsweep.garbage_counts(p_table regclass)"] == "missing"
+    assert failures["engine"].startswith("this database has the engine Matcha Time's revisions")
+    assert failures["function public.deck_progress(p_user_id uuid, p_deck_ids uuid[])"] == (
+        "missing"
+    )
 
 
 def test_a_database_ahead_of_the_code_is_red(green: str) -> None:

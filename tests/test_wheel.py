@@ -50,7 +50,12 @@ def test_an_installed_wheel_upgrades_a_database(fresh_db: str, tmp_path: Path) -
         "pgsweep/_data/rollback/0007_scheduled_cleanup_down.sql",
         "pgsweep/_data/sql/0008_single_pass_purge.sql",
         "pgsweep/_data/rollback/0008_single_pass_purge_down.sql",
-        "pgsweep/expected_schema.json",
+        "pgsweep/_data/sql/0009_standalone_engine.sql",
+        "pgsweep/_data/engine/releases/1.0/install.sql",
+        "pgsweep/_data/engine/releases/1.0/uninstall.sql",
+        "pgsweep/_data/engine/src/procedures/sweep.sql",
+        "pgsweep/engine_manifest.json",
+        "pgsweep/matcha_manifest.json",
     ):
         assert wanted in names
     # Test support (the throwaway cluster, the demo) is not part of what an operator installs.

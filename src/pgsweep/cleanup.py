@@ -1,27 +1,27 @@
-"""``pgsweep cleanup``: run the master cleanup, or say exactly what it would delete.
+"""``pgsweep cleanup``: delete what every rule marks as garbage, or say exactly what it would.
 
-The cleanup is the contract function ``cleanup_all_expired_tokens()`` (0006), the very call the
-pg_cron job makes. ``--dry-run`` asks ``pgsweep.garbage_counts()`` (0007): per rule, the rows it
-would delete now, each row counted once per table and every count a range scan of the rule's own
-index, so asking is cheap and deletes nothing.
+The cleanup takes every rule of every table (``table`` narrows it to one table), in the order
+``pgsweep.garbage_counts()`` counts them, batch by batch with ``pgsweep.purge_range`` (the
+function ``CALL pgsweep.sweep()`` runs), each batch its own short transaction. The batches are
+driven from here rather than by one ``CALL`` so that every batch can be reported (a progress
+display) and the counts come back per rule. ``--dry-run`` asks ``pgsweep.garbage_counts()``:
+per rule, the rows it would delete now, each row counted once per table, so the cleanup deletes
+what the dry run counts (barring rows written or held meanwhile). A rule that cannot run
+(its table or column is gone) is reported and skipped, never an error for the others.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
 from pgsweep import db
-from pgsweep.deploy import require_routine
-
-# cleanup_all_expired_tokens()'s output columns, and the table each one counts.
-RESULT_COLUMNS = {
-    "password_reset_cleaned": "password_reset_tokens",
-    "email_verification_cleaned": "email_verification_tokens",
-    "refresh_tokens_cleaned": "refresh_tokens",
-}
+from pgsweep.deploy import require_engine
+from pgsweep.errors import UsageError
+from pgsweep.runner import SWEEP_BATCH_SIZE
 
 
 @dataclass(frozen=True)
@@ -38,42 +38,120 @@ class TableCount:
 
 
 @dataclass(frozen=True)
+class SkippedRule:
+    table: str
+    column: str
+    problem: str
+
+
+@dataclass(frozen=True)
 class CleanupResult:
     dry_run: bool
     tables: list[TableCount]
+    skipped: list[SkippedRule] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         return sum(t.rows for t in self.tables)
 
 
-def cleanup(dsn: str) -> CleanupResult:
+@dataclass(frozen=True)
+class Progress:
+    """One committed batch: the rule, its rows deleted so far, and the whole run's."""
+
+    table: str
+    column: str
+    rule_deleted: int
+    total_deleted: int
+
+
+def cleanup(
+    dsn: str,
+    *,
+    table: str | None = None,
+    batch_size: int = SWEEP_BATCH_SIZE,
+    on_batch: Callable[[Progress], None] | None = None,
+) -> CleanupResult:
+    """Delete the garbage of every rule (of ``table``), one transaction per batch."""
+    if batch_size < 1:
+        raise UsageError("--batch-size must be a positive integer")
     with db.connect(dsn) as conn:
-        require_routine(conn, "public.cleanup_all_expired_tokens()", "0006")
-        cur = conn.execute("SELECT * FROM public.cleanup_all_expired_tokens()")
-        row = cur.fetchone()
-        assert row is not None
-        assert cur.description is not None
-        values = dict(zip((c.name for c in cur.description), row, strict=True))
-    return CleanupResult(
-        False, [TableCount(table, int(values[col]), []) for col, table in RESULT_COLUMNS.items()]
-    )
+        require_engine(conn)
+        rules, skipped = _rules(conn, table)
+        tables: dict[str, list[RuleCount]] = {}
+        total = 0
+        for rule_table, column in rules:
+            deleted = 0
+            start: str | None = None
+            while True:
+                row = conn.execute(
+                    "SELECT b.deleted, b.next_from FROM pgsweep.expiry_rule r,"
+                    " pgsweep.purge_range(r, %s, %s) b"
+                    " WHERE r.table_name = %s::regclass AND r.column_name = %s",
+                    (start, batch_size, rule_table, column),
+                ).fetchone()
+                if row is None:  # the rule was removed meanwhile
+                    break
+                deleted += int(row[0])
+                total += int(row[0])
+                if on_batch is not None:
+                    on_batch(Progress(rule_table, column, deleted, total))
+                start = row[1]
+                if start is None:
+                    break
+            tables.setdefault(rule_table, []).append(RuleCount(column, deleted))
+    return CleanupResult(False, _tables(tables), skipped)
 
 
-def dry_run(dsn: str) -> CleanupResult:
+def dry_run(dsn: str, *, table: str | None = None) -> CleanupResult:
     with db.connect(dsn) as conn:
-        return garbage(conn)
+        return garbage(conn, table)
 
 
-def garbage(conn: psycopg.Connection[Any]) -> CleanupResult:
+def garbage(conn: psycopg.Connection[Any], table: str | None = None) -> CleanupResult:
     """What the cleanup would delete now, per table and rule (nothing is deleted)."""
-    require_routine(conn, "pgsweep.garbage_counts(regclass)", "0007")
+    require_engine(conn)
+    _, skipped = _rules(conn, table)
     rows = conn.execute(
-        "SELECT table_name::text, column_name::text, garbage FROM pgsweep.garbage_counts()"
+        "SELECT g.table_name::text, g.column_name::text, g.garbage"
+        " FROM pgsweep.garbage_counts(%s::regclass) g",
+        (table,),
     ).fetchall()
     tables: dict[str, list[RuleCount]] = {}
-    for table, column, count in rows:
-        tables.setdefault(str(table), []).append(RuleCount(str(column), int(count)))
-    return CleanupResult(
-        True, [TableCount(t, sum(r.rows for r in rules), rules) for t, rules in tables.items()]
-    )
+    for rule_table, column, count in rows:
+        tables.setdefault(str(rule_table), []).append(RuleCount(str(column), int(count)))
+    return CleanupResult(True, _tables(tables), skipped)
+
+
+def _tables(rules: dict[str, list[RuleCount]]) -> list[TableCount]:
+    return [TableCount(t, sum(r.rows for r in counts), counts) for t, counts in rules.items()]
+
+
+def _rules(
+    conn: psycopg.Connection[Any], table: str | None
+) -> tuple[list[tuple[str, str]], list[SkippedRule]]:
+    """The rules that can run, in the order the engine counts them, and those that cannot."""
+    if table is not None:
+        _require_rules(conn, table)
+    rows = conn.execute(
+        "SELECT table_name, column_name::text, problem FROM pgsweep.rules"
+        " WHERE %s::regclass IS NULL OR table_name = %s::regclass::text ORDER BY 1, 2",
+        (table, table),
+    ).fetchall()
+    runnable = [(str(t), str(c)) for t, c, problem in rows if problem is None]
+    skipped = [SkippedRule(str(t), str(c), str(p)) for t, c, p in rows if p is not None]
+    return runnable, skipped
+
+
+def _require_rules(conn: psycopg.Connection[Any], table: str) -> None:
+    """A usage error for a --table that does not exist or has no rule."""
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL,"
+        " EXISTS (SELECT FROM pgsweep.expiry_rule r WHERE r.table_name = to_regclass(%s))",
+        (table, table),
+    ).fetchone()
+    assert row is not None
+    if not row[0]:
+        raise UsageError(f"no table {table!r} in this database")
+    if not row[1]:
+        raise UsageError(f"table {table!r} has no expiry rule (pgsweep.add_rule)")

@@ -23,7 +23,7 @@ import psycopg
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
-from pgsweep import __version__, cleanup, cron, db, deploy, migrate, runner, status, verify
+from pgsweep import __version__, cleanup, cron, db, deploy, engine, migrate, runner, status, verify
 from pgsweep.errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -47,7 +47,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgsweep",
-        description="Migrate, verify, clean and schedule the Matcha Time token lifecycle.",
+        description="Install, verify, clean, schedule and watch the expiry engine of a"
+        " PostgreSQL database (and migrate the reference app, Matcha Time).",
     )
     parser.add_argument("--version", action="version", version=f"pgsweep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -94,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
                 help="consent to a downgrade that destroys data (asked for on a terminal,"
                 " refused without it elsewhere)",
             )
+    command("install", "install the pgsweep engine (schema pgsweep), or upgrade it")
+    p = command("uninstall", "remove the pgsweep engine (refuses while rules exist)")
+    p.add_argument(
+        "--force", action="store_true", help="remove it even though rules exist (they go too)"
+    )
     command("current", "show the database's revision and the code's head")
     p = command("verify", "check the database against the code: pass/fail with evidence")
     p.add_argument(
@@ -103,18 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--job-name",
-        default=cron.CLEANUP_JOB,
+        default=None,
         metavar="NAME",
-        help="pg_cron job name (default %(default)s)",
+        help="the pg_cron job to check (default: the job that sweeps this database)",
     )
     p.add_argument(
         "--cron-dsn",
         help="connection to the cron database, when the app's credentials cannot read it",
     )
-    p = command("cleanup", "run cleanup_all_expired_tokens()")
+    p = command("cleanup", "delete the garbage of every rule, a short transaction per batch")
     p.add_argument("--dry-run", action="store_true", help="only count what it would delete")
-    command("status", "per token table: active, expired, used, ages, sizes")
-    p = command("schedule", "register the cleanup as a pg_cron job")
+    p.add_argument("--table", metavar="TABLE", help="only the rules of this table")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=runner.SWEEP_BATCH_SIZE,
+        metavar="ROWS",
+        help="rows per batch (default %(default)s)",
+    )
+    command("status", "per table under a rule: rows, active, garbage, ages, sizes")
+    p = command("schedule", "register the sweep of every rule as a pg_cron job")
     p.add_argument(
         "--cron",
         default=cron.DEFAULT_SCHEDULE,
@@ -128,18 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--command",
         dest="job_command",
-        default=cron.CLEANUP_COMMAND,
+        default=cron.SWEEP_COMMAND,
         metavar="SQL",
         help="the job's SQL (default %(default)r)",
     )
     what.add_argument(
         "--procedure",
         action="store_true",
-        help=f"run {cron.SWEEP_COMMAND!r}: one short transaction per batch",
+        help=f"run {cron.SWEEP_COMMAND!r} (the default; kept for older scripts)",
     )
     p.add_argument(
         "--job-name",
-        default=cron.CLEANUP_JOB,
+        default=cron.DEFAULT_JOB,
         metavar="NAME",
         help="pg_cron job name (default %(default)s)",
     )
@@ -149,11 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=cron.DEFAULT_HISTORY_DAYS,
         help="keep cron.job_run_details this many days (0: no pruning job)",
     )
-    p = command("unschedule", "remove the cleanup's pg_cron job")
+    p = command("unschedule", "remove the sweep's pg_cron job")
     p.add_argument("--database", metavar="NAME")
     p.add_argument(
         "--job-name",
-        default=cron.CLEANUP_JOB,
+        default=cron.DEFAULT_JOB,
         metavar="NAME",
         help="pg_cron job name (default %(default)s)",
     )
@@ -204,6 +218,8 @@ def _json_default(value: Any) -> Any:
 
 def _dispatch(args: argparse.Namespace, dsn: str) -> int:
     handlers: dict[str, Callable[[argparse.Namespace, str], int]] = {
+        "install": _install,
+        "uninstall": _uninstall,
         "upgrade": _migrate,
         "downgrade": _migrate,
         "current": _current,
@@ -243,6 +259,34 @@ def _migrate(args: argparse.Namespace, dsn: str) -> int:
     moved = "unchanged at" if before == after else f"{before} ->"
     label = " (head)" if result.after == result.head else ""
     print(f"{db.describe(dsn)}: {moved} {after}{label}")
+    return EXIT_OK
+
+
+def _install(args: argparse.Namespace, dsn: str) -> int:
+    result = engine.install(dsn)
+    if args.json:
+        _emit({"ok": True, "command": "install", **dataclasses.asdict(result)})
+        return EXIT_OK
+    for notice in result.notices:
+        print(f"  {notice}")
+    if result.changed:
+        was = f"engine {result.before} ->" if result.before else "installed engine"
+        print(f"{db.describe(dsn)}: {was} {result.after}")
+    else:
+        print(f"{db.describe(dsn)}: engine {result.after} already installed, nothing to do")
+    return EXIT_OK
+
+
+def _uninstall(args: argparse.Namespace, dsn: str) -> int:
+    result = engine.uninstall(dsn, force=args.force)
+    if args.json:
+        _emit({"ok": True, "command": "uninstall", **dataclasses.asdict(result)})
+        return EXIT_OK
+    if result.version is None:
+        print(f"{db.describe(dsn)}: no pgsweep engine installed, nothing to do")
+    else:
+        dropped = f" and its {result.rules_dropped} rules" if result.rules_dropped else ""
+        print(f"{db.describe(dsn)}: removed engine {result.version}{dropped}")
     return EXIT_OK
 
 
@@ -288,11 +332,17 @@ def _verify(args: argparse.Namespace, dsn: str) -> int:
 
 
 def _cleanup(args: argparse.Namespace, dsn: str) -> int:
-    result = cleanup.dry_run(dsn) if args.dry_run else cleanup.cleanup(dsn)
+    if args.dry_run:
+        result = cleanup.dry_run(dsn, table=args.table)
+    else:
+        result = cleanup.cleanup(
+            dsn, table=args.table, batch_size=args.batch_size, on_batch=_batch_progress()
+        )
     key = "would_delete" if result.dry_run else "deleted"
     if args.json:
         _emit(
             {
+                "ok": True,
                 "dry_run": result.dry_run,
                 key: result.total,
                 "tables": [
@@ -303,6 +353,7 @@ def _cleanup(args: argparse.Namespace, dsn: str) -> int:
                     }
                     for t in result.tables
                 ],
+                "skipped": [dataclasses.asdict(s) for s in result.skipped],
             }
         )
         return EXIT_OK
@@ -311,15 +362,40 @@ def _cleanup(args: argparse.Namespace, dsn: str) -> int:
         rules = ", ".join(f"{r.column} {r.rows}" for r in table.rules)
         print(f"{table.table:<28} {verb} {table.rows:>8}" + (f"   ({rules})" if rules else ""))
     print(f"{'total':<28} {verb} {result.total:>8}")
+    _print_skipped(result.skipped)
     return EXIT_OK
 
 
+def _batch_progress() -> Callable[[cleanup.Progress], None] | None:
+    """A one-line progress report on a terminal's stderr (nothing when stderr is not one)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(p: cleanup.Progress) -> None:
+        line = f"{p.table}.{p.column}: {p.rule_deleted} deleted ({p.total_deleted} in all)"
+        sys.stderr.write(f"\r{line}\x1b[K")
+        sys.stderr.flush()
+
+    return report
+
+
+def _print_skipped(skipped: list[cleanup.SkippedRule]) -> None:
+    for rule in skipped:
+        print(f"skipped rule {rule.table}.{rule.column}: {rule.problem}")
+
+
 def _status(args: argparse.Namespace, dsn: str) -> int:
-    tables = status.status(dsn)
+    report = status.status(dsn)
     if args.json:
-        _emit({"tables": [dataclasses.asdict(t) for t in tables]})
+        _emit(
+            {
+                "ok": True,
+                "tables": [dataclasses.asdict(t) for t in report.tables],
+                "skipped": [dataclasses.asdict(s) for s in report.skipped],
+            }
+        )
         return EXIT_OK
-    for t in tables:
+    for t in report.tables:
         print(
             f"{t.table}: {t.rows} rows, {t.active} active, {t.garbage} garbage"
             f" (not deleted yet); table {_size(t.table_bytes)}, indexes {_size(t.index_bytes)}"
@@ -331,7 +407,10 @@ def _status(args: argparse.Namespace, dsn: str) -> int:
                     f", oldest {verify.format_age(r.oldest_age_s or 0)} ago,"
                     f" newest {verify.format_age(r.newest_age_s or 0)} ago"
                 )
-            print(f"  {f'{r.label} ({r.column})':<22}{r.rows:>8}{ages}")
+            print(f"  {r.column:<22}{r.rows:>8}{ages}")
+    if not report.tables and not report.skipped:
+        print("no expiry rule registered (pgsweep.add_rule)")
+    _print_skipped(report.skipped)
     return EXIT_OK
 
 

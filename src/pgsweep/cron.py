@@ -14,6 +14,7 @@ that some other database's job already uses would silently move that job, so it 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,10 +26,9 @@ from pgsweep import db
 from pgsweep.dsn import with_dbname
 from pgsweep.errors import CronUnavailable, DatabaseBehind, PgsweepError, UsageError
 
-CLEANUP_JOB = "cleanup-expired-tokens"
+DEFAULT_JOB = "pgsweep-sweep"
 DEFAULT_SCHEDULE = "0 2 * * *"
-CLEANUP_COMMAND = "SELECT cleanup_all_expired_tokens();"
-# The short-transaction alternative: one commit per batch (README, "The engine").
+# Every rule of the database, one short transaction per batch.
 SWEEP_COMMAND = "CALL pgsweep.sweep();"
 PRUNE_JOB = "pgsweep-prune-cron-history"
 PRUNE_SCHEDULE = "30 3 * * *"
@@ -116,6 +116,25 @@ def find_job(conn: Connection, name: str, database: str) -> Job | None:
     return None if row is None else _job(row)
 
 
+def sweeps_every_rule(command: str) -> bool:
+    """Whether a job's SQL runs the sweep of every rule (``CALL pgsweep.sweep()`` with no table:
+    its arguments, if any, start with the batch size or are named)."""
+    text = " ".join(command.lower().split())
+    return bool(re.search(r"\bcall\s+pgsweep\.sweep\s*\(\s*(\)|null\b|p_batch_size\b)", text))
+
+
+def find_sweep_jobs(conn: Connection, database: str) -> list[Job]:
+    """The jobs of ``database`` whose command calls ``pgsweep.sweep``, those that sweep every
+    rule first."""
+    rows = conn.execute(
+        "SELECT jobid, jobname, schedule, command, database, username, active FROM cron.job"
+        " WHERE database = %s AND command ILIKE %s ORDER BY jobid",
+        (database, "%pgsweep.sweep%"),
+    ).fetchall()
+    jobs = [_job(row) for row in rows]
+    return sorted(jobs, key=lambda job: not sweeps_every_rule(job.command))
+
+
 def find_job_by_name(conn: Connection, name: str) -> Job | None:
     row = conn.execute(
         "SELECT jobid, jobname, schedule, command, database, username, active FROM cron.job"
@@ -146,8 +165,8 @@ def schedule(
     *,
     cron: str = DEFAULT_SCHEDULE,
     database: str | None = None,
-    command: str = CLEANUP_COMMAND,
-    job_name: str = CLEANUP_JOB,
+    command: str = SWEEP_COMMAND,
+    job_name: str = DEFAULT_JOB,
     history_days: int = DEFAULT_HISTORY_DAYS,
 ) -> ScheduleResult:
     """Register (or update) the cleanup job for ``database`` (default: the DSN's database), and
@@ -171,6 +190,14 @@ def schedule(
                     f"pg_cron job {job_name!r} already runs in database {clash.database!r};"
                     " choose another --job-name for this one"
                 )
+            # Two jobs sweeping one database would run side by side (pg_cron only keeps a job
+            # from overlapping itself).
+            twin = next((j for j in find_sweep_jobs(conn, target) if j.name != job_name), None)
+            if twin is not None and sweeps_every_rule(command):
+                raise UsageError(
+                    f"pg_cron job {twin.name!r} (jobid {twin.jobid}) already sweeps database"
+                    f" {target!r}: change it with --job-name {twin.name}, or unschedule it first"
+                )
             with conn.transaction():
                 _schedule_one(conn, job_name, cron, command, target, cron_db)
                 if history_days:
@@ -192,7 +219,7 @@ def unschedule(
     dsn: str,
     *,
     database: str | None = None,
-    job_name: str = CLEANUP_JOB,
+    job_name: str = DEFAULT_JOB,
     prune_job: bool = False,
 ) -> UnscheduleResult:
     """Remove the cleanup job of ``database`` (and the pruning job with ``prune_job``); removing
@@ -236,9 +263,9 @@ def _schedule_one(
 
 
 def _require_cleanup(dsn: str, app: Connection, target: str) -> None:
-    """The job would fail every night in a database without the cleanup functions."""
+    """The job would fail every night in a database without the engine's sweep."""
     here = str(_one(app, "SELECT current_database()"))
-    query = "SELECT to_regprocedure('public.cleanup_all_expired_tokens()') IS NOT NULL"
+    query = "SELECT to_regprocedure('pgsweep.sweep(regclass,integer,interval,bigint)') IS NOT NULL"
     if target == here:
         present = bool(_one(app, query))
     else:
@@ -246,7 +273,7 @@ def _require_cleanup(dsn: str, app: Connection, target: str) -> None:
             present = bool(_one(other, query))
     if not present:
         raise DatabaseBehind(
-            f"database {target!r} has no cleanup_all_expired_tokens(): run pgsweep upgrade first"
+            f"database {target!r} has no pgsweep.sweep(): run pgsweep install there first"
         )
 
 

@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from pgsweep import db, migrate
+from pgsweep import db, engine, migrate
 from pgsweep.errors import (
     DatabaseBehind,
     Interrupted,
@@ -74,19 +74,20 @@ def recorded_revision(conn: psycopg.Connection[tuple[object, ...]]) -> str | Non
     return None if version is None else str(version[0])
 
 
-def require_routine(
-    conn: psycopg.Connection[tuple[object, ...]], routine: str, revision: str
-) -> None:
-    """A DatabaseBehind error naming ``revision`` when ``routine`` does not exist: the commands
-    that use the engine say "upgrade first" instead of failing on an undefined function."""
-    row = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (routine,)).fetchone()
-    if row is not None and row[0]:
-        return
-    at = recorded_revision(conn) or "no revision"
-    raise DatabaseBehind(
-        f"{routine} is missing: the database is at {at}, this needs {revision} or later"
-        " (run pgsweep upgrade)"
-    )
+def require_engine(conn: psycopg.Connection[tuple[object, ...]]) -> str:
+    """The engine release installed; a DatabaseBehind error saying what to run when there is
+    none: ``pgsweep upgrade`` in a database of the reference app's chain (which installs the
+    engine since 0009), ``pgsweep install`` anywhere else."""
+    try:
+        return engine.require_engine(conn)
+    except DatabaseBehind:
+        at = recorded_revision(conn)
+        if at is None or at not in migrate.revisions():
+            raise
+        raise DatabaseBehind(
+            f"the pgsweep engine is missing: the database is at {at}, this needs"
+            f" {migrate.head()} (run pgsweep upgrade)"
+        ) from None
 
 
 def current(dsn: str) -> RevisionState:

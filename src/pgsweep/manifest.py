@@ -1,16 +1,17 @@
-"""What the shipped SQL installs at head, as a checked-in manifest that ``pgsweep verify`` reads.
+"""What the shipped SQL installs, as checked-in manifests that ``pgsweep verify`` reads.
 
 A function "replaced by another body" can only be recognised against what it should be. This
-module reads, from a database, the definitions pgsweep owns: every routine of the ``pgsweep``
-schema and of ``public`` (the contract; extension members excluded), every trigger and every
-index on tables of those schemas. ``expected_schema.json`` holds them for a database built from
-``sql/`` at head; :func:`expected` loads it.
+module reads, from a database, the definitions pgsweep owns in some schemas: every routine
+(extension members excluded), every trigger and every index on tables of those schemas. Two
+manifests are shipped: ``engine_manifest.json``, schema ``pgsweep`` of a database where only the
+newest engine release was installed, and ``matcha_manifest.json``, schema ``public`` of the
+reference app's database at its head revision. :func:`expected` loads one.
 
 Routine bodies are kept as SHA-256 hashes of ``prosrc`` (with language, result type, volatility,
 security and ``SET`` options as they are); triggers and indexes as PostgreSQL's own
 ``pg_get_triggerdef`` / ``pg_get_indexdef``. The manifest is generated, never edited:
-``make manifest`` (``python -m pgsweep.manifest --write``) rebuilds it from a throwaway cluster,
-and ``tests/test_manifest.py`` fails whenever it no longer matches the SQL files.
+``make manifest`` (``python -m pgsweep.manifest --write``) rebuilds both from a throwaway cluster,
+and ``tests/test_manifest.py`` fails whenever one no longer matches the SQL files.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from typing import Any
 
 import psycopg
 
-MANIFEST_PATH = Path(__file__).resolve().parent / "expected_schema.json"
-SCHEMAS = ("public", "pgsweep")
+ENGINE_MANIFEST_PATH = Path(__file__).resolve().parent / "engine_manifest.json"
+ENGINE_SCHEMAS = ("pgsweep",)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Index:
 
 @dataclass(frozen=True)
 class Manifest:
-    revision: str | None
+    revision: str | None  # what it describes: an engine release, or an app revision
     routines: dict[str, Routine]
     triggers: dict[str, Trigger]
     indexes: dict[str, Index]
@@ -117,64 +118,76 @@ def body_hash(source: str) -> str:
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
-def read_routines(conn: psycopg.Connection[Any]) -> dict[str, Routine]:
-    rows = conn.execute(_ROUTINES, {"schemas": list(SCHEMAS)}).fetchall()
+def read_routines(conn: psycopg.Connection[Any], schemas: tuple[str, ...]) -> dict[str, Routine]:
+    rows = conn.execute(_ROUTINES, {"schemas": list(schemas)}).fetchall()
     return {
         r[0]: Routine(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], body_hash(r[7])) for r in rows
     }
 
 
-def read_triggers(conn: psycopg.Connection[Any]) -> dict[str, Trigger]:
-    rows = conn.execute(_TRIGGERS, {"schemas": list(SCHEMAS)}).fetchall()
+def read_triggers(conn: psycopg.Connection[Any], schemas: tuple[str, ...]) -> dict[str, Trigger]:
+    rows = conn.execute(_TRIGGERS, {"schemas": list(schemas)}).fetchall()
     return {r[0]: Trigger(r[0], r[1]) for r in rows}
 
 
-def read_indexes(conn: psycopg.Connection[Any]) -> dict[str, Index]:
-    rows = conn.execute(_INDEXES, {"schemas": list(SCHEMAS)}).fetchall()
+def read_indexes(conn: psycopg.Connection[Any], schemas: tuple[str, ...]) -> dict[str, Index]:
+    rows = conn.execute(_INDEXES, {"schemas": list(schemas)}).fetchall()
     return {r[0]: Index(r[0], r[1], r[2]) for r in rows}
 
 
-def read(conn: psycopg.Connection[Any], revision: str | None) -> Manifest:
-    """The manifest of the database behind ``conn``, labelled with ``revision``."""
-    return Manifest(revision, read_routines(conn), read_triggers(conn), read_indexes(conn))
+def read(
+    conn: psycopg.Connection[Any], revision: str | None, schemas: tuple[str, ...]
+) -> Manifest:
+    """The manifest of ``schemas`` in the database behind ``conn``, labelled ``revision``."""
+    return Manifest(
+        revision,
+        read_routines(conn, schemas),
+        read_triggers(conn, schemas),
+        read_indexes(conn, schemas),
+    )
 
 
-def expected() -> Manifest:
-    """The definitions the shipped SQL installs at head."""
-    return Manifest.from_json(MANIFEST_PATH.read_text(encoding="utf-8"))
+def expected(path: Path = ENGINE_MANIFEST_PATH) -> Manifest:
+    """The definitions the shipped SQL installs (by default: the newest engine release's)."""
+    return Manifest.from_json(path.read_text(encoding="utf-8"))
 
 
-def build_reference() -> Manifest:
-    """Upgrade a database in a throwaway local cluster to head and read its manifest.
+def build_references() -> dict[Path, Manifest]:
+    """In a throwaway local cluster: the newest engine alone in one database, the reference app
+    at head in another; the manifest of each, by the file it is shipped in.
 
     Needs a source checkout (``make manifest``): the cluster is test support, which the wheel
     does not ship, so it is imported here and not at module level.
     """
-    from pgsweep import migrate
+    from pgsweep import engine, matcha, migrate
     from pgsweep_testing.localpg import LocalCluster
 
     with LocalCluster(preload_cron=False) as cluster:
         with psycopg.connect(cluster.dsn(), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE reference")
-        dsn = cluster.dsn("reference")
-        migrate.upgrade(dsn, "head")
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            return read(conn, migrate.head())
+            admin.execute("CREATE DATABASE engine_only")
+            admin.execute("CREATE DATABASE matcha")
+        engine.install(cluster.dsn("engine_only"))
+        migrate.upgrade(cluster.dsn("matcha"), "head")
+        with psycopg.connect(cluster.dsn("engine_only"), autocommit=True) as conn:
+            engine_manifest = read(conn, engine.latest(), ENGINE_SCHEMAS)
+        with psycopg.connect(cluster.dsn("matcha"), autocommit=True) as conn:
+            app_manifest = read(conn, migrate.head(), matcha.SCHEMAS)
+    return {ENGINE_MANIFEST_PATH: engine_manifest, matcha.MANIFEST_PATH: app_manifest}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pgsweep.manifest",
-        description="Print (or --write) the manifest of a database built from sql/ at head.",
+        description="Print (or --write) the manifests of the engine and of the reference app.",
     )
-    parser.add_argument("--write", action="store_true", help=f"write {MANIFEST_PATH.name}")
+    parser.add_argument("--write", action="store_true", help="write the manifest files")
     args = parser.parse_args(argv)
-    text = build_reference().to_json()
-    if args.write:
-        MANIFEST_PATH.write_text(text, encoding="utf-8")
-        print(f"wrote {MANIFEST_PATH}")
-    else:
-        sys.stdout.write(text)
+    for path, built in build_references().items():
+        if args.write:
+            path.write_text(built.to_json(), encoding="utf-8")
+            print(f"wrote {path}")
+        else:
+            sys.stdout.write(f"# {path.name}\n{built.to_json()}")
     return 0
 
 

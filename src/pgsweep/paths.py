@@ -9,7 +9,7 @@ _CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def data_root() -> Path:
-    """The folder holding alembic.ini, migrations/, sql/ and rollback/."""
+    """The folder holding alembic.ini, migrations/, sql/, rollback/ and engine/."""
     for root in (_PACKAGED, _CHECKOUT):
         if (root / "alembic.ini").is_file() and (root / "migrations").is_dir():
             return root
@@ -29,3 +29,8 @@ def sql_dir() -> Path:
 
 def rollback_dir() -> Path:
     return data_root() / "rollback"
+
+
+def engine_dir() -> Path:
+    """The engine: ``src/`` (the current definition of every object) and ``releases/``."""
+    return data_root() / "engine"

@@ -1,8 +1,9 @@
-"""Ask the planner how the cleanup paths and the hot token lookups would run.
+"""Ask the planner how the cleanup paths of every rule (and an app's hot lookups) would run.
 
 Each cleanup path is a statement a purge runs, built by the same functions the purge uses
-(``pgsweep.purge_statement``, ``pgsweep.batch_boundary_statement``); each hot lookup is the
-statement the app sends. :func:`scans` flattens an ``EXPLAIN (FORMAT JSON)`` plan into the
+(``pgsweep.rule_condition``, ``pgsweep.purge_statement``, ``pgsweep.batch_boundary_statement``);
+an app's hot lookup (:mod:`pgsweep.matcha`) is a statement the app sends. :func:`scans`
+flattens an ``EXPLAIN (FORMAT JSON)`` plan into the
 table scans it contains, so a caller can say which index serves a path, or that none does.
 """
 
@@ -41,93 +42,44 @@ class Path:
     statement: str
 
 
-# The app's hot lookups (schema-facts.md). Parameters are placeholder values: the plan for an
-# equality on a unique or selective column does not depend on the value.
-HOT_LOOKUPS = (
-    Path(
-        "login by email",
-        "users",
-        "SELECT id FROM public.users WHERE email = 'someone@example.test'",
-    ),
-    Path(
-        "password_reset_tokens by hash",
-        "password_reset_tokens",
-        "SELECT user_id FROM public.password_reset_tokens WHERE token_hash = 'no-such-hash'",
-    ),
-    Path(
-        "email_verification_tokens by hash",
-        "email_verification_tokens",
-        "SELECT user_id FROM public.email_verification_tokens WHERE token_hash = 'no-such-hash'",
-    ),
-    Path(
-        "refresh_tokens by hash",
-        "refresh_tokens",
-        "SELECT user_id FROM public.refresh_tokens WHERE token_hash = 'no-such-hash'",
-    ),
-    Path(
-        "password_reset_tokens invalidate by user",
-        "password_reset_tokens",
-        "UPDATE public.password_reset_tokens SET used_at = now()"
-        " WHERE user_id = '00000000-0000-0000-0000-000000000000' AND used_at IS NULL",
-    ),
-    Path(
-        "email_verification_tokens invalidate by user",
-        "email_verification_tokens",
-        "UPDATE public.email_verification_tokens SET used_at = now()"
-        " WHERE user_id = '00000000-0000-0000-0000-000000000000' AND used_at IS NULL",
-    ),
-    Path(
-        "refresh_tokens by user",
-        "refresh_tokens",
-        "SELECT id FROM public.refresh_tokens"
-        " WHERE user_id = '00000000-0000-0000-0000-000000000000'",
-    ),
-)
-
-
 def cleanup_paths(conn: psycopg.Connection[Any]) -> list[Path]:
-    """Per expiry rule, the statements a purge runs (0008): the one DELETE of the cleanup
-    functions, then a sweep batch's probe for where it ends and its DELETE of that range, for the
-    batch that resumes from the table's oldest value."""
+    """Per expiry rule that can run, the statements a purge runs: the one DELETE of
+    ``pgsweep.purge_rule``, then a sweep batch's probe for where it ends and its DELETE of that
+    range, for the batch that resumes from the table's oldest value."""
     rules = conn.execute(
-        "SELECT r.table_name::text, r.column_name, r.keep_for FROM pgsweep.expiry_rule r"
-        " ORDER BY 1, 2"
+        "SELECT r.table_name::text, r.column_name FROM pgsweep.expiry_rule r"
+        " WHERE pgsweep.rule_problem(r) IS NULL ORDER BY 1, 2"
     ).fetchall()
     paths: list[Path] = []
-    for table, column, keep_for in rules:
+    for table, column in rules:
         # table is regclass output: already a quoted, possibly schema-qualified name.
         name = f"cleanup {table}.{column}"
         oldest = _one(
             conn,
             sql.SQL("SELECT min({})::text FROM {}").format(sql.Identifier(column), sql.SQL(table)),
         )
-        whole = _one(
-            conn,
-            sql.SQL("SELECT pgsweep.rule_condition({}, {}, {})").format(table, column, keep_for),
-        )
-        batch_start = _one(
-            conn,
-            sql.SQL("SELECT pgsweep.rule_condition({}, {}, {}, {})").format(
-                table, column, keep_for, oldest
-            ),
-        )
+
+        def condition(*bounds: object, table: str = table, column: str = column) -> Any:
+            extra = sql.SQL("").join(sql.SQL(", {}").format(b) for b in bounds)
+            return _one(
+                conn,
+                sql.SQL(
+                    "SELECT pgsweep.rule_condition(r{}) FROM pgsweep.expiry_rule r"
+                    " WHERE r.table_name = {}::regclass AND r.column_name = {}"
+                ).format(extra, table, column),
+            )
+
         # The range's upper end is a value from the table; the oldest one stands in for it (the
         # plan's shape does not depend on where a range ends, only that it is bounded).
-        batch_range = _one(
-            conn,
-            sql.SQL("SELECT pgsweep.rule_condition({}, {}, {}, {}, {})").format(
-                table, column, keep_for, oldest, oldest
-            ),
-        )
         delete = "SELECT pgsweep.purge_statement({}, {}, false)"
         statements = (
-            ("", delete, (table, whole)),
+            ("", delete, (table, condition())),
             (
                 " (sweep probe)",
                 "SELECT pgsweep.batch_boundary_statement({}, {}, {}, {})",
-                (table, column, batch_start, SWEEP_BATCH_SIZE),
+                (table, column, condition(oldest), SWEEP_BATCH_SIZE),
             ),
-            (" (sweep batch)", delete, (table, batch_range)),
+            (" (sweep batch)", delete, (table, condition(oldest, oldest))),
         )
         for label, query, args in statements:
             statement = _one(conn, sql.SQL(query).format(*args))

@@ -1,7 +1,8 @@
 """``pgsweep run --every DURATION``: the scheduler for deployments without pg_cron.
 
-Each run calls ``CALL pgsweep.sweep(table)`` once per table under an expiry rule: one short
-transaction per batch (as the pg_cron alternative would), and a count per table to log. Between
+Each run calls ``CALL pgsweep.sweep(table)`` once per table under an expiry rule that can run:
+one short transaction per batch (as the pg_cron job does), and a count per table to log. A rule
+whose table or column is gone is left out (``pgsweep status`` and ``verify`` report it). Between
 runs it waits on a :class:`threading.Event`, so a SIGTERM/SIGINT handler that sets it stops the
 loop at once while waiting, or right after the table being swept.
 
@@ -24,7 +25,7 @@ from typing import Any
 import psycopg
 
 from pgsweep import db
-from pgsweep.deploy import require_routine
+from pgsweep.deploy import require_engine
 from pgsweep.errors import PgsweepError, UsageError
 
 # CALL pgsweep.sweep()'s default batch since 0008; tests/test_purge.py checks the two agree.
@@ -70,7 +71,7 @@ class Outage:
 def sweep_once(conn: psycopg.Connection[Any], number: int, batch_size: int) -> RunCounts:
     started, clock = dt.datetime.now(dt.UTC), time.monotonic()
     tables = conn.execute(
-        "SELECT DISTINCT table_name::text FROM pgsweep.expiry_rule ORDER BY 1"
+        "SELECT DISTINCT table_name FROM pgsweep.rules WHERE problem IS NULL ORDER BY 1"
     ).fetchall()
     deleted: dict[str, int] = {}
     for (table,) in tables:
@@ -98,7 +99,7 @@ def run(
     if max_runs is not None and max_runs < 1:
         raise UsageError("--max-runs must be a positive integer")
     first = db.connect(dsn)  # a misconfiguration fails here, at once
-    require_routine(first, "pgsweep.sweep(regclass,integer,interval,bigint)", "0006")
+    require_engine(first)
     conn: psycopg.Connection[Any] | None = first
     runs, backoff = 0, 1.0
     try:

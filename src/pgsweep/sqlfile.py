@@ -6,6 +6,10 @@ transaction; everything outside them runs on its own, as psql runs it in autocom
 That split is what lets Alembic run the very file an operator runs with psql: Alembic maps a
 block onto its migration transaction and runs the rest (``CREATE INDEX CONCURRENTLY``) in an
 autocommit block.
+
+A file may include another with psql's ``\\ir FILE`` (a path relative to the including file), as
+an app revision includes an engine release: :func:`load` reads the included file in its place,
+exactly where psql would run it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from pathlib import Path
 # The one psql meta-command the files may use: it makes a 3 a.m. ``psql -f`` stop at the first
 # error. Any other backslash command would mean psql and Alembic run different things.
 ALLOWED_META_COMMANDS = frozenset({r"\set ON_ERROR_STOP on"})
+
+# psql's "include relative": the only other meta-command, expanded by load() before splitting.
+_INCLUDE = re.compile(r"(?m)^\\ir[ \t]+(\S+)[ \t]*$")
+_MAX_INCLUDE_DEPTH = 4
 
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 _BEGIN = re.compile(r"(?is)^(BEGIN|START\s+TRANSACTION)(\s+TRANSACTION|\s+WORK)?$")
@@ -125,11 +133,26 @@ def segments(statements: list[Statement]) -> list[Segment]:
 
 
 def load(path: Path) -> list[Segment]:
-    """Parse a migration file into the segments it runs as."""
+    """Parse a migration file into the segments it runs as, its ``\\ir`` includes in place."""
     try:
-        return segments(split_statements(path.read_text(encoding="utf-8")))
+        return segments(split_statements(expand_includes(path)))
     except SqlFileError as exc:
         raise SqlFileError(f"{path}: {exc}") from None
+
+
+def expand_includes(path: Path, depth: int = 0) -> str:
+    """The file's text with every ``\\ir FILE`` line replaced by that file's own (expanded) text."""
+    if depth > _MAX_INCLUDE_DEPTH:
+        raise SqlFileError(f"{path}: includes nested more than {_MAX_INCLUDE_DEPTH} deep")
+    text = path.read_text(encoding="utf-8")
+
+    def include(match: re.Match[str]) -> str:
+        target = (path.parent / match.group(1)).resolve()
+        if not target.is_file():
+            raise SqlFileError(f"{path}: \\ir {match.group(1)}: no such file")
+        return expand_includes(target, depth + 1)
+
+    return _INCLUDE.sub(include, text)
 
 
 def _block_comment_end(text: str, start: int, line: int) -> int:

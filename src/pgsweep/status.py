@@ -1,13 +1,15 @@
 """``pgsweep status``: per table under an expiry rule, how much is live and how much is garbage.
 
 For each table: its rows, the rows no rule marks (active), the rows some rule marks but the
-cleanup has not deleted yet (garbage: the number an operator watches), and per rule (``expires_at``
-is "expired", ``used_at`` is "used") how many rows it marks and how long ago the oldest and the
-newest of them crossed the line. Plus the table's and its indexes' size.
+cleanup has not deleted yet (garbage: the number an operator watches), and per rule how many
+rows it marks and how long ago the oldest and the newest of them crossed the line. Plus the
+table's and its indexes' size, and every rule that cannot run (its table or column is gone).
 
-Garbage is judged exactly as the engine judges it (``pgsweep.cutoff_literal``). The counts read
-each table once (one pass with FILTERs): a status report on a token table is cheap enough, and
-``pgsweep cleanup --dry-run`` answers the same garbage question index-only.
+Garbage is judged exactly as the engine judges it (``pgsweep.cutoff_literal``), and ages from the
+instant each value stands for (``pgsweep.instant_expression``: epoch seconds, or a timestamp in
+the rule's zone). The counts read each table once (one pass with FILTERs); ``pgsweep cleanup
+--dry-run`` answers the garbage question index-only. A row marked by two rules counts once in
+the table's garbage and once under each rule.
 """
 
 from __future__ import annotations
@@ -19,16 +21,13 @@ import psycopg
 from psycopg import sql
 
 from pgsweep import db
-from pgsweep.deploy import require_routine
-
-LABELS = {"expires_at": "expired", "used_at": "used"}
-_NUMERIC = frozenset({"smallint", "integer", "bigint", "numeric", "double precision", "real"})
+from pgsweep.cleanup import SkippedRule
+from pgsweep.deploy import require_engine
 
 
 @dataclass(frozen=True)
 class RuleStatus:
     column: str
-    label: str
     rows: int
     oldest_age_s: float | None  # since the oldest marked row crossed its rule's cutoff
     newest_age_s: float | None
@@ -45,49 +44,63 @@ class TableStatus:
     index_bytes: int
 
 
-def status(dsn: str) -> list[TableStatus]:
+@dataclass(frozen=True)
+class Status:
+    tables: list[TableStatus]
+    skipped: list[SkippedRule]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    column: str
+    cutoff: str  # cutoff_literal: a literal the server quoted
+    instant: str  # instant_expression: quoted by the server; the instant a value stands for
+
+
+def status(dsn: str) -> Status:
     with db.connect(dsn) as conn:
-        require_routine(conn, "pgsweep.cutoff_literal(regclass,name,interval)", "0006")
+        require_engine(conn)
         rules = conn.execute(
-            "SELECT r.table_name::text, r.column_name::text, pgsweep.cutoff_literal(r.table_name,"
-            " r.column_name, r.keep_for), pgsweep.column_type(r.table_name, r.column_name)::text"
+            "SELECT r.table_name::text, r.column_name::text, pgsweep.rule_problem(r),"
+            " CASE WHEN pgsweep.rule_problem(r) IS NULL THEN pgsweep.cutoff_literal(r) END,"
+            " CASE WHEN pgsweep.rule_problem(r) IS NULL THEN pgsweep.instant_expression(r) END"
             " FROM pgsweep.expiry_rule r ORDER BY 1, 2"
         ).fetchall()
-        by_table: dict[str, list[tuple[str, str, str]]] = {}
-        for table, column, cutoff, type_name in rules:
-            by_table.setdefault(str(table), []).append((str(column), str(cutoff), str(type_name)))
-        return [table_status(conn, table, cols) for table, cols in by_table.items()]
+        by_table: dict[str, list[_Rule]] = {}
+        skipped: list[SkippedRule] = []
+        for table, column, problem, cutoff, instant in rules:
+            if problem is not None:
+                skipped.append(SkippedRule(str(table), str(column), str(problem)))
+                continue
+            by_table.setdefault(str(table), []).append(_Rule(str(column), cutoff, instant))
+        return Status([table_status(conn, t, r) for t, r in by_table.items()], skipped)
 
 
-def _instant(column: sql.Composable, type_name: str) -> sql.Composable:
-    if type_name in _NUMERIC:
-        return sql.SQL("to_timestamp({}::float8)").format(column)
-    return sql.SQL("{}::timestamptz").format(column)
-
-
-def table_status(
-    conn: psycopg.Connection[Any], table: str, rules: list[tuple[str, str, str]]
-) -> TableStatus:
-    # `table` is regclass output (already quoted); each cutoff is cutoff_literal's output, a
-    # literal quoted by the server with format('%L::type'): both are SQL text made safe upstream.
+def table_status(conn: psycopg.Connection[Any], table: str, rules: list[_Rule]) -> TableStatus:
+    # `table` is regclass output (already quoted); each cutoff and instant expression was built
+    # by the server with format(%I, %L): SQL text made safe upstream.
     marks = [
-        sql.SQL("{} < {}").format(sql.Identifier(column), sql.SQL(cutoff))
-        for column, cutoff, _ in rules
+        sql.SQL("{} < {}").format(sql.Identifier(rule.column), sql.SQL(rule.cutoff))
+        for rule in rules
     ]
-    cutoffs = [sql.SQL(cutoff) for _, cutoff, _ in rules]
     fields: list[sql.Composable] = [
         sql.SQL("count(*)"),
         sql.SQL("count(*) FILTER (WHERE {})").format(sql.SQL(" OR ").join(marks)),
     ]
-    for (column, _, type_name), mark, cutoff in zip(rules, marks, cutoffs, strict=True):
-        ident = sql.Identifier(column)
+    # The cutoff's instant, in the terms the values are read in: the instant expression applied
+    # to the cutoff literal instead of the column.
+    for rule, mark in zip(rules, marks, strict=True):
+        value = sql.SQL(rule.instant)
+        cutoff = sql.SQL("(SELECT {} FROM (SELECT {} AS {}) c)").format(
+            value, sql.SQL(rule.cutoff), sql.Identifier(rule.column)
+        )
         fields += [
             sql.SQL("count(*) FILTER (WHERE {})").format(mark),
             sql.SQL("extract(epoch FROM {c} - min({v}) FILTER (WHERE {m}))").format(
-                c=_instant(cutoff, type_name), v=_instant(ident, type_name), m=mark
+                c=cutoff, v=value, m=mark
             ),
             sql.SQL("extract(epoch FROM {c} - max({v}) FILTER (WHERE {m}))").format(
-                c=_instant(cutoff, type_name), v=_instant(ident, type_name), m=mark
+                c=cutoff, v=value, m=mark
             ),
         ]
     query = sql.SQL(
@@ -102,12 +115,11 @@ def table_status(
     assert row is not None
     total, garbage = int(row[0]), int(row[1])
     statuses = []
-    for i, (column, _, _) in enumerate(rules):
+    for i, rule in enumerate(rules):
         count, oldest, newest = row[2 + 3 * i : 5 + 3 * i]
         statuses.append(
             RuleStatus(
-                column,
-                LABELS.get(column, column),
+                rule.column,
                 int(count),
                 None if oldest is None else float(oldest),
                 None if newest is None else float(newest),

@@ -2,18 +2,20 @@
 
 One :class:`Check` per fact, each pass or fail with its evidence:
 
-* the recorded revision is the code's head (not behind, not an unknown newer one);
-* every routine the shipped SQL defines (the cleanup contract and the pgsweep engine) is
-  present with its signature, result type, language, volatility, security and ``SET`` options,
-  and a body whose hash matches the shipped one (:mod:`pgsweep.manifest`);
-* every trigger is present as shipped and enabled;
-* every index is present as shipped and valid, and no other index is invalid;
-* every cleanup path (each expiry rule, first and follow-on batch) and every hot lookup has an
-  index that can serve it (EXPLAIN with sequential scans priced out, naming the index), and what
-  the planner picks under the current statistics (plain EXPLAIN, reported, not judged: on a
-  small table a sequential scan is the right choice);
-* the pg_cron job is present and active (its schedule and command), its last run succeeded,
-  and the job that prunes ``cron.job_run_details`` exists.
+* the engine release installed is this code's newest (not missing, behind or unknown);
+* every engine routine is present with its signature, result type, language, volatility,
+  security and ``SET`` options, and a body whose hash matches the shipped one
+  (:mod:`pgsweep.manifest`); every engine index is present and valid; the event trigger that
+  removes the rules of dropped tables is there (reported, not judged: it needs a superuser);
+* every expiry rule can run (its table and column exist, the column can expire);
+* every cleanup path (each rule: the one-pass DELETE, a sweep batch's probe and its range) has
+  an index that can serve it (EXPLAIN with sequential scans priced out, naming the index), and
+  what the planner picks under the current statistics (plain EXPLAIN, reported, not judged: on
+  a small table a sequential scan is the right choice);
+* in the reference app's database (:mod:`pgsweep.matcha`): its revision is the code's head, its
+  routines, triggers and indexes are as shipped, and its hot lookups are index-driven;
+* a pg_cron job sweeps this database (``CALL pgsweep.sweep()``), is active, its last run
+  succeeded, and the job that prunes ``cron.job_run_details`` exists.
 
 Verify changes nothing: it runs in READ ONLY transactions that are rolled back, and EXPLAIN
 never executes the statement it plans.
@@ -29,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from pgsweep import cron, db, deploy, manifest, plans
+from pgsweep import cron, db, deploy, engine, manifest, matcha, plans
 from pgsweep.dsn import dbname_of, with_dbname
 from pgsweep.errors import CronUnavailable, PgsweepError
 
@@ -65,22 +67,22 @@ def verify(
     dsn: str,
     *,
     check_cron: bool = True,
-    job_name: str = cron.CLEANUP_JOB,
+    job_name: str | None = None,
     cron_dsn: str | None = None,
 ) -> VerifyReport:
     """Every check against the database behind ``dsn``. The pg_cron jobs are read in the cron
     database: through ``dsn`` when it is that database, else through ``cron_dsn``, else with
-    ``dsn``'s credentials pointed at the cron database."""
+    ``dsn``'s credentials pointed at the cron database. ``job_name`` names the job to check;
+    by default, any job of this database that runs ``pgsweep.sweep``."""
     with db.connect(dsn, autocommit=False) as conn:
         conn.read_only = True
         try:
             database = str(_one(conn, "SELECT current_database()"))
-            checks: list[Check] = [revision_check(conn)]
-            expected = manifest.expected()
-            checks += _guarded(conn, "functions", lambda: routine_checks(conn, expected))
-            checks += _guarded(conn, "triggers", lambda: trigger_checks(conn, expected))
-            checks += _guarded(conn, "indexes", lambda: index_checks(conn, expected))
-            checks += _guarded(conn, "plans", lambda: plan_checks(conn))
+            checks: list[Check] = [engine_check(conn)]
+            if checks[0].ok:
+                checks += _engine_checks(conn)
+            if matcha.is_app_database(conn):
+                checks += _app_checks(conn)
             if check_cron:
                 checks += _guarded(
                     conn, "pg_cron", lambda: cron_checks(cron_dsn or dsn, conn, job_name)
@@ -92,6 +94,28 @@ def verify(
     return VerifyReport(database, checks)
 
 
+def _engine_checks(conn: Connection) -> list[Check]:
+    expected = manifest.expected()
+    schemas = manifest.ENGINE_SCHEMAS
+    checks = _guarded(conn, "functions", lambda: routine_checks(conn, expected, schemas))
+    checks += _guarded(conn, "indexes", lambda: index_checks(conn, expected, schemas))
+    checks += _guarded(conn, "event trigger", lambda: [event_trigger_check(conn)])
+    checks += _guarded(conn, "rules", lambda: rule_checks(conn))
+    checks += _guarded(conn, "plans", lambda: plan_checks(conn, plans.cleanup_paths(conn)))
+    return checks
+
+
+def _app_checks(conn: Connection) -> list[Check]:
+    expected = manifest.expected(matcha.MANIFEST_PATH)
+    schemas = matcha.SCHEMAS
+    checks = [revision_check(conn)]
+    checks += _guarded(conn, "functions", lambda: routine_checks(conn, expected, schemas))
+    checks += _guarded(conn, "triggers", lambda: trigger_checks(conn, expected, schemas))
+    checks += _guarded(conn, "indexes", lambda: index_checks(conn, expected, schemas))
+    checks += _guarded(conn, "plans", lambda: plan_checks(conn, list(matcha.HOT_LOOKUPS)))
+    return checks
+
+
 def _guarded(conn: Connection, what: str, run: Callable[[], list[Check]]) -> list[Check]:
     """A group of checks in a savepoint: an SQL error fails that group, not the others."""
     try:
@@ -101,7 +125,57 @@ def _guarded(conn: Connection, what: str, run: Callable[[], list[Check]]) -> lis
         return [Check(what, False, f"could not be checked: {db.one_line(str(exc))}")]
 
 
-# --- revision ------------------------------------------------------------------------------
+# --- engine and revision ---------------------------------------------------------------------
+
+
+def engine_check(conn: Connection) -> Check:
+    name = "engine"
+    latest = engine.latest()
+    try:
+        version = engine.require_engine(conn)
+    except PgsweepError as exc:
+        return Check(name, False, str(exc))
+    if version == latest:
+        return Check(name, True, f"pgsweep engine {version}, this code's newest")
+    if version in engine.releases():
+        return Check(name, False, f"engine {version}, behind this code's {latest}: pgsweep install")
+    return Check(name, False, f"engine {version}, unknown to this code (newest {latest})")
+
+
+def event_trigger_check(conn: Connection) -> Check:
+    row = conn.execute(
+        "SELECT evtenabled::text FROM pg_event_trigger"
+        " WHERE evtname = 'pgsweep_forget_dropped_rules'"
+    ).fetchone()
+    name = "event trigger pgsweep_forget_dropped_rules"
+    if row is None:
+        return Check(
+            name,
+            None,
+            "absent (installed without a superuser): rules of dropped tables are not removed"
+            " at once; the rule checks report them",
+        )
+    if row[0] == "D":
+        return Check(name, False, "disabled: rules of dropped tables stay behind")
+    return Check(name, True, "enabled: a dropped table or column takes its rules with it")
+
+
+def rule_checks(conn: Connection) -> list[Check]:
+    rows = conn.execute(
+        "SELECT table_name, column_name, keep_for::text, value_zone, column_type::text, problem"
+        " FROM pgsweep.rules ORDER BY 1, 2"
+    ).fetchall()
+    if not rows:
+        return [Check("rules", True, "no expiry rule registered yet (pgsweep.add_rule)")]
+    checks = []
+    for table, column, keep_for, zone, type_name, problem in rows:
+        name = f"rule {table}.{column}"
+        if problem is not None:
+            checks.append(Check(name, False, f"{problem}: skipped by every cleanup"))
+            continue
+        in_zone = f", values in {zone}" if zone else ""
+        checks.append(Check(name, True, f"{type_name}, kept {keep_for} past expiry{in_zone}"))
+    return checks
 
 
 def revision_check(conn: Connection) -> Check:
@@ -129,8 +203,10 @@ def revision_check(conn: Connection) -> Check:
 # --- routines, triggers, indexes -------------------------------------------------------------
 
 
-def routine_checks(conn: Connection, expected: manifest.Manifest) -> list[Check]:
-    found = manifest.read_routines(conn)
+def routine_checks(
+    conn: Connection, expected: manifest.Manifest, schemas: tuple[str, ...]
+) -> list[Check]:
+    found = manifest.read_routines(conn, schemas)
     checks = []
     for signature, want in sorted(expected.routines.items()):
         name = f"{want.kind} {signature}"
@@ -164,13 +240,15 @@ def routine_checks(conn: Connection, expected: manifest.Manifest) -> list[Check]
     return checks
 
 
-def trigger_checks(conn: Connection, expected: manifest.Manifest) -> list[Check]:
+def trigger_checks(
+    conn: Connection, expected: manifest.Manifest, schemas: tuple[str, ...]
+) -> list[Check]:
     rows = conn.execute(
         "SELECT c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid), t.tgenabled::text"
         " FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = ANY (%s) AND NOT t.tgisinternal",
-        (list(manifest.SCHEMAS),),
+        (list(schemas),),
     ).fetchall()
     found = {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
     checks = []
@@ -198,14 +276,16 @@ def _after_table(definition: str) -> str:
     return f"{when} FOR EACH {tail}" if tail else definition
 
 
-def index_checks(conn: Connection, expected: manifest.Manifest) -> list[Check]:
+def index_checks(
+    conn: Connection, expected: manifest.Manifest, schemas: tuple[str, ...]
+) -> list[Check]:
     rows = conn.execute(
         "SELECT n.nspname || '.' || ic.relname, pg_get_indexdef(i.indexrelid),"
         " i.indisvalid AND i.indisready"
         " FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid"
         " JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = ANY (%s) AND c.relname <> 'alembic_version'",
-        (list(manifest.SCHEMAS),),
+        (list(schemas),),
     ).fetchall()
     found = {str(r[0]): (str(r[1]), bool(r[2])) for r in rows}
     checks = []
@@ -224,7 +304,7 @@ def index_checks(conn: Connection, expected: manifest.Manifest) -> list[Check]:
     others = sorted(k for k, (_, valid) in found.items() if not valid and k not in expected.indexes)
     checks.append(
         Check(
-            "other indexes",
+            f"other indexes in {', '.join(schemas)}",
             not others,
             f"invalid: {', '.join(others)}" if others else "no other index is invalid",
         )
@@ -235,9 +315,9 @@ def index_checks(conn: Connection, expected: manifest.Manifest) -> list[Check]:
 # --- plans -----------------------------------------------------------------------------------
 
 
-def plan_checks(conn: Connection) -> list[Check]:
+def plan_checks(conn: Connection, paths: list[plans.Path]) -> list[Check]:
     checks = []
-    for path in [*plans.cleanup_paths(conn), *plans.HOT_LOOKUPS]:
+    for path in paths:
         _set(conn, "enable_seqscan", "off")
         served_by = _serving_index(plans.explain(conn, path.statement))
         _set(conn, "enable_seqscan", "on")
@@ -273,8 +353,8 @@ def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
 # --- pg_cron ---------------------------------------------------------------------------------
 
 
-def cron_checks(dsn: str, conn: Connection, job_name: str) -> list[Check]:
-    title = f"pg_cron job {job_name}"
+def cron_checks(dsn: str, conn: Connection, job_name: str | None) -> list[Check]:
+    title = f"pg_cron job {job_name}" if job_name else "pg_cron job"
     try:
         cron_db = cron.cron_database(conn)
     except CronUnavailable as exc:
@@ -308,27 +388,28 @@ def _read_only(dsn: str, conn: Connection, cron_db: str, database: str) -> Itera
 
 
 def _job_checks(
-    conn: Connection, title: str, job_name: str, database: str, cron_db: str
+    conn: Connection, title: str, job_name: str | None, database: str, cron_db: str
 ) -> list[Check]:
     if not cron.has_cron_tables(conn):
         return [Check(title, False, f"the pg_cron extension is not created in {cron_db!r}")]
-    job = cron.find_job(conn, job_name, database)
+    if job_name:
+        job = cron.find_job(conn, job_name, database)
+        wanted = f"no job {job_name!r} for database {database!r}"
+    else:
+        sweeping = cron.find_sweep_jobs(conn, database)
+        job = sweeping[0] if sweeping else None
+        wanted = f"no job sweeps database {database!r}"
     if job is None:
-        return [
-            Check(
-                title,
-                False,
-                f"missing: no job {job_name!r} for database {database!r} in cron database"
-                f" {cron_db!r} (pgsweep schedule)",
-            )
-        ]
-    runs_cleanup = "cleanup_all_expired_tokens" in job.command or "pgsweep.sweep" in job.command
+        where = f"in cron database {cron_db!r}"
+        return [Check(title, False, f"missing: {wanted} {where} (pgsweep schedule)")]
+    title = f"pg_cron job {job.name}"
+    runs_cleanup = cron.sweeps_every_rule(job.command)
     where = f"jobid {job.jobid} in {cron_db!r}"
     evidence = f"{where}, schedule '{job.schedule}', command {job.command!r}, as {job.username}"
     if not job.active:
         checks = [Check(title, False, f"INACTIVE: {evidence}")]
     elif not runs_cleanup:
-        checks = [Check(title, False, f"its command does not run the cleanup: {evidence}")]
+        checks = [Check(title, False, f"its command does not sweep every rule: {evidence}")]
     else:
         checks = [Check(title, True, f"active, {evidence}")]
     checks.append(_last_run_check(conn, job))

@@ -1,0 +1,35 @@
+-- The cutoff of a rule as an SQL literal of the column's own type, so the planner sees a
+-- constant it can match against the column's index. Rendered in DateStyle ISO: other styles
+-- print zone abbreviations, which do not read back uniquely ('IST' for Asia/Kolkata reads back
+-- as Israel time). A timestamp or date column takes the instant in the rule's value_zone (UTC
+-- when unset), so neither the session's nor the server's TimeZone moves the cutoff.
+CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_rule pgsweep.expiry_rule)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET datestyle = 'ISO, YMD'
+AS $$
+DECLARE
+    v_type    regtype := pgsweep.column_type(p_rule.table_name, p_rule.column_name);
+    v_instant timestamptz := now() - p_rule.keep_for;
+    v_zone    text := coalesce(p_rule.value_zone, 'UTC');
+BEGIN
+    CASE
+        WHEN v_type = 'timestamptz'::regtype THEN
+            RETURN format('%L::%s', v_instant, v_type);
+        WHEN v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
+            RETURN format('%L::%s', v_instant AT TIME ZONE v_zone, v_type);
+        -- Whole seconds: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
+        WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
+            RETURN format('%s::%s', ceil(extract(epoch FROM v_instant))::bigint, v_type);
+        WHEN v_type IN ('numeric'::regtype, 'double precision'::regtype, 'real'::regtype) THEN
+            RETURN format('%s::%s', extract(epoch FROM v_instant), v_type);
+        ELSE
+            RAISE EXCEPTION 'column "%" of % has type %, which cannot expire',
+                p_rule.column_name, p_rule.table_name, v_type
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'Use a timestamp, date, or a number of epoch seconds.';
+    END CASE;
+END $$;
+COMMENT ON FUNCTION pgsweep.cutoff_literal(pgsweep.expiry_rule) IS
+    'now() - keep_for as a literal of the column''s type (epoch seconds for numbers)';

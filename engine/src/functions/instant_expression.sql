@@ -1,0 +1,20 @@
+-- The instant a value of the rule's column stands for, as an SQL expression over the column
+-- (for ages and reports: "how long ago did this row expire"). The inverse of cutoff_literal.
+CREATE OR REPLACE FUNCTION pgsweep.instant_expression(p_rule pgsweep.expiry_rule)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_type regtype := pgsweep.column_type(p_rule.table_name, p_rule.column_name);
+BEGIN
+    IF v_type = 'timestamptz'::regtype THEN
+        RETURN format('%I', p_rule.column_name);
+    ELSIF v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
+        RETURN format('(%I::timestamp AT TIME ZONE %L)', p_rule.column_name,
+                      coalesce(p_rule.value_zone, 'UTC'));
+    END IF;
+    RETURN format('to_timestamp(%I::double precision)', p_rule.column_name);
+END $$;
+COMMENT ON FUNCTION pgsweep.instant_expression(pgsweep.expiry_rule) IS
+    'The instant a value of the rule''s column stands for, as an SQL expression';

@@ -1,0 +1,22 @@
+-- At most p_rows garbage rows of a rule, oldest first, skipping rows another transaction holds:
+-- the insert trigger's bounded batch. Rows are locked before they are deleted, so the trigger
+-- never waits, whatever the app holds.
+CREATE OR REPLACE FUNCTION pgsweep.purge_few(p_rule pgsweep.expiry_rule, p_rows integer)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_deleted integer;
+BEGIN
+    /* rule_condition quotes every identifier (%I, regclass) and value (%L).
+     * @plpgsql_check_options: security_warnings = false
+     */
+    EXECUTE format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s WHERE %2$s'
+                   ' ORDER BY %3$I LIMIT %4$s FOR UPDATE SKIP LOCKED))',
+                   p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule.column_name, p_rows);
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    RETURN v_deleted;
+END $$;
+COMMENT ON FUNCTION pgsweep.purge_few(pgsweep.expiry_rule, integer) IS
+    'Delete up to p_rows garbage rows of a rule, oldest first, skipping held rows';

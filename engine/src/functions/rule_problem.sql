@@ -1,0 +1,27 @@
+-- Why a rule cannot run now, or NULL when it can: its table or column is gone (dropped, or the
+-- column renamed, where no event trigger removed the rule at the time) or the column's type
+-- changed to one that cannot expire. Every consumer skips such a rule, says so, and goes on
+-- with the others; pgsweep verify fails it.
+CREATE OR REPLACE FUNCTION pgsweep.rule_problem(p_rule pgsweep.expiry_rule)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p_rule.table_name)
+            THEN format('table %s no longer exists', p_rule.table_name::oid)
+        WHEN a.atttypid IS NULL
+            THEN format('column %I of %s no longer exists', p_rule.column_name, p_rule.table_name)
+        WHEN a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype,
+                                'smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
+                                'numeric'::regtype, 'double precision'::regtype, 'real'::regtype)
+            THEN format('column %I of %s has type %s, which cannot expire',
+                        p_rule.column_name, p_rule.table_name, a.atttypid::regtype)
+    END
+      FROM (SELECT NULL) AS one
+      LEFT JOIN pg_attribute a
+             ON a.attrelid = p_rule.table_name AND a.attname = p_rule.column_name
+            AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+COMMENT ON FUNCTION pgsweep.rule_problem(pgsweep.expiry_rule) IS
+    'Why a rule cannot run (its table or column is gone, or cannot expire), or NULL';

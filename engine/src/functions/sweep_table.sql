@@ -1,0 +1,37 @@
+-- All rules of one table, in the caller's transaction, one DELETE per rule. A table without
+-- rules is an error, never a silent "0 rows"; a rule that cannot run (rule_problem) is skipped
+-- with a warning. p_batch_size is checked and otherwise unused (each rule is one DELETE); it
+-- stays so that callers of the embedded engine keep working.
+CREATE OR REPLACE FUNCTION pgsweep.sweep_table(p_table regclass, p_batch_size integer DEFAULT 1000)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_total bigint := 0;
+    v_rule  pgsweep.expiry_rule;
+    v_found boolean := false;
+BEGIN
+    IF p_batch_size IS NULL OR p_batch_size < 1 THEN
+        RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR v_rule IN
+        SELECT r.* FROM pgsweep.expiry_rule r WHERE r.table_name = p_table ORDER BY r.column_name
+    LOOP
+        v_found := true;
+        IF pgsweep.rule_problem(v_rule) IS NOT NULL THEN
+            RAISE WARNING 'pgsweep: rule %.% skipped: %', v_rule.table_name, v_rule.column_name,
+                pgsweep.rule_problem(v_rule);
+            CONTINUE;
+        END IF;
+        v_total := v_total + pgsweep.purge_rule(v_rule);
+    END LOOP;
+    IF NOT v_found THEN
+        RAISE EXCEPTION 'table % has no expiry rule', p_table
+            USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
+    END IF;
+    RETURN v_total;
+END $$;
+COMMENT ON FUNCTION pgsweep.sweep_table(regclass, integer) IS
+    'Delete the garbage of every rule of a table, in the caller''s transaction';

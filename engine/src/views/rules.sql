@@ -1,0 +1,15 @@
+-- Every rule, with what an operator asks first: the column's type, the zone its values are in,
+-- and why the rule cannot run, if it cannot (NULL: it runs). The pgsweep command reads this.
+CREATE OR REPLACE VIEW pgsweep.rules AS
+SELECT r.table_name::text AS table_name,
+       r.column_name,
+       r.keep_for,
+       r.value_zone,
+       a.atttypid::regtype AS column_type,
+       pgsweep.rule_problem(r) AS problem
+  FROM pgsweep.expiry_rule r
+  LEFT JOIN pg_catalog.pg_attribute a
+         ON a.attrelid = r.table_name AND a.attname = r.column_name
+        AND a.attnum > 0 AND NOT a.attisdropped;
+COMMENT ON VIEW pgsweep.rules IS
+    'Expiry rules with their column type, value zone and problem (NULL: the rule runs)';

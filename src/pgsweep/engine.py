@@ -1,0 +1,343 @@
+"""The engine on its own: its releases, building the newest from its sources, install, uninstall.
+
+``engine/src/`` holds the current definition of every engine object, one file each (as
+pg_partman keeps ``sql/functions/``). ``engine/releases/<version>/`` holds what a release runs,
+each file runnable with ``psql -f``:
+
+* ``install.sql``: installs that release into any database (or re-runs as a no-op). The newest
+  release's is *generated* from ``engine/src`` by :func:`render_install` (``make engine``);
+  ``tests/test_engine_release.py`` fails when the two disagree.
+* ``upgrade.sql`` (from the release before it) and ``downgrade.sql`` (back to it), for every
+  release after the first: hand-written deltas, as pg_partman's ``updates/``.
+* ``uninstall.sql``: removes the engine; refuses while rules exist unless
+  ``pgsweep.force_uninstall`` is on.
+
+A released file never changes: ``engine/releases/SHA256SUMS`` records them, and the tests fail
+when one no longer matches. The engine records its own version in ``pgsweep.release``, apart
+from any application's migration history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pgsweep import db
+from pgsweep.errors import DatabaseBehind, PgsweepError, UnknownDatabaseRevision, UsageError
+from pgsweep.paths import engine_dir
+from pgsweep.sqlfile import load
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+# The order install.sql creates things in: a table before the routines whose signatures name
+# its row type, routines before the view and the event trigger that call them, grants last.
+SOURCE_ORDER = (
+    "schema.sql",
+    "retired.sql",
+    "tables",
+    "functions",
+    "procedures",
+    "views",
+    "event_triggers",
+    "grants.sql",
+)
+CHECKSUMS = "SHA256SUMS"
+FORCE_UNINSTALL_SETTING = "pgsweep.force_uninstall"
+
+
+class RulesExist(UsageError):
+    """Uninstalling would silently stop the cleanup of tables that still have rules."""
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    before: str | None  # the release installed before (None: none)
+    after: str
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
+class UninstallResult:
+    version: str | None  # what was installed (None: nothing was)
+    rules_dropped: int
+
+
+# --- releases --------------------------------------------------------------------------------
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def releases() -> list[str]:
+    """Every engine release this code ships, oldest first."""
+    found = [p.name for p in (engine_dir() / "releases").iterdir() if p.is_dir()]
+    return sorted(found, key=_version_key)
+
+
+def latest() -> str:
+    """The newest engine release: the one ``pgsweep install`` installs."""
+    return releases()[-1]
+
+
+def release_file(version: str, name: str) -> Path:
+    return engine_dir() / "releases" / version / name
+
+
+def source_files() -> list[Path]:
+    """Every file of ``engine/src``, in the order install.sql runs them."""
+    root = engine_dir() / "src"
+    files: list[Path] = []
+    for entry in SOURCE_ORDER:
+        path = root / entry
+        files += sorted(path.glob("*.sql")) if path.is_dir() else [path]
+    return files
+
+
+def render_install(version: str) -> str:
+    """install.sql for ``version``, built from ``engine/src``."""
+    root = engine_dir() / "src"
+    parts = [_INSTALL_HEADER.format(version=version, major_minor=_array_literal(version))]
+    for path in source_files():
+        parts.append(f"-- ---- {path.relative_to(root)} " + "-" * 40 + "\n")
+        parts.append(path.read_text(encoding="utf-8").rstrip("\n") + "\n\n")
+    parts.append(_INSTALL_FOOTER.format(version=version))
+    return "".join(parts)
+
+
+def _array_literal(version: str) -> str:
+    return "{" + ",".join(str(n) for n in _version_key(version)) + "}"
+
+
+_INSTALL_HEADER = """\
+-- pgsweep engine {version}: installs the expiry engine (schema pgsweep) into any PostgreSQL 15
+-- database, or upgrades the engine that Matcha Time's revisions 0006-0008 embedded. Running it
+-- again changes nothing.
+-- Run with:  psql -X -d "$DATABASE_URL" -f engine/releases/{version}/install.sql
+-- GENERATED from engine/src by `make engine`: edit the sources, never this file. Once released
+-- it never changes (engine/releases/SHA256SUMS); a change is a new release.
+\\set ON_ERROR_STOP on
+
+BEGIN;
+-- Wait at most 5 s for a lock, unless the caller chose its own lock_timeout.
+DO $$ BEGIN IF current_setting('lock_timeout') = '0' THEN SET LOCAL lock_timeout = '5s'; END IF;
+END $$;
+-- Two installs at once (two deploy pods) take turns; the second finds the work done.
+DO $$ BEGIN PERFORM pg_advisory_xact_lock(hashtext('pgsweep.install')); END $$;
+-- Never step an engine back: a newer release is undone only by its own downgrade.sql.
+DO $$
+BEGIN
+    IF to_regclass('pgsweep.release') IS NULL THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT FROM pgsweep.release
+                WHERE string_to_array(version, '.')::integer[] > '{major_minor}'::integer[]) THEN
+        RAISE EXCEPTION 'a newer pgsweep engine than {version} is installed'
+            USING HINT = 'Use the pgsweep that installed it, or its downgrade.sql.';
+    END IF;
+END $$;
+
+"""
+
+_INSTALL_FOOTER = """\
+INSERT INTO pgsweep.release (version) VALUES ('{version}') ON CONFLICT (version) DO NOTHING;
+
+COMMIT;
+"""
+
+
+def checksum(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def recorded_checksums() -> dict[str, str]:
+    """``engine/releases/SHA256SUMS``: relative path -> sha256 of every released file."""
+    path = engine_dir() / "releases" / CHECKSUMS
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    pairs = (line.split(maxsplit=1) for line in text.splitlines() if line.strip())
+    return {name.strip(): digest for digest, name in pairs}
+
+
+# --- the database ----------------------------------------------------------------------------
+
+
+def installed_version(conn: Connection) -> str | None:
+    """The engine release in the database, or None when there is no standalone engine."""
+    row = conn.execute("SELECT to_regprocedure('pgsweep.version()') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return None
+    row = conn.execute("SELECT pgsweep.version()").fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def has_embedded_engine(conn: Connection) -> bool:
+    """The engine Matcha Time's revisions 0006-0008 embedded: rules, but no release record."""
+    row = conn.execute(
+        "SELECT to_regclass('pgsweep.expiry_rule') IS NOT NULL"
+        " AND to_regclass('pgsweep.release') IS NULL"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def require_engine(conn: Connection) -> str:
+    """The installed release; a DatabaseBehind error saying what to run when there is none."""
+    version = installed_version(conn)
+    if version is not None:
+        return version
+    if has_embedded_engine(conn):
+        raise DatabaseBehind(
+            "this database has the engine Matcha Time's revisions 0006-0008 embedded:"
+            " upgrade it with the app's chain (pgsweep upgrade, or alembic upgrade head)"
+        )
+    raise DatabaseBehind("the pgsweep engine is not installed here (run pgsweep install)")
+
+
+def install(dsn: str) -> InstallResult:
+    """Install the newest engine release, or upgrade an older one release by release."""
+    target = latest()
+    with db.connect(dsn) as conn:
+        before = installed_version(conn)
+        if before is None and has_embedded_engine(conn):
+            require_engine(conn)  # raises: the app's chain owns this engine's upgrade
+        if before is not None and before not in releases():
+            raise UnknownDatabaseRevision(
+                f"the database has pgsweep engine {before}, which this pgsweep does not know"
+                f" (its newest is {target}): use the pgsweep that installed it"
+            )
+        if before is not None and _version_key(before) > _version_key(target):
+            raise UnknownDatabaseRevision(
+                f"the database has pgsweep engine {before}, newer than this pgsweep's {target}"
+            )
+        with _notices(conn) as notices:
+            for path in _install_path(before):
+                _run_file(conn, path)
+        after = installed_version(conn)
+    assert after is not None
+    return InstallResult(before, after, notices)
+
+
+def _install_path(before: str | None) -> list[Path]:
+    """The files that take the database from ``before`` to the newest release."""
+    if before is None:
+        return [release_file(latest(), "install.sql")]
+    later = [v for v in releases() if _version_key(v) > _version_key(before)]
+    return [release_file(v, "upgrade.sql") for v in later]
+
+
+def uninstall(dsn: str, *, force: bool = False) -> UninstallResult:
+    """Remove the engine; refuse while rules exist unless ``force``."""
+    with db.connect(dsn) as conn:
+        version = installed_version(conn)
+        if version is None:
+            if has_embedded_engine(conn):
+                require_engine(conn)
+            return UninstallResult(None, 0)
+        row = conn.execute("SELECT count(*) FROM pgsweep.expiry_rule").fetchone()
+        rules = int(row[0]) if row else 0
+        if rules and not force:
+            raise RulesExist(
+                f"{rules} expiry rule{'s' if rules != 1 else ''} still registered: their tables"
+                " would no longer be cleaned. Remove them (pgsweep.remove_rule) or pass --force"
+            )
+        conn.execute("SELECT set_config(%s, %s, false)", (FORCE_UNINSTALL_SETTING, "on"))
+        _run_file(conn, release_file(version, "uninstall.sql"))
+    return UninstallResult(version, rules)
+
+
+def _run_file(conn: Connection, path: Path) -> None:
+    """Run a release file as psql runs it: its BEGIN/COMMIT blocks as transactions."""
+    for segment in load(path):
+        if segment.in_transaction:
+            with conn.transaction():
+                for statement in segment.statements:
+                    conn.execute(statement.sql)
+        else:
+            for statement in segment.statements:
+                conn.execute(statement.sql)
+
+
+@contextmanager
+def _notices(conn: Connection) -> Iterator[list[str]]:
+    messages: list[str] = []
+
+    def collect(diagnostic: psycopg.errors.Diagnostic) -> None:
+        messages.append(f"{diagnostic.severity}: {diagnostic.message_primary}")
+
+    conn.add_notice_handler(collect)
+    try:
+        yield messages
+    except psycopg.errors.LockNotAvailable as exc:
+        raise PgsweepError(f"a lock was not granted: {db.one_line(str(exc))}") from None
+    finally:
+        conn.remove_notice_handler(collect)
+
+
+# --- make engine -----------------------------------------------------------------------------
+
+
+def released_files() -> list[Path]:
+    """Every file under ``engine/releases`` but the checksum list itself."""
+    root = engine_dir() / "releases"
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != CHECKSUMS)
+
+
+def seal() -> list[str]:
+    """Record the checksum of every release file not recorded yet (cutting a release)."""
+    root = engine_dir() / "releases"
+    recorded = recorded_checksums()
+    names = [str(p.relative_to(root)) for p in released_files()]
+    added = [name for name in names if name not in recorded]
+    lines = [f"{checksum(root / name)}  {name}" for name in added]
+    if lines:
+        with (root / CHECKSUMS).open("a", encoding="utf-8") as sums:
+            sums.write("\n".join(lines) + "\n")
+    return added
+
+
+def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pgsweep.engine",
+        description="Write (or --check) the newest release's install.sql from engine/src;"
+        " --seal records the checksums of a release's files when it is cut.",
+    )
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--check", action="store_true", help="exit 1 when it is not current")
+    action.add_argument("--seal", action="store_true", help="record unrecorded release files")
+    args = parser.parse_args(argv)
+    if args.seal:
+        for name in seal():
+            out(f"sealed {name}")
+        return 0
+    version = latest()
+    path = release_file(version, "install.sql")
+    text = render_install(version)
+    current = path.read_text(encoding="utf-8") if path.exists() else None
+    if args.check:
+        out(f"{path}: {'current' if current == text else 'out of date (run make engine)'}")
+        return 0 if current == text else 1
+    released = recorded_checksums().get(str(path.relative_to(engine_dir() / "releases")))
+    if released is not None and current != text:
+        out(
+            f"refusing to rewrite {path}: release {version} is released (SHA256SUMS)."
+            " Add a new release directory for the change."
+        )
+        return 1
+    path.write_text(text, encoding="utf-8")
+    out(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
