@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.pgsweep-install.stamp
 PYTEST_ARGS ?=
 # e.g. make bench BENCH_ARGS="--quick --scenario S1,S2"
 BENCH_ARGS ?=
+# e.g. make demo DEMO_ARGS=--yes (use a DATABASE_URL that is not a throwaway database)
+DEMO_ARGS ?=
 
 .PHONY: venv system-deps test lint demo manifest engine soak bench
 
@@ -40,7 +42,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 demo: system-deps venv
-	$(VENV)/bin/python -m pgsweep.demo
+	$(VENV)/bin/python -m pgsweep_testing.demo $(DEMO_ARGS)
 
 # Regenerate the manifests verify compares against (src/pgsweep/engine_manifest.json: the newest
 # engine alone; src/pgsweep/matcha_manifest.json: the reference app at head) from a throwaway

@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgsweep.dsn import libpq_url, with_dbname
-from pgsweep.localpg import LocalCluster
+from pgsweep.dsn import conninfo, with_dbname
+from pgsweep_testing.localpg import LocalCluster
 
 # Settings of the benchmark's own cluster. shared_buffers large enough that the tables of the
 # 1M-row scenarios stay cached (the plain side's scans then cost CPU, not disk reads, which is
@@ -102,7 +102,7 @@ class BenchServer:
 def bench_server(admin_dsn: str | None) -> Iterator[BenchServer]:
     """The given server (databases dropped afterwards), or a tuned throwaway local cluster."""
     if admin_dsn is not None:
-        server = BenchServer(libpq_url(admin_dsn), "server given by DSN")
+        server = BenchServer(conninfo(admin_dsn), "server given by DSN")
         try:
             yield server
         finally:

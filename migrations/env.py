@@ -1,10 +1,16 @@
 """Alembic environment for the Matcha Time chain.
 
-The database is, in order: a connection handed in by the caller
-(``config.attributes["connection"]``, used by pgsweep's Python layer and the tests), else
-``DATABASE_URL``, else ``sqlalchemy.url`` from alembic.ini. Each revision runs in its own
+The database is, in order: a connection (or an engine, as pytest-alembic passes) handed in by
+the caller (``config.attributes["connection"]``, used by pgsweep's Python layer and the tests),
+else ``DATABASE_URL``, else ``sqlalchemy.url`` from alembic.ini; psycopg opens the connection
+from libpq's reading of it (:func:`pgsweep.db.engine`). Each revision runs in its own
 transaction (``transaction_per_migration``) so that ``CREATE INDEX CONCURRENTLY`` can run in an
 autocommit block between them.
+
+A caller whose connection already holds a transaction (a deploy script that took an advisory
+lock on it, pytest-alembic) keeps it: every revision then runs inside that transaction, which
+this file never commits, and :mod:`pgsweep.revision_files` decides how the statements that
+cannot run in a transaction are run (README, "Migrations with Alembic").
 """
 
 from __future__ import annotations
@@ -15,10 +21,10 @@ from logging.config import fileConfig
 
 import psycopg
 from alembic import context
-from sqlalchemy import Connection, create_engine, pool
+from sqlalchemy import Connection, Engine
 
-from pgsweep.dsn import sqlalchemy_url
-from pgsweep.revision_files import MANAGED_BY_SETTING
+from pgsweep.db import engine as psycopg_engine
+from pgsweep.revision_files import CALLER_TRANSACTION_OPTION, MANAGED_BY_SETTING
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -31,11 +37,14 @@ def database_url() -> str:
     url = os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url")
     if not url:
         raise SystemExit("No database: set DATABASE_URL (postgresql://user@host/db).")
-    return sqlalchemy_url(url)
+    return url
 
 
 def run_offline() -> None:
-    context.configure(url=database_url(), literal_binds=True, transaction_per_migration=True)
+    # Offline output needs only the dialect; the DSN is never connected to (nor parsed).
+    context.configure(
+        dialect_name="postgresql", literal_binds=True, transaction_per_migration=True
+    )
     # The output is run with psql: tell the files that Alembic's statements keep the version.
     context.execute(f"SET {MANAGED_BY_SETTING} = 'alembic'")
     with context.begin_transaction():
@@ -46,9 +55,15 @@ def run_on(connection: Connection) -> None:
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     driver.add_notice_handler(_log_notice)
+    # Before anything here runs a statement: an open transaction now is the caller's.
+    caller_transaction = connection.in_transaction()
     _set_managed_by(connection, "alembic")
     try:
-        context.configure(connection=connection, transaction_per_migration=True)
+        context.configure(
+            connection=connection,
+            transaction_per_migration=True,
+            **{CALLER_TRANSACTION_OPTION: caller_transaction},  # type: ignore[arg-type]
+        )
         with context.begin_transaction():
             context.run_migrations()
     finally:
@@ -74,12 +89,18 @@ def _log_notice(diagnostic: psycopg.errors.Diagnostic) -> None:
 
 def run_online() -> None:
     given = config.attributes.get("connection")
-    if given is not None:
+    if isinstance(given, Connection):
         run_on(given)
         return
-    engine = create_engine(database_url(), poolclass=pool.NullPool)
-    with engine.connect() as connection:
-        run_on(connection)
+    engine = given if isinstance(given, Engine) else psycopg_engine(database_url())
+    try:
+        with engine.connect() as connection:
+            run_on(connection)
+            if connection.in_transaction():
+                connection.commit()  # our own connection: nothing of a caller's to keep open
+    finally:
+        if given is None:
+            engine.dispose()
 
 
 if context.is_offline_mode():

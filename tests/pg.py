@@ -4,7 +4,7 @@ One server per session, picked in this order:
 
 1. ``DATABASE_URL``: a server we are allowed to create and drop databases on;
 2. a Docker engine (only if testcontainers imports and the engine answers): ``postgres:15``;
-3. :class:`pgsweep.localpg.LocalCluster` with pg_cron preloaded for the ``postgres`` database.
+3. :class:`pgsweep_testing.localpg.LocalCluster` with pg_cron preloaded for ``postgres``.
 
 ``PGSWEEP_TEST_SERVER=env|docker|local`` forces one of them (e.g. ``local`` to get pg_cron on a
 machine that also has Docker).
@@ -26,8 +26,8 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from pgsweep.dsn import libpq_url, redact, with_dbname
-from pgsweep.localpg import LocalCluster
+from pgsweep.dsn import conninfo, redact, with_dbname
+from pgsweep_testing.localpg import LocalCluster
 
 ServerKind = Literal["env", "docker", "local"]
 _KINDS: tuple[ServerKind, ...] = ("env", "docker", "local")
@@ -155,7 +155,7 @@ def _postgres_container_class() -> Any:
 
 @contextlib.contextmanager
 def _env_server(url: str) -> Iterator[PgServer]:
-    dsn = libpq_url(url)
+    dsn = conninfo(url)
     caps = _probe(dsn)
     yield PgServer("env", dsn, caps.has_pg_cron, caps.has_plpgsql_check, caps.cron_database)
 
@@ -164,7 +164,7 @@ def _env_server(url: str) -> Iterator[PgServer]:
 def _docker_server() -> Iterator[PgServer]:
     container = _postgres_container_class()(DOCKER_IMAGE, driver=None)
     with container:
-        dsn = with_dbname(libpq_url(str(container.get_connection_url())), "postgres")
+        dsn = with_dbname(conninfo(str(container.get_connection_url())), "postgres")
         caps = _probe(dsn)
         yield PgServer("docker", dsn, caps.has_pg_cron, caps.has_plpgsql_check, caps.cron_database)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from pgsweep.dsn import libpq_url
+from pgsweep.dsn import conninfo
 from tests.pg import connect
 
 TOKEN_TABLES_SQL = "password_reset_tokens, email_verification_tokens, refresh_tokens"
@@ -65,7 +65,7 @@ def temporary_roles(db_dsn: str, *hints: str) -> Iterator[dict[str, Role]]:
                         sql.Identifier(name), sql.Literal(password)
                     )
                 )
-                dsn = make_conninfo(libpq_url(db_dsn), user=name, password=password)
+                dsn = make_conninfo(conninfo(db_dsn), user=name, password=password)
                 roles[hint] = Role(name, password, dsn)
         yield roles
     finally:

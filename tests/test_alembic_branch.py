@@ -8,10 +8,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, pool
 
+from pgsweep import db
 from pgsweep.alembic_branch import VERSION_LOCATION
-from pgsweep.dsn import sqlalchemy_url
 from tests.pg import connect
 
 ENV_PY = '''
@@ -69,7 +68,7 @@ def test_an_apps_chain_installs_the_engine_before_its_rule_and_removes_it_after(
     fresh_db: str, tmp_path: Path
 ) -> None:
     config = app_config(tmp_path)
-    engine = create_engine(sqlalchemy_url(fresh_db), poolclass=pool.NullPool)
+    engine = db.engine(fresh_db)
     with engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")

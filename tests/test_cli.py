@@ -9,7 +9,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgsweep import errors, migrate
-from pgsweep.dsn import libpq_url
+from pgsweep.dsn import conninfo
 from tests.cli import pgsweep, pgsweep_process
 from tests.pg import PgServer, connect
 
@@ -17,13 +17,13 @@ SECRET = "s3cret-never-printed"
 
 
 def with_password(dsn: str, password: str) -> str:
-    params = conninfo_to_dict(libpq_url(dsn))
+    params = conninfo_to_dict(conninfo(dsn))
     params["password"] = password
     return make_conninfo("", **params)
 
 
 def password_of(dsn: str) -> str:
-    return str(conninfo_to_dict(libpq_url(dsn)).get("password") or "")
+    return str(conninfo_to_dict(conninfo(dsn)).get("password") or "")
 
 
 def assert_no_password(dsn: str, *texts: str) -> None:
@@ -70,7 +70,7 @@ def test_the_connection_comes_from_database_url_then_the_pg_variables(
     assert migrate.current(fresh_db) == "0002"
 
     monkeypatch.delenv("DATABASE_URL")
-    params = conninfo_to_dict(libpq_url(fresh_db))
+    params = conninfo_to_dict(conninfo(fresh_db))
     for key, variable in (
         ("host", "PGHOST"),
         ("port", "PGPORT"),

@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from pgsweep import cli, errors, migrate
+from pgsweep.dsn import conninfo
 from pgsweep.output import format_bytes, plural
 from tests.cli import Outcome, pgsweep, pgsweep_process
 from tests.pg import connect
@@ -164,7 +166,8 @@ def test_ctrl_c_while_an_upgrade_waits_for_a_lock_is_one_line_and_exit_130(fresh
         out, err = process.communicate(timeout=60)
         app.rollback()
     assert process.returncode == cli.EXIT_INTERRUPTED
-    assert err == "pgsweep upgrade: error: interrupted\n"
+    assert err.startswith("pgsweep upgrade: error: interrupted; the database is at 0005")
+    assert len(err.splitlines()) == 1
     assert "Traceback" not in out
     assert migrate.current(fresh_db) in ("0005", "0006")
 
@@ -186,7 +189,7 @@ def test_every_session_is_named_after_its_command_unless_the_dsn_names_it(
 ) -> None:
     for dsn, expected in (
         (head_db, "pgsweep run"),
-        (f"{head_db}{'&' if '?' in head_db else '?'}application_name=matcha-ops", "matcha-ops"),
+        (conninfo(head_db, application_name="matcha-ops"), "matcha-ops"),
     ):
         sleeping_runner.append(
             subprocess.Popen(
@@ -328,7 +331,8 @@ def test_verify_failed_only_shows_the_failures_and_the_verdict(
     lines = done.out.splitlines()
     assert lines[0].startswith("FAIL  trigger refresh_tokens.trg_refresh_tokens_cleanup")
     assert len(lines) == 2
-    assert lines[-1].startswith(f"verify {head_db.rsplit('/', 1)[-1].split('?')[0]}: 1 of ")
+    database = conninfo_to_dict(conninfo(head_db))["dbname"]
+    assert lines[-1].startswith(f"verify {database}: 1 of ")
     assert lines[-1].endswith(" checks failed")
 
 

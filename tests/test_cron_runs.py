@@ -13,7 +13,7 @@ import time
 import pytest
 
 from pgsweep import cron, migrate, verify
-from pgsweep.localpg import LocalCluster
+from pgsweep_testing.localpg import LocalCluster
 from tests.cli import pgsweep
 from tests.pg import connect
 

@@ -1,4 +1,6 @@
-"""`make demo` keeps working: the demo runs the pgsweep commands against a given DATABASE_URL."""
+"""`make demo` keeps working, and only where it may: against a given DATABASE_URL it accepts a
+throwaway (empty) database and leaves it empty, refuses any other unless told, and without
+server binaries it says so in one line."""
 
 from __future__ import annotations
 
@@ -6,19 +8,32 @@ import os
 import subprocess
 import sys
 
+from pgsweep import migrate
 from tests.pg import connect
+from tests.sqlrun import catalog_of
+from tests.tokens import add_token, add_user
 
 
-def test_the_demo_runs_the_operator_commands_and_cleans_up(fresh_db: str) -> None:
-    env = {**os.environ, "DATABASE_URL": fresh_db}
-    done = subprocess.run(
-        [sys.executable, "-m", "pgsweep.demo"],
-        env=env,
+def demo(dsn: str | None, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+    environ.update(env)
+    if dsn is not None:
+        environ["DATABASE_URL"] = dsn
+    return subprocess.run(
+        [sys.executable, "-m", "pgsweep_testing.demo", *argv],
+        env=environ,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+def test_the_demo_runs_the_operator_commands_and_leaves_an_empty_database_empty(
+    fresh_db: str,
+) -> None:
+    empty = catalog_of(fresh_db)
+    done = demo(fresh_db)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     for command in (
@@ -40,9 +55,45 @@ def test_the_demo_runs_the_operator_commands_and_cleans_up(fresh_db: str) -> Non
     assert would.split()[-1] == deleted.split()[-1] != "0"
     assert "***" in out  # the password is masked where the DSN is shown
     assert "Done." in out
+    # It created everything there, so it took everything away again.
+    assert catalog_of(fresh_db) == empty
+    assert migrate.current(fresh_db) is None
+
+
+def test_the_demo_refuses_a_database_that_has_tables_and_writes_nothing(fresh_db: str) -> None:
     with connect(fresh_db) as conn:
-        garbage = conn.execute(
-            "SELECT count(*) FROM password_reset_tokens"
-            " WHERE expires_at < now() - interval '1 minute' OR used_at IS NOT NULL"
-        ).fetchone()
-    assert garbage == (0,)
+        conn.execute("CREATE TABLE invoices (id int)")
+    before = catalog_of(fresh_db)
+    done = demo(fresh_db)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "not a throwaway database" in done.stderr
+    assert "public.invoices" in done.stderr
+    assert "PGSWEEP_DEMO_ALLOW=1" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert catalog_of(fresh_db) == before
+
+
+def test_told_to_use_a_real_database_the_demo_removes_only_its_own_users(fresh_db: str) -> None:
+    migrate.upgrade(fresh_db, "head")
+    with connect(fresh_db) as conn:
+        ann = add_user(conn, "ann")
+        token = add_token(conn, "refresh_tokens", ann, "1 day")
+    done = demo(fresh_db, PGSWEEP_DEMO_ALLOW="1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "removing the demo's 500 sample users" in done.stdout
+    with connect(fresh_db) as conn:
+        assert conn.execute("SELECT username FROM users").fetchall() == [("ann",)]
+        assert conn.execute("SELECT id::text FROM refresh_tokens").fetchall() == [(token,)]
+        for table in ("password_reset_tokens", "email_verification_tokens"):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+    assert migrate.current(fresh_db) == migrate.head()
+
+
+def test_without_server_binaries_the_demo_says_where_it_looked_in_one_line() -> None:
+    done = demo(None, PG_BINDIR="/nonexistent/pg/bin")
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "no PostgreSQL server binaries in /nonexistent/pg/bin" in done.stderr
+    assert "PG_BINDIR" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from pgsweep import catalog
-from pgsweep.dsn import redact, sqlalchemy_url, with_dbname
-from pgsweep.localpg import LocalCluster, LocalClusterError
+from pgsweep.dsn import conninfo, redact, with_dbname
+from pgsweep_testing.localpg import LocalCluster, LocalClusterError
 from tests.pg import PgServer, connect, scratch_database
 
 
@@ -258,24 +259,42 @@ def test_redact_hides_the_local_cluster_password(pg_server: PgServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("dsn", "expected"),
+    "dsn",
     [
-        ("postgresql://u:p@h:1/d", "postgresql+psycopg://u:p@h:1/d"),
-        ("postgres://u:p@h:1/d", "postgresql+psycopg://u:p@h:1/d"),
-        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
-        ("host=h port=1 user=u password=p dbname=d", "postgresql+psycopg://u:p@h:1/d"),
+        "postgresql://u:p@h:1/d",
+        "postgres://u:p@h:1/d",
+        "postgresql+psycopg://u:p@h:1/d",  # SQLAlchemy's spelling, as alembic.ini may hold it
+        "host=h port=1 user=u password=p dbname=d",
     ],
 )
-def test_sqlalchemy_url_uses_psycopg(dsn: str, expected: str) -> None:
-    assert sqlalchemy_url(dsn) == expected
+def test_conninfo_is_libpqs_reading_of_either_spelling(dsn: str) -> None:
+    assert conninfo_to_dict(conninfo(dsn)) == {
+        "host": "h",
+        "port": "1",
+        "user": "u",
+        "password": "p",
+        "dbname": "d",
+    }
 
 
-def test_sqlalchemy_url_rejects_other_databases() -> None:
-    with pytest.raises(ValueError, match="not a PostgreSQL"):
-        sqlalchemy_url("mysql://u@h/d")
+def test_conninfo_keeps_every_host_of_a_multi_host_url() -> None:
+    params = conninfo_to_dict(conninfo("postgresql://u@h1:5432,h2:5433/d?target_session_attrs=any"))
+    assert (params["host"], params["port"], params["dbname"]) == ("h1,h2", "5432,5433", "d")
 
 
-def test_with_dbname_keeps_url_form() -> None:
-    assert with_dbname("postgresql://u:p@h:1/old?sslmode=disable", "new") == (
-        "postgresql://u:p@h:1/new?sslmode=disable"
-    )
+def test_conninfo_rejects_what_libpq_rejects() -> None:
+    for bad in ("mysql://u@h/d", "not a dsn", "host=h port"):
+        with pytest.raises(psycopg.ProgrammingError):
+            conninfo(bad)
+
+
+def test_with_dbname_keeps_every_other_keyword() -> None:
+    params = conninfo_to_dict(with_dbname("postgresql://u:p@h:1/old?sslmode=disable", "new"))
+    assert params == {
+        "host": "h",
+        "port": "1",
+        "user": "u",
+        "password": "p",
+        "dbname": "new",
+        "sslmode": "disable",
+    }

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pgsweep import migrate
-from pgsweep.localpg import LocalCluster
+from pgsweep_testing.localpg import LocalCluster
 from tests.pg import connect
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from pgsweep import cron, errors, migrate, verify
-from pgsweep.localpg import LocalCluster
+from pgsweep_testing.localpg import LocalCluster
 from tests.cli import pgsweep
 from tests.pg import PgServer, connect
 from tests.sqlrun import down_file, psql_file, psql_ok, up_file
@@ -413,7 +413,8 @@ def test_schedule_and_unschedule_reach_the_cron_database_through_cron_dsn(
     for command in ("schedule", "unschedule"):
         refused = pgsweep(capsys, command, "--dsn", other, "--cron-dsn", unreachable)
         assert refused.code == errors.EXIT_CANNOT_CONNECT, refused.err
-        assert "cannot connect to postgresql://nobody@127.0.0.1:1/matcha" in refused.err
+        assert "cannot connect to" in refused.err
+        assert "nobody" in refused.err
     assert cron.DEFAULT_JOB not in jobs(matcha)
     done = pgsweep(capsys, "schedule", "--dsn", other, "--cron-dsn", matcha, "--json")
     assert done.code == 0, done.out

@@ -23,7 +23,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgsweep import errors
-from pgsweep.dsn import libpq_url
+from pgsweep.dsn import conninfo
 from tests.pg import PgServer, connect
 
 pytestmark = pytest.mark.slow
@@ -141,10 +141,10 @@ def shown(argv: list[str], dsn: str) -> str:
 def test_every_command_with_good_and_bad_input(
     module_db: str, pg_server: PgServer, transcript: list[str]
 ) -> None:
-    password = conninfo_to_dict(libpq_url(module_db)).get("password")
+    password = conninfo_to_dict(conninfo(module_db)).get("password")
     wrong = None
     if password:
-        params = conninfo_to_dict(libpq_url(module_db))
+        params = conninfo_to_dict(conninfo(module_db))
         params["password"] = SECRET
         wrong = make_conninfo("", **params)
     cron_code = 0 if cron_usable(pg_server) else errors.EXIT_CRON_UNAVAILABLE

@@ -58,6 +58,12 @@ def test_an_installed_wheel_upgrades_a_database(fresh_db: str, tmp_path: Path) -
         "pgsweep/matcha_manifest.json",
     ):
         assert wanted in names
+    # Test support (the throwaway cluster, the demo) is not part of what an operator installs.
+    shipped = [n for n in names if not n.startswith("pgsweep-")]  # minus the dist-info
+    assert all(n.startswith("pgsweep/") for n in shipped), shipped
+    for unwanted in ("pgsweep/localpg.py", "pgsweep/demo.py"):
+        assert unwanted not in names
+    assert not [n for n in names if "pgsweep_testing" in n]
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)

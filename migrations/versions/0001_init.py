@@ -13,6 +13,12 @@ depends_on = None
 UP_SQL = "sql/0001_init.sql"
 DOWN_SQL = "rollback/0001_init_down.sql"
 
+# What the downgrade destroys for good (pgsweep downgrade asks for consent first).
+DESTROYS_DATA: str | None = (
+    "every table of the app (users, roadmaps, decks, flashcards, progress, stats)"
+    " and all their rows"
+)
+
 
 def upgrade() -> None:
     run_sql_file(revision_path(__file__, UP_SQL))

@@ -13,6 +13,11 @@ depends_on = None
 UP_SQL = "sql/0005_refresh_tokens.sql"
 DOWN_SQL = "rollback/0005_refresh_tokens_down.sql"
 
+# What the downgrade destroys for good (pgsweep downgrade asks for consent first).
+DESTROYS_DATA: str | None = (
+    "the refresh_tokens table and its rows"
+)
+
 
 def upgrade() -> None:
     run_sql_file(revision_path(__file__, UP_SQL))

@@ -13,6 +13,11 @@ depends_on = None
 UP_SQL = "sql/0006_performance_and_cleanup_improvements.sql"
 DOWN_SQL = "rollback/0006_performance_and_cleanup_improvements_down.sql"
 
+# What the downgrade destroys for good (pgsweep downgrade asks for consent first).
+DESTROYS_DATA: str | None = (
+    "pgsweep.expiry_rule: the shipped expiry rules and any added with pgsweep.add_rule"
+)
+
 
 def upgrade() -> None:
     run_sql_file(revision_path(__file__, UP_SQL))

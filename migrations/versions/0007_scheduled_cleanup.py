@@ -13,6 +13,10 @@ depends_on = None
 UP_SQL = "sql/0007_scheduled_cleanup.sql"
 DOWN_SQL = "rollback/0007_scheduled_cleanup_down.sql"
 
+# None: drops pgsweep.scheduled_job, its own record of the pg_cron jobs it created, after
+# unscheduling exactly those jobs; no row of the app's is touched.
+DESTROYS_DATA: str | None = None
+
 
 def upgrade() -> None:
     run_sql_file(revision_path(__file__, UP_SQL))

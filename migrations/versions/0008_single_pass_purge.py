@@ -13,6 +13,9 @@ depends_on = None
 UP_SQL = "sql/0008_single_pass_purge.sql"
 DOWN_SQL = "rollback/0008_single_pass_purge_down.sql"
 
+# None: puts back 0006's purge functions; no table or row is touched.
+DESTROYS_DATA: str | None = None
+
 
 def upgrade() -> None:
     run_sql_file(revision_path(__file__, UP_SQL))

@@ -23,6 +23,10 @@ from pgsweep.deploy import require_engine
 from pgsweep.errors import UsageError
 from pgsweep.runner import SWEEP_BATCH_SIZE
 
+# A cleanup that would delete more rows than this asks first (pgsweep cleanup: --yes, or y on a
+# terminal): a backlog that large is worth a look at what it is before it goes.
+CONSENT_ROWS = 100_000
+
 
 @dataclass(frozen=True)
 class RuleCount:

@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from pgsweep import (
     __version__,
     cleanup,
+    consent,
     cron,
     db,
     deploy,
@@ -253,6 +254,7 @@ def _upgrade_options(p: argparse.ArgumentParser) -> None:
         help="target revision: an id such as 0006, +1, or head (default)",
     )
     _lock_options(p)
+    _sql_option(p, "base")
 
 
 def _downgrade_options(p: argparse.ArgumentParser) -> None:
@@ -262,6 +264,22 @@ def _downgrade_options(p: argparse.ArgumentParser) -> None:
         help="target revision: an id such as 0005, -1 (one step back), or base (everything)",
     )
     _lock_options(p)
+    _sql_option(p, "head")
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="consent to a downgrade that destroys data (asked for on a terminal,"
+        " refused without it elsewhere)",
+    )
+
+
+def _sql_option(p: argparse.ArgumentParser, start: str) -> None:
+    p.add_argument(
+        "--sql",
+        action="store_true",
+        help="print the SQL that would run and change nothing (no connection is made);"
+        f" REV may be a range FROM:TO (default: from {start})",
+    )
 
 
 def _verify_options(p: argparse.ArgumentParser) -> None:
@@ -303,6 +321,11 @@ def _cleanup_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="rows per batch, each its own short transaction (default %(default)s)",
     )
+    _yes_option(
+        p,
+        f"to deleting more than {cleanup.CONSENT_ROWS:,} rows (asked for on a terminal,"
+        " refused without it elsewhere)",
+    )
 
 
 def _uninstall_options(p: argparse.ArgumentParser) -> None:
@@ -311,6 +334,11 @@ def _uninstall_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="remove the engine even though expiry rules exist (they go with it)",
     )
+    _yes_option(p, "to removing the engine (asked for on a terminal, refused without it elsewhere)")
+
+
+def _yes_option(p: argparse.ArgumentParser, to_what: str) -> None:
+    p.add_argument("--yes", action="store_true", help=f"consent {to_what}")
 
 
 def _schedule_options(p: argparse.ArgumentParser) -> None:
@@ -538,6 +566,15 @@ def describe_error(exc: BaseException) -> str:
 def _migrate(ctx: Context) -> int:
     args, out = ctx.args, ctx.out
     policy = migrate.LockPolicy(lock_timeout_ms=args.lock_timeout, attempts=args.attempts)
+    if args.sql:
+        text = deploy.offline_sql(args.command, args.revision)
+        if out.json:
+            out.result({"command": args.command, "sql": text})
+        else:
+            out.line(text.rstrip("\n"))
+        return EXIT_OK
+    if args.command == "downgrade":
+        consent.require(deploy.downgrade_plan(ctx.dsn, args.revision), yes=args.yes)
     run = deploy.upgrade if args.command == "upgrade" else deploy.downgrade
     with out.busy(f"{args.command} to {args.revision}…") as activity, _sql_files(activity):
         result = run(ctx.dsn, args.revision, policy)
@@ -609,6 +646,11 @@ def _uninstall(ctx: Context) -> int:
                 "this engine belongs to the reference app's migration chain: remove it with"
                 " pgsweep downgrade 0008 (which restores the engine the app had embedded)"
             )
+    consent.confirm(
+        f"this removes the pgsweep engine from {db.describe(ctx.dsn)}: its rules, its history"
+        " and every trigger attached to it",
+        yes=ctx.args.yes,
+    )
     with out.busy("removing the engine…"):
         result = engine.uninstall(ctx.dsn, force=ctx.args.force)
     if out.json:
@@ -683,6 +725,15 @@ def _cleanup(ctx: Context) -> int:
         with out.busy("counting…"):
             result = cleanup.dry_run(ctx.dsn, table=args.table)
     else:
+        if not args.yes:
+            with out.busy("counting…"):
+                due = cleanup.dry_run(ctx.dsn, table=args.table).total
+            if due > cleanup.CONSENT_ROWS:
+                consent.confirm(
+                    f"this cleanup would delete {plural(due, 'row')}, more than"
+                    f" {cleanup.CONSENT_ROWS:,} (pgsweep cleanup --dry-run shows where)",
+                    yes=False,
+                )
         with out.progress("deleting garbage") as advance:
             deleted = [0]
 
@@ -975,7 +1026,7 @@ COMMANDS.extend(
             "remove the pgsweep engine (refuses while expiry rules exist)",
             _uninstall_options,
             _uninstall,
-            ("pgsweep uninstall", "pgsweep uninstall --force --json"),
+            ("pgsweep uninstall --yes", "pgsweep uninstall --force --yes --json"),
         ),
         Command(
             "upgrade",

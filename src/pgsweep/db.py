@@ -14,8 +14,10 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from sqlalchemy import Engine, create_engine, pool
 
-from pgsweep.dsn import libpq_url, redact
+from pgsweep.dsn import conninfo as libpq_conninfo
+from pgsweep.dsn import redact
 from pgsweep.errors import AuthenticationFailed, CannotConnect, PgsweepError, UsageError
 
 DEFAULT_CONNECT_TIMEOUT_S = 10
@@ -43,18 +45,8 @@ def describe(dsn: str) -> str:
 
 def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection[tuple[Any, ...]]:
     """Open a connection, turning libpq's connection failures into one-line pgsweep errors."""
-    try:
-        conninfo = libpq_url(dsn)
-        params = conninfo_to_dict(conninfo) if conninfo else {}
-    except (ValueError, psycopg.ProgrammingError) as exc:
-        raise UsageError(
-            f"not a valid connection string {describe(dsn)}: {one_line(str(exc))}"
-        ) from None
-    for port in str(params.get("port") or os.environ.get("PGPORT") or "").split(","):
-        # psycopg resolves the host with the port as a service name, so a bad port would be
-        # reported as "failed to resolve host"; say what is wrong instead.
-        if port.strip() and not (port.strip().isdigit() and 0 < int(port) < 65536):
-            raise UsageError(f"invalid port {port.strip()!r} in {describe(dsn)}")
+    conninfo = parse(dsn)
+    params = conninfo_to_dict(conninfo) if conninfo else {}
     extra: dict[str, Any] = {}
     if "connect_timeout" not in params and "PGCONNECT_TIMEOUT" not in os.environ:
         extra["connect_timeout"] = DEFAULT_CONNECT_TIMEOUT_S
@@ -62,6 +54,36 @@ def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection[tuple[An
         return psycopg.connect(conninfo, autocommit=autocommit, **extra)
     except psycopg.OperationalError as exc:
         raise connection_error(exc, dsn) from None
+
+
+def parse(dsn: str) -> str:
+    """``dsn`` as libpq keywords (libpq parses it); a usage error when it is not valid."""
+    try:
+        conninfo = libpq_conninfo(dsn)
+        ports = str(conninfo_to_dict(conninfo).get("port") or "")
+    except (ValueError, psycopg.ProgrammingError) as exc:
+        raise UsageError(f"not a valid connection string {describe(dsn)}: {exc}") from None
+    # libpq checks the port only when it connects, and psycopg resolves the host names first,
+    # where a non-numeric port makes getaddrinfo fail as if the host were unknown: say it here.
+    for port in (p.strip() for p in ports.split(",") if p.strip()):
+        if not (port.isdigit() and 0 < int(port) < 65536):
+            raise UsageError(f"not a valid connection string {describe(dsn)}: invalid port {port!r}")
+    return conninfo
+
+
+def engine(dsn: str) -> Engine:
+    """A SQLAlchemy engine (for Alembic) whose connections psycopg opens from libpq's conninfo.
+
+    SQLAlchemy never sees the DSN: a keyword DSN, a multi-host URL or the PG* environment reach
+    libpq exactly as given, and connection failures are the same one-line errors as
+    :func:`connect` raises. One connection per checkout (NullPool): a migration is short-lived.
+    """
+    parse(dsn)  # a malformed DSN fails here, before anything runs
+
+    def creator() -> psycopg.Connection[tuple[Any, ...]]:
+        return connect(dsn, autocommit=False)
+
+    return create_engine("postgresql+psycopg://", creator=creator, poolclass=pool.NullPool)
 
 
 def connection_error(exc: BaseException, dsn: str) -> PgsweepError:

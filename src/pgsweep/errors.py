@@ -16,6 +16,7 @@ message that never contains a password. The CLI prints the message and exits wit
 | 6 | the database is at a revision this code does not know (ahead of this code) |
 | 7 | a lock was not granted within lock_timeout after every retry |
 | 8 | pg_cron is not usable for the requested scheduling |
+| 130 | interrupted (Ctrl-C): the message says where the database stands |
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ EXIT_BEHIND = 5
 EXIT_UNKNOWN_REVISION = 6
 EXIT_LOCK_TIMEOUT = 7
 EXIT_CRON_UNAVAILABLE = 8
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
 class PgsweepError(Exception):
@@ -63,3 +65,9 @@ class LockNotGranted(PgsweepError):
 
 class CronUnavailable(PgsweepError):
     exit_code = EXIT_CRON_UNAVAILABLE
+
+
+class Interrupted(PgsweepError):
+    """Stopped by Ctrl-C (SIGINT); the message says what state the work was left in."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -154,9 +154,13 @@ def expected(path: Path = ENGINE_MANIFEST_PATH) -> Manifest:
 
 def build_references() -> dict[Path, Manifest]:
     """In a throwaway local cluster: the newest engine alone in one database, the reference app
-    at head in another; the manifest of each, by the file it is shipped in."""
+    at head in another; the manifest of each, by the file it is shipped in.
+
+    Needs a source checkout (``make manifest``): the cluster is test support, which the wheel
+    does not ship, so it is imported here and not at module level.
+    """
     from pgsweep import engine, matcha, migrate
-    from pgsweep.localpg import LocalCluster
+    from pgsweep_testing.localpg import LocalCluster
 
     with LocalCluster(preload_cron=False) as cluster:
         with psycopg.connect(cluster.dsn(), autocommit=True) as admin:

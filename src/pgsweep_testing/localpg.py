@@ -125,7 +125,11 @@ class LocalCluster:
         if self._running:
             return self
         if not (self.bindir / "postgres").exists():
-            raise LocalClusterError(f"no PostgreSQL server binaries in {self.bindir}")
+            raise LocalClusterError(
+                f"no PostgreSQL server binaries in {self.bindir}: install PostgreSQL 15's server"
+                " (Debian: postgresql-15), or set PG_BINDIR to the folder that holds postgres,"
+                " initdb and pg_ctl"
+            )
         self._root = self._make_root()
         atexit.register(self.stop)
         try:
