@@ -353,7 +353,7 @@ def _batch_progress() -> Callable[[cleanup.Progress], None] | None:
     return report
 
 
-def _print_skipped(skipped: list[cleanup.SkippedRule]) -> None:
+def _print_skipped(skipped: list[runner.SkippedRule]) -> None:
     for rule in skipped:
         print(f"skipped rule {rule.table}.{rule.column}: {rule.problem}")
 
@@ -497,12 +497,15 @@ def _run_json(c: runner.RunCounts) -> dict[str, Any]:
         "seconds": round(c.seconds, 3),
         "deleted": c.deleted,
         "total": c.total,
+        "skipped": [dataclasses.asdict(s) for s in c.skipped],
     }
 
 
 def _run_text(c: runner.RunCounts) -> str:
     parts = ", ".join(f"{t} {n}" for t, n in c.deleted.items())
-    return f"run {c.number}: deleted {c.total} rows ({parts}) in {c.seconds:.2f} s"
+    text = f"run {c.number}: deleted {c.total} rows ({parts}) in {c.seconds:.2f} s"
+    skipped = "; ".join(f"skipped rule {s.table}.{s.column}: {s.problem}" for s in c.skipped)
+    return f"{text}; {skipped}" if skipped else text
 
 
 def _log(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
