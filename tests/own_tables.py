@@ -64,6 +64,11 @@ def add_rules(conn: Connection) -> None:
 
 def seed(conn: Connection) -> None:
     """The rows described above, every time relative to this transaction's ``now()``."""
+    seed_attributes(conn)
+    seed_sessions(conn)
+
+
+def seed_attributes(conn: Connection) -> None:
     # Epoch seconds: the one expired a second ago is a whole second before now (floor - 1),
     # the one expiring in a second a whole second after it (ceil + 1).
     conn.execute(
@@ -81,6 +86,9 @@ def seed(conn: Connection) -> None:
         " ('spa', '1s_ago', floor(extract(epoch FROM now()))::bigint - 1),"
         " ('spa', 'in_1s', ceil(extract(epoch FROM now()))::bigint + 1)"
     )
+
+
+def seed_sessions(conn: Connection) -> None:
     utc = "(now() AT TIME ZONE 'UTC')"
     conn.execute(
         'INSERT INTO sessions (label, "userId", "expiresAt")'

@@ -277,9 +277,7 @@ def test_a_missing_database_is_a_clear_error_and_the_server_is_left_alone(
         migrate.upgrade(missing, "head")
 
 
-def test_a_wrong_password_is_a_clear_error_without_the_password(
-    app_db: str, before: State
-) -> None:
+def test_a_wrong_password_is_a_clear_error_without_the_password(app_db: str, before: State) -> None:
     wrong = make_conninfo(libpq_url(app_db), password=SECRET)
     try:
         psycopg.connect(wrong, connect_timeout=10).close()
