@@ -22,6 +22,7 @@ from tests.cli import Outcome, pgsweep
 from tests.own_tables import ATTRIBUTES, GARBAGE, KEPT, KEPT_LABELS, SESSIONS
 from tests.pg import PgServer, connect
 from tests.roles import temporary_roles
+from tests.sqlrun import psql_file
 from tests.tokens import TOKEN_TABLES, add_token, add_user, remaining_ids, without_triggers
 
 
@@ -400,3 +401,19 @@ def test_a_database_owner_who_is_not_a_superuser_installs_the_engine_without_the
     assert (trigger.ok, trigger.evidence.split(" ")[0]) == (None, "absent")
     again = run(capsys, "install", "--dsn", dsn)
     assert "already installed, nothing to do" in again.out
+
+
+def test_a_superuser_rerunning_the_install_gives_an_engine_another_role_owns_no_event_trigger(
+    owner_db: tuple[str, str],
+) -> None:
+    # The trigger would fire on every DROP, a superuser's too, and call a function its owner
+    # may replace at will: it is created only when a superuser owns that function.
+    dsn, admin_dsn = owner_db
+    engine.install(dsn)
+    done = psql_file(admin_dsn, engine.release_file(engine.latest(), "install.sql"))
+    assert done.returncode == 0, done.stderr
+    assert "not created: the engine belongs to" in done.stderr
+    with connect(admin_dsn) as admin:
+        assert admin.execute(
+            "SELECT count(*) FROM pg_event_trigger WHERE evtname = 'pgsweep_forget_dropped_rules'"
+        ).fetchone() == (0,)
