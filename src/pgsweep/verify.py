@@ -322,7 +322,11 @@ def plan_checks(conn: Connection, paths: list[plans.Path]) -> list[Check]:
         served_by = _serving_index(plans.explain(conn, path.statement))
         _set(conn, "enable_seqscan", "on")
         chosen = plans.scans(plans.explain(conn, path.statement))
-        picks = ", ".join(f"{s.node_type} {s.index or s.relation}" for s in chosen) or "no scan"
+        # A scan of no relation (a Subquery Scan) is named by its node type alone.
+        picks = ", ".join(
+            " ".join(filter(None, (s.node_type, s.index or s.relation))) for s in chosen
+        )
+        picks = picks or "no scan"
         name = f"plan {path.name}"
         if served_by is None:
             checks.append(Check(name, False, f"no index can serve it; planner picks {picks}"))
