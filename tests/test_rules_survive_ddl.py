@@ -202,6 +202,34 @@ def test_a_renamed_column_is_reported_skipped_everywhere_and_fails_verify_for_th
     assert verify.verify(app_db, check_cron=False).ok
 
 
+def test_a_ruled_column_changed_to_a_type_that_cannot_expire_is_reported_and_skipped(
+    app_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    problem = 'column ttl_timestamp of "ActingWeb"."Attributes" has type text, which cannot expire'
+    with connect(app_db) as conn:
+        conn.execute(f"ALTER TABLE {ATTRIBUTES} ALTER COLUMN ttl_timestamp TYPE text")
+        assert rules(conn)[0] == (ATTRIBUTES, "ttl_timestamp", problem)
+        messages = Messages(conn)
+        assert conn.execute("CALL pgsweep.sweep(NULL, 5000, '0', NULL)").fetchone() == (
+            GARBAGE[SESSIONS],
+        )
+        assert messages.of("WARNING") == [
+            f"pgsweep: rule {ATTRIBUTES}.ttl_timestamp skipped: {problem}"
+        ]
+    done = run(capsys, "cleanup", "--dry-run", "--dsn", app_db, "--json").json()
+    assert [s["problem"] for s in done["skipped"]] == [problem]
+    with connect(app_db) as conn:
+        conn.execute(
+            f"ALTER TABLE {ATTRIBUTES} ALTER COLUMN ttl_timestamp TYPE bigint"
+            " USING ttl_timestamp::bigint"
+        )
+        assert [p for _, _, p in rules(conn)] == [None, None]
+        assert conn.execute(f"SELECT pgsweep.sweep_table('{ATTRIBUTES}')").fetchone() == (
+            GARBAGE[ATTRIBUTES],
+        )
+        assert own_tables.labels(conn, ATTRIBUTES) == KEPT_LABELS[ATTRIBUTES]
+
+
 @pytest.fixture
 def partitioned(app_db: str) -> str:
     """``events``, partitioned by day on a timestamptz, four partitions, with a rule."""
@@ -339,9 +367,10 @@ def test_without_the_event_trigger_a_dropped_tables_rule_stays_and_never_stops_t
     ]
     trigger = next(c for c in report.checks if c.name.startswith("event trigger"))
     assert trigger.ok is None
-    # remove_rule cannot name a table that is gone; the row itself can go.
+    # The operator removes it by the name the rules view shows: the table's OID.
     with connect(app_db) as conn:
-        conn.execute("DELETE FROM pgsweep.expiry_rule WHERE table_name = %s::oid", (oid[0],))
+        removed = conn.execute("SELECT pgsweep.remove_rule(%s)", (str(oid[0]),)).fetchone()
+        assert removed == (1,)
     assert verify.verify(app_db, check_cron=False).ok
 
 
