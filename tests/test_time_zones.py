@@ -153,6 +153,40 @@ def test_a_rule_declaring_new_york_reads_new_york_wall_clock_times_in_any_sessio
         assert left(conn, "ny") == EXPECTED_LEFT
 
 
+def test_a_date_rule_takes_todays_date_in_its_zone_not_in_the_sessions(tz_db: str) -> None:
+    with connect(tz_db) as conn:
+        row = conn.execute(
+            "SELECT extract(hour FROM now() AT TIME ZONE 'UTC')::int,"
+            " extract(epoch FROM date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 day'"
+            "  - (now() AT TIME ZONE 'UTC'))"
+        ).fetchone()
+        assert row is not None
+        hour, to_midnight = row
+        if to_midnight < 10:
+            pytest.skip("too close to midnight UTC: the date would change under the test")
+        # A session zone whose date is not UTC's right now: Kiritimati (+14) from 10:00 UTC on,
+        # Pago Pago (-11) before 11:00 UTC.
+        zone = "Pacific/Kiritimati" if hour >= 10 else "Pacific/Pago_Pago"
+        conn.execute(f"SET TimeZone = '{zone}'")
+        assert conn.execute("SELECT current_date <> (now() AT TIME ZONE 'UTC')::date").fetchone()
+        conn.execute("CREATE TEMP TABLE days (label text, d date)")
+        conn.execute("CREATE INDEX ON days (d)")
+        conn.execute(
+            "INSERT INTO days SELECT l, (now() AT TIME ZONE 'UTC')::date + o FROM (VALUES"
+            " ('yesterday', -1), ('today', 0), ('tomorrow', 1)) AS v (l, o)"
+        )
+        conn.execute("SELECT pgsweep.add_rule('pg_temp.days', 'd')")
+        assert conn.execute(
+            "SELECT garbage FROM pgsweep.garbage_counts('pg_temp.days')"
+        ).fetchone() == (1,)
+        assert conn.execute("SELECT pgsweep.sweep_table('pg_temp.days')").fetchone() == (1,)
+        assert conn.execute("SELECT label FROM days ORDER BY d").fetchall() == [
+            ("today",),
+            ("tomorrow",),
+        ]
+        conn.execute("SELECT pgsweep.remove_rule('pg_temp.days')")
+
+
 @pytest.mark.parametrize(
     ("column_type", "zone", "message"),
     [
