@@ -430,6 +430,11 @@ def test_a_database_owner_who_is_not_a_superuser_installs_the_engine_without_the
     assert (trigger.ok, trigger.evidence.split(" ")[0]) == (None, "absent")
     again = run(capsys, "install", "--dsn", dsn)
     assert "already installed, nothing to do" in again.out
+    # And the owner removes it again, with its rules (one of a table that is gone).
+    gone = run(capsys, "uninstall", "--force", "--dsn", dsn, "--json").json()
+    assert (gone["version"], gone["rules_dropped"]) == (engine.latest(), 2)
+    with connect(dsn) as conn:
+        assert conn.execute("SELECT to_regnamespace('pgsweep')").fetchone() == (None,)
 
 
 def test_a_superuser_rerunning_the_install_gives_an_engine_another_role_owns_no_event_trigger(
