@@ -91,9 +91,7 @@ class Writer(threading.Thread):
             self.report.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _one_op(self, conn: psycopg.Connection[Any]) -> None:
-        flow = self.random.choices(
-            ("issue", "redeem", "login", "refresh"), weights=(4, 3, 2, 3)
-        )[0]
+        flow = self.random.choices(("issue", "redeem", "login", "refresh"), weights=(4, 3, 2, 3))[0]
         started = time.monotonic()
         try:
             getattr(self, f"_{flow}")(conn)

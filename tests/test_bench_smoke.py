@@ -31,7 +31,11 @@ def test_the_smoke_mode_runs_every_scenario_and_both_sides_do_the_same_work(
 ) -> None:
     facts = {s.name: s.facts for s in report.scenarios}
     assert list(facts) == [
-        "S1 steady state", "S2 daily", "S3 backlog", "S4 insert path", "S5 deck progress",
+        "S1 steady state",
+        "S2 daily",
+        "S3 backlog",
+        "S4 insert path",
+        "S5 deck progress",
         "growth",
     ]
     assert all(s.figures for s in report.scenarios)

@@ -210,8 +210,12 @@ def row_counts(dsn: str) -> dict[str, int]:
     with connect(dsn) as conn:
         return {
             table: int(scalar(conn, f"SELECT count(*) FROM {table}"))
-            for table in ("users", "password_reset_tokens", "email_verification_tokens",
-                          "refresh_tokens")
+            for table in (
+                "users",
+                "password_reset_tokens",
+                "email_verification_tokens",
+                "refresh_tokens",
+            )
         }
 
 

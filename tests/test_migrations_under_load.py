@@ -79,9 +79,7 @@ def test_upgrade_downgrade_upgrade_under_load_costs_the_writers_no_error(
     slow_app.start()
     assert holding.wait(timeout=60)
     stop = threading.Event()
-    writers = start_writers(
-        fresh_db, 4, 25, stop, statement_timeout_ms=WRITER_STATEMENT_TIMEOUT_MS
-    )
+    writers = start_writers(fresh_db, 4, 25, stop, statement_timeout_ms=WRITER_STATEMENT_TIMEOUT_MS)
     steps: list[dict[str, object]] = []
     try:
         done = wait_for_more_ops(writers, 0)

@@ -94,9 +94,10 @@ def test_the_app_role_issues_redeems_and_deletes_its_tokens_and_its_inserts_fire
     user, live = seed_garbage_and_live(head_db, "app_flows")
     with connect(roles["app"].dsn) as app:
         # No grant on the engine: the trigger function is not executable by the app.
-        assert scalar(
-            app, "SELECT has_function_privilege('pgsweep.sweep_on_insert()', 'EXECUTE')"
-        ) is False
+        assert (
+            scalar(app, "SELECT has_function_privilege('pgsweep.sweep_on_insert()', 'EXECUTE')")
+            is False
+        )
         for table in ("password_reset_tokens", "email_verification_tokens"):
             # issue: invalidate the outstanding ones, insert a new one (the trigger fires)
             app.execute(
@@ -145,9 +146,9 @@ def test_the_app_role_can_refresh_deck_progress_with_its_table_grants_only(
     with connect(roles["app"].dsn) as app:
         app.execute("SELECT refresh_deck_progress(%s, %s)", (user, deck))
         assert scalar(app, "SELECT refresh_stale_deck_progress(%s)", user) == 0
-        assert scalar(
-            app, "SELECT total_cards FROM user_deck_progress WHERE user_id = %s", user
-        ) == 1
+        assert (
+            scalar(app, "SELECT total_cards FROM user_deck_progress WHERE user_id = %s", user) == 1
+        )
 
 
 @pytest.mark.parametrize(

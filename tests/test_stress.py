@@ -176,9 +176,7 @@ def run_stress(
     deadlocks_seen = deadlocks(dsn) - deadlocks_before
 
     ops = sum(sum(w.report.ops.values()) for w in writers)
-    errors = [e for w in writers for e in w.report.errors] + [
-        e for c in cleaners for e in c.errors
-    ]
+    errors = [e for w in writers for e in w.report.errors] + [e for c in cleaners for e in c.errors]
     violations = [v for w in writers for v in w.report.violations]
     lost = {h for w in writers for h in w.report.lost}
     lost |= {*missing_before_final, *missing_after_final, *(expected - surviving)}

@@ -204,8 +204,7 @@ def test_an_engine_function_that_lost_its_pinned_search_path_or_definer_is_red(
 ) -> None:
     run_sql(
         green,
-        "ALTER FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule)"
-        " RESET search_path",
+        "ALTER FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule) RESET search_path",
         "ALTER FUNCTION public.cleanup_all_expired_tokens() SECURITY INVOKER",
     )
     try:

@@ -239,13 +239,14 @@ _SECTIONS: dict[str, _Section] = {
             " FROM pg_class c {rel} AND c.relkind IN ('v', 'm')"
         ).format(q=sql.SQL(_QUALIFIED), rel=_RELATION),
     ),
-    # Event triggers belong to the database, not to a schema.
+    # Event triggers belong to the database, not to a schema: an uninstall or a rollback that
+    # leaves one behind would otherwise compare equal.
     "event_triggers": _Section(
         "event_trigger event function enabled tags",
         1,
         sql.SQL(
             "SELECT e.evtname, e.evtevent, e.evtfoid::regprocedure::text, e.evtenabled::text,"
-            " coalesce(array_to_string(e.evttags, ', '), '')"
+            " coalesce(array_to_string(e.evttags, ','), '')"
             " FROM pg_event_trigger e WHERE {member}"
         ).format(member=_not_extension_member("pg_event_trigger", "e.oid")),
     ),

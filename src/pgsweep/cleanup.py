@@ -21,7 +21,7 @@ import psycopg
 from pgsweep import db
 from pgsweep.deploy import require_engine
 from pgsweep.errors import UsageError
-from pgsweep.runner import SWEEP_BATCH_SIZE
+from pgsweep.runner import SWEEP_BATCH_SIZE, SkippedRule
 
 # A cleanup that would delete more rows than this asks first (pgsweep cleanup: --yes, or y on a
 # terminal): a backlog that large is worth a look at what it is before it goes.
@@ -39,13 +39,6 @@ class TableCount:
     table: str
     rows: int  # deleted, or (dry run) would be deleted
     rules: list[RuleCount]
-
-
-@dataclass(frozen=True)
-class SkippedRule:
-    table: str
-    column: str
-    problem: str
 
 
 @dataclass(frozen=True)

@@ -784,7 +784,7 @@ def _cleanup(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _skipped(out: Output, skipped: list[cleanup.SkippedRule]) -> None:
+def _skipped(out: Output, skipped: list[runner.SkippedRule]) -> None:
     """Rules that cannot run (their table or column is gone): said, never an error."""
     for rule in skipped:
         out.line(f"skipped rule {rule.table}.{rule.column}: {rule.problem}", style="yellow")
@@ -989,12 +989,15 @@ def _run_json(c: runner.RunCounts) -> dict[str, Any]:
         "seconds": round(c.seconds, 3),
         "deleted": c.deleted,
         "total": c.total,
+        "skipped": [dataclasses.asdict(s) for s in c.skipped],
     }
 
 
 def _run_text(c: runner.RunCounts) -> str:
     parts = ", ".join(f"{t} {n:,}" for t, n in c.deleted.items())
-    return f"run {c.number}: deleted {plural(c.total, 'row')} ({parts}) in {c.seconds:.2f} s"
+    text = f"run {c.number}: deleted {plural(c.total, 'row')} ({parts}) in {c.seconds:.2f} s"
+    skipped = "; ".join(f"skipped rule {s.table}.{s.column}: {s.problem}" for s in c.skipped)
+    return f"{text}; {skipped}" if skipped else text
 
 
 def _log(out: Output, document: dict[str, Any], text: str) -> None:

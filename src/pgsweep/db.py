@@ -67,7 +67,8 @@ def parse(dsn: str) -> str:
     # where a non-numeric port makes getaddrinfo fail as if the host were unknown: say it here.
     for port in (p.strip() for p in ports.split(",") if p.strip()):
         if not (port.isdigit() and 0 < int(port) < 65536):
-            raise UsageError(f"not a valid connection string {describe(dsn)}: invalid port {port!r}")
+            where = describe(dsn)
+            raise UsageError(f"not a valid connection string {where}: invalid port {port!r}")
     return conninfo
 
 

@@ -2,7 +2,8 @@
 
 Each run calls ``CALL pgsweep.sweep(table)`` once per table under an expiry rule that can run:
 one short transaction per batch (as the pg_cron job does), and a count per table to log. A rule
-whose table or column is gone is left out (``pgsweep status`` and ``verify`` report it). Between
+whose table or column is gone is left out, and every run reports it (as ``pgsweep cleanup``,
+``status`` and ``verify`` do), so a log of runs shows that a table is no longer cleaned. Between
 runs it waits on a :class:`threading.Event`, so a SIGTERM/SIGINT handler that sets it stops the
 loop at once while waiting, or right after the table being swept.
 
@@ -20,7 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -57,11 +58,21 @@ def parse_duration(text: str) -> float:
 
 
 @dataclass(frozen=True)
+class SkippedRule:
+    """A rule no consumer can run now (``pgsweep.rules.problem``): its table or column is gone."""
+
+    table: str
+    column: str
+    problem: str
+
+
+@dataclass(frozen=True)
 class RunCounts:
     number: int
     started_at: dt.datetime
     seconds: float
     deleted: dict[str, int]
+    skipped: list[SkippedRule] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -85,18 +96,20 @@ def sweep_once(
     on_table: TableCallback | None = None,
 ) -> RunCounts:
     started, clock = dt.datetime.now(dt.UTC), time.monotonic()
-    tables = conn.execute(
-        "SELECT DISTINCT table_name FROM pgsweep.rules WHERE problem IS NULL ORDER BY 1"
+    rules = conn.execute(
+        "SELECT table_name, column_name::text, problem FROM pgsweep.rules ORDER BY 1, 2"
     ).fetchall()
+    tables = list(dict.fromkeys(str(t) for t, _, problem in rules if problem is None))
+    skipped = [SkippedRule(str(t), str(c), str(p)) for t, c, p in rules if p is not None]
     deleted: dict[str, int] = {}
-    for position, (table,) in enumerate(tables, start=1):
+    for position, table in enumerate(tables, start=1):
         if on_table is not None:
-            on_table(number, str(table), position, len(tables))
+            on_table(number, table, position, len(tables))
         row = conn.execute(
             "CALL pgsweep.sweep(%s::regclass, %s, '0'::interval, NULL)", (table, batch_size)
         ).fetchone()
         deleted[str(table)] = int(row[0]) if row and row[0] is not None else 0
-    return RunCounts(number, started, time.monotonic() - clock, deleted)
+    return RunCounts(number, started, time.monotonic() - clock, deleted, skipped)
 
 
 def run(

@@ -21,8 +21,8 @@ import psycopg
 from psycopg import sql
 
 from pgsweep import db
-from pgsweep.cleanup import SkippedRule
 from pgsweep.deploy import require_engine
+from pgsweep.runner import SkippedRule
 
 
 @dataclass(frozen=True)
