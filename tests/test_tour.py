@@ -73,6 +73,10 @@ def steps(cron_code: int, password_dsn: str | None) -> list[Step]:
         Step(("cleanup", "--dry-run"), 0),
         Step(("cleanup",), 0),
         Step(("cleanup", "--dry-run", "--now"), usage),
+        Step(("cleanup", "--table", "no_such_table"), usage),
+        Step(("cleanup", "--table", "users"), usage),  # a table without a rule
+        Step(("install",), 0),  # the app's chain installed the engine: nothing to do
+        Step(("uninstall",), usage),  # consent, and the app's engine is the chain's to remove
         Step(("run", "--every", "1s", "--max-runs", "2", "--batch-size", "100"), 0),
         Step(("run", "--every", "5", "--max-runs", "0"), usage),
         Step(("run", "--every", "99999999999d"), usage),
