@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import threading
 import time
@@ -55,6 +56,25 @@ def test_each_revision_runs_exactly_its_own_up_and_down_file(revision: str) -> N
     assert f"rollback/{path.stem}_down.sql" == module.DOWN_SQL
     assert up_file(revision).stem == path.stem
     assert down_file(revision).stem == f"{path.stem}_down"
+
+
+def test_released_up_and_down_scripts_never_change() -> None:
+    # sql/SHA256SUMS records every released script (sha256sum sql/*.sql rollback/*.sql); a change
+    # to the database is a new revision, never an edit of a released one.
+    root = data_root()
+    recorded = {
+        name: digest
+        for digest, name in (
+            line.split(maxsplit=1) for line in (sql_dir() / "SHA256SUMS").read_text().splitlines()
+        )
+    }
+    on_disk = {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in [*sql_dir().glob("*.sql"), *rollback_dir().glob("*.sql")]
+    }
+    assert sorted(set(on_disk) - set(recorded)) == [], "new scripts: add them to sql/SHA256SUMS"
+    changed = sorted(name for name in recorded if on_disk.get(name) != recorded[name])
+    assert changed == [], f"released scripts changed or removed: {changed}"
 
 
 def test_every_sql_file_belongs_to_a_revision() -> None:
