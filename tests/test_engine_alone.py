@@ -266,7 +266,11 @@ def test_run_sweeps_both_rules_once_and_reports_each_table(
     (one,) = [e for e in events if e["event"] == "run"]
     assert one["deleted"] == GARBAGE
     assert one["total"] == sum(GARBAGE.values())
-    assert events[-1] == {"event": "stopped", "runs": 1}
+    assert {k: events[-1][k] for k in ("event", "ok", "runs")} == {
+        "event": "stopped",
+        "ok": True,
+        "runs": 1,
+    }
     assert_cleaned(app_db)
 
 
@@ -337,7 +341,12 @@ def test_uninstall_refuses_while_rules_exist_and_force_removes_only_the_engine(
     refused_json = pgsweep(capsys, "uninstall", "--dsn", app_db, "--json")
     assert (refused_json.code, refused_json.json()["exit_code"]) == (2, 2)
 
-    done = run(capsys, "uninstall", "--force", "--dsn", app_db, "--json").json()
+    # Consent first: off a terminal, nothing is removed without --yes.
+    unconfirmed = pgsweep(capsys, "uninstall", "--force", "--dsn", app_db)
+    assert unconfirmed.code == 2
+    assert "Re-run with --yes" in unconfirmed.err
+    assert engine_state(app_db) == {"schema": True, "event_trigger": True}
+    done = run(capsys, "uninstall", "--force", "--yes", "--dsn", app_db, "--json").json()
     assert done == {
         "ok": True,
         "command": "uninstall",
@@ -349,7 +358,7 @@ def test_uninstall_refuses_while_rules_exist_and_force_removes_only_the_engine(
         for table in TABLES:
             assert sum(own_tables.labels(conn, table).values()) == GARBAGE[table] + KEPT[table]
     assert user_relations(app_db) == {"ActingWeb.Attributes", "public.sessions"}
-    nothing = run(capsys, "uninstall", "--dsn", app_db)
+    nothing = run(capsys, "uninstall", "--yes", "--dsn", app_db)
     assert "no pgsweep engine installed, nothing to do" in nothing.out
 
 
@@ -357,7 +366,7 @@ def test_uninstall_without_rules_needs_no_force(
     fresh_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run(capsys, "install", "--dsn", fresh_db)
-    done = run(capsys, "uninstall", "--dsn", fresh_db)
+    done = run(capsys, "uninstall", "--yes", "--dsn", fresh_db)
     assert f"removed engine {engine.latest()}" in done.out
     assert engine_state(fresh_db) == {"schema": False, "event_trigger": False}
 
@@ -412,7 +421,7 @@ def test_install_uninstall_install_leaves_the_catalog_identical(
     run(capsys, "install", "--dsn", fresh_db)
     first = catalog_of(fresh_db)
     assert first.names("event_triggers") == {"pgsweep_forget_dropped_rules"}
-    run(capsys, "uninstall", "--dsn", fresh_db)
+    run(capsys, "uninstall", "--yes", "--dsn", fresh_db)
     assert_same_catalog(empty, catalog_of(fresh_db), "uninstall left something behind")
     psql_done = psql(fresh_db, engine.release_file(engine.latest(), "install.sql"))
     assert psql_done.returncode == 0, psql_done.stderr

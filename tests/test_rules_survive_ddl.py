@@ -406,7 +406,7 @@ def test_a_database_owner_who_is_not_a_superuser_installs_the_engine_without_the
         ).fetchone() == (False,)
     done = run(capsys, "install", "--dsn", dsn)
     notice = "pgsweep: event trigger pgsweep_forget_dropped_rules not created (needs a superuser)"
-    assert f"NOTICE: {notice}" in done.out
+    assert f"NOTICE: {notice}" in done.err
     assert f"installed engine {engine.latest()}" in done.out
     with connect(admin_dsn) as admin:
         assert admin.execute(
@@ -431,7 +431,7 @@ def test_a_database_owner_who_is_not_a_superuser_installs_the_engine_without_the
     again = run(capsys, "install", "--dsn", dsn)
     assert "already installed, nothing to do" in again.out
     # And the owner removes it again, with its rules (one of a table that is gone).
-    gone = run(capsys, "uninstall", "--force", "--dsn", dsn, "--json").json()
+    gone = run(capsys, "uninstall", "--force", "--yes", "--dsn", dsn, "--json").json()
     assert (gone["version"], gone["rules_dropped"]) == (engine.latest(), 2)
     with connect(dsn) as conn:
         assert conn.execute("SELECT to_regnamespace('pgsweep')").fetchone() == (None,)

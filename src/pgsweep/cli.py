@@ -646,13 +646,14 @@ def _uninstall(ctx: Context) -> int:
                 "this engine belongs to the reference app's migration chain: remove it with"
                 " pgsweep downgrade 0008 (which restores the engine the app had embedded)"
             )
-    consent.confirm(
-        f"this removes the pgsweep engine from {db.describe(ctx.dsn)}: its rules, its history"
-        " and every trigger attached to it",
-        yes=ctx.args.yes,
-    )
-    with out.busy("removing the engine…"):
-        result = engine.uninstall(ctx.dsn, force=ctx.args.force)
+    def ask(version: str, rules: int) -> None:
+        consent.confirm(
+            f"this removes pgsweep engine {version} from {db.describe(ctx.dsn)}, with"
+            f" {plural(rules, 'expiry rule')} and every trigger attached to it",
+            yes=ctx.args.yes,
+        )
+
+    result = engine.uninstall(ctx.dsn, force=ctx.args.force, confirm=ask)
     if out.json:
         out.result({"command": "uninstall", **dataclasses.asdict(result)})
         return EXIT_OK

@@ -255,8 +255,12 @@ def _install_path(before: str | None) -> list[Path]:
     return [release_file(v, "upgrade.sql") for v in later]
 
 
-def uninstall(dsn: str, *, force: bool = False) -> UninstallResult:
-    """Remove the engine; refuse while rules exist unless ``force``."""
+def uninstall(
+    dsn: str, *, force: bool = False, confirm: Callable[[str, int], None] | None = None
+) -> UninstallResult:
+    """Remove the engine; refuse while rules exist unless ``force``. ``confirm(version, rules)``
+    is called once the removal is known to be allowed and before anything changes: it raises
+    to stop it (the command line asks for consent there)."""
     with db.connect(dsn) as conn:
         version = installed_version(conn)
         if version is None:
@@ -270,6 +274,8 @@ def uninstall(dsn: str, *, force: bool = False) -> UninstallResult:
                 f"{rules} expiry rule{'s' if rules != 1 else ''} still registered: their tables"
                 " would no longer be cleaned. Remove them (pgsweep.remove_rule) or pass --force"
             )
+        if confirm is not None:
+            confirm(version, rules)
         conn.execute("SELECT set_config(%s, %s, false)", (FORCE_UNINSTALL_SETTING, "on"))
         _run_file(conn, release_file(version, "uninstall.sql"))
     return UninstallResult(version, rules)
