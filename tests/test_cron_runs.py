@@ -13,8 +13,8 @@ import time
 import pytest
 
 from pgsweep import cron, migrate, verify
-from pgsweep_testing.localpg import LocalCluster
 from tests.cli import pgsweep
+from tests.cron_cluster import cron_cluster
 from tests.pg import connect
 
 pytestmark = pytest.mark.soak
@@ -23,15 +23,7 @@ pytestmark = pytest.mark.soak
 def test_pg_cron_runs_the_scheduled_cleanup_in_the_app_database(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with LocalCluster(cron_database="postgres") as cluster:
-        if not cluster.has_pg_cron:
-            pytest.skip("pg_cron is not installed (postgresql-15-cron)")
-        with connect(cluster.dsn()) as admin:
-            admin.execute("CREATE DATABASE matcha")
-            admin.execute("CREATE EXTENSION pg_cron")
-            admin.execute("ALTER SYSTEM SET cron.use_background_workers = on")
-        cluster.restart()
-        app = cluster.dsn("matcha")
+    with cron_cluster("matcha", background_workers=True) as (cluster, app):
         migrate.upgrade(app, "head")
         with connect(app) as conn:
             conn.execute("SET session_replication_role = replica")

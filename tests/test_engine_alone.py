@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from pgsweep import cron, engine, verify
-from pgsweep_testing.localpg import LocalCluster
 from tests import own_tables
 from tests.cli import Outcome, pgsweep, pgsweep_process
+from tests.cron_cluster import cron_cluster
 from tests.own_tables import ATTRIBUTES, GARBAGE, KEPT, KEPT_LABELS, SESSIONS, TABLES
 from tests.pg import connect
 from tests.sqlrun import assert_same_catalog, catalog_of
@@ -293,13 +293,7 @@ def test_the_sweep_procedure_and_function_cover_both_rules(app_db: str) -> None:
 def test_schedule_registers_the_sweep_of_every_rule_and_verify_sees_the_job(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with LocalCluster(cron_database="postgres") as cluster:
-        if not cluster.has_pg_cron:
-            pytest.skip("pg_cron is not installed (postgresql-15-cron)")
-        with connect(cluster.dsn()) as admin:
-            admin.execute("CREATE EXTENSION pg_cron")
-            admin.execute("CREATE DATABASE app")
-        dsn = cluster.dsn("app")
+    with cron_cluster("app") as (_cluster, dsn):
         run(capsys, "install", "--dsn", dsn)
         with connect(dsn) as conn:
             own_tables.create(conn)

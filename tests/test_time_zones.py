@@ -20,9 +20,9 @@ from psycopg.conninfo import make_conninfo
 
 from pgsweep import cleanup, cron, engine, verify
 from pgsweep.dsn import conninfo
-from pgsweep_testing.localpg import LocalCluster
 from tests import own_tables
 from tests.cli import pgsweep
+from tests.cron_cluster import cron_cluster
 from tests.own_tables import ATTRIBUTES, SESSIONS
 from tests.pg import connect
 
@@ -254,16 +254,9 @@ def next_minute(conn: psycopg.Connection[Any], at_least_s: float = 8) -> dt.date
 def test_pg_cron_in_a_server_zone_ahead_of_utc_sweeps_exactly_the_expired_utc_rows(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with LocalCluster(cron_database="postgres") as cluster:
-        if not cluster.has_pg_cron:
-            pytest.skip("pg_cron is not installed (postgresql-15-cron)")
-        with connect(cluster.dsn()) as admin:
-            admin.execute("CREATE EXTENSION pg_cron")
-            admin.execute("CREATE DATABASE app")
-            admin.execute("ALTER SYSTEM SET cron.use_background_workers = on")
-            admin.execute(f"ALTER SYSTEM SET timezone = '{SERVER_ZONE}'")
-        cluster.restart()
-        app = cluster.dsn("app")
+    with cron_cluster(
+        "app", background_workers=True, settings={"timezone": SERVER_ZONE}
+    ) as (cluster, app):
         assert pgsweep(capsys, "install", "--dsn", app).code == 0
         with connect(app) as conn:
             assert conn.execute("SHOW TimeZone").fetchone() == (SERVER_ZONE,)
