@@ -56,9 +56,81 @@ DROP FUNCTION IF EXISTS pgsweep.rule_condition(pgsweep.expiry_rule, text, text);
 DROP FUNCTION IF EXISTS pgsweep.cutoff_literal(pgsweep.expiry_rule);
 DROP FUNCTION IF EXISTS pgsweep.remove_rule(regclass, name);
 DROP FUNCTION IF EXISTS pgsweep.add_rule(regclass, name, interval, text);
+DROP FUNCTION IF EXISTS pgsweep.skip_locked_statement(regclass, text, name, integer);
+-- The embedded engine reads a timestamp or date column in the session's TimeZone: say which
+-- rules will be read in another zone than they state now.
+DO $$
+DECLARE
+    v_rule record;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'pgsweep.expiry_rule'::regclass
+                                              AND attname = 'value_zone' AND NOT attisdropped) THEN
+        RETURN;
+    END IF;
+    FOR v_rule IN
+        EXECUTE 'SELECT table_name, column_name, value_zone FROM pgsweep.expiry_rule'
+                ' WHERE value_zone IS DISTINCT FROM NULL AND value_zone <> current_setting(''TimeZone'')'
+    LOOP
+        RAISE WARNING 'pgsweep: rule %.% states zone %; the embedded engine will read it in the session''s TimeZone (here %)',
+            v_rule.table_name, v_rule.column_name, v_rule.value_zone, current_setting('TimeZone');
+    END LOOP;
+END $$;
 ALTER TABLE pgsweep.expiry_rule DROP COLUMN IF EXISTS value_zone;
 
 -- The embedded engine's routines, and deck progress, as 0006-0008 left them.
+-- pgsweep.pg_cron_unusable_reason: as in 0007.
+-- NULL when cron.schedule() can be called from this database; otherwise the reason.
+CREATE OR REPLACE FUNCTION pgsweep.pg_cron_unusable_reason()
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_cron_database text := current_setting('cron.database_name', true);
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_cron') THEN
+        RETURN 'pg_cron is not installed on this server';
+    END IF;
+    -- The setting exists only once the library is loaded (shared_preload_libraries).
+    IF v_cron_database IS NULL OR v_cron_database = '' THEN
+        RETURN 'pg_cron is not loaded (it must be in shared_preload_libraries)';
+    END IF;
+    IF v_cron_database <> current_database() THEN
+        RETURN format('this database (%s) is not cron.database_name (%s)',
+                      current_database(), v_cron_database);
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN 'the pg_cron extension is not created in this database (CREATE EXTENSION pg_cron)';
+    END IF;
+    IF NOT has_schema_privilege('cron', 'USAGE')
+       OR NOT has_function_privilege('cron.schedule(text, text, text)', 'EXECUTE') THEN
+        RETURN format('role %s may not use cron.schedule()', current_user);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION pgsweep.pg_cron_unusable_reason() IS
+    'Why pg_cron cannot schedule jobs from this database, or NULL when it can';
+
+-- pgsweep.purge_statement: as in 0008.
+-- The DELETE of the rows matching p_condition. With p_skip_locked the rows are first taken
+-- with FOR UPDATE SKIP LOCKED: rows another transaction holds are left alone, at the price of a
+-- second visit to every row and a WAL record for each lock. A function of its own so that
+-- EXPLAIN (pgsweep verify, the tests) can inspect exactly the statement a purge runs.
+CREATE OR REPLACE FUNCTION pgsweep.purge_statement(
+    p_table regclass, p_condition text, p_skip_locked boolean)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN p_skip_locked
+        THEN format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY('
+                    'SELECT ctid FROM %1$s WHERE %2$s FOR UPDATE SKIP LOCKED))', p_table, p_condition)
+        ELSE format('DELETE FROM %s WHERE %s', p_table, p_condition)
+    END
+$$;
+COMMENT ON FUNCTION pgsweep.purge_statement(regclass, text, boolean) IS
+    'The DELETE a purge runs for a condition, with or without SKIP LOCKED (for EXPLAIN)';
+
 -- pgsweep.cutoff_literal: as in 0008.
 -- The cutoff of a rule, as 0006 wrote it, now rendered in DateStyle ISO. 0006 rendered it in the
 -- caller's DateStyle; under Postgres or SQL style a timestamptz prints with its zone's

@@ -13,8 +13,8 @@
 -- Alembic runs this same file for revision 0009. Safe to run again.
 \set ON_ERROR_STOP on
 
-\ir ../engine/releases/1.0/install.sql
-
+-- First the app's own objects leave the engine's schema (so that the engine's install, which
+-- revokes PUBLIC's rights on every routine in it, finds none of them), then the engine.
 BEGIN;
 -- Wait at most 5 s for a lock, unless the caller chose its own lock_timeout.
 DO $$ BEGIN IF current_setting('lock_timeout') = '0' THEN SET LOCAL lock_timeout = '5s'; END IF; END $$;
@@ -22,7 +22,6 @@ DO $$ BEGIN IF current_setting('lock_timeout') = '0' THEN SET LOCAL lock_timeout
 -- Share of a user's decks, now in the app's schema. As in 0006, it runs with its caller's
 -- rights and PUBLIC may execute it (a function in public is executable by PUBLIC by default):
 -- it reads only through the caller's own table privileges.
--- Share of a user's decks: the progress figures of each deck in p_deck_ids.
 CREATE OR REPLACE FUNCTION public.deck_progress(p_user_id uuid, p_deck_ids uuid[])
 RETURNS TABLE (deck_id uuid, total_cards integer, mastered_cards integer, cards_due_today integer,
                total_practices integer, last_practiced_at timestamptz)
@@ -125,6 +124,14 @@ BEGIN
     END IF;
 END $$;
 
+-- The engine's install refuses an embedded engine unless its application adopts it: this one.
+SET pgsweep.adopt_embedded = on;
+COMMIT;
+
+\ir ../engine/releases/1.0/install.sql
+
+BEGIN;
+RESET pgsweep.adopt_embedded;
 -- Keep Alembic's version table truthful when this file runs under psql (README, "Rollback").
 -- Under Alembic (pgsweep.managed_by = 'alembic') Alembic records the version itself.
 DO $$

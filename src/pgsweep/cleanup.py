@@ -81,12 +81,14 @@ def cleanup(
             deleted = 0
             start: str | None = None
             while True:
-                row = conn.execute(
-                    "SELECT b.deleted, b.next_from FROM pgsweep.expiry_rule r,"
-                    " pgsweep.purge_range(r, %s, %s) b"
-                    " WHERE r.table_name = %s::regclass AND r.column_name = %s",
-                    (start, batch_size, rule_table, column),
-                ).fetchone()
+                try:
+                    row = _batch(conn, rule_table, column, start, batch_size)
+                except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+                    # The table or column went away since the rules were read: said, and the
+                    # other rules go on (the batches done are committed). Any other error (a
+                    # missing privilege) is the operator's to see, not a rule to skip.
+                    skipped.append(SkippedRule(rule_table, column, db.one_line(str(exc))))
+                    break
                 if row is None:  # the rule was removed meanwhile
                     break
                 deleted += int(row[0])
@@ -98,6 +100,18 @@ def cleanup(
                     break
             tables.setdefault(rule_table, []).append(RuleCount(column, deleted))
     return CleanupResult(False, _tables(tables), skipped)
+
+
+def _batch(
+    conn: psycopg.Connection[Any], table: str, column: str, start: str | None, batch_size: int
+) -> tuple[Any, ...] | None:
+    """One batch of one rule (its own transaction: the connection is in autocommit mode)."""
+    return conn.execute(
+        "SELECT b.deleted, b.next_from FROM pgsweep.expiry_rule r,"
+        " pgsweep.purge_range(r, %s, %s) b"
+        " WHERE r.table_name = %s::regclass AND r.column_name = %s",
+        (start, batch_size, table, column),
+    ).fetchone()
 
 
 def dry_run(dsn: str, *, table: str | None = None) -> CleanupResult:
@@ -132,7 +146,8 @@ def _rules(
         _require_rules(conn, table)
     rows = conn.execute(
         "SELECT table_name, column_name::text, problem FROM pgsweep.rules"
-        " WHERE %s::regclass IS NULL OR table_name = %s::regclass::text ORDER BY 1, 2",
+        " WHERE %s::regclass IS NULL OR table_name = %s::regclass::text"
+        " ORDER BY table_name, column_name",
         (table, table),
     ).fetchall()
     runnable = [(str(t), str(c)) for t, c, problem in rows if problem is None]

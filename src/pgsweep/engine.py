@@ -44,6 +44,7 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 # The order install.sql creates things in: a table before the routines whose signatures name
 # its row type, routines before the view and the event trigger that call them, grants last.
 SOURCE_ORDER = (
+    "preflight.sql",
     "schema.sql",
     "retired.sql",
     "tables",
@@ -127,8 +128,9 @@ def _array_literal(version: str) -> str:
 
 _INSTALL_HEADER = """\
 -- pgsweep engine {version}: installs the expiry engine (schema pgsweep) into any PostgreSQL 15
--- database, or upgrades the engine that Matcha Time's revisions 0006-0008 embedded. Running it
--- again changes nothing.
+-- database. Running it again changes nothing. (An engine an application's migrations embedded,
+-- as Matcha Time's revisions 0006-0008 did, is upgraded by that application's chain, which runs
+-- this file once its own objects are out of the schema: engine/src/preflight.sql.)
 -- Run with:  psql -X -d "$DATABASE_URL" -f engine/releases/{version}/install.sql
 -- GENERATED from engine/src by `make engine`: edit the sources, never this file. Once released
 -- it never changes (engine/releases/SHA256SUMS); a change is a new release.

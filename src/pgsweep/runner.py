@@ -97,7 +97,8 @@ def sweep_once(
 ) -> RunCounts:
     started, clock = dt.datetime.now(dt.UTC), time.monotonic()
     rules = conn.execute(
-        "SELECT table_name, column_name::text, problem FROM pgsweep.rules ORDER BY 1, 2"
+        "SELECT table_name, column_name::text, problem FROM pgsweep.rules"
+        " ORDER BY table_name, column_name"
     ).fetchall()
     tables = list(dict.fromkeys(str(t) for t, _, problem in rules if problem is None))
     skipped = [SkippedRule(str(t), str(c), str(p)) for t, c, p in rules if p is not None]
@@ -105,9 +106,16 @@ def sweep_once(
     for position, table in enumerate(tables, start=1):
         if on_table is not None:
             on_table(number, table, position, len(tables))
-        row = conn.execute(
-            "CALL pgsweep.sweep(%s::regclass, %s, '0'::interval, NULL)", (table, batch_size)
-        ).fetchone()
+        try:
+            row = conn.execute(
+                "CALL pgsweep.sweep(%s::regclass, %s, '0'::interval, NULL)", (table, batch_size)
+            ).fetchone()
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+            # The table or column went away since the rules were read: say so and go on with
+            # the others (each batch committed on its own). Any other error (a missing privilege)
+            # is the operator's to see, not a rule to skip.
+            skipped.append(SkippedRule(table, "*", db.one_line(str(exc))))
+            continue
         deleted[str(table)] = int(row[0]) if row and row[0] is not None else 0
     return RunCounts(number, started, time.monotonic() - clock, deleted, skipped)
 

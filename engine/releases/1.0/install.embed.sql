@@ -1,8 +1,9 @@
 -- For a migration tool that runs this file inside its own transaction (Flyway, sqlx,
 -- golang-migrate, Django RunSQL): GENERATED from the psql file of the same name.
 -- pgsweep engine 1.0: installs the expiry engine (schema pgsweep) into any PostgreSQL 15
--- database, or upgrades the engine that Matcha Time's revisions 0006-0008 embedded. Running it
--- again changes nothing.
+-- database. Running it again changes nothing. (An engine an application's migrations embedded,
+-- as Matcha Time's revisions 0006-0008 did, is upgraded by that application's chain, which runs
+-- this file once its own objects are out of the schema: engine/src/preflight.sql.)
 -- Run with:  psql -X -d "$DATABASE_URL" -f engine/releases/1.0/install.sql
 -- GENERATED from engine/src by `make engine`: edit the sources, never this file. Once released
 -- it never changes (engine/releases/SHA256SUMS); a change is a new release.
@@ -22,6 +23,21 @@ BEGIN
                 WHERE string_to_array(version, '.')::integer[] > '{1,0}'::integer[]) THEN
         RAISE EXCEPTION 'a newer pgsweep engine than 1.0 is installed'
             USING HINT = 'Use the pgsweep that installed it, or its downgrade.sql.';
+    END IF;
+END $$;
+
+-- ---- preflight.sql ----------------------------------------
+-- Before anything changes: an engine that an application's own migrations embedded (its rules
+-- table without pgsweep.release: Matcha Time's revisions 0006-0008) is upgraded by that
+-- application's chain, which moves its own objects out of the schema first and then runs this
+-- file with pgsweep.adopt_embedded on. Run on its own, this file would take those objects' grants.
+DO $$
+BEGIN
+    IF to_regclass('pgsweep.expiry_rule') IS NOT NULL AND to_regclass('pgsweep.release') IS NULL
+       AND current_setting('pgsweep.adopt_embedded', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'this database has an engine embedded by an application''s migrations'
+            USING HINT = 'Upgrade it with that application''s migration chain'
+                         ' (Matcha Time: pgsweep upgrade, or alembic upgrade head).';
     END IF;
 END $$;
 
@@ -68,12 +84,28 @@ CREATE TABLE IF NOT EXISTS pgsweep.expiry_rule (
     PRIMARY KEY (table_name, column_name),
     CONSTRAINT keep_for_not_negative CHECK (keep_for >= '0')
 );
--- Rules written before 1.0 (by Matcha Time's embedded engine) had no zone.
+-- Rules written before 1.0 (by an embedded engine) had no zone: their timestamp and date
+-- columns were read in the session's TimeZone, the server's default for the scheduled job. They
+-- keep reading them so, now stated: the zone is the default TimeZone of this database's sessions.
 DO $$
+DECLARE
+    v_zone text := (SELECT s.reset_val FROM pg_settings s WHERE s.name = 'TimeZone');
+    v_rule record;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'pgsweep.expiry_rule'::regclass
                                               AND attname = 'value_zone' AND NOT attisdropped) THEN
         ALTER TABLE pgsweep.expiry_rule ADD COLUMN value_zone text;
+        FOR v_rule IN
+            UPDATE pgsweep.expiry_rule r SET value_zone = v_zone
+              FROM pg_attribute a
+             WHERE a.attrelid = r.table_name AND a.attname = r.column_name
+               AND a.atttypid IN ('timestamp'::regtype, 'date'::regtype)
+            RETURNING r.table_name, r.column_name
+        LOOP
+            RAISE NOTICE 'pgsweep: rule %.% now states the zone its values were read in: %',
+                v_rule.table_name, v_rule.column_name, v_zone
+                USING HINT = 'If they hold UTC, SELECT pgsweep.add_rule(table, column, keep_for, ''UTC'').';
+        END LOOP;
     END IF;
 END $$;
 COMMENT ON TABLE pgsweep.expiry_rule IS
@@ -95,7 +127,8 @@ COMMENT ON TABLE pgsweep.release IS
 -- ---- functions/add_rule.sql ----------------------------------------
 -- Bring a table under the lifecycle: checks the column's type, that an index leads with the
 -- column (so every purge is index-driven) and, for a timestamp or date column, the zone its
--- values are in (UTC by default); then records (or updates) the rule. A timestamptz or numeric
+-- values are in (UTC for a new rule; an update without a zone keeps the rule's); then records
+-- (or updates) the rule. A timestamptz or numeric
 -- column carries no zone, so giving one is an error rather than a setting that does nothing.
 CREATE OR REPLACE FUNCTION pgsweep.add_rule(
     p_table regclass, p_column name, p_keep_for interval DEFAULT '0', p_value_zone text DEFAULT NULL)
@@ -109,9 +142,13 @@ DECLARE
     v_rule pgsweep.expiry_rule;
 BEGIN
     IF v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
-        v_zone := coalesce(p_value_zone, 'UTC');
-        IF NOT EXISTS (SELECT FROM pg_timezone_names WHERE name = v_zone)
-           AND NOT EXISTS (SELECT FROM pg_timezone_abbrevs WHERE abbrev = v_zone) THEN
+        -- Updating a rule without naming a zone keeps the zone it has.
+        SELECT coalesce(p_value_zone, r.value_zone) INTO v_zone FROM pgsweep.expiry_rule r
+         WHERE r.table_name = p_table AND r.column_name = p_column;
+        v_zone := coalesce(v_zone, p_value_zone, 'UTC');
+        -- Zone names only: an abbreviation's meaning depends on the session's
+        -- timezone_abbreviations ('IST' is India or Israel).
+        IF NOT EXISTS (SELECT FROM pg_timezone_names WHERE name = v_zone) THEN
             RAISE EXCEPTION 'unknown time zone "%"', v_zone
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Name one of pg_timezone_names, e.g. UTC or Europe/Berlin.';
@@ -183,13 +220,15 @@ COMMENT ON FUNCTION pgsweep.column_type(regclass, name) IS 'The type of a table 
 -- The cutoff of a rule as an SQL literal of the column's own type, so the planner sees a
 -- constant it can match against the column's index. Rendered in DateStyle ISO: other styles
 -- print zone abbreviations, which do not read back uniquely ('IST' for Asia/Kolkata reads back
--- as Israel time). A timestamp or date column takes the instant in the rule's value_zone (UTC
--- when unset), so neither the session's nor the server's TimeZone moves the cutoff.
+-- as Israel time). now() - keep_for is reckoned in UTC (a day is 24 hours, whatever daylight
+-- saving the session's zone observes), and a timestamp or date column takes that instant in the
+-- rule's value_zone (UTC when unset): neither the session's nor the server's TimeZone moves it.
 CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET datestyle = 'ISO, YMD'
+SET timezone = 'UTC'
 AS $$
 DECLARE
     v_type    regtype := pgsweep.column_type(p_rule.table_name, p_rule.column_name);
@@ -284,6 +323,16 @@ AS $$
 DECLARE
     v_gone record;
 BEGIN
+    -- The DELETE runs with the owner's rights and fires whatever triggers pgsweep.expiry_rule
+    -- has: only when the function's owner owns the schema and the table, so that no one who
+    -- could add such a trigger gains rights by it.
+    IF NOT EXISTS (SELECT FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     JOIN pg_roles o ON o.rolname = current_user
+                    WHERE c.oid = 'pgsweep.expiry_rule'::regclass
+                      AND c.relowner = o.oid AND n.nspowner = o.oid) THEN
+        RETURN;
+    END IF;
     FOR v_gone IN
         DELETE FROM pgsweep.expiry_rule r
          USING pg_event_trigger_dropped_objects() d
@@ -382,11 +431,17 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_cron_database text := current_setting('cron.database_name', true);
+    v_cron_database text;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_cron') THEN
         RETURN 'pg_cron is not installed on this server';
     END IF;
+    -- cron.database_name is readable by superusers and pg_read_all_settings only.
+    BEGIN
+        v_cron_database := current_setting('cron.database_name', true);
+    EXCEPTION WHEN insufficient_privilege THEN
+        RETURN format('role %s may not read cron.database_name (pg_read_all_settings)', current_user);
+    END;
     -- The setting exists only once the library is loaded (shared_preload_libraries).
     IF v_cron_database IS NULL OR v_cron_database = '' THEN
         RETURN 'pg_cron is not loaded (it must be in shared_preload_libraries)';
@@ -419,12 +474,12 @@ AS $$
 DECLARE
     v_deleted integer;
 BEGIN
-    /* rule_condition quotes every identifier (%I, regclass) and value (%L).
+    /* skip_locked_statement and rule_condition quote every identifier (%I, regclass) and
+     * value (%L).
      * @plpgsql_check_options: security_warnings = false
      */
-    EXECUTE format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s WHERE %2$s'
-                   ' ORDER BY %3$I LIMIT %4$s FOR UPDATE SKIP LOCKED))',
-                   p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule.column_name, p_rows);
+    EXECUTE pgsweep.skip_locked_statement(
+        p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule.column_name, p_rows);
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
     RETURN v_deleted;
 END $$;
@@ -473,9 +528,9 @@ BEGIN
         RETURN;
     END IF;
     v_type := pgsweep.column_type(v_table, v_column);
-    EXECUTE format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s'
-                   ' WHERE %2$s AND %3$I = %4$L::%5$s LIMIT %6$s FOR UPDATE SKIP LOCKED))',
-                   v_table, v_condition, v_column, next_from, v_type, p_batch_size);
+    EXECUTE pgsweep.skip_locked_statement(
+        v_table, format('%s AND %I = %L::%s', v_condition, v_column, next_from, v_type),
+        NULL, p_batch_size);
     GET DIAGNOSTICS deleted = ROW_COUNT;
     IF deleted = 0 THEN
         -- Every row left at this value is held (they wait for the next run): the next value.
@@ -505,21 +560,22 @@ COMMENT ON FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule) IS
 
 -- ---- functions/purge_statement.sql ----------------------------------------
 -- The DELETE of the rows matching p_condition. With p_skip_locked the rows are first taken
--- with FOR UPDATE SKIP LOCKED: rows another transaction holds are left alone, at the price of a
--- second visit to every row and a WAL record for each lock. A function of its own so that
--- EXPLAIN (pgsweep verify, the tests) can inspect exactly the statement a purge runs.
+-- with FOR UPDATE SKIP LOCKED (skip_locked_statement): rows another transaction holds are left
+-- alone, at the price of a second visit to every row and a WAL record for each lock. A function
+-- of its own so that EXPLAIN (pgsweep verify, the tests) can inspect exactly the statement a
+-- purge runs.
 CREATE OR REPLACE FUNCTION pgsweep.purge_statement(
     p_table regclass, p_condition text, p_skip_locked boolean)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN p_skip_locked
-        THEN format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY('
-                    'SELECT ctid FROM %1$s WHERE %2$s FOR UPDATE SKIP LOCKED))', p_table, p_condition)
-        ELSE format('DELETE FROM %s WHERE %s', p_table, p_condition)
-    END
-$$;
+BEGIN
+    IF p_skip_locked THEN
+        RETURN pgsweep.skip_locked_statement(p_table, p_condition);
+    END IF;
+    RETURN format('DELETE FROM %s WHERE %s', p_table, p_condition);
+END $$;
 COMMENT ON FUNCTION pgsweep.purge_statement(regclass, text, boolean) IS
     'The DELETE a purge runs for a condition, with or without SKIP LOCKED (for EXPLAIN)';
 
@@ -578,7 +634,8 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
-        WHEN NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p_rule.table_name)
+        WHEN NOT EXISTS (SELECT FROM pg_class c
+                          WHERE c.oid = p_rule.table_name AND c.relkind IN ('r', 'p'))
             THEN format('table %s no longer exists', p_rule.table_name::oid)
         WHEN a.atttypid IS NULL
             THEN format('column %I of %s no longer exists', p_rule.column_name, p_rule.table_name)
@@ -596,6 +653,30 @@ $$;
 COMMENT ON FUNCTION pgsweep.rule_problem(pgsweep.expiry_rule) IS
     'Why a rule cannot run (its table or column is gone, or cannot expire), or NULL';
 
+-- ---- functions/skip_locked_statement.sql ----------------------------------------
+-- The DELETE of the rows matching p_condition that no other transaction holds (taken first with
+-- FOR UPDATE SKIP LOCKED), optionally the first p_limit of them in p_order. A row is named by
+-- its table and ctid together: in a partitioned table (or one with inheritance children) two
+-- partitions have rows at the same ctid, so a ctid alone would also delete a live row of
+-- another partition. The ctid list still drives a TID scan; the pair makes it exact.
+CREATE OR REPLACE FUNCTION pgsweep.skip_locked_statement(
+    p_table regclass, p_condition text, p_order name DEFAULT NULL, p_limit integer DEFAULT NULL)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(
+        'WITH picked AS MATERIALIZED ('
+        'SELECT tableoid AS t, ctid AS c FROM %1$s WHERE %2$s%3$s%4$s FOR UPDATE SKIP LOCKED) '
+        'DELETE FROM %1$s WHERE ctid = ANY (ARRAY(SELECT p.c FROM picked p))'
+        ' AND (tableoid, ctid) IN (SELECT p.t, p.c FROM picked p)',
+        p_table, p_condition,
+        CASE WHEN p_order IS NOT NULL THEN format(' ORDER BY %I', p_order) ELSE '' END,
+        CASE WHEN p_limit IS NOT NULL THEN format(' LIMIT %s', p_limit) ELSE '' END)
+$$;
+COMMENT ON FUNCTION pgsweep.skip_locked_statement(regclass, text, name, integer) IS
+    'The DELETE of the matching rows no one holds (by table and ctid), optionally the first N';
+
 -- ---- functions/sweep_on_insert.sql ----------------------------------------
 -- AFTER INSERT ... FOR EACH STATEMENT: one bounded batch of one rule of the table.
 --   TG_ARGV[0]: the rule column to sweep; TG_ARGV[1]: rows per sweep (default 10);
@@ -608,7 +689,8 @@ COMMENT ON FUNCTION pgsweep.rule_problem(pgsweep.expiry_rule) IS
 -- gone, lets the session's next inserts skip the sweep; a full batch means there is more, and
 -- the next insert sweeps again. The countdown is a session setting, transactional like any.
 -- SECURITY DEFINER so the app's role needs no grant on pgsweep; it can delete only rows the
--- table's own rule marks as garbage. Errors become warnings: an insert never fails for it.
+-- table's own rule marks as garbage, and only in tables the engine's owner owns (whose DELETE
+-- triggers run with those same rights). Errors become warnings: an insert never fails for it.
 CREATE OR REPLACE FUNCTION pgsweep.sweep_on_insert()
 RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -632,6 +714,17 @@ BEGIN
     END IF;
     IF v_countdown > 0 THEN
         PERFORM set_config(v_countdown_setting, (v_countdown - 1)::text, false);
+        RETURN NULL;
+    END IF;
+    -- The DELETE runs with the function owner's rights, and so do the DELETE triggers of the
+    -- table it fires: on a table someone else owns, its owner's triggers would run with rights
+    -- that owner may lack. Sweep only the engine owner's own tables.
+    IF NOT EXISTS (SELECT FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner
+                    WHERE c.oid = TG_RELID AND o.rolname = current_user) THEN
+        RAISE WARNING 'pgsweep: opportunistic cleanup of % skipped: the table is not owned by %',
+            TG_RELID::regclass, current_user
+            USING HINT = 'The scheduled sweep still cleans it; or have the engine''s owner own it.';
+        PERFORM set_config(v_countdown_setting, v_skip::text, false);
         RETURN NULL;
     END IF;
     SELECT r.* INTO v_rule FROM pgsweep.expiry_rule r
@@ -782,8 +875,9 @@ COMMENT ON VIEW pgsweep.rules IS
 -- superuser; without one the engine still installs, consumers skip rules whose table or column
 -- is gone (pgsweep.rule_problem) and pgsweep verify reports them, and this says so.
 -- The trigger fires on every DROP in the database, whoever runs it, superusers included: it is
--- created only when a superuser also owns the function it calls. An engine installed by another
--- role (who may replace that function at will) gets none, even when a superuser runs this again.
+-- created only when a superuser also owns the function it calls, the rule table and the schema.
+-- An engine installed by another role (who may replace that function, or add a trigger to that
+-- table, at will) gets none, even when a superuser runs this again.
 DO $$
 DECLARE
     v_owner name := (SELECT r.rolname FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
@@ -795,8 +889,19 @@ BEGIN
     IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
         RAISE NOTICE 'pgsweep: event trigger pgsweep_forget_dropped_rules not created (needs a superuser)'
             USING HINT = 'Rules of dropped tables are skipped and reported by pgsweep verify instead.';
-    ELSIF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = v_owner) THEN
-        RAISE NOTICE 'pgsweep: event trigger pgsweep_forget_dropped_rules not created: the engine belongs to %, who is not a superuser', v_owner
+    ELSIF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = v_owner)
+          -- The function deletes from pgsweep.expiry_rule, firing its triggers: whoever owns
+          -- that table or its schema must be that same superuser (the function checks it too).
+          OR (SELECT r.rolname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+               WHERE c.oid = 'pgsweep.expiry_rule'::regclass) IS DISTINCT FROM v_owner
+          OR (SELECT r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+               WHERE n.nspname = 'pgsweep') IS DISTINCT FROM v_owner THEN
+        RAISE NOTICE 'pgsweep: event trigger pgsweep_forget_dropped_rules not created: the engine belongs to % (its function), % (its rule table) and % (its schema), not to one superuser',
+            v_owner,
+            (SELECT r.rolname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+              WHERE c.oid = 'pgsweep.expiry_rule'::regclass),
+            (SELECT r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+              WHERE n.nspname = 'pgsweep')
             USING HINT = 'A trigger that runs on every DROP may only call a superuser''s function.'
                          ' Rules of dropped tables are skipped and reported by pgsweep verify instead.';
     ELSE

@@ -1,6 +1,7 @@
 -- Bring a table under the lifecycle: checks the column's type, that an index leads with the
 -- column (so every purge is index-driven) and, for a timestamp or date column, the zone its
--- values are in (UTC by default); then records (or updates) the rule. A timestamptz or numeric
+-- values are in (UTC for a new rule; an update without a zone keeps the rule's); then records
+-- (or updates) the rule. A timestamptz or numeric
 -- column carries no zone, so giving one is an error rather than a setting that does nothing.
 CREATE OR REPLACE FUNCTION pgsweep.add_rule(
     p_table regclass, p_column name, p_keep_for interval DEFAULT '0', p_value_zone text DEFAULT NULL)
@@ -14,9 +15,13 @@ DECLARE
     v_rule pgsweep.expiry_rule;
 BEGIN
     IF v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
-        v_zone := coalesce(p_value_zone, 'UTC');
-        IF NOT EXISTS (SELECT FROM pg_timezone_names WHERE name = v_zone)
-           AND NOT EXISTS (SELECT FROM pg_timezone_abbrevs WHERE abbrev = v_zone) THEN
+        -- Updating a rule without naming a zone keeps the zone it has.
+        SELECT coalesce(p_value_zone, r.value_zone) INTO v_zone FROM pgsweep.expiry_rule r
+         WHERE r.table_name = p_table AND r.column_name = p_column;
+        v_zone := coalesce(v_zone, p_value_zone, 'UTC');
+        -- Zone names only: an abbreviation's meaning depends on the session's
+        -- timezone_abbreviations ('IST' is India or Israel).
+        IF NOT EXISTS (SELECT FROM pg_timezone_names WHERE name = v_zone) THEN
             RAISE EXCEPTION 'unknown time zone "%"', v_zone
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Name one of pg_timezone_names, e.g. UTC or Europe/Berlin.';

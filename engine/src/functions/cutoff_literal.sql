@@ -1,13 +1,15 @@
 -- The cutoff of a rule as an SQL literal of the column's own type, so the planner sees a
 -- constant it can match against the column's index. Rendered in DateStyle ISO: other styles
 -- print zone abbreviations, which do not read back uniquely ('IST' for Asia/Kolkata reads back
--- as Israel time). A timestamp or date column takes the instant in the rule's value_zone (UTC
--- when unset), so neither the session's nor the server's TimeZone moves the cutoff.
+-- as Israel time). now() - keep_for is reckoned in UTC (a day is 24 hours, whatever daylight
+-- saving the session's zone observes), and a timestamp or date column takes that instant in the
+-- rule's value_zone (UTC when unset): neither the session's nor the server's TimeZone moves it.
 CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET datestyle = 'ISO, YMD'
+SET timezone = 'UTC'
 AS $$
 DECLARE
     v_type    regtype := pgsweep.column_type(p_rule.table_name, p_rule.column_name);

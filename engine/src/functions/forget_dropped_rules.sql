@@ -11,6 +11,16 @@ AS $$
 DECLARE
     v_gone record;
 BEGIN
+    -- The DELETE runs with the owner's rights and fires whatever triggers pgsweep.expiry_rule
+    -- has: only when the function's owner owns the schema and the table, so that no one who
+    -- could add such a trigger gains rights by it.
+    IF NOT EXISTS (SELECT FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     JOIN pg_roles o ON o.rolname = current_user
+                    WHERE c.oid = 'pgsweep.expiry_rule'::regclass
+                      AND c.relowner = o.oid AND n.nspowner = o.oid) THEN
+        RETURN;
+    END IF;
     FOR v_gone IN
         DELETE FROM pgsweep.expiry_rule r
          USING pg_event_trigger_dropped_objects() d

@@ -5,11 +5,17 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_cron_database text := current_setting('cron.database_name', true);
+    v_cron_database text;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_cron') THEN
         RETURN 'pg_cron is not installed on this server';
     END IF;
+    -- cron.database_name is readable by superusers and pg_read_all_settings only.
+    BEGIN
+        v_cron_database := current_setting('cron.database_name', true);
+    EXCEPTION WHEN insufficient_privilege THEN
+        RETURN format('role %s may not read cron.database_name (pg_read_all_settings)', current_user);
+    END;
     -- The setting exists only once the library is loaded (shared_preload_libraries).
     IF v_cron_database IS NULL OR v_cron_database = '' THEN
         RETURN 'pg_cron is not loaded (it must be in shared_preload_libraries)';

@@ -9,12 +9,12 @@ AS $$
 DECLARE
     v_deleted integer;
 BEGIN
-    /* rule_condition quotes every identifier (%I, regclass) and value (%L).
+    /* skip_locked_statement and rule_condition quote every identifier (%I, regclass) and
+     * value (%L).
      * @plpgsql_check_options: security_warnings = false
      */
-    EXECUTE format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s WHERE %2$s'
-                   ' ORDER BY %3$I LIMIT %4$s FOR UPDATE SKIP LOCKED))',
-                   p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule.column_name, p_rows);
+    EXECUTE pgsweep.skip_locked_statement(
+        p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule.column_name, p_rows);
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
     RETURN v_deleted;
 END $$;

@@ -39,9 +39,9 @@ BEGIN
         RETURN;
     END IF;
     v_type := pgsweep.column_type(v_table, v_column);
-    EXECUTE format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s'
-                   ' WHERE %2$s AND %3$I = %4$L::%5$s LIMIT %6$s FOR UPDATE SKIP LOCKED))',
-                   v_table, v_condition, v_column, next_from, v_type, p_batch_size);
+    EXECUTE pgsweep.skip_locked_statement(
+        v_table, format('%s AND %I = %L::%s', v_condition, v_column, next_from, v_type),
+        NULL, p_batch_size);
     GET DIAGNOSTICS deleted = ROW_COUNT;
     IF deleted = 0 THEN
         -- Every row left at this value is held (they wait for the next run): the next value.

@@ -1,18 +1,19 @@
 -- The DELETE of the rows matching p_condition. With p_skip_locked the rows are first taken
--- with FOR UPDATE SKIP LOCKED: rows another transaction holds are left alone, at the price of a
--- second visit to every row and a WAL record for each lock. A function of its own so that
--- EXPLAIN (pgsweep verify, the tests) can inspect exactly the statement a purge runs.
+-- with FOR UPDATE SKIP LOCKED (skip_locked_statement): rows another transaction holds are left
+-- alone, at the price of a second visit to every row and a WAL record for each lock. A function
+-- of its own so that EXPLAIN (pgsweep verify, the tests) can inspect exactly the statement a
+-- purge runs.
 CREATE OR REPLACE FUNCTION pgsweep.purge_statement(
     p_table regclass, p_condition text, p_skip_locked boolean)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN p_skip_locked
-        THEN format('DELETE FROM %1$s WHERE ctid = ANY (ARRAY('
-                    'SELECT ctid FROM %1$s WHERE %2$s FOR UPDATE SKIP LOCKED))', p_table, p_condition)
-        ELSE format('DELETE FROM %s WHERE %s', p_table, p_condition)
-    END
-$$;
+BEGIN
+    IF p_skip_locked THEN
+        RETURN pgsweep.skip_locked_statement(p_table, p_condition);
+    END IF;
+    RETURN format('DELETE FROM %s WHERE %s', p_table, p_condition);
+END $$;
 COMMENT ON FUNCTION pgsweep.purge_statement(regclass, text, boolean) IS
     'The DELETE a purge runs for a condition, with or without SKIP LOCKED (for EXPLAIN)';

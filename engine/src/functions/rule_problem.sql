@@ -8,7 +8,8 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
-        WHEN NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p_rule.table_name)
+        WHEN NOT EXISTS (SELECT FROM pg_class c
+                          WHERE c.oid = p_rule.table_name AND c.relkind IN ('r', 'p'))
             THEN format('table %s no longer exists', p_rule.table_name::oid)
         WHEN a.atttypid IS NULL
             THEN format('column %I of %s no longer exists', p_rule.column_name, p_rule.table_name)

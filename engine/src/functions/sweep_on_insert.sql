@@ -9,7 +9,8 @@
 -- gone, lets the session's next inserts skip the sweep; a full batch means there is more, and
 -- the next insert sweeps again. The countdown is a session setting, transactional like any.
 -- SECURITY DEFINER so the app's role needs no grant on pgsweep; it can delete only rows the
--- table's own rule marks as garbage. Errors become warnings: an insert never fails for it.
+-- table's own rule marks as garbage, and only in tables the engine's owner owns (whose DELETE
+-- triggers run with those same rights). Errors become warnings: an insert never fails for it.
 CREATE OR REPLACE FUNCTION pgsweep.sweep_on_insert()
 RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -33,6 +34,17 @@ BEGIN
     END IF;
     IF v_countdown > 0 THEN
         PERFORM set_config(v_countdown_setting, (v_countdown - 1)::text, false);
+        RETURN NULL;
+    END IF;
+    -- The DELETE runs with the function owner's rights, and so do the DELETE triggers of the
+    -- table it fires: on a table someone else owns, its owner's triggers would run with rights
+    -- that owner may lack. Sweep only the engine owner's own tables.
+    IF NOT EXISTS (SELECT FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner
+                    WHERE c.oid = TG_RELID AND o.rolname = current_user) THEN
+        RAISE WARNING 'pgsweep: opportunistic cleanup of % skipped: the table is not owned by %',
+            TG_RELID::regclass, current_user
+            USING HINT = 'The scheduled sweep still cleans it; or have the engine''s owner own it.';
+        PERFORM set_config(v_countdown_setting, v_skip::text, false);
         RETURN NULL;
     END IF;
     SELECT r.* INTO v_rule FROM pgsweep.expiry_rule r

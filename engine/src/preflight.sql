@@ -1,0 +1,13 @@
+-- Before anything changes: an engine that an application's own migrations embedded (its rules
+-- table without pgsweep.release: Matcha Time's revisions 0006-0008) is upgraded by that
+-- application's chain, which moves its own objects out of the schema first and then runs this
+-- file with pgsweep.adopt_embedded on. Run on its own, this file would take those objects' grants.
+DO $$
+BEGIN
+    IF to_regclass('pgsweep.expiry_rule') IS NOT NULL AND to_regclass('pgsweep.release') IS NULL
+       AND current_setting('pgsweep.adopt_embedded', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'this database has an engine embedded by an application''s migrations'
+            USING HINT = 'Upgrade it with that application''s migration chain'
+                         ' (Matcha Time: pgsweep upgrade, or alembic upgrade head).';
+    END IF;
+END $$;
