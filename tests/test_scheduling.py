@@ -422,3 +422,22 @@ def test_schedule_and_unschedule_reach_the_cron_database_through_cron_dsn(
     removed = pgsweep(capsys, "unschedule", "--dsn", other, "--cron-dsn", matcha, "--json")
     assert removed.json()["ok"] is True
     assert [j["name"] for j in removed.json()["removed"]] == [cron.DEFAULT_JOB]
+
+
+def test_a_dry_run_of_schedule_checks_and_shows_the_job_and_schedules_nothing(
+    matcha: str, other: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    preview = pgsweep(capsys, "schedule", "--dsn", other, "--cron", "7 4 1 1 *", "--dry-run")
+    assert preview.code == 0, preview.err
+    assert preview.out.startswith(f"would be scheduled: {cron.DEFAULT_JOB} (a new job)")
+    assert "'7 4 1 1 *' runs 'CALL pgsweep.sweep();'" in preview.out
+    assert jobs(matcha) == {}
+    bad = pgsweep(capsys, "schedule", "--dsn", other, "--command", "SELEC 1", "--dry-run")
+    assert bad.code == errors.EXIT_USAGE  # checked as a real schedule would be
+    assert pgsweep(capsys, "schedule", "--dsn", other).code == 0
+    before = jobs(matcha)
+    change = pgsweep(capsys, "schedule", "--dsn", other, "--cron", "@daily", "--dry-run", "--json")
+    document = change.json()
+    assert (document["dry_run"], document["action"]) == (True, "updated")
+    assert document["job"]["schedule"] == "@daily"
+    assert jobs(matcha) == before

@@ -376,6 +376,11 @@ def _schedule_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="keep cron.job_run_details N days (default %(default)s; 0: no pruning job)",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything and show the job as it would be; schedule nothing",
+    )
     _cron_dsn_option(p)
 
 
@@ -875,10 +880,12 @@ def _schedule(ctx: Context) -> int:
         job_name=args.job_name,
         history_days=args.history_days,
         cron_dsn=args.cron_dsn,
+        dry_run=args.dry_run,
     )
     if out.json:
         out.result(
             {
+                "dry_run": result.dry_run,
                 "action": result.action,
                 "cron_database": result.cron_database,
                 "job": _job_json(result.job),
@@ -891,8 +898,10 @@ def _schedule(ctx: Context) -> int:
         if job is None or action is None:
             continue
         same = " (nothing changed)" if action == "unchanged" else ""
+        word = f"would be {_ACTION_WORD[action]}:" if result.dry_run else _ACTION_WORD[action]
+        jobid = f"jobid {job.jobid}" if job.jobid else "a new job"
         out.line(
-            f"{_ACTION_WORD[action]} {job.name} (jobid {job.jobid}){same} in cron database"
+            f"{word} {job.name} ({jobid}){same} in cron database"
             f" {result.cron_database!r}: '{job.schedule}' runs {job.command!r}"
             f" in {job.database!r}",
             style="green",

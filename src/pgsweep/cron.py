@@ -13,6 +13,7 @@ that some other database's job already uses would silently move that job, so it 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterator
@@ -65,8 +66,9 @@ class ScheduleResult:
     cron_database: str
     job: Job
     prune_job: Job | None
-    action: Action = "created"  # what happened to ``job``
+    action: Action = "created"  # what happened to ``job`` (or, dry run: would happen)
     prune_action: Action | None = None
+    dry_run: bool = False  # nothing was scheduled: ``job`` is what would be (jobid 0 when new)
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,7 @@ def schedule(
     job_name: str = DEFAULT_JOB,
     history_days: int = DEFAULT_HISTORY_DAYS,
     cron_dsn: str | None = None,
+    dry_run: bool = False,
 ) -> ScheduleResult:
     """Register (or update) the cleanup job for ``database`` (default: the DSN's database), and
     the history-pruning job of the cron database unless ``history_days`` is 0.
@@ -299,6 +302,22 @@ def schedule(
                     f"pg_cron job {twin.name!r} (jobid {twin.jobid}) already sweeps database"
                     f" {target!r}: change it with --job-name {twin.name}, or unschedule it first"
                 )
+            if dry_run:
+                would = _would_be(before, job_name, wanted_cron, wanted_command, target)
+                would_prune = None
+                if history_days:
+                    pruning = prune_command(history_days)
+                    would_prune = _would_be(
+                        prune_before, PRUNE_JOB, PRUNE_SCHEDULE, pruning, cron_db
+                    )
+                return ScheduleResult(
+                    cron_db,
+                    would,
+                    would_prune,
+                    _action(before, would),
+                    None if would_prune is None else _action(prune_before, would_prune),
+                    dry_run=True,
+                )
             with conn.transaction():
                 _schedule_one(conn, job_name, wanted_cron, wanted_command, target, cron_db)
                 if history_days:
@@ -320,6 +339,15 @@ def schedule(
         _action(before, job),
         _action(prune_before, prune) if history_days and prune is not None else None,
     )
+
+
+def _would_be(
+    before: Job | None, name: str, schedule: str, command: str, database: str
+) -> Job:
+    """The job as scheduling would leave it (a dry run); a new one has jobid 0."""
+    if before is not None:
+        return dataclasses.replace(before, schedule=schedule, command=command)
+    return Job(0, name, schedule, command, database, "", True)
 
 
 def _action(before: Job | None, after: Job) -> Action:
