@@ -135,6 +135,10 @@ def test_0007_leaves_a_job_it_did_not_create_and_its_rollback_keeps_it(matcha: s
     migrate.upgrade(matcha, "head")
     after = jobs(matcha)
     assert after["cleanup-expired-tokens"] == by_hand["cleanup-expired-tokens"]  # untouched
+    # The runbook's job, made by hand, still counts as the app's nightly cleanup for verify.
+    evidence = {c.name: c for c in verify.verify(matcha).checks}
+    assert evidence["pg_cron job cleanup-expired-tokens"].ok is True
+    assert "the app's cleanup" in evidence["pg_cron job cleanup-expired-tokens"].evidence
     assert set(tracked(matcha)) == {cron.PRUNE_JOB}
     migrate.downgrade(matcha, "0006")
     assert jobs(matcha) == by_hand  # only the pruning job, 0007's own, is gone

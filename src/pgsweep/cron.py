@@ -210,15 +210,20 @@ def sweeps_every_rule(command: str) -> bool:
     return bool(re.search(r"\bcall\s+pgsweep\.sweep\s*\(\s*(\)|null\b|p_batch_size\b)", text))
 
 
+def find_jobs_running(conn: Connection, database: str, fragment: str) -> list[Job]:
+    """The jobs of ``database`` whose command mentions ``fragment`` (a routine's name)."""
+    rows = conn.execute(
+        "SELECT jobid, jobname, schedule, command, database, username, active FROM cron.job"
+        " WHERE database = %s AND strpos(lower(command), lower(%s)) > 0 ORDER BY jobid",
+        (database, fragment),
+    ).fetchall()
+    return [_job(row) for row in rows]
+
+
 def find_sweep_jobs(conn: Connection, database: str) -> list[Job]:
     """The jobs of ``database`` whose command calls ``pgsweep.sweep``, those that sweep every
     rule first."""
-    rows = conn.execute(
-        "SELECT jobid, jobname, schedule, command, database, username, active FROM cron.job"
-        " WHERE database = %s AND command ILIKE %s ORDER BY jobid",
-        (database, "%pgsweep.sweep%"),
-    ).fetchall()
-    jobs = [_job(row) for row in rows]
+    jobs = find_jobs_running(conn, database, "pgsweep.sweep")
     return sorted(jobs, key=lambda job: not sweeps_every_rule(job.command))
 
 

@@ -19,6 +19,8 @@ from pgsweep import deploy, migrate
 from pgsweep.plans import Path
 
 MANIFEST_PATH = FilePath(__file__).resolve().parent / "matcha_manifest.json"
+# The runbook's nightly job runs this contract function (its token rules, one transaction).
+CLEANUP_FUNCTION = "cleanup_all_expired_tokens"
 # The app's objects live in public (the engine's in pgsweep, checked against the engine's own).
 SCHEMAS = ("public",)
 

@@ -81,11 +81,14 @@ def verify(
             checks: list[Check] = [engine_check(conn)]
             if checks[0].ok:
                 checks += _engine_checks(conn)
-            if matcha.is_app_database(conn):
+            app = matcha.is_app_database(conn)
+            if app:
                 checks += _app_checks(conn)
             if check_cron:
+                # In the app's database, the runbook's job (the contract function) is a sweep.
+                also = matcha.CLEANUP_FUNCTION if app else None
                 checks += _guarded(
-                    conn, "pg_cron", lambda: cron_checks(cron_dsn or dsn, conn, job_name)
+                    conn, "pg_cron", lambda: cron_checks(cron_dsn or dsn, conn, job_name, also)
                 )
             else:
                 checks.append(Check("pg_cron job", None, "not checked (--no-cron)"))
@@ -357,7 +360,11 @@ def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
 # --- pg_cron ---------------------------------------------------------------------------------
 
 
-def cron_checks(dsn: str, conn: Connection, job_name: str | None) -> list[Check]:
+def cron_checks(
+    dsn: str, conn: Connection, job_name: str | None, also_sweeping: str | None = None
+) -> list[Check]:
+    """The job that sweeps this database; ``also_sweeping`` names an app's own cleanup routine
+    that counts as one (the reference app's runbook job)."""
     title = f"pg_cron job {job_name}" if job_name else "pg_cron job"
     try:
         cron_db = cron.cron_database(conn)
@@ -372,7 +379,7 @@ def cron_checks(dsn: str, conn: Connection, job_name: str | None) -> list[Check]
     database = str(_one(conn, "SELECT current_database()"))
     try:
         with _read_only(dsn, conn, cron_db, database) as cconn:
-            return _job_checks(cconn, title, job_name, database, cron_db)
+            return _job_checks(cconn, title, job_name, database, cron_db, also_sweeping)
     except PgsweepError as exc:
         return [Check(title, False, f"cannot read the cron database {cron_db!r}: {exc}")]
 
@@ -392,7 +399,12 @@ def _read_only(dsn: str, conn: Connection, cron_db: str, database: str) -> Itera
 
 
 def _job_checks(
-    conn: Connection, title: str, job_name: str | None, database: str, cron_db: str
+    conn: Connection,
+    title: str,
+    job_name: str | None,
+    database: str,
+    cron_db: str,
+    also_sweeping: str | None = None,
 ) -> list[Check]:
     if not cron.has_cron_tables(conn):
         return [Check(title, False, f"the pg_cron extension is not created in {cron_db!r}")]
@@ -401,19 +413,24 @@ def _job_checks(
         wanted = f"no job {job_name!r} for database {database!r}"
     else:
         sweeping = cron.find_sweep_jobs(conn, database)
+        if not sweeping and also_sweeping:
+            sweeping = cron.find_jobs_running(conn, database, also_sweeping)
         job = sweeping[0] if sweeping else None
         wanted = f"no job sweeps database {database!r}"
     if job is None:
         where = f"in cron database {cron_db!r}"
         return [Check(title, False, f"missing: {wanted} {where} (pgsweep schedule)")]
     title = f"pg_cron job {job.name}"
-    runs_cleanup = cron.sweeps_every_rule(job.command)
+    runs_app_cleanup = also_sweeping is not None and also_sweeping in job.command.lower()
+    runs_cleanup = cron.sweeps_every_rule(job.command) or runs_app_cleanup
     where = f"jobid {job.jobid} in {cron_db!r}"
     evidence = f"{where}, schedule '{job.schedule}', command {job.command!r}, as {job.username}"
     if not job.active:
         checks = [Check(title, False, f"INACTIVE: {evidence}")]
     elif not runs_cleanup:
         checks = [Check(title, False, f"its command does not sweep every rule: {evidence}")]
+    elif runs_app_cleanup:
+        checks = [Check(title, True, f"active, {evidence}: the app's cleanup (its own rules)")]
     else:
         checks = [Check(title, True, f"active, {evidence}")]
     checks.append(_last_run_check(conn, job))
