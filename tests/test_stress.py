@@ -255,9 +255,12 @@ def test_the_stress_checks_catch_a_delete_of_live_tokens(fresh_db: str) -> None:
                 rogue.extend(
                     str(r[0])
                     for r in conn.execute(
+                        # FOR UPDATE: the row is held from the moment it is picked, so an app
+                        # update in between cannot move it away from the ctid (which made this
+                        # delete find nothing now and then, and the test fail on its own rogue).
                         f"DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table}"
-                        f" WHERE {unused} expires_at > now() + interval '1 minute' LIMIT 1)"
-                        " RETURNING token_hash"
+                        f" WHERE {unused} expires_at > now() + interval '1 minute'"
+                        " LIMIT 1 FOR UPDATE) RETURNING token_hash"
                     )
                 )
 
