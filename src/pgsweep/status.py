@@ -61,10 +61,11 @@ def status(dsn: str) -> Status:
     with db.connect(dsn) as conn:
         require_engine(conn)
         rules = conn.execute(
-            "SELECT r.table_name::text, r.column_name::text, pgsweep.rule_problem(r),"
-            " CASE WHEN pgsweep.rule_problem(r) IS NULL THEN pgsweep.cutoff_literal(r) END,"
-            " CASE WHEN pgsweep.rule_problem(r) IS NULL THEN pgsweep.instant_expression(r) END"
-            " FROM pgsweep.expiry_rule r ORDER BY 1, 2"
+            "SELECT r.table_name::text, r.column_name::text, p.problem,"
+            " CASE WHEN p.problem IS NULL THEN pgsweep.cutoff_literal(r) END,"
+            " CASE WHEN p.problem IS NULL THEN pgsweep.instant_expression(r) END"
+            " FROM pgsweep.expiry_rule r, LATERAL (SELECT pgsweep.rule_problem(r) AS problem) p"
+            " ORDER BY r.table_name::text, r.column_name"
         ).fetchall()
         by_table: dict[str, list[_Rule]] = {}
         skipped: list[SkippedRule] = []
