@@ -107,7 +107,9 @@ def test_0009_points_the_runbook_job_at_every_rule_and_its_rollback_points_it_ba
     name, schedule, command = SWEEPING
     assert after[name] == (schedule, command, CRON_DB, True, before[name][4])  # same job
     assert after[cron.PRUNE_JOB] == before[cron.PRUNE_JOB]
-    assert cron_failures(matcha) == {}
+    # 0009 is behind the head now (its engine too): the job checks are what this is about.
+    behind = {"engine", "revision"}
+    assert {k: v for k, v in cron_failures(matcha).items() if k not in behind} == {}
     psql_ok(matcha, down_file("0009"))
     assert jobs(matcha) == before
     psql_ok(matcha, up_file("0009"))
