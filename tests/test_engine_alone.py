@@ -24,7 +24,7 @@ from tests import own_tables
 from tests.cli import Outcome, pgsweep, pgsweep_process
 from tests.cron_cluster import cron_cluster
 from tests.own_tables import ATTRIBUTES, GARBAGE, KEPT, KEPT_LABELS, SESSIONS, TABLES
-from tests.pg import connect
+from tests.pg import connect, tolerate_lag
 from tests.sqlrun import assert_same_catalog, catalog_of
 
 MATCHA_TABLES = (
@@ -76,6 +76,7 @@ def app_db(fresh_db: str) -> str:
     with connect(fresh_db) as conn:
         own_tables.create(conn)
         own_tables.seed(conn)
+    tolerate_lag(fresh_db)
     return fresh_db
 
 
@@ -105,6 +106,17 @@ def test_install_puts_the_engine_alone_into_an_empty_database_and_again_changes_
         "pgsweep.expiry_rule",
         "pgsweep.release",
         "pgsweep.rules",
+        # run history and status (docs/observability.md)
+        "pgsweep.run",
+        "pgsweep.run_rule",
+        "pgsweep.rule_counter",
+        "pgsweep.trigger_sweep",
+        "pgsweep.runs",
+        "pgsweep.rule_last_run",
+        "pgsweep.run_failures",
+        "pgsweep.rows_deleted_per_day",
+        "pgsweep.rule_counters",
+        "pgsweep.rule_status",
     }
     assert engine_state(fresh_db) == {"schema": True, "event_trigger": True}
     with connect(fresh_db) as conn:
@@ -298,6 +310,7 @@ def test_schedule_registers_the_sweep_of_every_rule_and_verify_sees_the_job(
         with connect(dsn) as conn:
             own_tables.create(conn)
             own_tables.seed(conn)
+        tolerate_lag(dsn)
         done = run(capsys, "schedule", "--dsn", dsn, "--cron", "*/5 * * * *", "--json").json()
         job = done["job"]
         assert (job["command"], job["database"], job["active"]) == (
