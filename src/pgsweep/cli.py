@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -41,6 +42,7 @@ from pgsweep import (
     db,
     deploy,
     engine,
+    health,
     matcha,
     migrate,
     runner,
@@ -157,6 +159,36 @@ def duration(text: str) -> str:
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def seconds(text: str) -> float:
+    """A duration (``90s``, ``5m``, ``1h``, ``7d``) as seconds."""
+    try:
+        return runner.parse_duration(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def ratio(text: str) -> float:
+    """A share from 0 to 1 (``0.2``) or a percentage (``20%``)."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a ratio: {text!r} (e.g. 0.2 or 20%)") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (or 0% and 100%), not {text!r}")
+    return value
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+
+
+def size(text: str) -> int:
+    """A size in bytes, or with PostgreSQL's 1024-based units: ``512MB``, ``1GB``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?[bB])?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 1GB, 512MB, 1048576)")
+    return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").upper()])
 
 
 def job_name(text: str) -> str:
@@ -423,6 +455,124 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _health_options(p: argparse.ArgumentParser) -> None:
+    age = verify.format_age
+
+    def pair(
+        name: str,
+        kind: Callable[[str], Any],
+        warn: Any,
+        crit: Any,
+        what: str,
+        show: Callable[[Any], str],
+    ) -> None:
+        p.add_argument(
+            f"--{name}-warning",
+            type=kind,
+            default=warn,
+            metavar="X",
+            help=f"WARNING at {what} (default {show(warn)})",
+        )
+        p.add_argument(
+            f"--{name}-critical",
+            type=kind,
+            default=crit,
+            metavar="X",
+            help=f"CRITICAL at {what} (default {show(crit)})",
+        )
+
+    pair(
+        "long-query",
+        seconds,
+        health.LONG_QUERY_WARNING_S,
+        health.LONG_QUERY_CRITICAL_S,
+        "a statement or transaction running this long",
+        age,
+    )
+    pair(
+        "blocked",
+        seconds,
+        health.BLOCKED_WARNING_S,
+        health.BLOCKED_CRITICAL_S,
+        "a session waiting this long on another's lock",
+        age,
+    )
+    pair(
+        "dead-ratio",
+        ratio,
+        health.DEAD_RATIO_WARNING,
+        health.DEAD_RATIO_CRITICAL,
+        "this share of a table's tuples dead",
+        lambda v: f"{v:.0%}",
+    )
+    p.add_argument(
+        "--dead-min-rows",
+        type=non_negative_int,
+        default=health.DEAD_MIN_ROWS,
+        metavar="N",
+        help="never flag a table with fewer dead (or modified) tuples (default %(default)s)",
+    )
+    p.add_argument(
+        "--maintenance-age-warning",
+        type=seconds,
+        default=health.MAINTENANCE_AGE_WARNING_S,
+        metavar="X",
+        help="WARNING when a table with that much work waiting was not vacuumed"
+        f" or analyzed for this long (default {age(health.MAINTENANCE_AGE_WARNING_S)})",
+    )
+    pair(
+        "xid-age",
+        positive_int,
+        health.XID_AGE_WARNING,
+        health.XID_AGE_CRITICAL,
+        "this transaction ID age (age(datfrozenxid))",
+        lambda v: f"{v:,}",
+    )
+    pair(
+        "slot-wal",
+        size,
+        health.SLOT_WAL_WARNING_BYTES,
+        health.SLOT_WAL_CRITICAL_BYTES,
+        "this much WAL retained by a replication slot",
+        format_bytes,
+    )
+    pair(
+        "standby-lag",
+        seconds,
+        health.STANDBY_LAG_WARNING_S,
+        health.STANDBY_LAG_CRITICAL_S,
+        "a standby this far behind",
+        age,
+    )
+    p.add_argument(
+        "--no-success-warning",
+        type=seconds,
+        default=health.NO_SUCCESS_WARNING_S,
+        metavar="X",
+        help="WARNING when a rule had no successful run for this long"
+        f" (default {age(health.NO_SUCCESS_WARNING_S)})",
+    )
+    p.add_argument(
+        "--top",
+        type=positive_int,
+        default=health.TOP,
+        metavar="N",
+        help="tables, indexes and sessions listed per check (default %(default)s)",
+    )
+    p.add_argument(
+        "--statement-timeout",
+        type=positive_int,
+        default=health.STATEMENT_TIMEOUT_MS,
+        metavar="MS",
+        help="each check's query is cancelled after MS ms (default %(default)s)",
+    )
+    p.add_argument(
+        "--details",
+        action="store_true",
+        help="list the evidence of every check, not only of those that are not OK",
+    )
+
+
 def _completion_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to complete in")
 
@@ -435,6 +585,9 @@ class Command:
     handler: Handler
     examples: tuple[str, str]
     connects: bool = True  # takes --dsn, --json, --config
+    # A monitoring plugin: every failure to check (a bad option, no connection, no password)
+    # is UNKNOWN, exit 3, as Nagios reads it; 1 and 2 mean WARNING and CRITICAL.
+    nagios: bool = False
 
 
 # Filled in below, once the handlers exist; the order is --help's order.
@@ -516,9 +669,10 @@ def _main(arguments: list[str], out: Output) -> int:
         # argparse reports unknown options after a command from the top-level parser; name the
         # command and show its usage instead.
         culprit = subparsers.get(command or "", exc.parser) if exc.parser is parser else exc.parser
-        return out.error(culprit.prog, str(exc), exc.exit_code, usage=culprit.format_usage())
+        code = _failure(command, exc.exit_code)
+        return out.error(culprit.prog, str(exc), code, usage=culprit.format_usage())
     except UsageError as exc:
-        return out.error(prog, str(exc), exc.exit_code)
+        return out.error(prog, str(exc), _failure(command, exc.exit_code))
     out.json = bool(getattr(args, "json", False))
     handler = next(c.handler for c in COMMANDS if c.name == args.command)
     try:
@@ -526,11 +680,18 @@ def _main(arguments: list[str], out: Output) -> int:
         with _application_name(args.command):
             return handler(Context(args, dsn, out, parser))
     except PgsweepError as exc:
-        return out.error(prog, str(exc), exc.exit_code)
+        return out.error(prog, str(exc), _failure(command, exc.exit_code))
     except (psycopg.Error, SQLAlchemyError, CommandError, OSError) as exc:
         if isinstance(exc, BrokenPipeError):
             raise
-        return out.error(prog, describe_error(exc), EXIT_FAILED)
+        return out.error(prog, describe_error(exc), _failure(command, EXIT_FAILED))
+
+
+def _failure(command: str | None, code: int) -> int:
+    """The exit status of a command that failed: a monitoring plugin's is UNKNOWN (3)."""
+    if any(c.nagios and c.name == command for c in COMMANDS):
+        return health.EXIT_CODES[health.UNKNOWN]
+    return code
 
 
 @contextmanager
@@ -651,6 +812,7 @@ def _uninstall(ctx: Context) -> int:
                 "this engine belongs to the reference app's migration chain: remove it with"
                 " pgsweep downgrade 0008 (which restores the engine the app had embedded)"
             )
+
     def ask(version: str, rules: int) -> None:
         consent.confirm(
             f"this removes pgsweep engine {version} from {db.describe(ctx.dsn)}, with"
@@ -860,6 +1022,65 @@ def _status(ctx: Context) -> int:
     )
     _skipped(out, report.skipped)
     return EXIT_OK
+
+
+_HEALTH_STYLE = {
+    health.OK: "green",
+    health.WARNING: "yellow",
+    health.CRITICAL: "bold red",
+    health.UNKNOWN: "magenta",
+}
+
+
+def _health(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
+    thresholds = health.Thresholds(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(health.Thresholds)}
+    )
+    with out.busy("checking…"):
+        report = health.health(ctx.dsn, thresholds)
+    status = report.status
+    if out.json:
+        out.emit(
+            {
+                "ok": status == health.OK,
+                "status": status,
+                "exit_code": report.exit_code,
+                "database": report.database,
+                "checks": [
+                    {"name": c.name, "status": c.status, "summary": c.summary, "details": c.details}
+                    for c in report.checks
+                ],
+            }
+        )
+        return report.exit_code
+    # The first line is the verdict: what a Nagios-style monitor shows.
+    bad = [c for c in report.checks if c.status != health.OK]
+    verdict = f"PGSWEEP HEALTH {status.upper()}: " + (
+        "; ".join(f"{c.name}: {c.summary}" for c in bad)
+        if bad
+        else f"{plural(len(report.checks), 'check')} OK"
+    )
+    out.line(verdict, style=_HEALTH_STYLE[status])
+    plain: list[str] = []
+    rows: list[list[str]] = []
+    styles: list[str | None] = []
+    for c in report.checks:
+        plain.append(f"{c.status.upper():<8} {c.name}: {c.summary}")
+        rows.append([c.status.upper(), c.name, c.summary])
+        styles.append(_HEALTH_STYLE[c.status])
+        if args.details or c.status != health.OK:
+            for line in c.lines[: max(args.top, 1) * 4]:
+                plain.append(f"           {line}")
+                rows.append(["", "", f"  {line}"])
+                styles.append(None)
+    out.table(
+        [Column("status"), Column("check"), Column("evidence")],
+        rows,
+        plain=plain,
+        styles=styles,
+    )
+    return report.exit_code
 
 
 def _job_json(job: cron.Job | None) -> dict[str, Any] | None:
@@ -1082,6 +1303,14 @@ COMMANDS.extend(
             lambda _p: None,
             _status,
             ("pgsweep status", "pgsweep status --json | jq '.tables[].garbage'"),
+        ),
+        Command(
+            "health",
+            "check the database and its cleanup: OK/WARNING/CRITICAL/UNKNOWN (exit 0-3)",
+            _health_options,
+            _health,
+            ("pgsweep health", "pgsweep health --long-query-warning 1m --json"),
+            nagios=True,
         ),
         Command(
             "schedule",
