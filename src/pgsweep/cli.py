@@ -44,6 +44,7 @@ from pgsweep import (
     engine,
     health,
     matcha,
+    metrics,
     migrate,
     runner,
     status,
@@ -189,6 +190,16 @@ def size(text: str) -> int:
     if not match:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 1GB, 512MB, 1048576)")
     return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").upper()])
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, not {text!r}")
+    return value
 
 
 def job_name(text: str) -> str:
@@ -571,6 +582,33 @@ def _health_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="list the evidence of every check, not only of those that are not OK",
     )
+
+
+def _metrics_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--statement-timeout",
+        type=positive_int,
+        default=metrics.STATEMENT_TIMEOUT_MS,
+        metavar="MS",
+        help="cancel a scrape's queries after MS ms (default %(default)s)",
+    )
+
+
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--port",
+        type=port_number,
+        default=metrics.DEFAULT_PORT,
+        metavar="PORT",
+        help="HTTP port of /metrics (default %(default)s; 0: any free port, printed)",
+    )
+    p.add_argument(
+        "--address",
+        default=metrics.DEFAULT_ADDRESS,
+        metavar="ADDR",
+        help="address to listen on (default %(default)s; 0.0.0.0 or :: for every interface)",
+    )
+    _metrics_options(p)
 
 
 def _completion_options(p: argparse.ArgumentParser) -> None:
@@ -1240,6 +1278,66 @@ def _log(out: Output, document: dict[str, Any], text: str) -> None:
         out.line(f"{at[:19]}Z {text}")
 
 
+def _metrics(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
+    if not out.json:
+        out.line(metrics.exposition(ctx.dsn, args.statement_timeout).rstrip("\n"))
+        return EXIT_OK
+    reading = metrics.scrape(ctx.dsn, args.statement_timeout)
+    out.emit(
+        {
+            "ok": reading.error is None,
+            "error": reading.error,
+            "metrics": [
+                {
+                    "name": family.name,
+                    "type": family.type,
+                    "help": family.documentation,
+                    "samples": [
+                        {"name": s.name, "labels": s.labels, "value": s.value}
+                        for s in family.samples
+                    ],
+                }
+                for family in metrics.families(reading)
+            ],
+        }
+    )
+    return EXIT_OK
+
+
+def _serve(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
+    stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server = metrics.serve(ctx.dsn, args.address, args.port, args.statement_timeout)
+        try:
+            host, port = str(server.server_address[0]), int(server.server_address[1])
+            url = f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
+            _log(
+                out,
+                {"event": "start", "url": url, "port": port, "database": db.describe(ctx.dsn)},
+                f"serving the metrics of {db.describe(ctx.dsn)} on {url}",
+            )
+            stop.wait()
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for name in received[:1]:
+        _log(out, {"event": "signal", "signal": name}, f"{name} received")
+    _log(out, {"event": "stopped", "ok": True}, "stopped")
+    return EXIT_OK
+
+
 def _completion(ctx: Context) -> int:
     # shtab generates the script from this very parser, so completion cannot drift from it.
     ctx.out.line(shtab.complete(ctx.parser, shell=ctx.args.shell).rstrip("\n"))
@@ -1311,6 +1409,20 @@ COMMANDS.extend(
             _health,
             ("pgsweep health", "pgsweep health --long-query-warning 1m --json"),
             nagios=True,
+        ),
+        Command(
+            "metrics",
+            "print the cleanup's metrics in Prometheus' text format (one scrape)",
+            _metrics_options,
+            _metrics,
+            ("pgsweep metrics", "pgsweep metrics | grep pgsweep_expiry_lag_seconds"),
+        ),
+        Command(
+            "serve",
+            "expose the metrics on HTTP for Prometheus until SIGTERM/SIGINT",
+            _serve_options,
+            _serve,
+            ("pgsweep serve --port 9745", "pgsweep serve --address 0.0.0.0 --json"),
         ),
         Command(
             "schedule",
