@@ -353,6 +353,12 @@ def _cleanup_options(p: argparse.ArgumentParser) -> None:
         help="only count what it would delete, per table and rule (deletes nothing)",
     )
     p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="with --dry-run: run one sample batch per rule under EXPLAIN (ANALYZE, WAL,"
+        " BUFFERS), roll it back, and project rows, WAL, time and locks for the whole run",
+    )
+    p.add_argument(
         "--table",
         metavar="TABLE",
         help="only the rules of this table (default: every rule of every table)",
@@ -927,6 +933,10 @@ def _verify(ctx: Context) -> int:
 
 def _cleanup(ctx: Context) -> int:
     args, out = ctx.args, ctx.out
+    if args.estimate:
+        if not args.dry_run:
+            raise UsageError("--estimate needs --dry-run (it deletes nothing)")
+        return _estimate(ctx)
     if args.dry_run:
         with out.busy("counting…"):
             result = cleanup.dry_run(ctx.dsn, table=args.table)
@@ -985,6 +995,66 @@ def _cleanup(ctx: Context) -> int:
         plain=plain,
         caption=caption,
         styles=[None] * (len(rows) - 1) + ["bold"],
+    )
+    _skipped(out, result.skipped)
+    return EXIT_OK
+
+
+def _estimate(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
+    with out.busy("running one sample batch per rule (rolled back)…"):
+        result = cleanup.estimate(ctx.dsn, table=args.table, batch_size=args.batch_size)
+    if out.json:
+        out.result(
+            {
+                "dry_run": True,
+                "estimate": True,
+                "batch_size": result.batch_size,
+                "would_delete": result.rows,
+                "projected_seconds": round(result.seconds, 6),
+                "projected_wal_bytes": result.wal_bytes,
+                "rules": [dataclasses.asdict(r) for r in result.rules],
+                "skipped": [dataclasses.asdict(r) for r in result.skipped],
+            }
+        )
+        return EXIT_OK
+    for r in result.rules:
+        name = f"{r.table}.{r.column}"
+        out.line(
+            f"{name}: would delete {plural(r.rows, 'row')} in"
+            f" {plural(r.batches, 'batch', 'batches')} of {args.batch_size:,}",
+            style="bold",
+        )
+        if r.error is not None:
+            out.line(f"  the sample batch failed, as the run would: {r.error}", style="bold red")
+        else:
+            held = (
+                " (rows were held: the SKIP LOCKED pass, as the engine takes)"
+                if r.skip_locked
+                else ""
+            )
+            out.line(
+                f"  sample batch{held}: {plural(r.sample_rows, 'row')} in"
+                f" {r.sample_seconds * 1000:.1f} ms, {format_bytes(r.sample_wal_bytes)} of WAL"
+                f" ({r.sample_wal_records:,} records, {r.sample_wal_fpi:,} full pages),"
+                f" {r.sample_buffers_dirtied:,} buffers dirtied, {r.sample_buffers_read:,} read;"
+                f" {r.plan}"
+            )
+            out.line(
+                f"  projected: {r.projected_seconds:.2f} s, {format_bytes(r.projected_wal_bytes)}"
+                " of WAL"
+            )
+            out.line(f"  locks per batch: {', '.join(r.locks) or 'none'}; and each deleted row")
+        for key in r.foreign_keys:
+            out.line(
+                f"  foreign key {key.name} of {key.table} (ON DELETE {key.action.upper()}):"
+                f" {key.effect}",
+                style="yellow",
+            )
+    out.line(
+        f"whole run: {plural(result.rows, 'row')}, about {result.seconds:.2f} s and"
+        f" {format_bytes(result.wal_bytes)} of WAL without pauses; every sample was rolled back",
+        style="bold",
     )
     _skipped(out, result.skipped)
     return EXIT_OK
