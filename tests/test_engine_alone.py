@@ -105,6 +105,17 @@ def test_install_puts_the_engine_alone_into_an_empty_database_and_again_changes_
         "pgsweep.expiry_rule",
         "pgsweep.release",
         "pgsweep.rules",
+        # run history and status (docs/observability.md)
+        "pgsweep.run",
+        "pgsweep.run_rule",
+        "pgsweep.rule_counter",
+        "pgsweep.trigger_sweep",
+        "pgsweep.runs",
+        "pgsweep.rule_last_run",
+        "pgsweep.run_failures",
+        "pgsweep.rows_deleted_per_day",
+        "pgsweep.rule_counters",
+        "pgsweep.rule_status",
     }
     assert engine_state(fresh_db) == {"schema": True, "event_trigger": True}
     with connect(fresh_db) as conn:

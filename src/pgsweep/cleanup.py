@@ -76,42 +76,86 @@ def cleanup(
     with db.connect(dsn) as conn:
         require_engine(conn)
         rules, skipped = _rules(conn, table)
-        tables: dict[str, list[RuleCount]] = {}
-        total = 0
-        for rule_table, column in rules:
-            deleted = 0
-            start: str | None = None
-            while True:
-                try:
-                    row = _batch(conn, rule_table, column, start, batch_size)
-                except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-                    # The table or column went away since the rules were read: said, and the
-                    # other rules go on (the batches done are committed). Any other error (a
-                    # missing privilege) is the operator's to see, not a rule to skip.
-                    skipped.append(SkippedRule(rule_table, column, db.one_line(str(exc))))
-                    break
-                if row is None:  # the rule was removed meanwhile
-                    break
-                deleted += int(row[0])
-                total += int(row[0])
-                if on_batch is not None:
-                    on_batch(Progress(rule_table, column, deleted, total))
-                start = row[1]
-                if start is None:
-                    break
-            tables.setdefault(rule_table, []).append(RuleCount(column, deleted))
+        run_id = _run_begin(conn, skipped)
+        try:
+            tables = _sweep(conn, run_id, rules, skipped, batch_size, on_batch)
+        except psycopg.Error as exc:
+            _run_end(conn, run_id, "failed", db.one_line(str(exc)))
+            raise
+        _run_end(conn, run_id, "succeeded", None)
     return CleanupResult(False, _tables(tables), skipped)
 
 
+def _run_begin(conn: psycopg.Connection[Any], skipped: list[SkippedRule]) -> int:
+    """The run's row in pgsweep.run, committed ('cli'), with the rules that cannot run."""
+    row = conn.execute("SELECT pgsweep.run_begin('cli')").fetchone()
+    assert row is not None
+    run_id = int(row[0])
+    for rule in skipped:
+        conn.execute(
+            "SELECT pgsweep.run_record(%s, %s::regclass, %s, 0, 0, p_error => %s)",
+            (run_id, rule.table, rule.column, f"skipped: {rule.problem}"),
+        )
+    return run_id
+
+
+def _run_end(conn: psycopg.Connection[Any], run_id: int, state: str, error: str | None) -> None:
+    if conn.closed or conn.broken:
+        return  # the run shows as interrupted once its session is gone
+    conn.execute("SELECT pgsweep.run_end(%s, %s, %s)", (run_id, state, error))
+
+
+def _sweep(
+    conn: psycopg.Connection[Any],
+    run_id: int,
+    rules: list[tuple[str, str]],
+    skipped: list[SkippedRule],
+    batch_size: int,
+    on_batch: Callable[[Progress], None] | None,
+) -> dict[str, list[RuleCount]]:
+    tables: dict[str, list[RuleCount]] = {}
+    total = 0
+    for rule_table, column in rules:
+        deleted = 0
+        start: str | None = None
+        while True:
+            try:
+                row = _batch(conn, run_id, rule_table, column, start, batch_size)
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+                # The table or column went away since the rules were read: said, and the
+                # other rules go on (the batches done are committed). Any other error (a
+                # missing privilege) is the operator's to see, not a rule to skip.
+                skipped.append(SkippedRule(rule_table, column, db.one_line(str(exc))))
+                break
+            if row is None:  # the rule was removed meanwhile
+                break
+            deleted += int(row[0])
+            total += int(row[0])
+            if on_batch is not None:
+                on_batch(Progress(rule_table, column, deleted, total))
+            start = row[1]
+            if start is None:
+                break
+        tables.setdefault(rule_table, []).append(RuleCount(column, deleted))
+    return tables
+
+
 def _batch(
-    conn: psycopg.Connection[Any], table: str, column: str, start: str | None, batch_size: int
+    conn: psycopg.Connection[Any],
+    run_id: int,
+    table: str,
+    column: str,
+    start: str | None,
+    batch_size: int,
 ) -> tuple[Any, ...] | None:
-    """One batch of one rule (its own transaction: the connection is in autocommit mode)."""
+    """One batch of one rule and its record in the run (one statement, so one transaction: the
+    connection is in autocommit mode)."""
     return conn.execute(
-        "SELECT b.deleted, b.next_from FROM pgsweep.expiry_rule r,"
-        " pgsweep.purge_range(r, %s, %s) b"
+        "SELECT b.deleted, b.next_from, pgsweep.run_record(%s, r.table_name, r.column_name,"
+        " b.deleted, 1, p_since => statement_timestamp())"
+        " FROM pgsweep.expiry_rule r, pgsweep.purge_range(r, %s, %s) b"
         " WHERE r.table_name = %s::regclass AND r.column_name = %s",
-        (start, batch_size, table, column),
+        (run_id, start, batch_size, table, column),
     ).fetchone()
 
 

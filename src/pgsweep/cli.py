@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import logging
 import os
 import re
@@ -1066,10 +1067,44 @@ def _skipped(out: Output, skipped: list[runner.SkippedRule]) -> None:
         out.line(f"skipped rule {rule.table}.{rule.column}: {rule.problem}", style="yellow")
 
 
+def _status_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sample",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="list up to N garbage rows per rule by primary key, oldest first (default 0)",
+    )
+
+
+def _ago(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return "never"
+    return verify.format_age((dt.datetime.now(dt.UTC) - moment).total_seconds()) + " ago"
+
+
+def _rule_history(r: status.RuleStatus) -> str:
+    """The run history and lag of one rule, in words."""
+    lag = verify.format_age(r.oldest_age_s or 0)
+    target = verify.format_age(r.lag_target_s or 0)
+    verdict = "ok" if r.lag_ok else "OVER TARGET"
+    rate = f"{r.delete_rate:,.0f} rows/s" if r.delete_rate is not None else "no rate yet"
+    eta = verify.format_age(r.backlog_eta_s) if r.backlog_eta_s is not None else "unknown"
+    last = f"last run {_ago(r.last_run_at)}"
+    if r.last_run_status:
+        last += f" ({r.last_run_status})"
+    error = f"; last error: {r.last_error}" if r.last_error else ""
+    return (
+        f"lag {lag} of target {target} ({verdict}); {last}, last success"
+        f" {_ago(r.last_success_at)}; {r.deleted_24h:,} deleted in 24 h, {rate},"
+        f" backlog gone in {eta}{error}"
+    )
+
+
 def _status(ctx: Context) -> int:
     out = ctx.out
     with out.busy("reading the tables under a rule…"):
-        report = status.status(ctx.dsn)
+        report = status.status(ctx.dsn, sample=ctx.args.sample)
     tables = report.tables
     if out.json:
         out.result(
@@ -1086,17 +1121,23 @@ def _status(ctx: Context) -> int:
     rows: list[list[str]] = []
     styles: list[str | None] = []
     for t in tables:
+        about = "~" if t.estimated else ""
+        count = "unknown" if t.rows is None else f"{about}{plural(t.rows, 'row')}"
+        active = "?" if t.active is None else f"{about}{t.active:,}"
         plain.append(
-            f"{t.table}: {plural(t.rows, 'row')}, {t.active:,} active, {t.garbage:,} garbage"
+            f"{t.table}: {count}, {active} active, {t.garbage:,} garbage"
             f" (not deleted yet); table {format_bytes(t.table_bytes)},"
-            f" indexes {format_bytes(t.index_bytes)}"
+            f" indexes {format_bytes(t.index_bytes)}; {t.dead_tuples or 0:,} dead tuples,"
+            f" vacuumed {_ago(_latest(t.last_vacuum, t.last_autovacuum))},"
+            f" analyzed {_ago(_latest(t.last_analyze, t.last_autoanalyze))}"
         )
         rows.append(
             [
                 t.table,
-                f"{t.rows:,}",
-                f"{t.active:,}",
+                "?" if t.rows is None else f"{about}{t.rows:,}",
+                active,
                 f"{t.garbage:,}",
+                "",
                 "",
                 "",
                 format_bytes(t.table_bytes),
@@ -1108,9 +1149,20 @@ def _status(ctx: Context) -> int:
             oldest = verify.format_age(r.oldest_age_s or 0) + " ago" if r.rows else ""
             newest = verify.format_age(r.newest_age_s or 0) + " ago" if r.rows else ""
             ages = f", oldest {oldest}, newest {newest}" if r.rows else ""
-            plain.append(f"  {r.column:<22}{r.rows:>8}{ages}")
-            rows.append([f"  {r.column}", "", "", f"{r.rows:,}", oldest, newest, "", ""])
-            styles.append(None)
+            never = f", {r.rows_never_expire:,} never expire" if r.rows_never_expire else ""
+            plain.append(f"  {r.column:<22}{r.rows:>8}{ages}{never}")
+            plain.append(f"    {_rule_history(r)}")
+            if r.sample:
+                plain.append(f"    garbage keys: {', '.join(map(str, r.sample))}")
+            rows.append(
+                [f"  {r.column}", "", "", f"{r.rows:,}", oldest, newest, _rule_history(r), "", ""]
+            )
+            styles.append(None if r.lag_ok is not False else "red")
+            if r.sample:
+                rows.append(
+                    ["", "", "", "", "", "", f"keys: {', '.join(map(str, r.sample))}", "", ""]
+                )
+                styles.append(None)
     out.table(
         [
             Column("table / rule"),
@@ -1119,17 +1171,23 @@ def _status(ctx: Context) -> int:
             Column("garbage", numeric=True),
             Column("oldest past cutoff"),
             Column("newest past cutoff"),
+            Column("lag, history, ETA"),
             Column("table", numeric=True),
             Column("indexes", numeric=True),
         ],
         rows,
         plain=plain,
         styles=styles,
-        caption="garbage: marked by a rule, not deleted yet; a row past two rules counts once"
-        " in garbage and under each of its rules",
+        caption="garbage: marked by a rule, not deleted yet (a row past two rules counts once in"
+        " the table's garbage and under each of its rules); ~: the planner's estimate",
     )
     _skipped(out, report.skipped)
     return EXIT_OK
+
+
+def _latest(*moments: dt.datetime | None) -> dt.datetime | None:
+    known = [m for m in moments if m is not None]
+    return max(known) if known else None
 
 
 _HEALTH_STYLE = {
@@ -1467,10 +1525,11 @@ COMMANDS.extend(
         ),
         Command(
             "status",
-            "per table under a rule: rows, active, garbage per rule with ages, sizes",
-            lambda _p: None,
+            "per table under a rule: rows, garbage, expiry lag against its target, run history,"
+            " sizes",
+            _status_options,
             _status,
-            ("pgsweep status", "pgsweep status --json | jq '.tables[].garbage'"),
+            ("pgsweep status", "pgsweep status --sample 5 --json | jq '.tables[].garbage'"),
         ),
         Command(
             "health",

@@ -617,9 +617,9 @@ def _rules(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
         status, why = OK, []
         if r.get("problem"):
             status, why = WARNING, [f"cannot run: {r['problem']}"]
-        if r.get("last_error"):
+        if r.get("last_run_status") in ("failed", "interrupted"):
             status = CRITICAL
-            why.append(f"last run failed: {r['last_error']}")
+            why.append(f"last run {r['last_run_status']}: {r.get('last_error') or '?'}")
         if r.get("lag_ok") is False:
             status = CRITICAL
             why.append(
@@ -644,6 +644,7 @@ def _rules(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
             "lag_ok": r.get("lag_ok"),
             "last_run_at": r.get("last_run_at"),
             "last_success_at": r.get("last_success_at"),
+            "last_run_status": r.get("last_run_status"),
             "last_error": r.get("last_error"),
             "delete_rate": _num(r.get("delete_rate")),
             "backlog_eta": _text(r.get("backlog_eta")),

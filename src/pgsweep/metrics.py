@@ -3,7 +3,8 @@
 A custom collector (the official ``prometheus_client`` library's pattern for an exporter) reads
 the engine's views on every scrape, over one connection with a short ``statement_timeout``, so
 a scrape shows the database as it is now and pgsweep keeps no state of its own. Counters come
-from ``pgsweep.rule_counter``, which the engine never prunes, so they only ever go up (a
+from ``pgsweep.rule_counters`` (the table ``pgsweep.rule_counter``, which the engine never
+prunes, plus the insert trigger's sweeps not folded into it yet), so they only ever go up (a
 ``rate()`` over them is right even after the run history was pruned).
 
 Every series of a rule has the labels ``table`` (as ``regclass`` prints it) and ``rule`` (the
@@ -149,29 +150,26 @@ TABLE_SERIES = (
 _RULES_QUERY = """
 SELECT s.table_name::text AS table_name, s.column_name::text AS column_name,
        s.garbage, s.rows_alive, s.rows_never_expire,
-       coalesce(extract(epoch FROM s.expiry_lag), 0) AS expiry_lag_s,
+       extract(epoch FROM s.expiry_lag) AS expiry_lag_s,
        extract(epoch FROM s.lag_target) AS lag_target_s,
        extract(epoch FROM s.oldest_row_age) AS oldest_row_age_s,
        s.delete_rate, extract(epoch FROM s.backlog_eta) AS backlog_eta_s,
        extract(epoch FROM s.last_run_at) AS last_run_ts,
-       extract(epoch FROM s.last_success_at) AS last_success_ts,
+       extract(epoch FROM greatest(s.last_success_at, c.last_success_at)) AS last_success_ts,
        s.table_bytes, s.index_bytes, s.dead_tuples,
        coalesce(c.rows_deleted_total, 0) AS rows_deleted_total,
        coalesce(c.rows_archived_total, 0) AS rows_archived_total,
        coalesce(c.runs_total, 0) AS runs_total,
        coalesce(c.failures_total, 0) AS failures_total,
        extract(epoch FROM l.ended_at - l.started_at) AS last_run_duration_s,
-       CASE WHEN l.run_id IS NULL THEN NULL WHEN l.error IS NULL THEN 0 ELSE 1 END
-           AS last_run_failed
+       CASE WHEN l.run_id IS NULL OR l.run_status = 'running' THEN NULL
+            WHEN l.run_status IN ('failed', 'interrupted') OR l.error IS NOT NULL THEN 1
+            ELSE 0 END AS last_run_failed
   FROM pgsweep.rule_status s
-  LEFT JOIN pgsweep.rule_counter c
-         ON c.table_name::text = s.table_name::text AND c.column_name = s.column_name
-  LEFT JOIN LATERAL (
-        SELECT r.run_id, r.started_at, r.ended_at, r.error
-          FROM pgsweep.run_rule r
-         WHERE r.table_name::text = s.table_name::text AND r.column_name = s.column_name
-           AND r.ended_at IS NOT NULL
-         ORDER BY r.started_at DESC LIMIT 1) l ON true
+  LEFT JOIN pgsweep.rule_counters c
+         ON c.table_name = s.table_name AND c.column_name = s.column_name
+  LEFT JOIN pgsweep.rule_last_run l
+         ON l.table_name = s.table_name AND l.column_name = s.column_name
  ORDER BY 1, 2
 """
 

@@ -103,6 +103,8 @@ def sweep_once(
     tables = list(dict.fromkeys(str(t) for t, _, problem in rules if problem is None))
     skipped = [SkippedRule(str(t), str(c), str(p)) for t, c, p in rules if p is not None]
     deleted: dict[str, int] = {}
+    # Each CALL records its run (pgsweep.run) as this command's, not as a bare procedure call.
+    conn.execute("SELECT set_config('pgsweep.invoked_by', 'cli', false)")
     for position, table in enumerate(tables, start=1):
         if on_table is not None:
             on_table(number, table, position, len(tables))

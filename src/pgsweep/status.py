@@ -1,20 +1,21 @@
-"""``pgsweep status``: per table under an expiry rule, how much is live and how much is garbage.
+"""``pgsweep status``: per table under an expiry rule, what is live, what is garbage, how far
+behind the cleanup is, and what the run history says.
 
-For each table: its rows, the rows no rule marks (active), the rows some rule marks but the
-cleanup has not deleted yet (garbage: the number an operator watches), and per rule how many
-rows it marks and how long ago the oldest and the newest of them crossed the line. Plus the
-table's and its indexes' size, and every rule that cannot run (its table or column is gone).
+Everything comes from the engine's view ``pgsweep.rule_status`` (docs/observability.md), one
+row per rule, so ``psql`` and this command answer alike. Its cost follows the garbage, not the
+table: garbage and its ages are exact, counted through the rule's index; the rows of a table
+larger than ``pgsweep.exact_count_limit()`` rows are the planner's estimates (``estimated``),
+never a scan of the table. A table's garbage is ``pgsweep.garbage_counts()``'s, each row counted
+once however many rules mark it; under each rule, the rows that rule marks.
 
-Garbage is judged exactly as the engine judges it (``pgsweep.cutoff_literal``), and ages from the
-instant each value stands for (``pgsweep.instant_expression``: epoch seconds, or a timestamp in
-the rule's zone). The counts read each table once (one pass with FILTERs); ``pgsweep cleanup
---dry-run`` answers the garbage question index-only. A row marked by two rules counts once in
-the table's garbage and once under each rule.
+``sample`` (``--sample N``) lists up to N garbage rows per rule by primary key (by ``ctid`` in a
+table without one), oldest first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -22,26 +23,46 @@ from psycopg import sql
 
 from pgsweep import db
 from pgsweep.deploy import require_engine
+from pgsweep.errors import UsageError
 from pgsweep.runner import SkippedRule
 
 
 @dataclass(frozen=True)
 class RuleStatus:
     column: str
-    rows: int
-    oldest_age_s: float | None  # since the oldest marked row crossed its rule's cutoff
+    rows: int  # garbage this rule marks
+    oldest_age_s: float | None  # since the oldest marked row crossed the cutoff: the expiry lag
     newest_age_s: float | None
+    rows_never_expire: int | None = None
+    rows_alive: int | None = None
+    lag_target_s: float | None = None
+    lag_ok: bool | None = None
+    oldest_row_age_s: float | None = None
+    last_run_at: dt.datetime | None = None
+    last_run_status: str | None = None
+    last_success_at: dt.datetime | None = None
+    last_error: str | None = None
+    deleted_24h: int = 0
+    delete_rate: float | None = None  # rows per second of sweeping, last 24 h
+    backlog_eta_s: float | None = None
+    sample: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class TableStatus:
     table: str
-    rows: int
-    active: int
+    rows: int | None  # None: never analyzed and too large to count
+    active: int | None
     garbage: int
     rules: list[RuleStatus]
     table_bytes: int
     index_bytes: int
+    estimated: bool = False  # rows and active are the planner's estimates
+    dead_tuples: int | None = None
+    last_vacuum: dt.datetime | None = None
+    last_autovacuum: dt.datetime | None = None
+    last_analyze: dt.datetime | None = None
+    last_autoanalyze: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -50,80 +71,120 @@ class Status:
     skipped: list[SkippedRule]
 
 
-@dataclass(frozen=True)
-class _Rule:
-    column: str
-    cutoff: str  # cutoff_literal: a literal the server quoted
-    instant: str  # instant_expression: quoted by the server; the instant a value stands for
+_QUERY = (
+    "SELECT table_name::regclass::text, column_name::text, problem, garbage, rows_total,"
+    " rows_never_expire, rows_alive, counts_estimated,"
+    " extract(epoch FROM expiry_lag), extract(epoch FROM newest_garbage_lag),"
+    " extract(epoch FROM oldest_row_age), extract(epoch FROM lag_target), lag_ok,"
+    " last_run_at, last_run_status, last_success_at, last_error, deleted_24h, delete_rate,"
+    " extract(epoch FROM backlog_eta), table_bytes, index_bytes, dead_tuples, last_vacuum,"
+    " last_autovacuum, last_analyze, last_autoanalyze"
+    " FROM pgsweep.rule_status ORDER BY 1, 2"
+)
 
 
-def status(dsn: str) -> Status:
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def status(dsn: str, *, sample: int = 0) -> Status:
+    if sample < 0:
+        raise UsageError("--sample must not be negative")
     with db.connect(dsn) as conn:
         require_engine(conn)
-        rules = conn.execute(
-            "SELECT r.table_name::text, r.column_name::text, p.problem,"
-            " CASE WHEN p.problem IS NULL THEN pgsweep.cutoff_literal(r) END,"
-            " CASE WHEN p.problem IS NULL THEN pgsweep.instant_expression(r) END"
-            " FROM pgsweep.expiry_rule r, LATERAL (SELECT pgsweep.rule_problem(r) AS problem) p"
-            " ORDER BY r.table_name::text, r.column_name"
-        ).fetchall()
-        by_table: dict[str, list[_Rule]] = {}
+        rows = conn.execute(_QUERY).fetchall()
+        garbage = {
+            str(t): int(n)
+            for t, n in conn.execute(
+                "SELECT g.table_name::text, sum(g.garbage) FROM pgsweep.garbage_counts() g"
+                " GROUP BY 1"
+            ).fetchall()
+        }
+        tables: dict[str, TableStatus] = {}
         skipped: list[SkippedRule] = []
-        for table, column, problem, cutoff, instant in rules:
+        for row in rows:
+            table, column, problem = str(row[0]), str(row[1]), row[2]
             if problem is not None:
-                skipped.append(SkippedRule(str(table), str(column), str(problem)))
+                skipped.append(SkippedRule(table, column, str(problem)))
                 continue
-            by_table.setdefault(str(table), []).append(_Rule(str(column), cutoff, instant))
-        return Status([table_status(conn, t, r) for t, r in by_table.items()], skipped)
-
-
-def table_status(conn: psycopg.Connection[Any], table: str, rules: list[_Rule]) -> TableStatus:
-    # `table` is regclass output (already quoted); each cutoff and instant expression was built
-    # by the server with format(%I, %L): SQL text made safe upstream.
-    marks = [
-        sql.SQL("{} < {}").format(sql.Identifier(rule.column), sql.SQL(rule.cutoff))
-        for rule in rules
-    ]
-    fields: list[sql.Composable] = [
-        sql.SQL("count(*)"),
-        sql.SQL("count(*) FILTER (WHERE {})").format(sql.SQL(" OR ").join(marks)),
-    ]
-    # The cutoff's instant, in the terms the values are read in: the instant expression applied
-    # to the cutoff literal instead of the column.
-    for rule, mark in zip(rules, marks, strict=True):
-        value = sql.SQL(rule.instant)
-        cutoff = sql.SQL("(SELECT {} FROM (SELECT {} AS {}) c)").format(
-            value, sql.SQL(rule.cutoff), sql.Identifier(rule.column)
-        )
-        fields += [
-            sql.SQL("count(*) FILTER (WHERE {})").format(mark),
-            sql.SQL("extract(epoch FROM {c} - min({v}) FILTER (WHERE {m}))").format(
-                c=cutoff, v=value, m=mark
-            ),
-            sql.SQL("extract(epoch FROM {c} - max({v}) FILTER (WHERE {m}))").format(
-                c=cutoff, v=value, m=mark
-            ),
-        ]
-    query = sql.SQL(
-        "SELECT {fields}, pg_table_size({rel}::regclass), pg_indexes_size({rel}::regclass)"
-        " FROM {table}"
-    ).format(
-        fields=sql.SQL(", ").join(fields),
-        rel=sql.Literal(table),
-        table=sql.SQL(table),
-    )
-    row = conn.execute(query).fetchone()
-    assert row is not None
-    total, garbage = int(row[0]), int(row[1])
-    statuses = []
-    for i, rule in enumerate(rules):
-        count, oldest, newest = row[2 + 3 * i : 5 + 3 * i]
-        statuses.append(
-            RuleStatus(
-                rule.column,
-                int(count),
-                None if oldest is None else float(oldest),
-                None if newest is None else float(newest),
+            keys = garbage_sample(conn, table, column, sample) if sample else []
+            rule = RuleStatus(
+                column=column,
+                rows=int(row[3]),
+                oldest_age_s=_float(row[8]) if row[3] else None,
+                newest_age_s=_float(row[9]),
+                rows_never_expire=_int(row[5]),
+                rows_alive=_int(row[6]),
+                lag_target_s=_float(row[11]),
+                lag_ok=row[12],
+                oldest_row_age_s=_float(row[10]),
+                last_run_at=row[13],
+                last_run_status=row[14],
+                last_success_at=row[15],
+                last_error=row[16],
+                deleted_24h=int(row[17] or 0),
+                delete_rate=_float(row[18]),
+                backlog_eta_s=_float(row[19]),
+                sample=keys,
             )
+            if table not in tables:
+                total = _int(row[4])
+                table_garbage = garbage.get(table, 0)
+                tables[table] = TableStatus(
+                    table=table,
+                    rows=total,
+                    active=None if total is None else max(total - table_garbage, 0),
+                    garbage=table_garbage,
+                    rules=[],
+                    table_bytes=int(row[20]),
+                    index_bytes=int(row[21]),
+                    estimated=bool(row[7]),
+                    dead_tuples=_int(row[22]),
+                    last_vacuum=row[23],
+                    last_autovacuum=row[24],
+                    last_analyze=row[25],
+                    last_autoanalyze=row[26],
+                )
+            tables[table].rules.append(rule)
+        return Status(list(tables.values()), skipped)
+
+
+def garbage_sample(conn: psycopg.Connection[Any], table: str, column: str, limit: int) -> list[Any]:
+    """Up to ``limit`` garbage rows of one rule, oldest first, by primary key (a list of values
+    for a key of several columns; the ctid in a table without one)."""
+    row = conn.execute(
+        "SELECT pgsweep.rule_condition(r),"
+        " (SELECT array_agg(a.attname::text ORDER BY k.n) FROM pg_index i"
+        "   CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n)"
+        "   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+        "  WHERE i.indrelid = r.table_name AND i.indisprimary)"
+        " FROM pgsweep.expiry_rule r WHERE r.table_name = %s::regclass AND r.column_name = %s",
+        (table, column),
+    ).fetchone()
+    if row is None:
+        return []
+    condition, key_columns = row
+    keys = [sql.Identifier(c) for c in key_columns] if key_columns else [sql.SQL("ctid")]
+    # `table` is regclass output (quoted by the server); the condition was built by the server
+    # with format(%I, %L) (pgsweep.rule_condition): SQL text made safe upstream.
+    query = sql.SQL("SELECT {keys} FROM {table} WHERE {condition} ORDER BY {column} LIMIT {n}")
+    found = conn.execute(
+        query.format(
+            keys=sql.SQL(", ").join(keys),
+            table=sql.SQL(table),
+            condition=sql.SQL(condition),
+            column=sql.Identifier(column),
+            n=sql.Literal(limit),
         )
-    return TableStatus(table, total, total - garbage, garbage, statuses, int(row[-2]), int(row[-1]))
+    ).fetchall()
+    return [_json_value(r[0]) if len(r) == 1 else [_json_value(v) for v in r] for r in found]
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

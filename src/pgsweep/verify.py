@@ -8,6 +8,8 @@ One :class:`Check` per fact, each pass or fail with its evidence:
   (:mod:`pgsweep.manifest`); every engine index is present and valid; the event trigger that
   removes the rules of dropped tables is there (reported, not judged: it needs a superuser);
 * every expiry rule can run (its table and column exist, the column can expire);
+* every rule's expiry lag (how long ago its oldest garbage row crossed the cutoff) is within its
+  target (``pgsweep.rule_status``: the backlog, the delete rate and the ETA as evidence);
 * every cleanup path (each rule: the one-pass DELETE, a sweep batch's probe and its range) has
   an index that can serve it (EXPLAIN with sequential scans priced out, naming the index), and
   what the planner picks under the current statistics (plain EXPLAIN, reported, not judged: on
@@ -104,6 +106,7 @@ def _engine_checks(conn: Connection) -> list[Check]:
     checks += _guarded(conn, "indexes", lambda: index_checks(conn, expected, schemas))
     checks += _guarded(conn, "event trigger", lambda: [event_trigger_check(conn)])
     checks += _guarded(conn, "rules", lambda: rule_checks(conn))
+    checks += _guarded(conn, "expiry lag", lambda: lag_checks(conn))
     checks += _guarded(conn, "plans", lambda: plan_checks(conn, plans.cleanup_paths(conn)))
     return checks
 
@@ -178,6 +181,29 @@ def rule_checks(conn: Connection) -> list[Check]:
             continue
         in_zone = f", values in {zone}" if zone else ""
         checks.append(Check(name, True, f"{type_name}, kept {keep_for} past expiry{in_zone}"))
+    return checks
+
+
+def lag_checks(conn: Connection) -> list[Check]:
+    """Per rule that can run: its expiry lag against its target, with the backlog, the delete
+    rate the run history measured and when the backlog will be gone (pgsweep.rule_status)."""
+    rows = conn.execute(
+        "SELECT table_name::regclass::text, column_name::text, lag_ok,"
+        " extract(epoch FROM expiry_lag), extract(epoch FROM lag_target), garbage, delete_rate,"
+        " extract(epoch FROM backlog_eta)"
+        " FROM pgsweep.rule_status WHERE problem IS NULL ORDER BY 1, 2"
+    ).fetchall()
+    checks = []
+    for table, column, ok, lag, target, garbage, rate, eta in rows:
+        speed = f"{float(rate):,.0f} rows/s" if rate is not None else "no delete rate measured yet"
+        gone = f", gone in {format_age(float(eta))}" if eta is not None and garbage else ""
+        evidence = (
+            f"lag {format_age(float(lag))} of target {format_age(float(target))};"
+            f" backlog {int(garbage):,} rows, {speed}{gone}"
+        )
+        if not ok:
+            evidence = f"OVER TARGET: {evidence} (pgsweep cleanup, or pgsweep.set_lag_target)"
+        checks.append(Check(f"lag {table}.{column}", bool(ok), evidence))
     return checks
 
 

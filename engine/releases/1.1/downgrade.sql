@@ -21,6 +21,34 @@ BEGIN
     END IF;
 END $$;
 
+-- Run history, status and lag targets (1.1): 1.0 has none of them. THE RUN HISTORY IS LOST
+-- on downgrade (pgsweep.run, run_rule, rule_counter, trigger_sweep, and every rule's
+-- lag_target); copy those tables first to keep them. 1.0's sweep routines, put back below,
+-- record nothing.
+DROP VIEW IF EXISTS pgsweep.rule_status;
+DROP VIEW IF EXISTS pgsweep.rule_last_run;
+DROP VIEW IF EXISTS pgsweep.run_failures;
+DROP VIEW IF EXISTS pgsweep.runs;
+DROP VIEW IF EXISTS pgsweep.rows_deleted_per_day;
+DROP VIEW IF EXISTS pgsweep.rule_counters;
+DROP FUNCTION IF EXISTS pgsweep.rule_figures(pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.run_begin(text, boolean);
+DROP FUNCTION IF EXISTS pgsweep.run_housekeeping();
+DROP FUNCTION IF EXISTS pgsweep.run_record(bigint, regclass, name, bigint, bigint, integer, interval, timestamptz, text, bigint);
+DROP FUNCTION IF EXISTS pgsweep.run_end(bigint, text, text);
+DROP FUNCTION IF EXISTS pgsweep.run_alive(bigint, integer);
+DROP FUNCTION IF EXISTS pgsweep.set_lag_target(regclass, name, interval);
+DROP FUNCTION IF EXISTS pgsweep.table_key(regclass);
+DROP FUNCTION IF EXISTS pgsweep.history_retention();
+DROP FUNCTION IF EXISTS pgsweep.default_lag_target();
+DROP FUNCTION IF EXISTS pgsweep.analyze_share();
+DROP FUNCTION IF EXISTS pgsweep.exact_count_limit();
+DROP TABLE IF EXISTS pgsweep.run_rule;
+DROP TABLE IF EXISTS pgsweep.run;
+DROP TABLE IF EXISTS pgsweep.rule_counter;
+DROP TABLE IF EXISTS pgsweep.trigger_sweep;
+ALTER TABLE pgsweep.expiry_rule DROP COLUMN IF EXISTS lag_target;
+
 DELETE FROM pgsweep.release WHERE version = '1.1';
 COMMIT;
 

@@ -112,6 +112,11 @@ COMMENT ON TABLE pgsweep.expiry_rule IS
     'A row of table_name is garbage once column_name < now() - keep_for (numbers: epoch seconds)';
 COMMENT ON COLUMN pgsweep.expiry_rule.value_zone IS
     'The time zone the values of a timestamp or date column are in (NULL for other types)';
+-- 1.1: the expiry lag a rule may reach before verify and health go red (NULL: the default,
+-- pgsweep.default_lag_target()).
+ALTER TABLE pgsweep.expiry_rule ADD COLUMN IF NOT EXISTS lag_target interval;
+COMMENT ON COLUMN pgsweep.expiry_rule.lag_target IS
+    'Largest acceptable expiry lag (age past the cutoff of the oldest garbage row); NULL: the default';
 
 -- ---- tables/release.sql ----------------------------------------
 -- The engine releases applied to this database, newest last: the engine's own version record,
@@ -123,6 +128,99 @@ CREATE TABLE IF NOT EXISTS pgsweep.release (
 );
 COMMENT ON TABLE pgsweep.release IS
     'Engine releases applied to this database (pgsweep.version() is the newest)';
+
+-- ---- tables/rule_counter.sql ----------------------------------------
+-- Totals per rule since the engine was installed, never pruned (the history is): what a
+-- Prometheus counter reads, so it only ever grows. Written by pgsweep.run_record/run_end, and by
+-- run_begin for the insert trigger's sweeps (folded from pgsweep.trigger_sweep).
+CREATE TABLE IF NOT EXISTS pgsweep.rule_counter (
+    table_name          text        NOT NULL,
+    column_name         name        NOT NULL,
+    rows_deleted_total  bigint      NOT NULL DEFAULT 0,
+    rows_archived_total bigint      NOT NULL DEFAULT 0,
+    runs_total          bigint      NOT NULL DEFAULT 0,
+    failures_total      bigint      NOT NULL DEFAULT 0,
+    last_success_at     timestamptz,
+    PRIMARY KEY (table_name, column_name)
+);
+COMMENT ON TABLE pgsweep.rule_counter IS
+    'Per rule totals since install, never pruned (monotonic counters for metrics)';
+
+-- ---- tables/run.sql ----------------------------------------
+-- One row per cleanup run (docs/observability.md): when, who, how it was invoked, how it ended,
+-- and what it did in total. CALL pgsweep.sweep() and the command's client-driven batches commit
+-- the row at the start ('running') and update it batch by batch, so a run that was killed stays
+-- 'running' until pgsweep.run_begin (or pgsweep.run_mark_interrupted) sees that its session is
+-- gone and marks it 'interrupted'. sweep_table() and the cleanup functions record in the
+-- caller's transaction: a run whose transaction rolls back leaves no row, as it deletes nothing.
+-- The insert trigger's sweeps are counted in aggregate: one 'trigger' run per day.
+-- Kept for pgsweep.history_retention() (30 days), pruned by run_begin.
+CREATE TABLE IF NOT EXISTS pgsweep.run (
+    run_id         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    started_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ended_at       timestamptz,
+    invoked_by     text        NOT NULL,
+    role_name      name        NOT NULL DEFAULT session_user,
+    status         text        NOT NULL DEFAULT 'running',
+    error          text,
+    rows_deleted   bigint      NOT NULL DEFAULT 0,
+    rows_archived  bigint      NOT NULL DEFAULT 0,
+    batches        bigint      NOT NULL DEFAULT 0,
+    rows_given_way bigint,
+    pauses         integer     NOT NULL DEFAULT 0,
+    paused_for     interval    NOT NULL DEFAULT '0',
+    pid            integer,
+    backend_start  timestamptz,
+    CONSTRAINT run_invoked_by_known
+        CHECK (invoked_by IN ('procedure', 'function', 'cli', 'scheduler', 'trigger')),
+    CONSTRAINT run_status_known
+        CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted'))
+);
+CREATE INDEX IF NOT EXISTS run_started_at_idx ON pgsweep.run (started_at);
+CREATE INDEX IF NOT EXISTS run_running_idx ON pgsweep.run (run_id) WHERE status = 'running';
+COMMENT ON TABLE pgsweep.run IS
+    'Cleanup runs (procedure, function, cli, scheduler; trigger sweeps one row a day), kept 30 days';
+COMMENT ON COLUMN pgsweep.run.rows_given_way IS
+    'Rows left because another transaction held them: NULL, not measured by this release';
+COMMENT ON COLUMN pgsweep.run.pid IS
+    'The backend that ran it (with backend_start: a ''running'' run whose backend is gone was interrupted)';
+
+-- ---- tables/run_rule.sql ----------------------------------------
+-- What one run did to one rule. table_name is text, not regclass, so the history of a table
+-- outlives the table (and reads the same after a dump and restore).
+CREATE TABLE IF NOT EXISTS pgsweep.run_rule (
+    run_id         bigint      NOT NULL REFERENCES pgsweep.run ON DELETE CASCADE,
+    table_name     text        NOT NULL,
+    column_name    name        NOT NULL,
+    started_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ended_at       timestamptz,
+    rows_deleted   bigint      NOT NULL DEFAULT 0,
+    rows_archived  bigint      NOT NULL DEFAULT 0,
+    batches        bigint      NOT NULL DEFAULT 0,
+    rows_given_way bigint,
+    pauses         integer     NOT NULL DEFAULT 0,
+    paused_for     interval    NOT NULL DEFAULT '0',
+    error          text,
+    PRIMARY KEY (run_id, table_name, column_name)
+);
+CREATE INDEX IF NOT EXISTS run_rule_rule_idx
+    ON pgsweep.run_rule (table_name, column_name, started_at);
+COMMENT ON TABLE pgsweep.run_rule IS
+    'What each run did to each rule (table_name as text: history outlives a dropped table)';
+
+-- ---- tables/trigger_sweep.sql ----------------------------------------
+-- The insert trigger's sweeps that deleted rows, one short row each (never one per insert: a
+-- sweep runs at most once per skip countdown and only a sweep that deleted writes). Insert-only,
+-- so inserting sessions never wait on each other for it; pgsweep.run_begin folds the rows into
+-- one 'trigger' run per day and the rule's counters, and empties this table.
+CREATE TABLE IF NOT EXISTS pgsweep.trigger_sweep (
+    table_name   text        NOT NULL,
+    column_name  name        NOT NULL,
+    swept_at     timestamptz NOT NULL DEFAULT now(),
+    rows_deleted integer     NOT NULL
+);
+COMMENT ON TABLE pgsweep.trigger_sweep IS
+    'Insert-trigger sweeps not yet folded into pgsweep.run (per day) and pgsweep.rule_counter';
 
 -- ---- functions/add_rule.sql ----------------------------------------
 -- Bring a table under the lifecycle: checks the column's type, that an index leads with the
@@ -423,6 +521,59 @@ END $$;
 COMMENT ON FUNCTION pgsweep.instant_expression(pgsweep.expiry_rule) IS
     'The instant a value of the rule''s column stands for, as an SQL expression';
 
+-- ---- functions/observability_settings.sql ----------------------------------------
+-- The defaults of run history and status, each one constant a session or database setting can
+-- override (ALTER DATABASE … SET pgsweep.history_retention = '90 days'):
+--   history_retention: how long pgsweep.run keeps a run (pruned by run_begin): 30 days;
+--   default_lag_target: the expiry lag a rule without its own lag_target may reach: 1 hour;
+--   analyze_share: a run that deleted at least this share of a table's rows (pg_class.reltuples
+--     before the run) ANALYZEs it at its end: 0.1;
+--   exact_count_limit: rule_status counts a table's rows exactly up to this many rows
+--     (reltuples), above it reads the planner's estimates: 100000.
+CREATE OR REPLACE FUNCTION pgsweep.history_retention()
+RETURNS interval
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('pgsweep.history_retention', true), '')::interval,
+                    '30 days')
+$$;
+COMMENT ON FUNCTION pgsweep.history_retention() IS
+    'How long run history is kept (setting pgsweep.history_retention, default 30 days)';
+
+CREATE OR REPLACE FUNCTION pgsweep.default_lag_target()
+RETURNS interval
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('pgsweep.default_lag_target', true), '')::interval,
+                    '1 hour')
+$$;
+COMMENT ON FUNCTION pgsweep.default_lag_target() IS
+    'The lag target of a rule without its own (setting pgsweep.default_lag_target, default 1 hour)';
+
+CREATE OR REPLACE FUNCTION pgsweep.analyze_share()
+RETURNS double precision
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('pgsweep.analyze_share', true), '')::double precision,
+                    0.1)
+$$;
+COMMENT ON FUNCTION pgsweep.analyze_share() IS
+    'Share of a table a run must delete to ANALYZE it (setting pgsweep.analyze_share, default 0.1)';
+
+CREATE OR REPLACE FUNCTION pgsweep.exact_count_limit()
+RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('pgsweep.exact_count_limit', true), '')::bigint,
+                    100000)
+$$;
+COMMENT ON FUNCTION pgsweep.exact_count_limit() IS
+    'Tables up to this many rows are counted exactly by rule_status (setting, default 100000)';
+
 -- ---- functions/pg_cron_unusable_reason.sql ----------------------------------------
 -- NULL when cron.schedule() can be called from this database; otherwise the reason.
 CREATE OR REPLACE FUNCTION pgsweep.pg_cron_unusable_reason()
@@ -623,6 +774,73 @@ END $$;
 COMMENT ON FUNCTION pgsweep.rule_condition(pgsweep.expiry_rule, text, text) IS
     'The rows a rule marks as garbage, optionally within [from, before), as an SQL condition';
 
+-- ---- functions/rule_figures.sql ----------------------------------------
+-- The figures of pgsweep.rule_status that read the rule's table. Their cost follows the garbage,
+-- not the table: garbage (exact: the rows rule_condition marks, a range of the rule's index),
+-- its oldest and newest instants and the smallest value of the column (the ends of that index).
+-- The table's rows, and those whose column is NULL (they never expire), are counted exactly up
+-- to exact_count_limit() rows (pg_class.reltuples); a larger table is never scanned for them:
+-- they are the planner's estimates (reltuples, and pg_stats.null_frac of the column), and
+-- estimated says so. NULLs when the rule cannot run (rule_problem).
+CREATE OR REPLACE FUNCTION pgsweep.rule_figures(
+    p_rule pgsweep.expiry_rule,
+    OUT rows_total bigint, OUT rows_never_expire bigint, OUT estimated boolean,
+    OUT garbage bigint, OUT oldest_garbage_at timestamptz, OUT newest_garbage_at timestamptz,
+    OUT oldest_row_at timestamptz, OUT cutoff_at timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table   regclass := p_rule.table_name;
+    v_column  name := p_rule.column_name;
+    v_instant text;
+    v_tuples  double precision;
+    v_unknown boolean;
+    v_bytes   bigint;
+BEGIN
+    IF pgsweep.rule_problem(p_rule) IS NOT NULL THEN
+        RETURN;
+    END IF;
+    v_instant := pgsweep.instant_expression(p_rule);
+    cutoff_at := now() - p_rule.keep_for;
+    /* Identifiers are quoted with %I or are regclass output; rule_condition and
+     * instant_expression quote what they put in (%I, %L).
+     * @plpgsql_check_options: security_warnings = false
+     */
+    EXECUTE format('SELECT count(*), min(%1$s), max(%1$s) FROM %2$s WHERE %3$s',
+                   v_instant, v_table, pgsweep.rule_condition(p_rule))
+       INTO garbage, oldest_garbage_at, newest_garbage_at;
+    EXECUTE format('SELECT %1$s FROM (SELECT %2$I FROM %3$s WHERE %2$I IS NOT NULL'
+                   ' ORDER BY %2$I LIMIT 1) s', v_instant, v_column, v_table)
+       INTO oldest_row_at;
+    -- A partitioned table's rows are its partitions'.
+    SELECT sum(greatest(c.reltuples, 0)), bool_or(c.reltuples < 0),
+           sum(pg_relation_size(c.oid))
+      INTO v_tuples, v_unknown, v_bytes
+      FROM pg_class c
+     WHERE c.oid = v_table AND c.relkind <> 'p'
+        OR c.oid IN (SELECT t.relid FROM pg_partition_tree(v_table) t WHERE t.isleaf);
+    IF v_tuples <= pgsweep.exact_count_limit()
+       AND (NOT v_unknown OR v_bytes <= pgsweep.exact_count_limit() * 100) THEN
+        -- Small (or never analyzed, and no larger than 100 bytes a row would make it).
+        EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %I IS NULL) FROM %s',
+                       v_column, v_table)
+           INTO rows_total, rows_never_expire;
+        estimated := false;
+        RETURN;
+    END IF;
+    -- Never analyzed and large: its row count is unknown (NULL) until ANALYZE.
+    rows_total := CASE WHEN NOT v_unknown THEN v_tuples::bigint END;
+    SELECT (rows_total * coalesce(max(s.null_frac), 0))::bigint INTO rows_never_expire
+      FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid
+      JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname
+                     AND s.attname = v_column
+     WHERE c.oid = v_table;
+    estimated := true;
+END $$;
+COMMENT ON FUNCTION pgsweep.rule_figures(pgsweep.expiry_rule) IS
+    'Garbage (exact, index-driven) and row counts (exact when small, else estimates) of a rule';
+
 -- ---- functions/rule_problem.sql ----------------------------------------
 -- Why a rule cannot run now, or NULL when it can: its table or column is gone (dropped, or the
 -- column renamed, where no event trigger removed the rule at the time) or the column's type
@@ -652,6 +870,256 @@ AS $$
 $$;
 COMMENT ON FUNCTION pgsweep.rule_problem(pgsweep.expiry_rule) IS
     'Why a rule cannot run (its table or column is gone, or cannot expire), or NULL';
+
+-- ---- functions/run_alive.sql ----------------------------------------
+-- Whether the session of a 'running' run still holds the run's advisory lock (taken by
+-- run_begin for runs that commit before they end). pg_locks shows every session's locks to
+-- every role, where pg_stat_activity hides other roles' backend_start; a dead session has
+-- released its locks, so a run whose lock is gone was interrupted (killed, or its server
+-- restarted).
+CREATE OR REPLACE FUNCTION pgsweep.run_alive(p_run_id bigint, p_pid integer)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT FROM pg_locks l
+         WHERE l.locktype = 'advisory' AND l.granted AND l.pid = p_pid
+           AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+           AND l.classid = 1886614391::oid
+           AND l.objid = (p_run_id % 2147483648)::integer::oid AND l.objsubid = 2)
+$$;
+COMMENT ON FUNCTION pgsweep.run_alive(bigint, integer) IS
+    'Whether the session running a run is still there (it holds the run''s advisory lock)';
+
+-- ---- functions/run_begin.sql ----------------------------------------
+-- Start recording a cleanup run; returns its run_id for run_record and run_end. p_invoked_by is
+-- what the caller is ('procedure', 'function', 'cli'); a pg_cron session records 'scheduler',
+-- and a session may state its own with the setting pgsweep.invoked_by (the pgsweep command sets
+-- 'cli'). A run that commits before it ends (p_commits: the procedure, client-driven batches)
+-- holds a session advisory lock until run_end, so that once its session is gone it shows as
+-- 'interrupted' (run_alive). Before the run, cheap housekeeping (skipped when another run_begin
+-- is doing it): mark interrupted runs, prune history past history_retention(), fold the insert
+-- trigger's sweeps into their day's 'trigger' run.
+CREATE OR REPLACE FUNCTION pgsweep.run_begin(p_invoked_by text, p_commits boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_invoked_by text := coalesce(
+        nullif(current_setting('pgsweep.invoked_by', true), ''),
+        CASE WHEN current_setting('application_name') = 'pg_cron'
+                  OR EXISTS (SELECT FROM pg_stat_activity a
+                              WHERE a.pid = pg_backend_pid() AND a.backend_type = 'pg_cron')
+             THEN 'scheduler' END,
+        p_invoked_by);
+    v_run_id bigint;
+BEGIN
+    IF pg_try_advisory_xact_lock(1886614391, 0) THEN
+        PERFORM pgsweep.run_housekeeping();
+    END IF;
+    INSERT INTO pgsweep.run (invoked_by, pid, backend_start)
+    SELECT v_invoked_by, pg_backend_pid(),
+           (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())
+    RETURNING run_id INTO v_run_id;
+    IF p_commits THEN
+        PERFORM pg_advisory_lock(1886614391, (v_run_id % 2147483648)::integer);
+    END IF;
+    RETURN v_run_id;
+END $$;
+COMMENT ON FUNCTION pgsweep.run_begin(text, boolean) IS
+    'Record the start of a cleanup run (and tidy the history); returns its run_id';
+
+-- ---- functions/run_end.sql ----------------------------------------
+-- Close a run: its status ('succeeded', 'failed'), error, end time; one more run (and failure)
+-- on the counters of each rule it touched; and ANALYZE each table it deleted a large share of
+-- (analyze_share() of pg_class.reltuples, or any rows of a table never analyzed), so the
+-- planner stops costing rows that are gone. ANALYZE reads a sample (300 x
+-- default_statistics_target rows), not the table; it runs in this transaction, also inside a
+-- caller's transaction (unlike VACUUM). Never VACUUM FULL: autovacuum reclaims the space.
+-- A table the caller may not analyze is skipped with ANALYZE's own warning.
+CREATE OR REPLACE FUNCTION pgsweep.run_end(
+    p_run_id bigint, p_status text DEFAULT 'succeeded', p_error text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table record;
+BEGIN
+    UPDATE pgsweep.run r
+       SET status = p_status, error = p_error, ended_at = clock_timestamp()
+     WHERE r.run_id = p_run_id;
+    INSERT INTO pgsweep.rule_counter AS c
+           (table_name, column_name, runs_total, failures_total, last_success_at)
+    SELECT rr.table_name, rr.column_name, 1,
+           CASE WHEN rr.error IS NOT NULL THEN 1 ELSE 0 END,
+           CASE WHEN rr.error IS NULL THEN rr.ended_at END
+      FROM pgsweep.run_rule rr WHERE rr.run_id = p_run_id
+    ON CONFLICT (table_name, column_name) DO UPDATE
+       SET runs_total = c.runs_total + 1,
+           failures_total = c.failures_total + excluded.failures_total,
+           last_success_at = greatest(c.last_success_at, excluded.last_success_at);
+    FOR v_table IN
+        SELECT t.oid::regclass AS rel, t.deleted
+          FROM (SELECT to_regclass(rr.table_name) AS oid, sum(rr.rows_deleted) AS deleted
+                  FROM pgsweep.run_rule rr WHERE rr.run_id = p_run_id
+                 GROUP BY rr.table_name) t
+          JOIN pg_class c ON c.oid = t.oid
+         WHERE t.deleted > 0
+           AND (c.reltuples < 0 OR t.deleted >= pgsweep.analyze_share() * c.reltuples)
+    LOOP
+        RAISE NOTICE 'pgsweep: % rows deleted from %: analyzing it', v_table.deleted, v_table.rel;
+        EXECUTE format('ANALYZE %s', v_table.rel);
+    END LOOP;
+    PERFORM pg_advisory_unlock(1886614391, (p_run_id % 2147483648)::integer)
+      FROM pg_locks l
+     WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.classid = 1886614391::oid
+       AND l.objid = (p_run_id % 2147483648)::integer::oid AND l.objsubid = 2;
+END $$;
+COMMENT ON FUNCTION pgsweep.run_end(bigint, text, text) IS
+    'Close a run with its status; count it per rule; ANALYZE tables it deleted a large share of';
+
+-- ---- functions/run_housekeeping.sql ----------------------------------------
+-- What run_begin does before each run, each step reading only what it changes: runs still
+-- 'running' whose session is gone become 'interrupted' (a partial index holds the running ones);
+-- runs older than history_retention() go (an index on started_at; their rules with them); the
+-- insert trigger's sweeps (pgsweep.trigger_sweep) are folded into one 'trigger' run per day and
+-- into the rules' counters.
+CREATE OR REPLACE FUNCTION pgsweep.run_housekeeping()
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_folded jsonb;
+    v_day    record;
+    v_run_id bigint;
+BEGIN
+    UPDATE pgsweep.run r
+       SET status = 'interrupted',
+           ended_at = coalesce((SELECT max(rr.ended_at) FROM pgsweep.run_rule rr
+                                 WHERE rr.run_id = r.run_id), r.started_at),
+           error = 'the session running it ended before the run did'
+     WHERE r.status = 'running' AND r.pid IS DISTINCT FROM pg_backend_pid()
+       AND NOT pgsweep.run_alive(r.run_id, r.pid);
+    DELETE FROM pgsweep.run r
+     WHERE r.started_at < now() - pgsweep.history_retention() AND r.status <> 'running';
+    WITH gone AS (DELETE FROM pgsweep.trigger_sweep t RETURNING t.*)
+    SELECT jsonb_agg(d) INTO v_folded
+      FROM (SELECT g.table_name, g.column_name, date_trunc('day', g.swept_at) AS day,
+                   min(g.swept_at) AS first_at, max(g.swept_at) AS last_at,
+                   sum(g.rows_deleted) AS rows_deleted, count(*) AS sweeps
+              FROM gone g GROUP BY 1, 2, 3) d;
+    FOR v_day IN
+        SELECT * FROM jsonb_to_recordset(coalesce(v_folded, '[]'))
+            AS d(table_name text, column_name name, day timestamptz, first_at timestamptz,
+                 last_at timestamptz, rows_deleted bigint, sweeps bigint)
+    LOOP
+        SELECT r.run_id INTO v_run_id FROM pgsweep.run r
+         WHERE r.invoked_by = 'trigger' AND r.started_at >= v_day.day
+           AND r.started_at < v_day.day + interval '1 day'
+         ORDER BY r.run_id LIMIT 1;
+        IF v_run_id IS NULL THEN
+            INSERT INTO pgsweep.run (invoked_by, started_at, ended_at, status, role_name)
+            VALUES ('trigger', v_day.first_at, v_day.last_at, 'succeeded', current_user)
+            RETURNING run_id INTO v_run_id;
+        END IF;
+        UPDATE pgsweep.run r
+           SET ended_at = greatest(r.ended_at, v_day.last_at),
+               rows_deleted = r.rows_deleted + v_day.rows_deleted,
+               batches = r.batches + v_day.sweeps
+         WHERE r.run_id = v_run_id;
+        INSERT INTO pgsweep.run_rule AS rr
+               (run_id, table_name, column_name, started_at, ended_at, rows_deleted, batches)
+        VALUES (v_run_id, v_day.table_name, v_day.column_name, v_day.first_at, v_day.last_at,
+                v_day.rows_deleted, v_day.sweeps)
+        ON CONFLICT (run_id, table_name, column_name) DO UPDATE
+           SET ended_at = greatest(rr.ended_at, excluded.ended_at),
+               rows_deleted = rr.rows_deleted + excluded.rows_deleted,
+               batches = rr.batches + excluded.batches;
+        INSERT INTO pgsweep.rule_counter AS c
+               (table_name, column_name, rows_deleted_total, last_success_at)
+        VALUES (v_day.table_name, v_day.column_name, v_day.rows_deleted, v_day.last_at)
+        ON CONFLICT (table_name, column_name) DO UPDATE
+           SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
+               last_success_at = greatest(c.last_success_at, excluded.last_success_at);
+        v_run_id := NULL;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION pgsweep.run_housekeeping() IS
+    'Mark interrupted runs, prune old history, fold the insert trigger''s sweeps into daily runs';
+
+-- ---- functions/run_record.sql ----------------------------------------
+-- Add what one batch (or one whole rule, in a function run) did to a run, in the transaction
+-- that did it: the counts are exact whatever happens to the run later. p_since is when that
+-- work began (the rule's start on its first record). A rule skipped or failed carries p_error.
+CREATE OR REPLACE FUNCTION pgsweep.run_record(
+    p_run_id bigint, p_table regclass, p_column name, p_deleted bigint,
+    p_batches bigint DEFAULT 1, p_pauses integer DEFAULT 0, p_paused_for interval DEFAULT '0',
+    p_since timestamptz DEFAULT NULL, p_error text DEFAULT NULL, p_archived bigint DEFAULT 0)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table text := pgsweep.table_key(p_table);
+BEGIN
+    INSERT INTO pgsweep.run_rule AS rr
+           (run_id, table_name, column_name, started_at, ended_at, rows_deleted, rows_archived,
+            batches, pauses, paused_for, error)
+    VALUES (p_run_id, v_table, p_column, coalesce(p_since, clock_timestamp()), clock_timestamp(),
+            p_deleted, p_archived, p_batches, p_pauses, p_paused_for, p_error)
+    ON CONFLICT (run_id, table_name, column_name) DO UPDATE
+       SET ended_at = excluded.ended_at,
+           rows_deleted = rr.rows_deleted + excluded.rows_deleted,
+           rows_archived = rr.rows_archived + excluded.rows_archived,
+           batches = rr.batches + excluded.batches,
+           pauses = rr.pauses + excluded.pauses,
+           paused_for = rr.paused_for + excluded.paused_for,
+           error = coalesce(excluded.error, rr.error);
+    UPDATE pgsweep.run r
+       SET rows_deleted = r.rows_deleted + p_deleted,
+           rows_archived = r.rows_archived + p_archived,
+           batches = r.batches + p_batches,
+           pauses = r.pauses + p_pauses,
+           paused_for = r.paused_for + p_paused_for
+     WHERE r.run_id = p_run_id;
+    IF p_deleted <> 0 OR p_archived <> 0 THEN
+        INSERT INTO pgsweep.rule_counter AS c
+               (table_name, column_name, rows_deleted_total, rows_archived_total)
+        VALUES (v_table, p_column, p_deleted, p_archived)
+        ON CONFLICT (table_name, column_name) DO UPDATE
+           SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
+               rows_archived_total = c.rows_archived_total + excluded.rows_archived_total;
+    END IF;
+END $$;
+COMMENT ON FUNCTION pgsweep.run_record(bigint, regclass, name, bigint, bigint, integer, interval, timestamptz, text, bigint) IS
+    'Add one batch''s (or rule''s) counts to a run, its rule and the rule''s counters';
+
+-- ---- functions/set_lag_target.sql ----------------------------------------
+-- Set the expiry lag a rule may reach before verify and health go red (NULL: back to
+-- default_lag_target()). A function of its own so add_rule keeps its signature.
+CREATE OR REPLACE FUNCTION pgsweep.set_lag_target(p_table regclass, p_column name, p_lag_target interval)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_lag_target < '0'::interval THEN
+        RAISE EXCEPTION 'a lag target must not be negative, not %', p_lag_target
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE pgsweep.expiry_rule r SET lag_target = p_lag_target
+     WHERE r.table_name = p_table AND r.column_name = p_column;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no expiry rule on %.%', p_table, p_column
+            USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
+    END IF;
+END $$;
+COMMENT ON FUNCTION pgsweep.set_lag_target(regclass, name, interval) IS
+    'Set (or with NULL reset) the lag target of one expiry rule';
 
 -- ---- functions/skip_locked_statement.sql ----------------------------------------
 -- The DELETE of the rows matching p_condition that no other transaction holds (taken first with
@@ -691,6 +1159,7 @@ COMMENT ON FUNCTION pgsweep.skip_locked_statement(regclass, text, name, integer)
 -- SECURITY DEFINER so the app's role needs no grant on pgsweep; it can delete only rows the
 -- table's own rule marks as garbage, and only in tables the engine's owner owns (whose DELETE
 -- triggers run with those same rights). Errors become warnings: an insert never fails for it.
+-- A sweep that deleted rows is recorded in pgsweep.trigger_sweep (docs/observability.md).
 CREATE OR REPLACE FUNCTION pgsweep.sweep_on_insert()
 RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -732,6 +1201,12 @@ BEGIN
     IF FOUND THEN
         BEGIN
             v_deleted := pgsweep.purge_few(v_rule, v_rows);
+            -- Counted in aggregate: one short insert-only row per sweep that deleted (never per
+            -- insert, never an update another session could wait on); run_begin folds them.
+            IF v_deleted > 0 THEN
+                INSERT INTO pgsweep.trigger_sweep (table_name, column_name, rows_deleted)
+                VALUES (pgsweep.table_key(TG_RELID::regclass), TG_ARGV[0], v_deleted);
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'pgsweep: opportunistic cleanup of % skipped: %', TG_RELID::regclass, SQLERRM;
         END;
@@ -747,7 +1222,9 @@ COMMENT ON FUNCTION pgsweep.sweep_on_insert() IS
 -- All rules of one table, in the caller's transaction, one DELETE per rule. A table without
 -- rules is an error, never a silent "0 rows"; a rule that cannot run (rule_problem) is skipped
 -- with a warning. p_batch_size is checked and otherwise unused (each rule is one DELETE); it
--- stays so that callers of the embedded engine keep working.
+-- stays so that callers of the embedded engine keep working. The run is recorded in the
+-- caller's transaction ('function'; pgsweep.run): it commits with the deletes, or vanishes with
+-- them when the caller rolls back (an error included).
 CREATE OR REPLACE FUNCTION pgsweep.sweep_table(p_table regclass, p_batch_size integer DEFAULT 1000)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -756,31 +1233,54 @@ AS $$
 DECLARE
     v_total bigint := 0;
     v_rule  pgsweep.expiry_rule;
-    v_found boolean := false;
+    v_deleted bigint;
+    v_run_id bigint;
+    v_start timestamptz;
 BEGIN
     IF p_batch_size IS NULL OR p_batch_size < 1 THEN
         RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    FOR v_rule IN
-        SELECT r.* FROM pgsweep.expiry_rule r WHERE r.table_name = p_table ORDER BY r.column_name
-    LOOP
-        v_found := true;
-        IF pgsweep.rule_problem(v_rule) IS NOT NULL THEN
-            RAISE WARNING 'pgsweep: rule %.% skipped: %', v_rule.table_name, v_rule.column_name,
-                pgsweep.rule_problem(v_rule);
-            CONTINUE;
-        END IF;
-        v_total := v_total + pgsweep.purge_rule(v_rule);
-    END LOOP;
-    IF NOT v_found THEN
+    IF NOT EXISTS (SELECT FROM pgsweep.expiry_rule r WHERE r.table_name = p_table) THEN
         RAISE EXCEPTION 'table % has no expiry rule', p_table
             USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
     END IF;
+    v_run_id := pgsweep.run_begin('function', false);
+    FOR v_rule IN
+        SELECT r.* FROM pgsweep.expiry_rule r WHERE r.table_name = p_table ORDER BY r.column_name
+    LOOP
+        IF pgsweep.rule_problem(v_rule) IS NOT NULL THEN
+            RAISE WARNING 'pgsweep: rule %.% skipped: %', v_rule.table_name, v_rule.column_name,
+                pgsweep.rule_problem(v_rule);
+            PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, 0, 0,
+                                       p_error => 'skipped: ' || pgsweep.rule_problem(v_rule));
+            CONTINUE;
+        END IF;
+        v_start := clock_timestamp();
+        v_deleted := pgsweep.purge_rule(v_rule);
+        PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, v_deleted, 1,
+                                   p_since => v_start);
+        v_total := v_total + v_deleted;
+    END LOOP;
+    PERFORM pgsweep.run_end(v_run_id, 'succeeded');
     RETURN v_total;
 END $$;
 COMMENT ON FUNCTION pgsweep.sweep_table(regclass, integer) IS
     'Delete the garbage of every rule of a table, in the caller''s transaction';
+
+-- ---- functions/table_key.sql ----------------------------------------
+-- How run history names a table: schema-qualified whatever the caller's search_path (regclass
+-- output under the pinned path), so one table has one name in pgsweep.run_rule, rule_counter and
+-- rule_status, and the name stays readable after the table is dropped.
+CREATE OR REPLACE FUNCTION pgsweep.table_key(p_table regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p_table::text
+$$;
+COMMENT ON FUNCTION pgsweep.table_key(regclass) IS
+    'A table''s name in run history: schema-qualified, independent of the caller''s search_path';
 
 -- ---- functions/version.sql ----------------------------------------
 -- The engine release installed here: the newest row of pgsweep.release.
@@ -798,6 +1298,10 @@ COMMENT ON FUNCTION pgsweep.version() IS 'The engine release installed in this d
 -- Every rule of every table (or of p_table), each batch its own transaction, so no lock is
 -- held longer than one batch and vacuum can keep up. CALL it outside a transaction block.
 -- A rule that cannot run (rule_problem) is skipped with a warning; the others go on.
+-- The run is recorded (pgsweep.run, docs/observability.md): its row is committed first, each
+-- batch adds its counts in its own transaction, and the run ends 'succeeded', or 'failed' with
+-- the error (recorded and committed, then raised again to the caller); a run killed mid-way is
+-- later shown 'interrupted'. v_pauses and v_paused_for count the pauses between batches.
 -- PostgreSQL forbids a SET search_path clause on a procedure that commits, so this body names
 -- everything schema-qualified, operators included (OPERATOR(pg_catalog.=): an unqualified
 -- "regclass = regclass" resolves to any exact-match operator planted on the caller's path,
@@ -814,45 +1318,234 @@ DECLARE
     v_from  text;
     v_problem text;
     v_rule_total bigint;
-    v_found boolean := false;
+    v_run_id bigint;
+    v_pauses integer := 0;
+    v_paused_for interval := '0';
+    v_pauses_recorded integer := 0;
+    v_paused_for_recorded interval := '0';
+    v_batch_start timestamptz;
+    v_error text;
+    v_state text;
+    v_detail text;
+    v_hint text;
 BEGIN
     deleted := 0;
+    -- As sweep_table: a named table without rules is an error, never a silent "0 rows".
+    IF p_table IS NOT NULL AND NOT EXISTS (
+            SELECT FROM pgsweep.expiry_rule r WHERE r.table_name OPERATOR(pg_catalog.=) p_table) THEN
+        RAISE EXCEPTION 'table % has no expiry rule', p_table
+            USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
+    END IF;
+    v_run_id := pgsweep.run_begin('procedure');
+    COMMIT;
     FOR v_rule IN
         SELECT r.* FROM pgsweep.expiry_rule r
          WHERE p_table IS NULL OR r.table_name OPERATOR(pg_catalog.=) p_table
          ORDER BY r.table_name::pg_catalog.text, r.column_name
     LOOP
-        v_found := true;
         v_problem := pgsweep.rule_problem(v_rule);
         IF v_problem IS NOT NULL THEN
             RAISE WARNING 'pgsweep: rule %.% skipped: %', v_rule.table_name, v_rule.column_name,
                 v_problem;
+            PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, 0, 0,
+                                       p_error => 'skipped: ' OPERATOR(pg_catalog.||) v_problem);
+            COMMIT;
             CONTINUE;
         END IF;
         v_from := NULL;
         v_rule_total := 0;
         LOOP
-            SELECT b.deleted, b.next_from INTO v_batch
-              FROM pgsweep.purge_range(v_rule, v_from, p_batch_size) AS b;
+            v_batch_start := pg_catalog.clock_timestamp();
+            -- The batch and its record in one subtransaction: an error undoes the batch and is
+            -- recorded (after the block, where COMMIT is allowed) before it is raised again.
+            BEGIN
+                SELECT b.deleted, b.next_from INTO v_batch
+                  FROM pgsweep.purge_range(v_rule, v_from, p_batch_size) AS b;
+                PERFORM pgsweep.run_record(
+                    v_run_id, v_rule.table_name, v_rule.column_name, v_batch.deleted, 1,
+                    v_pauses OPERATOR(pg_catalog.-) v_pauses_recorded,
+                    v_paused_for OPERATOR(pg_catalog.-) v_paused_for_recorded, v_batch_start);
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_error = MESSAGE_TEXT,
+                                        v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
+            END;
+            IF v_error IS NOT NULL THEN
+                PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, 0, 0,
+                                           p_error => v_error);
+                PERFORM pgsweep.run_end(v_run_id, 'failed',
+                    pg_catalog.format('%s (%s): %s', v_rule.table_name, v_rule.column_name, v_error));
+                COMMIT;
+                RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error,
+                    DETAIL = COALESCE(v_detail, ''), HINT = COALESCE(v_hint, '');
+            END IF;
+            v_pauses_recorded := v_pauses;
+            v_paused_for_recorded := v_paused_for;
             COMMIT;
             v_rule_total := v_rule_total OPERATOR(pg_catalog.+) v_batch.deleted;
             EXIT WHEN v_batch.next_from IS NULL;
             v_from := v_batch.next_from;
             IF p_pause OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
                 PERFORM pg_catalog.pg_sleep_for(p_pause);
+                v_pauses := v_pauses OPERATOR(pg_catalog.+) 1;
+                v_paused_for := v_paused_for OPERATOR(pg_catalog.+) p_pause;
             END IF;
         END LOOP;
         RAISE NOTICE 'pgsweep: % rows deleted from % (%)', v_rule_total, v_rule.table_name, v_rule.column_name;
         deleted := deleted OPERATOR(pg_catalog.+) v_rule_total;
     END LOOP;
-    -- As sweep_table: a named table without rules is an error, never a silent "0 rows".
-    IF p_table IS NOT NULL AND NOT v_found THEN
-        RAISE EXCEPTION 'table % has no expiry rule', p_table
-            USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
-    END IF;
+    PERFORM pgsweep.run_end(v_run_id, 'succeeded');
 END $$;
 COMMENT ON PROCEDURE pgsweep.sweep(regclass, integer, interval, bigint) IS
-    'Delete all garbage, one short transaction per batch; CALL outside a transaction block';
+    'Delete all garbage, one short transaction per batch, recorded in pgsweep.run; CALL outside a transaction block';
+
+-- ---- views/rows_deleted_per_day.sql ----------------------------------------
+-- Rows deleted per day (UTC) and rule, every way they went: runs of each kind and the insert
+-- trigger (folded, plus its sweeps not folded yet), as TimescaleDB's job_stats sums a job.
+CREATE OR REPLACE VIEW pgsweep.rows_deleted_per_day AS
+SELECT d.day, d.table_name, d.column_name, d.invoked_by,
+       count(DISTINCT d.run_id) AS runs, sum(d.rows_deleted)::bigint AS rows_deleted,
+       sum(d.rows_archived)::bigint AS rows_archived, sum(d.batches)::bigint AS batches
+  FROM (SELECT (rr.started_at AT TIME ZONE 'UTC')::date AS day, rr.table_name, rr.column_name,
+               r.invoked_by, rr.run_id, rr.rows_deleted, rr.rows_archived, rr.batches
+          FROM pgsweep.run_rule rr JOIN pgsweep.run r ON r.run_id = rr.run_id
+        UNION ALL
+        SELECT (t.swept_at AT TIME ZONE 'UTC')::date, t.table_name, t.column_name, 'trigger',
+               NULL, t.rows_deleted, 0, 1
+          FROM pgsweep.trigger_sweep t) d
+ GROUP BY d.day, d.table_name, d.column_name, d.invoked_by;
+COMMENT ON VIEW pgsweep.rows_deleted_per_day IS
+    'Rows deleted per UTC day, rule and way of running (trigger sweeps included)';
+
+-- ---- views/rule_counters.sql ----------------------------------------
+-- The never-pruned totals of every rule, the insert trigger's sweeps not folded yet included:
+-- what Prometheus counters read (they only grow, whatever the history's retention).
+CREATE OR REPLACE VIEW pgsweep.rule_counters AS
+SELECT coalesce(c.table_name, t.table_name) AS table_name,
+       coalesce(c.column_name, t.column_name) AS column_name,
+       coalesce(c.rows_deleted_total, 0) + coalesce(t.rows_deleted, 0) AS rows_deleted_total,
+       coalesce(c.rows_archived_total, 0) AS rows_archived_total,
+       coalesce(c.runs_total, 0) AS runs_total,
+       coalesce(c.failures_total, 0) AS failures_total,
+       greatest(c.last_success_at, t.last_at) AS last_success_at
+  FROM pgsweep.rule_counter c
+  FULL JOIN (SELECT s.table_name, s.column_name, sum(s.rows_deleted) AS rows_deleted,
+                    max(s.swept_at) AS last_at
+               FROM pgsweep.trigger_sweep s GROUP BY 1, 2) t
+         ON t.table_name = c.table_name AND t.column_name = c.column_name;
+COMMENT ON VIEW pgsweep.rule_counters IS
+    'Per rule totals since install (monotonic), unfolded trigger sweeps included';
+
+-- ---- views/rule_last_run.sql ----------------------------------------
+-- The last run of every rule that has one (the insert trigger's daily aggregate aside), and how
+-- it went for that rule: what pg_cron's job_run_details cannot say (it keeps "CALL").
+CREATE OR REPLACE VIEW pgsweep.rule_last_run AS
+SELECT DISTINCT ON (rr.table_name, rr.column_name)
+       rr.table_name, rr.column_name, rr.run_id, r.invoked_by, r.role_name,
+       rr.started_at, rr.ended_at, s.status AS run_status,
+       coalesce(rr.error, CASE WHEN s.status <> 'succeeded' THEN r.error END) AS error,
+       rr.rows_deleted, rr.rows_archived, rr.batches, rr.pauses, rr.paused_for
+  FROM pgsweep.run_rule rr
+  JOIN pgsweep.run r ON r.run_id = rr.run_id,
+       LATERAL (SELECT CASE WHEN r.status = 'running' AND NOT pgsweep.run_alive(r.run_id, r.pid)
+                THEN 'interrupted' ELSE r.status END AS status) s
+ WHERE r.invoked_by <> 'trigger'
+ ORDER BY rr.table_name, rr.column_name, rr.started_at DESC, rr.run_id DESC;
+COMMENT ON VIEW pgsweep.rule_last_run IS
+    'The last recorded run of each rule (trigger sweeps aside) with its counts and error';
+
+-- ---- views/rule_status.sql ----------------------------------------
+-- One row per rule: what it leaves, what waits, how far behind the cleanup is, what the history
+-- says, and the table's size and vacuum state (docs/observability.md). garbage, expiry_lag and
+-- oldest_row_age are exact and cost what the garbage costs (pgsweep.rule_figures: the rule's
+-- index); rows_never_expire and rows_alive are exact up to exact_count_limit() rows and the
+-- planner's estimates above it (counts_estimated). delete_rate is rows per second of sweeping
+-- this rule, from the last 24 hours of runs (pauses included, the insert trigger's sweeps
+-- not); backlog_eta is the garbage at that rate. Everything past the first columns is history
+-- and statistics, read from catalogs and pgsweep's tables.
+CREATE OR REPLACE VIEW pgsweep.rule_status AS
+SELECT k.table_name,
+       r.column_name,
+       p.problem,
+       f.rows_never_expire,
+       greatest(f.rows_total - f.rows_never_expire - f.garbage, 0) AS rows_alive,
+       f.garbage,
+       CASE WHEN p.problem IS NULL THEN
+            CASE WHEN f.garbage > 0
+                 THEN greatest(f.cutoff_at - f.oldest_garbage_at, '0'::interval)
+                 ELSE '0'::interval END
+       END AS expiry_lag,
+       now() - f.oldest_row_at AS oldest_row_age,
+       coalesce(r.lag_target, pgsweep.default_lag_target()) AS lag_target,
+       lr.started_at AS last_run_at,
+       c.last_success_at,
+       le.error AS last_error,
+       d.deleted_24h,
+       d.delete_rate,
+       CASE WHEN f.garbage = 0 THEN '0'::interval
+            WHEN d.delete_rate > 0 THEN make_interval(secs => f.garbage / d.delete_rate)
+       END AS backlog_eta,
+       pg_table_size(r.table_name) AS table_bytes,
+       pg_indexes_size(r.table_name) AS index_bytes,
+       s.n_dead_tup AS dead_tuples,
+       s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze,
+       CASE WHEN p.problem IS NULL THEN
+            CASE WHEN f.garbage > 0
+                 THEN greatest(f.cutoff_at - f.oldest_garbage_at, '0'::interval)
+                 ELSE '0'::interval END
+            <= coalesce(r.lag_target, pgsweep.default_lag_target())
+       END AS lag_ok,
+       f.rows_total,
+       f.estimated AS counts_estimated,
+       CASE WHEN f.garbage > 0 THEN f.cutoff_at - f.newest_garbage_at END AS newest_garbage_lag,
+       lr.run_status AS last_run_status,
+       le.at AS last_error_at,
+       s.n_live_tup AS live_tuples
+  FROM pgsweep.expiry_rule r
+ CROSS JOIN LATERAL (SELECT pgsweep.table_key(r.table_name) AS table_name) k
+ CROSS JOIN LATERAL (SELECT pgsweep.rule_problem(r) AS problem) p
+ CROSS JOIN LATERAL pgsweep.rule_figures(r) f
+  LEFT JOIN pgsweep.rule_last_run lr
+         ON lr.table_name = k.table_name AND lr.column_name = r.column_name
+  LEFT JOIN pgsweep.rule_counter c
+         ON c.table_name = k.table_name AND c.column_name = r.column_name
+  LEFT JOIN LATERAL (
+        SELECT coalesce(rr.error, ru.error) AS error, coalesce(rr.ended_at, ru.ended_at) AS at
+          FROM pgsweep.run_rule rr JOIN pgsweep.run ru ON ru.run_id = rr.run_id
+         WHERE rr.table_name = k.table_name AND rr.column_name = r.column_name
+           AND (rr.error IS NOT NULL OR ru.status IN ('failed', 'interrupted'))
+         ORDER BY rr.started_at DESC, rr.run_id DESC LIMIT 1) le ON true
+  LEFT JOIN LATERAL (
+        SELECT coalesce(sum(rr.rows_deleted), 0)
+               + coalesce((SELECT sum(t.rows_deleted) FROM pgsweep.trigger_sweep t
+                            WHERE t.table_name = k.table_name AND t.column_name = r.column_name
+                              AND t.swept_at >= now() - interval '24 hours'), 0)
+                   AS deleted_24h,
+               sum(rr.rows_deleted) FILTER (WHERE ru.invoked_by <> 'trigger')
+               / nullif(extract(epoch FROM sum(rr.ended_at - rr.started_at)
+                                FILTER (WHERE ru.invoked_by <> 'trigger'
+                                          AND rr.rows_deleted > 0)), 0)
+                   AS delete_rate
+          FROM pgsweep.run_rule rr JOIN pgsweep.run ru ON ru.run_id = rr.run_id
+         WHERE rr.table_name = k.table_name AND rr.column_name = r.column_name
+           AND rr.started_at > now() - interval '48 hours'
+           AND rr.ended_at >= now() - interval '24 hours') d ON true
+  LEFT JOIN pg_stat_all_tables s ON s.relid = r.table_name;
+COMMENT ON VIEW pgsweep.rule_status IS
+    'Per rule: garbage and lag (exact), rows alive and never expiring (estimates above exact_count_limit()), history, size, vacuum';
+COMMENT ON COLUMN pgsweep.rule_status.rows_alive IS
+    'Rows not garbage whose column is set; exact up to exact_count_limit() rows, else an estimate (counts_estimated)';
+COMMENT ON COLUMN pgsweep.rule_status.rows_never_expire IS
+    'Rows whose column is NULL; exact up to exact_count_limit() rows, else reltuples x pg_stats.null_frac (counts_estimated)';
+COMMENT ON COLUMN pgsweep.rule_status.garbage IS
+    'Rows this rule marks as garbage now (exact, counted through the rule''s index)';
+COMMENT ON COLUMN pgsweep.rule_status.expiry_lag IS
+    'How long ago the oldest garbage row crossed the cutoff (0: no garbage); exact';
+COMMENT ON COLUMN pgsweep.rule_status.delete_rate IS
+    'Rows per second of this rule''s sweeping in the last 24 h of runs (NULL: nothing deleted)';
+COMMENT ON COLUMN pgsweep.rule_status.backlog_eta IS
+    'garbage / delete_rate: the sweeping time the backlog needs (NULL: no rate measured yet)';
+COMMENT ON COLUMN pgsweep.rule_status.dead_tuples IS
+    'pg_stat_all_tables.n_dead_tup: dead rows vacuum has not reclaimed yet (an estimate)';
 
 -- ---- views/rules.sql ----------------------------------------
 -- Every rule, with what an operator asks first: the column's type, the zone its values are in,
@@ -870,6 +1563,36 @@ SELECT r.table_name::text AS table_name,
         AND a.attnum > 0 AND NOT a.attisdropped;
 COMMENT ON VIEW pgsweep.rules IS
     'Expiry rules with their column type, value zone and problem (NULL: the rule runs)';
+
+-- ---- views/run_failures.sql ----------------------------------------
+-- Runs that did not succeed, and rules a run skipped or failed on (column_name NULL: the run as
+-- a whole), newest first.
+CREATE OR REPLACE VIEW pgsweep.run_failures AS
+SELECT r.run_id, rr.table_name, rr.column_name, r.invoked_by, r.role_name, r.started_at,
+       r.ended_at, s.status, coalesce(rr.error, r.error) AS error
+  FROM pgsweep.run r
+  CROSS JOIN LATERAL (SELECT CASE WHEN r.status = 'running' AND NOT pgsweep.run_alive(r.run_id, r.pid)
+                THEN 'interrupted' ELSE r.status END AS status) s
+  LEFT JOIN pgsweep.run_rule rr ON rr.run_id = r.run_id AND rr.error IS NOT NULL
+ WHERE s.status IN ('failed', 'interrupted') OR rr.error IS NOT NULL
+ ORDER BY r.started_at DESC, r.run_id DESC;
+COMMENT ON VIEW pgsweep.run_failures IS
+    'Failed and interrupted runs, and the rules runs skipped or failed on, newest first';
+
+-- ---- views/runs.sql ----------------------------------------
+-- Every recorded run, newest first when ordered by run_id, with the status it has now: a run
+-- still 'running' whose session is gone shows as 'interrupted' even before the next run_begin
+-- writes it so.
+CREATE OR REPLACE VIEW pgsweep.runs AS
+SELECT r.run_id, r.started_at, r.ended_at, r.ended_at - r.started_at AS duration,
+       r.invoked_by, r.role_name,
+       CASE WHEN r.status = 'running' AND NOT pgsweep.run_alive(r.run_id, r.pid)
+            THEN 'interrupted' ELSE r.status END AS status,
+       r.error, r.rows_deleted, r.rows_archived, r.batches, r.rows_given_way, r.pauses,
+       r.paused_for, r.pid
+  FROM pgsweep.run r;
+COMMENT ON VIEW pgsweep.runs IS
+    'Cleanup runs with their current status (a run whose session died shows as interrupted)';
 
 -- ---- event_triggers/forget_dropped_rules.sql ----------------------------------------
 -- The event trigger behind pgsweep.forget_dropped_rules(). Creating an event trigger needs a

@@ -11,6 +11,7 @@
 -- SECURITY DEFINER so the app's role needs no grant on pgsweep; it can delete only rows the
 -- table's own rule marks as garbage, and only in tables the engine's owner owns (whose DELETE
 -- triggers run with those same rights). Errors become warnings: an insert never fails for it.
+-- A sweep that deleted rows is recorded in pgsweep.trigger_sweep (docs/observability.md).
 CREATE OR REPLACE FUNCTION pgsweep.sweep_on_insert()
 RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -52,6 +53,12 @@ BEGIN
     IF FOUND THEN
         BEGIN
             v_deleted := pgsweep.purge_few(v_rule, v_rows);
+            -- Counted in aggregate: one short insert-only row per sweep that deleted (never per
+            -- insert, never an update another session could wait on); run_begin folds them.
+            IF v_deleted > 0 THEN
+                INSERT INTO pgsweep.trigger_sweep (table_name, column_name, rows_deleted)
+                VALUES (pgsweep.table_key(TG_RELID::regclass), TG_ARGV[0], v_deleted);
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'pgsweep: opportunistic cleanup of % skipped: %', TG_RELID::regclass, SQLERRM;
         END;

@@ -38,3 +38,8 @@ COMMENT ON TABLE pgsweep.expiry_rule IS
     'A row of table_name is garbage once column_name < now() - keep_for (numbers: epoch seconds)';
 COMMENT ON COLUMN pgsweep.expiry_rule.value_zone IS
     'The time zone the values of a timestamp or date column are in (NULL for other types)';
+-- 1.1: the expiry lag a rule may reach before verify and health go red (NULL: the default,
+-- pgsweep.default_lag_target()).
+ALTER TABLE pgsweep.expiry_rule ADD COLUMN IF NOT EXISTS lag_target interval;
+COMMENT ON COLUMN pgsweep.expiry_rule.lag_target IS
+    'Largest acceptable expiry lag (age past the cutoff of the oldest garbage row); NULL: the default';

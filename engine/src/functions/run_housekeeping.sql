@@ -1,0 +1,68 @@
+-- What run_begin does before each run, each step reading only what it changes: runs still
+-- 'running' whose session is gone become 'interrupted' (a partial index holds the running ones);
+-- runs older than history_retention() go (an index on started_at; their rules with them); the
+-- insert trigger's sweeps (pgsweep.trigger_sweep) are folded into one 'trigger' run per day and
+-- into the rules' counters.
+CREATE OR REPLACE FUNCTION pgsweep.run_housekeeping()
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_folded jsonb;
+    v_day    record;
+    v_run_id bigint;
+BEGIN
+    UPDATE pgsweep.run r
+       SET status = 'interrupted',
+           ended_at = coalesce((SELECT max(rr.ended_at) FROM pgsweep.run_rule rr
+                                 WHERE rr.run_id = r.run_id), r.started_at),
+           error = 'the session running it ended before the run did'
+     WHERE r.status = 'running' AND r.pid IS DISTINCT FROM pg_backend_pid()
+       AND NOT pgsweep.run_alive(r.run_id, r.pid);
+    DELETE FROM pgsweep.run r
+     WHERE r.started_at < now() - pgsweep.history_retention() AND r.status <> 'running';
+    WITH gone AS (DELETE FROM pgsweep.trigger_sweep t RETURNING t.*)
+    SELECT jsonb_agg(d) INTO v_folded
+      FROM (SELECT g.table_name, g.column_name, date_trunc('day', g.swept_at) AS day,
+                   min(g.swept_at) AS first_at, max(g.swept_at) AS last_at,
+                   sum(g.rows_deleted) AS rows_deleted, count(*) AS sweeps
+              FROM gone g GROUP BY 1, 2, 3) d;
+    FOR v_day IN
+        SELECT * FROM jsonb_to_recordset(coalesce(v_folded, '[]'))
+            AS d(table_name text, column_name name, day timestamptz, first_at timestamptz,
+                 last_at timestamptz, rows_deleted bigint, sweeps bigint)
+    LOOP
+        SELECT r.run_id INTO v_run_id FROM pgsweep.run r
+         WHERE r.invoked_by = 'trigger' AND r.started_at >= v_day.day
+           AND r.started_at < v_day.day + interval '1 day'
+         ORDER BY r.run_id LIMIT 1;
+        IF v_run_id IS NULL THEN
+            INSERT INTO pgsweep.run (invoked_by, started_at, ended_at, status, role_name)
+            VALUES ('trigger', v_day.first_at, v_day.last_at, 'succeeded', current_user)
+            RETURNING run_id INTO v_run_id;
+        END IF;
+        UPDATE pgsweep.run r
+           SET ended_at = greatest(r.ended_at, v_day.last_at),
+               rows_deleted = r.rows_deleted + v_day.rows_deleted,
+               batches = r.batches + v_day.sweeps
+         WHERE r.run_id = v_run_id;
+        INSERT INTO pgsweep.run_rule AS rr
+               (run_id, table_name, column_name, started_at, ended_at, rows_deleted, batches)
+        VALUES (v_run_id, v_day.table_name, v_day.column_name, v_day.first_at, v_day.last_at,
+                v_day.rows_deleted, v_day.sweeps)
+        ON CONFLICT (run_id, table_name, column_name) DO UPDATE
+           SET ended_at = greatest(rr.ended_at, excluded.ended_at),
+               rows_deleted = rr.rows_deleted + excluded.rows_deleted,
+               batches = rr.batches + excluded.batches;
+        INSERT INTO pgsweep.rule_counter AS c
+               (table_name, column_name, rows_deleted_total, last_success_at)
+        VALUES (v_day.table_name, v_day.column_name, v_day.rows_deleted, v_day.last_at)
+        ON CONFLICT (table_name, column_name) DO UPDATE
+           SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
+               last_success_at = greatest(c.last_success_at, excluded.last_success_at);
+        v_run_id := NULL;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION pgsweep.run_housekeeping() IS
+    'Mark interrupted runs, prune old history, fold the insert trigger''s sweeps into daily runs';

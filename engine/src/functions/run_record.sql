@@ -1,0 +1,45 @@
+-- Add what one batch (or one whole rule, in a function run) did to a run, in the transaction
+-- that did it: the counts are exact whatever happens to the run later. p_since is when that
+-- work began (the rule's start on its first record). A rule skipped or failed carries p_error.
+CREATE OR REPLACE FUNCTION pgsweep.run_record(
+    p_run_id bigint, p_table regclass, p_column name, p_deleted bigint,
+    p_batches bigint DEFAULT 1, p_pauses integer DEFAULT 0, p_paused_for interval DEFAULT '0',
+    p_since timestamptz DEFAULT NULL, p_error text DEFAULT NULL, p_archived bigint DEFAULT 0)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table text := pgsweep.table_key(p_table);
+BEGIN
+    INSERT INTO pgsweep.run_rule AS rr
+           (run_id, table_name, column_name, started_at, ended_at, rows_deleted, rows_archived,
+            batches, pauses, paused_for, error)
+    VALUES (p_run_id, v_table, p_column, coalesce(p_since, clock_timestamp()), clock_timestamp(),
+            p_deleted, p_archived, p_batches, p_pauses, p_paused_for, p_error)
+    ON CONFLICT (run_id, table_name, column_name) DO UPDATE
+       SET ended_at = excluded.ended_at,
+           rows_deleted = rr.rows_deleted + excluded.rows_deleted,
+           rows_archived = rr.rows_archived + excluded.rows_archived,
+           batches = rr.batches + excluded.batches,
+           pauses = rr.pauses + excluded.pauses,
+           paused_for = rr.paused_for + excluded.paused_for,
+           error = coalesce(excluded.error, rr.error);
+    UPDATE pgsweep.run r
+       SET rows_deleted = r.rows_deleted + p_deleted,
+           rows_archived = r.rows_archived + p_archived,
+           batches = r.batches + p_batches,
+           pauses = r.pauses + p_pauses,
+           paused_for = r.paused_for + p_paused_for
+     WHERE r.run_id = p_run_id;
+    IF p_deleted <> 0 OR p_archived <> 0 THEN
+        INSERT INTO pgsweep.rule_counter AS c
+               (table_name, column_name, rows_deleted_total, rows_archived_total)
+        VALUES (v_table, p_column, p_deleted, p_archived)
+        ON CONFLICT (table_name, column_name) DO UPDATE
+           SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
+               rows_archived_total = c.rows_archived_total + excluded.rows_archived_total;
+    END IF;
+END $$;
+COMMENT ON FUNCTION pgsweep.run_record(bigint, regclass, name, bigint, bigint, integer, interval, timestamptz, text, bigint) IS
+    'Add one batch''s (or rule''s) counts to a run, its rule and the rule''s counters';

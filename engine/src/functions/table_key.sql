@@ -1,0 +1,12 @@
+-- How run history names a table: schema-qualified whatever the caller's search_path (regclass
+-- output under the pinned path), so one table has one name in pgsweep.run_rule, rule_counter and
+-- rule_status, and the name stays readable after the table is dropped.
+CREATE OR REPLACE FUNCTION pgsweep.table_key(p_table regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p_table::text
+$$;
+COMMENT ON FUNCTION pgsweep.table_key(regclass) IS
+    'A table''s name in run history: schema-qualified, independent of the caller''s search_path';
