@@ -1,5 +1,5 @@
-"""``pgsweep metrics`` and ``pgsweep serve``: the exposition parses, and a real Prometheus
-server scraping ``pgsweep serve`` stores the series."""
+"""``pgsweep metrics`` and ``pgsweep serve``: the exposition parses; a real Prometheus server
+scraping ``pgsweep serve`` is in tests/test_scenario_falling_behind.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli import pgsweep
-from tests.prometheus_server import free_port, prometheus
 
 
 @contextmanager
@@ -47,12 +46,3 @@ def test_without_the_engine_the_exposition_says_the_database_is_unreadable(
     as_json = pgsweep(capsys, "metrics", "--dsn", fresh_db, "--json").json()
     assert as_json["ok"] is False
     assert "pgsweep" in as_json["error"]
-
-
-def test_a_prometheus_server_scraping_pgsweep_serve_has_the_series(fresh_db: str) -> None:
-    # Prometheus first: it takes a few seconds to scrape a new target, pgsweep to start.
-    port = free_port()
-    with prometheus([f"127.0.0.1:{port}"]) as server, serving(fresh_db, port) as target:
-        up = server.wait_for('up{job="pgsweep"} == 1')
-        assert up[0]["metric"]["instance"] == target
-        assert server.wait_for("pgsweep_up")[0]["value"][1] == "0"
