@@ -227,7 +227,10 @@ _TABLES = (
 
 
 def _has_rules_table(conn: Connection) -> bool:
-    row = conn.execute("SELECT to_regclass('pgsweep.expiry_rule') IS NOT NULL").fetchone()
+    row = conn.execute(
+        "SELECT to_regclass('pgsweep.expiry_rule') IS NOT NULL"
+        " AND has_table_privilege('pgsweep.expiry_rule', 'SELECT')"
+    ).fetchone()
     return bool(row and row[0])
 
 
