@@ -473,6 +473,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+_METAVAR: dict[Callable[[str], Any], str] = {
+    seconds: "DURATION",
+    ratio: "RATIO",
+    size: "SIZE",
+    positive_int: "N",
+}
+
+
 def _health_options(p: argparse.ArgumentParser) -> None:
     age = verify.format_age
 
@@ -488,15 +496,15 @@ def _health_options(p: argparse.ArgumentParser) -> None:
             f"--{name}-warning",
             type=kind,
             default=warn,
-            metavar="X",
-            help=f"WARNING at {what} (default {show(warn)})",
+            metavar=_METAVAR.get(kind, "X"),
+            help=f"WARNING at {what} (default {show(warn)})".replace("%", "%%"),
         )
         p.add_argument(
             f"--{name}-critical",
             type=kind,
             default=crit,
-            metavar="X",
-            help=f"CRITICAL at {what} (default {show(crit)})",
+            metavar=_METAVAR.get(kind, "X"),
+            help=f"CRITICAL at {what} (default {show(crit)})".replace("%", "%%"),
         )
 
     pair(
@@ -534,7 +542,7 @@ def _health_options(p: argparse.ArgumentParser) -> None:
         "--maintenance-age-warning",
         type=seconds,
         default=health.MAINTENANCE_AGE_WARNING_S,
-        metavar="X",
+        metavar="DURATION",
         help="WARNING when a table with that much work waiting was not vacuumed"
         f" or analyzed for this long (default {age(health.MAINTENANCE_AGE_WARNING_S)})",
     )
@@ -566,7 +574,7 @@ def _health_options(p: argparse.ArgumentParser) -> None:
         "--no-success-warning",
         type=seconds,
         default=health.NO_SUCCESS_WARNING_S,
-        metavar="X",
+        metavar="DURATION",
         help="WARNING when a rule had no successful run for this long"
         f" (default {age(health.NO_SUCCESS_WARNING_S)})",
     )
