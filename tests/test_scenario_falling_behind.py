@@ -15,22 +15,27 @@ limit) and checks what it recorded. ``PGSWEEP_SCENARIO_RECORD=file.json`` keeps 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pgsweep import engine, health, verify
+from pgsweep.cli import main
 from tests.pg import connect
 from tests.prometheus_server import free_port, prometheus
 from tests.test_alert_rules import PROMETHEUS_DIR
 from tests.test_metrics import serving
 
+RECORD = os.environ.get("PGSWEEP_SCENARIO_RECORD")
 LAG_TARGET_S = 1.0
 FAST_ROWS, SLOW_ROWS = 20, 1  # rows the writer inserts every WRITE_EVERY_S
 WRITE_EVERY_S = 0.05
@@ -143,12 +148,25 @@ def test_a_cleanup_that_falls_behind_turns_red_then_green_with_every_run_recorde
         assert over[0]["metric"]["rule"] == "expires_at"
         assert server.wait_for("pgsweep_garbage_rows == 0")
         assert server.wait_for(f"pgsweep_runs_total == {len(recording.runs)}")
+        if RECORD:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as answer:
+                verdicts["scrape"] = answer.read().decode()
+            verdicts["health_end_text"] = command_output("health", "--dsn", fresh_db)
 
-    if os.environ.get("PGSWEEP_SCENARIO_RECORD"):
-        Path(os.environ["PGSWEEP_SCENARIO_RECORD"]).write_text(
+    if RECORD:
+        with connect(fresh_db) as conn:
+            history = conn.execute(
+                "SELECT run_id, invoked_by, status, rows_deleted, batches, pauses,"
+                " round(extract(epoch FROM duration)::numeric, 3)::float8 AS seconds"
+                " FROM pgsweep.runs ORDER BY run_id"
+            ).fetchall()
+        Path(RECORD).write_text(
             json.dumps(
                 {"lag_target_s": LAG_TARGET_S, "samples": [asdict(s) for s in recording.samples],
-                 "health": recording.health, "runs": recording.runs},
+                 "health": recording.health, "runs": recording.runs,
+                 "run_history": [list(r) for r in history],
+                 "health_behind": verdicts["health_behind_text"],
+                 "health_end": verdicts["health_end_text"], "scrape": verdicts["scrape"]},
                 indent=1,
             )
         )  # fmt: skip
@@ -232,6 +250,8 @@ def run_scenario(dsn: str) -> tuple[Recording, dict[str, Any]]:
             report = now_and_then()
             if not s.lag_ok and report is not None and report.status == health.CRITICAL:
                 verdicts["health_behind"] = report
+                if RECORD:
+                    verdicts["health_behind_text"] = command_output("health", "--dsn", dsn)
                 return True
             return False
 
@@ -265,6 +285,14 @@ def run_scenario(dsn: str) -> tuple[Recording, dict[str, Any]]:
         cleanup.stop.set()
         monitor.close()
     return Recording(samples, healths, cleanup.deleted), verdicts
+
+
+def command_output(*argv: str) -> str:
+    """What ``pgsweep ARGV`` prints (in this process, for the recording)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main(list(argv))
+    return printed.getvalue()
 
 
 def humanize_duration(v: float) -> str:

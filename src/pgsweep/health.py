@@ -29,7 +29,7 @@ import psycopg
 
 from pgsweep import db
 from pgsweep.errors import AuthenticationFailed, CannotConnect
-from pgsweep.output import format_bytes
+from pgsweep.output import format_bytes, plural
 from pgsweep.verify import format_age  # one way of writing ages across the commands
 
 OK, WARNING, CRITICAL, UNKNOWN = "ok", "warning", "critical", "unknown"
@@ -211,7 +211,8 @@ def _tables(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
         for d in details
     ]
     total = sum(r[2] + r[3] for r in rows)
-    return Check("tables", OK, f"{len(rows)} tables, {_bytes(total)} with indexes", details, lines)
+    summary = f"{plural(len(rows), 'table')}, {_bytes(total)} with indexes"
+    return Check("tables", OK, summary, details, lines)
 
 
 # {ruled}: a constant condition (is the table under a rule?), never user input.
@@ -529,9 +530,7 @@ def _replication_slots(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
     ]
     statuses = []
     for d in details:
-        level = _level(
-            d["retained_wal_bytes"] or 0, t.slot_wal_warning, t.slot_wal_critical
-        )
+        level = _level(d["retained_wal_bytes"] or 0, t.slot_wal_warning, t.slot_wal_critical)
         if d["wal_status"] == "lost":
             level = CRITICAL
         elif not d["active"]:
@@ -593,8 +592,7 @@ def _standby_lag(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
         for name, addr, state, sync, lag, lag_bytes in rows
     ]
     status = worst(
-        _level(d["replay_lag_s"], t.standby_lag_warning, t.standby_lag_critical)
-        for d in details
+        _level(d["replay_lag_s"], t.standby_lag_warning, t.standby_lag_critical) for d in details
     )
     lines = [
         f"{d['standby']} ({d['client_addr'] or 'local'}, {d['state']}, {d['sync_state']}):"
@@ -669,8 +667,8 @@ def _rules(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
         "; ".join(reasons)
         if reasons
         else (
-            f"{len(details)} rules within their lag targets, each ran successfully in the last"
-            f" {_age(t.no_success_warning)}"
+            f"{plural(len(details), 'rule')} within their lag targets, each ran successfully"
+            f" in the last {_age(t.no_success_warning)}"
         )
     )
     return Check("rules", worst(statuses), summary, details, lines)
@@ -713,7 +711,10 @@ def _text(value: Any) -> str | None:
 
 
 def _age(seconds: float | None, *, none: str = "-") -> str:
-    return none if seconds is None else format_age(seconds)
+    if seconds is None:
+        return none
+    # Tenths under 10 s, where whole seconds would read "lag 1s over its target 1s".
+    return f"{max(seconds, 0.0):.1f}s" if seconds < 10 else format_age(seconds)
 
 
 def _when(value: Any) -> str:
