@@ -253,7 +253,7 @@ def _oldest_records(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
         for d in details
     ]
     oldest = max((d["oldest_row_age_s"] or 0 for d in details), default=0)
-    summary = f"{len(details)} rules, oldest row {_age(oldest)}" if details else "no expiry rule"
+    summary = f"{plural(len(details), 'rule')}, oldest row {_age(oldest)}" if details else "no rule"
     return Check("oldest_records", OK, summary, details, lines)
 
 
@@ -667,7 +667,7 @@ def _rules(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
         "; ".join(reasons)
         if reasons
         else (
-            f"{plural(len(details), 'rule')} within their lag targets, each ran successfully"
+            f"{plural(len(details), 'rule')}, each within its lag target and run successfully"
             f" in the last {_age(t.no_success_warning)}"
         )
     )
