@@ -456,7 +456,8 @@ def _sample(
                 "SELECT l.relation::regclass::text, l.mode FROM pg_catalog.pg_locks l"
                 " JOIN pg_catalog.pg_class c ON c.oid = l.relation"
                 " WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted"
-                "   AND c.relnamespace <> 'pg_catalog'::regnamespace"
+                "   AND c.relnamespace NOT IN ('pg_catalog'::regnamespace,"
+                "                              'pgsweep'::regnamespace)"
                 " ORDER BY c.relkind DESC, 1, 2"
             ).fetchall()
         ]

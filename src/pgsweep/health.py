@@ -423,7 +423,7 @@ def _dead_tuples(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
         summary = ", ".join(f"{d['table']} {d['dead_ratio']:.0%} dead" for d in over[: t.top])
     else:
         dead = sum(d["dead"] for d in details)
-        summary = f"{dead:,} dead tuples, no table over {t.dead_ratio_warning:.0%}"
+        summary = f"{plural(dead, 'dead tuple')}, no table over {t.dead_ratio_warning:.0%}"
     return Check("dead_tuples", status, summary, details, lines)
 
 
