@@ -556,24 +556,7 @@ def _replication_slots(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
 def _standby_lag(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
     row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
     if row and row[0]:
-        # On a standby: its own replay delay (0 when it has replayed everything it received).
-        lag = conn.execute(
-            "SELECT CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM"
-            "                 pg_last_wal_replay_lsn() THEN 0"
-            "            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
-        ).fetchone()
-        seconds = _num(lag[0] if lag else None)
-        status = (
-            UNKNOWN
-            if seconds is None
-            else _level(seconds, t.standby_lag_warning, t.standby_lag_critical)
-        )
-        return Check(
-            "standby_lag",
-            status,
-            f"this server is a standby, replaying {_age(seconds)} behind",
-            [{"standby": "self", "replay_lag_s": seconds}],
-        )
+        return _own_replay_lag(conn, t)
     rows = conn.execute(
         "SELECT application_name, client_addr::text, state, sync_state,"
         " coalesce(extract(epoch FROM replay_lag), 0),"
@@ -606,6 +589,33 @@ def _standby_lag(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
         else "no standby connected"
     )
     return Check("standby_lag", status, summary, details, lines)
+
+
+def _own_replay_lag(conn: Connection, t: Thresholds) -> Check:
+    """On a standby: how far its replay is behind what it received (0 when it replayed it all),
+    and whether replay is paused."""
+    row = conn.execute(
+        "SELECT CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM"
+        "                 pg_last_wal_replay_lsn() THEN 0"
+        "            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END,"
+        " coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0),"
+        " pg_is_wal_replay_paused()"
+    ).fetchone()
+    assert row is not None
+    seconds, behind, paused = _num(row[0]), int(row[1]), bool(row[2])
+    if seconds is None:  # nothing replayed since it started, but WAL waits: behind, how long?
+        status = WARNING if behind > 0 else OK
+    else:
+        status = _level(seconds, t.standby_lag_warning, t.standby_lag_critical)
+    if paused:
+        status = worst((status, WARNING))
+    summary = (
+        f"this server is a standby, replaying {_age(seconds, none='an unknown time')} behind"
+        f" ({_bytes(behind)} received, not replayed)" + ("; replay is PAUSED" if paused else "")
+    )
+    detail = {"standby": "self", "replay_lag_s": seconds, "replay_lag_bytes": behind,
+              "replay_paused": paused}  # fmt: skip
+    return Check("standby_lag", status, summary, [detail])
 
 
 def _rules(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
