@@ -63,3 +63,55 @@ def test_the_monitoring_role_sees_the_garbage_and_deletes_nothing(
     with connect(fresh_db) as conn:
         left = conn.execute("SELECT sum(garbage) FROM pgsweep.garbage_counts()").fetchone()
     assert left == (sum(own_tables.GARBAGE.values()),)
+
+
+# Statement for statement as docs/health-and-metrics.md, "A read-only monitoring role", shows them.
+HEALTH_GRANTS = (
+    "GRANT pg_monitor TO {monitor}",
+    "GRANT SELECT ON pgsweep.expiry_rule, pgsweep.rules, pgsweep.release, pgsweep.rule_status,"
+    " pgsweep.rule_counters, pgsweep.rule_last_run TO {monitor}",
+    "GRANT EXECUTE ON FUNCTION pgsweep.version(), pgsweep.table_key(regclass),"
+    " pgsweep.rule_problem(pgsweep.expiry_rule), pgsweep.rule_figures(pgsweep.expiry_rule),"
+    " pgsweep.rule_condition(pgsweep.expiry_rule, text, text),"
+    " pgsweep.cutoff_literal(pgsweep.expiry_rule),"
+    " pgsweep.instant_expression(pgsweep.expiry_rule), pgsweep.column_type(regclass, name),"
+    " pgsweep.default_lag_target(), pgsweep.exact_count_limit(),"
+    " pgsweep.run_alive(bigint, integer) TO {monitor}",
+    'GRANT USAGE ON SCHEMA "ActingWeb" TO {monitor}',
+    'GRANT SELECT ON "ActingWeb"."Attributes", sessions TO {monitor}',
+)
+
+
+def test_the_monitoring_role_runs_health_and_metrics_and_deletes_nothing(
+    fresh_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.install(fresh_db)
+    with connect(fresh_db) as conn:
+        own_tables.create(conn)
+        own_tables.seed(conn)
+    with temporary_roles(fresh_db, "monitor") as roles:
+        monitor = roles["monitor"]
+        before = pgsweep(capsys, "health", "--dsn", monitor.dsn, "--json")
+        unknown = {c["name"] for c in before.json()["checks"] if c["status"] == "unknown"}
+        assert unknown == {"rules", "oldest_records"}  # no grant yet: said, never a traceback
+        assert before.code == 3  # UNKNOWN: what it may not read, it does not judge
+        grant(fresh_db, HEALTH_GRANTS, monitor=monitor)
+
+        shown = pgsweep(capsys, "health", "--dsn", monitor.dsn, "--json")
+        checks = {c["name"]: c for c in shown.json()["checks"]}
+        assert not [n for n, c in checks.items() if c["status"] == "unknown"], checks
+        garbage = {d["table"]: d["garbage"] for d in checks["rules"]["details"]}
+        assert garbage == {
+            '"ActingWeb"."Attributes"': own_tables.GARBAGE[own_tables.ATTRIBUTES],
+            "public.sessions": own_tables.GARBAGE[own_tables.SESSIONS],
+        }
+        scraped = pgsweep(capsys, "metrics", "--dsn", monitor.dsn)
+        assert "\npgsweep_up 1.0\n" in scraped.out
+        assert 'pgsweep_garbage_rows{rule="expiresAt",table="public.sessions"} 8.0' in scraped.out
+
+        refused = pgsweep(capsys, "cleanup", "--dry-run", "--estimate", "--dsn", monitor.dsn)
+        assert refused.code == errors.EXIT_FAILED  # the sample batch deletes: not this role's
+        assert "permission denied" in refused.out + refused.err
+    with connect(fresh_db) as conn:
+        left = conn.execute("SELECT sum(garbage) FROM pgsweep.garbage_counts()").fetchone()
+    assert left == (sum(own_tables.GARBAGE.values()),)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from pgsweep import db
 from pgsweep.deploy import require_engine
@@ -213,3 +214,301 @@ def _require_rules(conn: psycopg.Connection[Any], table: str) -> None:
         raise UsageError(f"no table {table!r} in this database")
     if not row[1]:
         raise UsageError(f"table {table!r} has no expiry rule (pgsweep.add_rule)")
+
+
+# --- cleanup --dry-run --estimate ----------------------------------------------------------------
+
+# The sample batch waits at most this long for a lock (the engine's own first pass waits 20 ms,
+# then takes what is not held); a held row makes the sample take the SKIP LOCKED pass instead.
+ESTIMATE_LOCK_TIMEOUT_MS = 20
+ESTIMATE_STATEMENT_TIMEOUT_MS = 60_000  # one sample batch
+
+_FK_ACTIONS = {
+    "a": ("no action", "the delete fails while a row of {t} references a garbage row"),
+    "r": ("restrict", "the delete fails while a row of {t} references a garbage row"),
+    "c": ("cascade", "deletes the rows of {t} that reference a deleted row"),
+    "n": ("set null", "sets the referencing columns of {t} to NULL"),
+    "d": ("set default", "sets the referencing columns of {t} to their default"),
+}
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A foreign key of another table (or the same one) that references the rule's table."""
+
+    name: str
+    table: str  # the referencing table
+    action: str  # ON DELETE: cascade, restrict, no action, set null, set default
+    effect: str
+    definition: str
+
+
+@dataclass(frozen=True)
+class RuleEstimate:
+    """One sample batch of a rule, run under EXPLAIN ANALYZE and rolled back, and what the
+    whole run of the rule would cost if every batch were like it."""
+
+    table: str
+    column: str
+    rows: int  # what the whole run deletes now (pgsweep.garbage_counts)
+    batches: int
+    sample_rows: int  # rows the sample batch deleted (rolled back)
+    sample_seconds: float  # the batch's boundary probe and DELETE (triggers included)
+    sample_wal_bytes: int  # WAL of the DELETE itself (not of cascaded deletes)
+    sample_wal_records: int
+    sample_wal_fpi: int
+    sample_buffers_dirtied: int
+    sample_buffers_read: int
+    projected_seconds: float
+    projected_wal_bytes: int
+    plan: str  # the DELETE's scan, e.g. "Index Scan using sessions_expiresAt_idx on sessions"
+    locks: list[str]  # the relation locks the batch held, e.g. "RowExclusiveLock on sessions"
+    foreign_keys: list[ForeignKey]
+    trigger_seconds: float  # spent in triggers (foreign keys' included) by the sample
+    skip_locked: bool  # a row was held: the sample took the SKIP LOCKED pass, as the engine does
+    error: str | None  # the sample failed (e.g. a restricting foreign key): the run would too
+
+
+@dataclass(frozen=True)
+class Estimate:
+    batch_size: int
+    rules: list[RuleEstimate]
+    skipped: list[SkippedRule] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(r.rows for r in self.rules)
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.projected_seconds for r in self.rules)
+
+    @property
+    def wal_bytes(self) -> int:
+        return sum(r.projected_wal_bytes for r in self.rules)
+
+
+def estimate(dsn: str, *, table: str | None = None, batch_size: int = SWEEP_BATCH_SIZE) -> Estimate:
+    """Per rule, one sample batch under ``EXPLAIN (ANALYZE, WAL, BUFFERS)`` in a transaction that
+    is rolled back, projected over the rule's garbage; nothing is deleted."""
+    if batch_size < 1:
+        raise UsageError("--batch-size must be a positive integer")
+    with db.connect(dsn) as conn:
+        counted = garbage(conn, table)
+        estimates = []
+        for t in counted.tables:
+            keys = _foreign_keys(conn, t.table)
+            for rule in t.rules:
+                estimates.append(_estimate_rule(conn, t.table, rule, batch_size, keys))
+    return Estimate(batch_size, estimates, counted.skipped)
+
+
+def _foreign_keys(conn: psycopg.Connection[Any], table: str) -> list[ForeignKey]:
+    rows = conn.execute(
+        "SELECT c.conname::text, c.conrelid::regclass::text, c.confdeltype::text,"
+        " pg_catalog.pg_get_constraintdef(c.oid)"
+        " FROM pg_catalog.pg_constraint c"
+        " WHERE c.contype = 'f' AND c.confrelid = %s::regclass ORDER BY 2, 1",
+        (table,),
+    ).fetchall()
+    keys = []
+    for name, referencing, kind, definition in rows:
+        action, effect = _FK_ACTIONS.get(str(kind), (str(kind), "{t}"))
+        keys.append(
+            ForeignKey(
+                str(name), str(referencing), action, effect.format(t=referencing), str(definition)
+            )
+        )
+    return keys
+
+
+def _estimate_rule(
+    conn: psycopg.Connection[Any],
+    table: str,
+    rule: RuleCount,
+    batch_size: int,
+    keys: list[ForeignKey],
+) -> RuleEstimate:
+    sample: _Sample | None = None
+    error: str | None = None
+    skip_locked = False
+    for skip_locked in (False, True):
+        try:
+            sample = _sample(conn, table, rule.column, batch_size, skip_locked)
+            error = None
+            break
+        except psycopg.errors.LockNotAvailable as exc:
+            error = db.one_line(exc.diag.message_primary or str(exc))
+        except psycopg.Error as exc:
+            error = db.one_line(exc.diag.message_primary or str(exc))
+            break
+    batches = -(-rule.rows // batch_size)
+    if sample is None:
+        return RuleEstimate(
+            table,
+            rule.column,
+            rule.rows,
+            batches,
+            0,
+            0.0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0.0,
+            0,
+            "",
+            [],
+            keys,
+            0.0,
+            skip_locked,
+            error,
+        )
+    scale = rule.rows / sample.rows if sample.rows else 0.0
+    return RuleEstimate(
+        table=table,
+        column=rule.column,
+        rows=rule.rows,
+        batches=batches,
+        sample_rows=sample.rows,
+        sample_seconds=sample.seconds,
+        sample_wal_bytes=sample.wal_bytes,
+        sample_wal_records=sample.wal_records,
+        sample_wal_fpi=sample.wal_fpi,
+        sample_buffers_dirtied=sample.dirtied,
+        sample_buffers_read=sample.read,
+        projected_seconds=sample.seconds * scale,
+        projected_wal_bytes=round(sample.wal_bytes * scale),
+        plan=sample.plan,
+        locks=sample.locks,
+        foreign_keys=keys,
+        trigger_seconds=sample.trigger_seconds,
+        skip_locked=skip_locked,
+        error=None,
+    )
+
+
+@dataclass(frozen=True)
+class _Sample:
+    rows: int
+    seconds: float
+    wal_bytes: int
+    wal_records: int
+    wal_fpi: int
+    dirtied: int
+    read: int
+    plan: str
+    locks: list[str]
+    trigger_seconds: float
+
+
+def _sample(
+    conn: psycopg.Connection[Any], table: str, column: str, batch_size: int, skip_locked: bool
+) -> _Sample:
+    """The first batch of the rule exactly as ``pgsweep.purge_range`` runs it (the boundary
+    probe, then the DELETE up to it), under EXPLAIN ANALYZE, in a transaction rolled back."""
+    with conn.transaction(force_rollback=True):
+        conn.execute(f"SET LOCAL lock_timeout = {ESTIMATE_LOCK_TIMEOUT_MS}")
+        conn.execute(f"SET LOCAL statement_timeout = {ESTIMATE_STATEMENT_TIMEOUT_MS}")
+        row = conn.execute(
+            "SELECT pgsweep.rule_condition(r), pgsweep.batch_boundary_statement("
+            "   r.table_name, r.column_name, pgsweep.rule_condition(r), %s)"
+            " FROM pgsweep.expiry_rule r"
+            " WHERE r.table_name = %s::regclass AND r.column_name = %s",
+            (batch_size, table, column),
+        ).fetchone()
+        if row is None:
+            raise UsageError(f"the rule {table}.{column} was removed meanwhile")
+        condition, probe = str(row[0]), str(row[1])
+        # Both statements are built by the engine from quoted parts (%I, %L, regclass).
+        probe_plan = _explain(conn, probe)  # the probe's time; it reads, so it runs again:
+        boundary = conn.execute(sql.SQL(probe)).fetchone()
+        if boundary is not None and boundary[0] is not None:
+            row = conn.execute(
+                "SELECT pgsweep.rule_condition(r, NULL, %s) FROM pgsweep.expiry_rule r"
+                " WHERE r.table_name = %s::regclass AND r.column_name = %s",
+                (boundary[0], table, column),
+            ).fetchone()
+            assert row is not None
+            condition = str(row[0])
+        statement = conn.execute(
+            "SELECT pgsweep.purge_statement(%s::regclass, %s, %s)",
+            (table, condition, skip_locked),
+        ).fetchone()
+        assert statement is not None
+        plans = [probe_plan, _explain(conn, str(statement[0]))]
+        if _deleted(plans[-1]) == 0 and boundary is not None and boundary[0] is not None:
+            # Every row up to the boundary shares its value: purge_range then takes up to a
+            # batch of that value by ctid, skipping held rows. So does the sample.
+            statement = conn.execute(
+                "SELECT pgsweep.skip_locked_statement(r.table_name,"
+                "   format('%%s AND %%I = %%L::%%s', pgsweep.rule_condition(r), r.column_name,"
+                "          %s::text, pgsweep.column_type(r.table_name, r.column_name)),"
+                "   NULL, %s::integer)"
+                " FROM pgsweep.expiry_rule r"
+                " WHERE r.table_name = %s::regclass AND r.column_name = %s",
+                (boundary[0], batch_size, table, column),
+            ).fetchone()
+            assert statement is not None
+            plans.append(_explain(conn, str(statement[0])))
+        locks = [
+            f"{mode} on {relation}"
+            for relation, mode in conn.execute(
+                "SELECT l.relation::regclass::text, l.mode FROM pg_catalog.pg_locks l"
+                " JOIN pg_catalog.pg_class c ON c.oid = l.relation"
+                " WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted"
+                "   AND c.relnamespace NOT IN ('pg_catalog'::regnamespace,"
+                "                              'pgsweep'::regnamespace)"
+                " ORDER BY c.relkind DESC, 1, 2"
+            ).fetchall()
+        ]
+    deletes = [p for p in plans[1:] if _deleted(p)] or plans[1:2]
+    tops = [p["Plan"] for p in plans[1:]]
+    return _Sample(
+        rows=sum(_deleted(p) for p in plans[1:]),
+        seconds=sum(float(p["Execution Time"]) for p in plans) / 1000,
+        wal_bytes=sum(int(t.get("WAL Bytes", 0)) for t in tops),
+        wal_records=sum(int(t.get("WAL Records", 0)) for t in tops),
+        wal_fpi=sum(int(t.get("WAL FPI", 0)) for t in tops),
+        dirtied=sum(int(t.get("Shared Dirtied Blocks", 0)) for t in tops),
+        read=sum(int(t.get("Shared Read Blocks", 0)) for t in tops),
+        plan=_describe_node(_outer(deletes[0]["Plan"])),
+        locks=locks,
+        trigger_seconds=sum(float(t.get("Time", 0)) for p in plans for t in p.get("Triggers", []))
+        / 1000,
+    )
+
+
+def _outer(node: dict[str, Any]) -> dict[str, Any]:
+    """The node that feeds a ModifyTable its rows (its outer child)."""
+    for child in node.get("Plans", []):
+        if child.get("Parent Relationship") == "Outer":
+            return dict(child)
+    return node
+
+
+def _deleted(plan: dict[str, Any]) -> int:
+    """Rows a DELETE's EXPLAIN ANALYZE fed to the delete (its ModifyTable's outer child)."""
+    scan = _outer(plan["Plan"])
+    return int(scan.get("Actual Rows", 0)) * int(scan.get("Actual Loops", 1))
+
+
+def _explain(conn: psycopg.Connection[Any], statement: str) -> dict[str, Any]:
+    query = sql.SQL("EXPLAIN (ANALYZE, WAL, BUFFERS, FORMAT JSON) {}").format(
+        sql.SQL(statement)  # engine-built, see _sample
+    )
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    document = row[0]
+    result: dict[str, Any] = (document if isinstance(document, list) else [document])[0]
+    return result
+
+
+def _describe_node(node: dict[str, Any]) -> str:
+    words = str(node.get("Node Type", "?"))
+    if node.get("Index Name"):
+        words += f" using {node['Index Name']}"
+    if node.get("Relation Name"):
+        words += f" on {node['Relation Name']}"
+    return words

@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -42,7 +43,9 @@ from pgsweep import (
     db,
     deploy,
     engine,
+    health,
     matcha,
+    metrics,
     migrate,
     runner,
     status,
@@ -158,6 +161,46 @@ def duration(text: str) -> str:
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def seconds(text: str) -> float:
+    """A duration (``90s``, ``5m``, ``1h``, ``7d``) as seconds."""
+    try:
+        return runner.parse_duration(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def ratio(text: str) -> float:
+    """A share from 0 to 1 (``0.2``) or a percentage (``20%``)."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a ratio: {text!r} (e.g. 0.2 or 20%)") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (or 0% and 100%), not {text!r}")
+    return value
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+
+
+def size(text: str) -> int:
+    """A size in bytes, or with PostgreSQL's 1024-based units: ``512MB``, ``1GB``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?[bB])?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 1GB, 512MB, 1048576)")
+    return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").upper()])
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, not {text!r}")
+    return value
 
 
 def job_name(text: str) -> str:
@@ -311,6 +354,12 @@ def _cleanup_options(p: argparse.ArgumentParser) -> None:
         help="only count what it would delete, per table and rule (deletes nothing)",
     )
     p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="with --dry-run: run one sample batch per rule under EXPLAIN (ANALYZE, WAL,"
+        " BUFFERS), roll it back, and project rows, WAL, time and locks for the whole run",
+    )
+    p.add_argument(
         "--table",
         metavar="TABLE",
         help="only the rules of this table (default: every rule of every table)",
@@ -424,6 +473,159 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+_METAVAR: dict[Callable[[str], Any], str] = {
+    seconds: "DURATION",
+    ratio: "RATIO",
+    size: "SIZE",
+    positive_int: "N",
+}
+
+
+def _health_options(p: argparse.ArgumentParser) -> None:
+    age = verify.format_age
+
+    def pair(
+        name: str,
+        kind: Callable[[str], Any],
+        warn: Any,
+        crit: Any,
+        what: str,
+        show: Callable[[Any], str],
+    ) -> None:
+        p.add_argument(
+            f"--{name}-warning",
+            type=kind,
+            default=warn,
+            metavar=_METAVAR.get(kind, "X"),
+            help=f"WARNING at {what} (default {show(warn)})".replace("%", "%%"),
+        )
+        p.add_argument(
+            f"--{name}-critical",
+            type=kind,
+            default=crit,
+            metavar=_METAVAR.get(kind, "X"),
+            help=f"CRITICAL at {what} (default {show(crit)})".replace("%", "%%"),
+        )
+
+    pair(
+        "long-query",
+        seconds,
+        health.LONG_QUERY_WARNING_S,
+        health.LONG_QUERY_CRITICAL_S,
+        "a statement or transaction running this long",
+        age,
+    )
+    pair(
+        "blocked",
+        seconds,
+        health.BLOCKED_WARNING_S,
+        health.BLOCKED_CRITICAL_S,
+        "a session waiting this long on another's lock",
+        age,
+    )
+    pair(
+        "dead-ratio",
+        ratio,
+        health.DEAD_RATIO_WARNING,
+        health.DEAD_RATIO_CRITICAL,
+        "this share of a table's tuples dead",
+        lambda v: f"{v:.0%}",
+    )
+    p.add_argument(
+        "--dead-min-rows",
+        type=non_negative_int,
+        default=health.DEAD_MIN_ROWS,
+        metavar="N",
+        help="never flag a table with fewer dead (or modified) tuples (default %(default)s)",
+    )
+    p.add_argument(
+        "--maintenance-age-warning",
+        type=seconds,
+        default=health.MAINTENANCE_AGE_WARNING_S,
+        metavar="DURATION",
+        help="WARNING when a table with that much work waiting was not vacuumed"
+        f" or analyzed for this long (default {age(health.MAINTENANCE_AGE_WARNING_S)})",
+    )
+    pair(
+        "xid-age",
+        positive_int,
+        health.XID_AGE_WARNING,
+        health.XID_AGE_CRITICAL,
+        "this transaction ID age (age(datfrozenxid))",
+        lambda v: f"{v:,}",
+    )
+    pair(
+        "slot-wal",
+        size,
+        health.SLOT_WAL_WARNING_BYTES,
+        health.SLOT_WAL_CRITICAL_BYTES,
+        "this much WAL retained by a replication slot",
+        format_bytes,
+    )
+    pair(
+        "standby-lag",
+        seconds,
+        health.STANDBY_LAG_WARNING_S,
+        health.STANDBY_LAG_CRITICAL_S,
+        "a standby this far behind",
+        age,
+    )
+    p.add_argument(
+        "--no-success-warning",
+        type=seconds,
+        default=health.NO_SUCCESS_WARNING_S,
+        metavar="DURATION",
+        help="WARNING when a rule had no successful run for this long"
+        f" (default {age(health.NO_SUCCESS_WARNING_S)})",
+    )
+    p.add_argument(
+        "--top",
+        type=positive_int,
+        default=health.TOP,
+        metavar="N",
+        help="tables, indexes and sessions listed per check (default %(default)s)",
+    )
+    p.add_argument(
+        "--statement-timeout",
+        type=positive_int,
+        default=health.STATEMENT_TIMEOUT_MS,
+        metavar="MS",
+        help="each check's query is cancelled after MS ms (default %(default)s)",
+    )
+    p.add_argument(
+        "--details",
+        action="store_true",
+        help="list the evidence of every check, not only of those that are not OK",
+    )
+
+
+def _metrics_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--statement-timeout",
+        type=positive_int,
+        default=metrics.STATEMENT_TIMEOUT_MS,
+        metavar="MS",
+        help="cancel a scrape's queries after MS ms (default %(default)s)",
+    )
+
+
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--port",
+        type=port_number,
+        default=metrics.DEFAULT_PORT,
+        metavar="PORT",
+        help="HTTP port of /metrics (default %(default)s; 0: any free port, printed)",
+    )
+    p.add_argument(
+        "--address",
+        default=metrics.DEFAULT_ADDRESS,
+        metavar="ADDR",
+        help="address to listen on (default %(default)s; 0.0.0.0 or :: for every interface)",
+    )
+    _metrics_options(p)
+
+
 def _completion_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to complete in")
 
@@ -436,6 +638,9 @@ class Command:
     handler: Handler
     examples: tuple[str, str]
     connects: bool = True  # takes --dsn, --json, --config
+    # A monitoring plugin: every failure to check (a bad option, no connection, no password)
+    # is UNKNOWN, exit 3, as Nagios reads it; 1 and 2 mean WARNING and CRITICAL.
+    nagios: bool = False
 
 
 # Filled in below, once the handlers exist; the order is --help's order.
@@ -517,9 +722,10 @@ def _main(arguments: list[str], out: Output) -> int:
         # argparse reports unknown options after a command from the top-level parser; name the
         # command and show its usage instead.
         culprit = subparsers.get(command or "", exc.parser) if exc.parser is parser else exc.parser
-        return out.error(culprit.prog, str(exc), exc.exit_code, usage=culprit.format_usage())
+        code = _failure(command, exc.exit_code)
+        return out.error(culprit.prog, str(exc), code, usage=culprit.format_usage())
     except UsageError as exc:
-        return out.error(prog, str(exc), exc.exit_code)
+        return out.error(prog, str(exc), _failure(command, exc.exit_code))
     out.json = bool(getattr(args, "json", False))
     handler = next(c.handler for c in COMMANDS if c.name == args.command)
     try:
@@ -527,11 +733,18 @@ def _main(arguments: list[str], out: Output) -> int:
         with _application_name(args.command):
             return handler(Context(args, dsn, out, parser))
     except PgsweepError as exc:
-        return out.error(prog, str(exc), exc.exit_code)
+        return out.error(prog, str(exc), _failure(command, exc.exit_code))
     except (psycopg.Error, SQLAlchemyError, CommandError, OSError) as exc:
         if isinstance(exc, BrokenPipeError):
             raise
-        return out.error(prog, describe_error(exc), EXIT_FAILED)
+        return out.error(prog, describe_error(exc), _failure(command, EXIT_FAILED))
+
+
+def _failure(command: str | None, code: int) -> int:
+    """The exit status of a command that failed: a monitoring plugin's is UNKNOWN (3)."""
+    if any(c.nagios and c.name == command for c in COMMANDS):
+        return health.EXIT_CODES[health.UNKNOWN]
+    return code
 
 
 @contextmanager
@@ -652,6 +865,7 @@ def _uninstall(ctx: Context) -> int:
                 "this engine belongs to the reference app's migration chain: remove it with"
                 " pgsweep downgrade 0008 (which restores the engine the app had embedded)"
             )
+
     def ask(version: str, rules: int) -> None:
         consent.confirm(
             f"this removes pgsweep engine {version} from {db.describe(ctx.dsn)}, with"
@@ -728,6 +942,10 @@ def _verify(ctx: Context) -> int:
 
 def _cleanup(ctx: Context) -> int:
     args, out = ctx.args, ctx.out
+    if args.estimate:
+        if not args.dry_run:
+            raise UsageError("--estimate needs --dry-run (it deletes nothing)")
+        return _estimate(ctx)
     if args.dry_run:
         with out.busy("counting…"):
             result = cleanup.dry_run(ctx.dsn, table=args.table)
@@ -786,6 +1004,66 @@ def _cleanup(ctx: Context) -> int:
         plain=plain,
         caption=caption,
         styles=[None] * (len(rows) - 1) + ["bold"],
+    )
+    _skipped(out, result.skipped)
+    return EXIT_OK
+
+
+def _estimate(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
+    with out.busy("running one sample batch per rule (rolled back)…"):
+        result = cleanup.estimate(ctx.dsn, table=args.table, batch_size=args.batch_size)
+    if out.json:
+        out.result(
+            {
+                "dry_run": True,
+                "estimate": True,
+                "batch_size": result.batch_size,
+                "would_delete": result.rows,
+                "projected_seconds": round(result.seconds, 6),
+                "projected_wal_bytes": result.wal_bytes,
+                "rules": [dataclasses.asdict(r) for r in result.rules],
+                "skipped": [dataclasses.asdict(r) for r in result.skipped],
+            }
+        )
+        return EXIT_OK
+    for r in result.rules:
+        name = f"{r.table}.{r.column}"
+        out.line(
+            f"{name}: would delete {plural(r.rows, 'row')} in"
+            f" {plural(r.batches, 'batch', 'batches')} of {args.batch_size:,}",
+            style="bold",
+        )
+        if r.error is not None:
+            out.line(f"  the sample batch failed, as the run would: {r.error}", style="bold red")
+        else:
+            held = (
+                " (rows were held: the SKIP LOCKED pass, as the engine takes)"
+                if r.skip_locked
+                else ""
+            )
+            out.line(
+                f"  sample batch{held}: {plural(r.sample_rows, 'row')} in"
+                f" {r.sample_seconds * 1000:.1f} ms, {format_bytes(r.sample_wal_bytes)} of WAL"
+                f" ({r.sample_wal_records:,} records, {r.sample_wal_fpi:,} full pages),"
+                f" {r.sample_buffers_dirtied:,} buffers dirtied, {r.sample_buffers_read:,} read;"
+                f" {r.plan}"
+            )
+            out.line(
+                f"  projected: {r.projected_seconds:.2f} s, {format_bytes(r.projected_wal_bytes)}"
+                " of WAL"
+            )
+            out.line(f"  locks per batch: {', '.join(r.locks) or 'none'}; and each deleted row")
+        for key in r.foreign_keys:
+            out.line(
+                f"  foreign key {key.name} of {key.table} (ON DELETE {key.action.upper()}):"
+                f" {key.effect}",
+                style="yellow",
+            )
+    out.line(
+        f"whole run: {plural(result.rows, 'row')}, about {result.seconds:.2f} s and"
+        f" {format_bytes(result.wal_bytes)} of WAL without pauses; every sample was rolled back",
+        style="bold",
     )
     _skipped(out, result.skipped)
     return EXIT_OK
@@ -918,6 +1196,65 @@ def _status(ctx: Context) -> int:
 def _latest(*moments: dt.datetime | None) -> dt.datetime | None:
     known = [m for m in moments if m is not None]
     return max(known) if known else None
+
+
+_HEALTH_STYLE = {
+    health.OK: "green",
+    health.WARNING: "yellow",
+    health.CRITICAL: "bold red",
+    health.UNKNOWN: "magenta",
+}
+
+
+def _health(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
+    thresholds = health.Thresholds(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(health.Thresholds)}
+    )
+    with out.busy("checking…"):
+        report = health.health(ctx.dsn, thresholds)
+    status = report.status
+    if out.json:
+        out.emit(
+            {
+                "ok": status == health.OK,
+                "status": status,
+                "exit_code": report.exit_code,
+                "database": report.database,
+                "checks": [
+                    {"name": c.name, "status": c.status, "summary": c.summary, "details": c.details}
+                    for c in report.checks
+                ],
+            }
+        )
+        return report.exit_code
+    # The first line is the verdict: what a Nagios-style monitor shows.
+    bad = [c for c in report.checks if c.status != health.OK]
+    verdict = f"PGSWEEP HEALTH {status.upper()}: " + (
+        "; ".join(f"{c.name}: {c.summary}" for c in bad)
+        if bad
+        else f"{plural(len(report.checks), 'check')} OK"
+    )
+    out.line(verdict, style=_HEALTH_STYLE[status])
+    plain: list[str] = []
+    rows: list[list[str]] = []
+    styles: list[str | None] = []
+    for c in report.checks:
+        plain.append(f"{c.status.upper():<8} {c.name}: {c.summary}")
+        rows.append([c.status.upper(), c.name, c.summary])
+        styles.append(_HEALTH_STYLE[c.status])
+        if args.details or c.status != health.OK:
+            for line in c.lines[: max(args.top, 1) * 4]:
+                plain.append(f"           {line}")
+                rows.append(["", "", f"  {line}"])
+                styles.append(None)
+    out.table(
+        [Column("status"), Column("check"), Column("evidence")],
+        rows,
+        plain=plain,
+        styles=styles,
+    )
+    return report.exit_code
 
 
 def _job_json(job: cron.Job | None) -> dict[str, Any] | None:
@@ -1077,6 +1414,66 @@ def _log(out: Output, document: dict[str, Any], text: str) -> None:
         out.line(f"{at[:19]}Z {text}")
 
 
+def _metrics(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
+    if not out.json:
+        out.line(metrics.exposition(ctx.dsn, args.statement_timeout).rstrip("\n"))
+        return EXIT_OK
+    reading = metrics.scrape(ctx.dsn, args.statement_timeout)
+    out.emit(
+        {
+            "ok": reading.error is None,
+            "error": reading.error,
+            "metrics": [
+                {
+                    "name": family.name,
+                    "type": family.type,
+                    "help": family.documentation,
+                    "samples": [
+                        {"name": s.name, "labels": s.labels, "value": s.value}
+                        for s in family.samples
+                    ],
+                }
+                for family in metrics.families(reading)
+            ],
+        }
+    )
+    return EXIT_OK
+
+
+def _serve(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
+    stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server = metrics.serve(ctx.dsn, args.address, args.port, args.statement_timeout)
+        try:
+            host, port = str(server.server_address[0]), int(server.server_address[1])
+            url = f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
+            _log(
+                out,
+                {"event": "start", "url": url, "port": port, "database": db.describe(ctx.dsn)},
+                f"serving the metrics of {db.describe(ctx.dsn)} on {url}",
+            )
+            stop.wait()
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for name in received[:1]:
+        _log(out, {"event": "signal", "signal": name}, f"{name} received")
+    _log(out, {"event": "stopped", "ok": True}, "stopped")
+    return EXIT_OK
+
+
 def _completion(ctx: Context) -> int:
     # shtab generates the script from this very parser, so completion cannot drift from it.
     ctx.out.line(shtab.complete(ctx.parser, shell=ctx.args.shell).rstrip("\n"))
@@ -1141,6 +1538,28 @@ COMMANDS.extend(
             _status_options,
             _status,
             ("pgsweep status", "pgsweep status --sample 5 --json | jq '.tables[].garbage'"),
+        ),
+        Command(
+            "health",
+            "check the database and its cleanup: OK/WARNING/CRITICAL/UNKNOWN (exit 0-3)",
+            _health_options,
+            _health,
+            ("pgsweep health", "pgsweep health --long-query-warning 1m --json"),
+            nagios=True,
+        ),
+        Command(
+            "metrics",
+            "print the cleanup's metrics in Prometheus' text format (one scrape)",
+            _metrics_options,
+            _metrics,
+            ("pgsweep metrics", "pgsweep metrics | grep pgsweep_expiry_lag_seconds"),
+        ),
+        Command(
+            "serve",
+            "expose the metrics on HTTP for Prometheus until SIGTERM/SIGINT",
+            _serve_options,
+            _serve,
+            ("pgsweep serve --port 9745", "pgsweep serve --address 0.0.0.0 --json"),
         ),
         Command(
             "schedule",

@@ -1,0 +1,285 @@
+"""``pgsweep metrics`` and ``pgsweep serve``: the cleanup's figures in Prometheus' text format.
+
+A custom collector (the official ``prometheus_client`` library's pattern for an exporter) reads
+the engine's views on every scrape, over one connection with a short ``statement_timeout``, so
+a scrape shows the database as it is now and pgsweep keeps no state of its own. Counters come
+from ``pgsweep.rule_counters`` (the table ``pgsweep.rule_counter``, which the engine never
+prunes, plus the insert trigger's sweeps not folded into it yet), so they only ever go up (a
+``rate()`` over them is right even after the run history was pruned).
+
+Every series of a rule has the labels ``table`` (as ``regclass`` prints it) and ``rule`` (the
+column). ``pgsweep_up`` is 1 when the scrape read everything, 0 when it could not (the database
+is down, the role lacks a grant, the engine is older than 1.1); the exporter itself being down
+is Prometheus' own ``up``. docs/observability.md lists every series and the example alerts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+import psycopg
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from pgsweep import db
+from pgsweep.errors import PgsweepError, UsageError
+
+DEFAULT_PORT = 9745  # unassigned in Prometheus' list of exporter ports at the time of writing
+DEFAULT_ADDRESS = "127.0.0.1"  # only this host unless told otherwise (--address 0.0.0.0)
+STATEMENT_TIMEOUT_MS = 5_000  # a scrape's queries; Prometheus' default scrape_timeout is 10 s
+
+RULE = ("table", "rule")
+
+
+@dataclass(frozen=True)
+class _Series:
+    name: str
+    kind: str  # "gauge" or "counter" (the counter's name has no _total: the library adds it)
+    help: str
+    column: str  # a column of the rule query below
+    labels: Sequence[str] = RULE
+
+
+# Per rule, in the order they are exposed.
+RULE_SERIES = (
+    _Series(
+        "pgsweep_rows_deleted",
+        "counter",
+        "Rows the cleanup deleted, since the engine was installed (pgsweep.rule_counter)",
+        "rows_deleted_total",
+    ),
+    _Series(
+        "pgsweep_rows_archived",
+        "counter",
+        "Rows the cleanup archived before deleting",
+        "rows_archived_total",
+    ),
+    _Series("pgsweep_runs", "counter", "Cleanup runs of the rule", "runs_total"),
+    _Series(
+        "pgsweep_run_failures", "counter", "Cleanup runs of the rule that failed", "failures_total"
+    ),
+    _Series(
+        "pgsweep_garbage_rows",
+        "gauge",
+        "Rows the rule marks as garbage, not deleted yet",
+        "garbage",
+    ),
+    _Series("pgsweep_rows_alive", "gauge", "Rows the rule will expire later", "rows_alive"),
+    _Series(
+        "pgsweep_rows_never_expire",
+        "gauge",
+        "Rows whose expiry column is NULL",
+        "rows_never_expire",
+    ),
+    _Series(
+        "pgsweep_expiry_lag_seconds",
+        "gauge",
+        "Age of the oldest garbage row: how long"
+        " past its expiry it still exists (0 when there is none)",
+        "expiry_lag_s",
+    ),
+    _Series(
+        "pgsweep_expiry_lag_target_seconds", "gauge", "The rule's expiry lag target", "lag_target_s"
+    ),
+    _Series(
+        "pgsweep_oldest_row_age_seconds",
+        "gauge",
+        "Age of the oldest row of the table by the rule's column",
+        "oldest_row_age_s",
+    ),
+    _Series(
+        "pgsweep_delete_rate_rows_per_second",
+        "gauge",
+        "Rows deleted per second, measured from the run history",
+        "delete_rate",
+    ),
+    _Series(
+        "pgsweep_backlog_eta_seconds",
+        "gauge",
+        "When the garbage will be gone at the measured delete rate",
+        "backlog_eta_s",
+    ),
+    _Series(
+        "pgsweep_last_run_timestamp_seconds",
+        "gauge",
+        "When the rule's last run started (Unix time)",
+        "last_run_ts",
+    ),
+    _Series(
+        "pgsweep_last_run_duration_seconds",
+        "gauge",
+        "How long the rule's last finished run took",
+        "last_run_duration_s",
+    ),
+    _Series(
+        "pgsweep_last_run_failed", "gauge", "1 when the rule's last run failed", "last_run_failed"
+    ),
+    _Series(
+        "pgsweep_last_success_timestamp_seconds",
+        "gauge",
+        "When the rule's last successful run ended (Unix time)",
+        "last_success_ts",
+    ),
+)
+# Per table (a table with two rules is one series).
+TABLE_SERIES = (
+    _Series(
+        "pgsweep_table_bytes",
+        "gauge",
+        "Size of the table (pg_table_size)",
+        "table_bytes",
+        ("table",),
+    ),
+    _Series(
+        "pgsweep_index_bytes", "gauge", "Size of the table's indexes", "index_bytes", ("table",)
+    ),
+    _Series(
+        "pgsweep_dead_tuples",
+        "gauge",
+        "Dead tuples of the table (pg_stat_user_tables)",
+        "dead_tuples",
+        ("table",),
+    ),
+)
+
+_RULES_QUERY = """
+SELECT s.table_name::text AS table_name, s.column_name::text AS column_name,
+       s.garbage, s.rows_alive, s.rows_never_expire,
+       extract(epoch FROM s.expiry_lag) AS expiry_lag_s,
+       extract(epoch FROM s.lag_target) AS lag_target_s,
+       extract(epoch FROM s.oldest_row_age) AS oldest_row_age_s,
+       s.delete_rate, extract(epoch FROM s.backlog_eta) AS backlog_eta_s,
+       extract(epoch FROM s.last_run_at) AS last_run_ts,
+       extract(epoch FROM greatest(s.last_success_at, c.last_success_at)) AS last_success_ts,
+       s.table_bytes, s.index_bytes, s.dead_tuples,
+       coalesce(c.rows_deleted_total, 0) AS rows_deleted_total,
+       coalesce(c.rows_archived_total, 0) AS rows_archived_total,
+       coalesce(c.runs_total, 0) AS runs_total,
+       coalesce(c.failures_total, 0) AS failures_total,
+       extract(epoch FROM l.ended_at - l.started_at) AS last_run_duration_s,
+       CASE WHEN l.run_id IS NULL OR l.run_status = 'running' THEN NULL
+            WHEN l.run_status IN ('failed', 'interrupted') OR l.error IS NOT NULL THEN 1
+            ELSE 0 END AS last_run_failed
+  FROM pgsweep.rule_status s
+  LEFT JOIN pgsweep.rule_counters c
+         ON c.table_name = s.table_name AND c.column_name = s.column_name
+  LEFT JOIN pgsweep.rule_last_run l
+         ON l.table_name = s.table_name AND l.column_name = s.column_name
+ ORDER BY 1, 2
+"""
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One reading of the database: the rules' rows, or why there are none."""
+
+    rows: list[dict[str, Any]]
+    error: str | None
+    seconds: float
+    engine: str | None
+
+
+def scrape(dsn: str, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS) -> Scrape:
+    """Read every rule's figures now (never raises: a failure is ``error``)."""
+    started = time.monotonic()
+    try:
+        with db.connect(dsn) as conn:
+            conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+            version = conn.execute("SELECT pgsweep.version()").fetchone()
+            cur = conn.execute(_RULES_QUERY)
+            names = [d.name for d in cur.description or ()]
+            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            engine = str(version[0]) if version else None
+    except PgsweepError as exc:
+        return Scrape([], str(exc), time.monotonic() - started, None)
+    except psycopg.Error as exc:
+        message = db.one_line(exc.diag.message_primary or str(exc))
+        return Scrape([], message, time.monotonic() - started, None)
+    return Scrape(rows, None, time.monotonic() - started, engine)
+
+
+def families(reading: Scrape) -> Iterator[Metric]:
+    """The metric families of one reading, in the exposition's order."""
+    up = GaugeMetricFamily(
+        "pgsweep_up", "1 when this scrape read the engine's views, 0 when it could not"
+    )
+    up.add_metric([], 0 if reading.error else 1)
+    yield up
+    duration = GaugeMetricFamily(
+        "pgsweep_scrape_duration_seconds", "How long reading the database took"
+    )
+    duration.add_metric([], reading.seconds)
+    yield duration
+    if reading.engine is not None:
+        info = GaugeMetricFamily(
+            "pgsweep_engine_info", "The pgsweep engine release installed", labels=["version"]
+        )
+        info.add_metric([reading.engine], 1)
+        yield info
+    for series in RULE_SERIES:
+        yield _family(series, reading.rows, lambda r: [r["table_name"], r["column_name"]])
+    tables: dict[str, dict[str, Any]] = {}
+    for row in reading.rows:
+        tables.setdefault(row["table_name"], row)
+    for series in TABLE_SERIES:
+        yield _family(series, list(tables.values()), lambda r: [r["table_name"]])
+
+
+def _family(series: _Series, rows: Iterable[dict[str, Any]], labels: Any) -> Metric:
+    family: GaugeMetricFamily | CounterMetricFamily
+    if series.kind == "counter":
+        family = CounterMetricFamily(series.name, series.help, labels=list(series.labels))
+    else:
+        family = GaugeMetricFamily(series.name, series.help, labels=list(series.labels))
+    for row in rows:
+        value = row.get(series.column)
+        if value is not None:  # no sample rather than a made-up one (e.g. never ran)
+            family.add_metric(labels(row), float(value))
+    return family
+
+
+class PgsweepCollector(Collector):
+    """Reads the database on every ``collect()`` (every scrape)."""
+
+    def __init__(self, dsn: str, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS) -> None:
+        self.dsn = dsn
+        self.statement_timeout_ms = statement_timeout_ms
+
+    def collect(self) -> Iterable[Metric]:
+        return list(families(scrape(self.dsn, self.statement_timeout_ms)))
+
+    def describe(self) -> Iterable[Metric]:
+        # Registering must not connect: describe without reading.
+        return []
+
+
+def registry(dsn: str, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS) -> CollectorRegistry:
+    """A registry with only pgsweep's collector (no process or Python runtime series)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PgsweepCollector(dsn, statement_timeout_ms))
+    return registry
+
+
+def exposition(dsn: str, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS) -> str:
+    """The Prometheus text exposition (format 0.0.4) of one scrape."""
+    return generate_latest(registry(dsn, statement_timeout_ms)).decode()
+
+
+def serve(
+    dsn: str,
+    address: str = DEFAULT_ADDRESS,
+    port: int = DEFAULT_PORT,
+    statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+) -> WSGIServer:
+    """Serve ``/metrics`` on ``address:port`` from a daemon thread (the library's own server);
+    the caller stops it with ``shutdown()``. Port 0 picks a free port: ``server_address``."""
+    try:
+        server, _thread = start_http_server(port, address, registry(dsn, statement_timeout_ms))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {address} port {port}: {exc.strerror}") from None
+    return server
