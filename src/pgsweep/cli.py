@@ -651,6 +651,7 @@ def _uninstall(ctx: Context) -> int:
                 "this engine belongs to the reference app's migration chain: remove it with"
                 " pgsweep downgrade 0008 (which restores the engine the app had embedded)"
             )
+
     def ask(version: str, rules: int) -> None:
         consent.confirm(
             f"this removes pgsweep engine {version} from {db.describe(ctx.dsn)}, with"
@@ -765,6 +766,7 @@ def _cleanup(ctx: Context) -> int:
                     for t in result.tables
                 ],
                 "skipped": [dataclasses.asdict(r) for r in result.skipped],
+                "pauses": [dataclasses.asdict(p) for p in result.pauses],
             }
         )
         return EXIT_OK
@@ -787,6 +789,8 @@ def _cleanup(ctx: Context) -> int:
         styles=[None] * (len(rows) - 1) + ["bold"],
     )
     _skipped(out, result.skipped)
+    for pause in result.pauses:
+        out.line(_pause_text(pause), style="yellow")
     return EXIT_OK
 
 
@@ -1000,14 +1004,21 @@ def _run_json(c: runner.RunCounts) -> dict[str, Any]:
         "deleted": c.deleted,
         "total": c.total,
         "skipped": [dataclasses.asdict(s) for s in c.skipped],
+        "pauses": [dataclasses.asdict(p) for p in c.pauses],
     }
 
 
 def _run_text(c: runner.RunCounts) -> str:
     parts = ", ".join(f"{t} {n:,}" for t, n in c.deleted.items())
     text = f"run {c.number}: deleted {plural(c.total, 'row')} ({parts}) in {c.seconds:.2f} s"
-    skipped = "; ".join(f"skipped rule {s.table}.{s.column}: {s.problem}" for s in c.skipped)
-    return f"{text}; {skipped}" if skipped else text
+    notes = [f"skipped rule {s.table}.{s.column}: {s.problem}" for s in c.skipped]
+    notes += [_pause_text(p) for p in c.pauses]
+    return "; ".join([text, *notes])
+
+
+def _pause_text(p: runner.Pause) -> str:
+    verb = "stopped" if p.stopped else "paused"
+    return f"{verb} {p.table}.{p.column}: {p.reason}"
 
 
 def _log(out: Output, document: dict[str, Any], text: str) -> None:
