@@ -8,10 +8,17 @@ display) and the counts come back per rule. ``--dry-run`` asks ``pgsweep.garbage
 per rule, the rows it would delete now, each row counted once per table, so the cleanup deletes
 what the dry run counts (barring rows written or held meanwhile). A rule that cannot run
 (its table or column is gone) is reported and skipped, never an error for the others.
+
+As ``CALL pgsweep.sweep()``: never at the same time as another run of a rule (each rule under
+its advisory lock, ``pgsweep.lock_rule``; a rule another run holds for longer than
+``pgsweep.lock_wait`` is skipped and reported), paced by the same decision (``pgsweep.pace``:
+the batch size follows ``pgsweep.batch_target``, and the work pauses while a budget is exceeded,
+each pause reported with its reason), and refused on a standby.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +29,7 @@ from psycopg import sql
 from pgsweep import db
 from pgsweep.deploy import require_engine
 from pgsweep.errors import UsageError
-from pgsweep.runner import SWEEP_BATCH_SIZE, SkippedRule
+from pgsweep.runner import SWEEP_BATCH_SIZE, Pause, SkippedRule, require_primary
 
 # A cleanup that would delete more rows than this asks first (pgsweep cleanup: --yes, or y on a
 # terminal): a backlog that large is worth a look at what it is before it goes.
@@ -47,6 +54,7 @@ class CleanupResult:
     dry_run: bool
     tables: list[TableCount]
     skipped: list[SkippedRule] = field(default_factory=list)
+    pauses: list[Pause] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -75,15 +83,171 @@ def cleanup(
         raise UsageError("--batch-size must be a positive integer")
     with db.connect(dsn) as conn:
         require_engine(conn)
+        require_primary(conn, dsn)
         rules, skipped = _rules(conn, table)
-        run_id = _run_begin(conn, table)
+        run = _Run(conn, _run_begin(conn, table))
         try:
-            tables = _sweep(conn, run_id, rules, skipped, batch_size, on_batch)
+            tables = run.sweep(rules, skipped, batch_size, on_batch)
         except psycopg.Error as exc:
-            _run_end(conn, run_id, "failed", db.one_line(str(exc)))
+            _run_end(conn, run.run_id, "failed", db.one_line(str(exc)))
             raise
-        _run_end(conn, run_id, "succeeded", None)
-    return CleanupResult(False, _tables(tables), skipped)
+        _run_end(conn, run.run_id, "succeeded", None)
+    return CleanupResult(False, _tables(tables), skipped, run.pauses)
+
+
+def _run_begin(conn: psycopg.Connection[Any], table: str | None) -> int:
+    """The run's row in pgsweep.run, committed ('cli'), with the rules that cannot run."""
+    row = conn.execute("SELECT pgsweep.run_begin('cli')").fetchone()
+    assert row is not None
+    run_id = int(row[0])
+    conn.execute(
+        "SELECT pgsweep.run_record(%s, r.table_name, r.column_name, 0, 0,"
+        " p_error => 'skipped: ' || p.problem)"
+        " FROM pgsweep.expiry_rule r, LATERAL (SELECT pgsweep.rule_problem(r) AS problem) p"
+        " WHERE p.problem IS NOT NULL AND (%s::regclass IS NULL OR r.table_name = %s::regclass)",
+        (run_id, table, table),
+    )
+    return run_id
+
+
+def _run_end(conn: psycopg.Connection[Any], run_id: int, state: str, error: str | None) -> None:
+    if conn.closed or conn.broken:
+        return  # the run shows as interrupted once its session is gone
+    conn.execute("SELECT pgsweep.run_end(%s, %s, %s)", (run_id, state, error))
+
+
+class _Run:
+    """One cleanup: its start, its rows and WAL so far, and the pauses pgsweep.pace asked for."""
+
+    def __init__(self, conn: psycopg.Connection[Any], run_id: int) -> None:
+        self.conn = conn
+        self.run_id = run_id
+        row = conn.execute("SELECT clock_timestamp(), pg_current_wal_lsn()").fetchone()
+        assert row is not None
+        self.started, self.wal_start = row
+        self.total = 0
+        self.pauses: list[Pause] = []
+        self.stopped = False
+        # Pauses since the last batch recorded: the next batch's record carries them.
+        self.unrecorded_pauses = 0
+        self.unrecorded_pause_s = 0.0
+
+    def sweep(
+        self,
+        rules: list[tuple[str, str]],
+        skipped: list[SkippedRule],
+        batch_size: int,
+        on_batch: Callable[[Progress], None] | None,
+    ) -> dict[str, list[RuleCount]]:
+        """Every rule under its lock, in order, until done or told to stop."""
+        tables: dict[str, list[RuleCount]] = {}
+        for rule_table, column in rules:
+            holder = self.lock(rule_table, column)
+            if holder is not None:
+                problem = f"another run is working on it (pid {holder})"
+                skipped.append(SkippedRule(rule_table, column, problem))
+                self.conn.execute(
+                    "SELECT pgsweep.run_record(%s, %s::regclass, %s, 0, 0, p_error => %s)",
+                    (self.run_id, rule_table, column, f"skipped: {problem}"),
+                )
+                continue
+            try:
+                deleted = self.rule(rule_table, column, batch_size, on_batch, skipped)
+            finally:
+                self.conn.execute(
+                    "SELECT pgsweep.unlock_rule(%s::regclass, %s)", (rule_table, column)
+                )
+            tables.setdefault(rule_table, []).append(RuleCount(column, deleted))
+            if self.stopped:
+                break
+        return tables
+
+    def lock(self, table: str, column: str) -> int | str | None:
+        """None once this session holds the rule's lock; else who holds it (its pid)."""
+        row = self.conn.execute(
+            "SELECT pgsweep.lock_rule(%s::regclass, %s, pgsweep.setting('lock_wait')::interval),"
+            " pgsweep.rule_lock_holder(%s::regclass, %s)",
+            (table, column, table, column),
+        ).fetchone()
+        assert row is not None
+        return None if row[0] else (row[1] if row[1] is not None else "?")
+
+    def rule(
+        self,
+        table: str,
+        column: str,
+        batch_size: int,
+        on_batch: Callable[[Progress], None] | None,
+        skipped: list[SkippedRule],
+    ) -> int:
+        """Every batch of one rule, paced; the rows deleted."""
+        deleted, size = 0, batch_size
+        start: str | None = None
+        while True:
+            clock = time.monotonic()
+            try:
+                row = _batch(
+                    self.conn,
+                    self.run_id,
+                    table,
+                    column,
+                    start,
+                    size,
+                    (self.unrecorded_pauses, self.unrecorded_pause_s),
+                )
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+                # The table or column went away since the rules were read: said, and the
+                # other rules go on (the batches done are committed). Any other error (a
+                # missing privilege) is the operator's to see, not a rule to skip.
+                skipped.append(SkippedRule(table, column, db.one_line(str(exc))))
+                return deleted
+            if row is None:  # the rule was removed meanwhile
+                return deleted
+            self.unrecorded_pauses, self.unrecorded_pause_s = 0, 0.0
+            deleted += int(row[0])
+            self.total += int(row[0])
+            if on_batch is not None:
+                on_batch(Progress(table, column, deleted, self.total))
+            start = row[1]
+            if start is None:
+                return deleted
+            blocked = int(row[2])
+            size = self._next_size(size, time.monotonic() - clock, blocked)
+            if not self._pace(table, column, blocked):
+                return deleted
+
+    def _next_size(self, size: int, took_s: float, blocked: int) -> int:
+        row = self.conn.execute(
+            "SELECT pgsweep.next_batch_size(%s, make_interval(secs => %s), %s)",
+            (size, took_s, blocked),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def _pace(self, table: str, column: str, blocked: int) -> bool:
+        """Wait while pgsweep.pace says so; False when the run must stop here."""
+        said: str | None = None
+        while True:
+            row = self.conn.execute(
+                "SELECT extract(epoch FROM p.wait)::float8, p.reason, p.stop"
+                " FROM pgsweep.pace(%s::regclass, %s, %s, %s, %s) p",
+                (table, self.started, self.total, self.wal_start, blocked),
+            ).fetchone()
+            assert row is not None
+            wait_s, reason, stop = float(row[0]), row[1], bool(row[2])
+            if stop:
+                self.pauses.append(Pause(table, column, str(reason), stopped=True))
+                self.stopped = True
+                return False
+            if wait_s <= 0:
+                return True
+            if reason != said:
+                self.pauses.append(Pause(table, column, str(reason)))
+                self.unrecorded_pauses += 1
+                said = reason
+            time.sleep(wait_s)
+            self.unrecorded_pause_s += wait_s
+            blocked = 0
 
 
 def _run_begin(conn: psycopg.Connection[Any], table: str | None) -> int:
@@ -149,15 +313,19 @@ def _batch(
     column: str,
     start: str | None,
     batch_size: int,
+    pauses: tuple[int, float] = (0, 0.0),
 ) -> tuple[Any, ...] | None:
-    """One batch of one rule and its record in the run (one statement, so one transaction: the
-    connection is in autocommit mode)."""
+    """One batch of one rule and its record in the run, with the pauses before it (one
+    statement, so one transaction: the connection is in autocommit mode)."""
+    # The count of sessions waiting for this batch is taken after its DELETE, in its own
+    # transaction (one statement: the function scan runs first), before the commit.
     return conn.execute(
-        "SELECT b.deleted, b.next_from, pgsweep.run_record(%s, r.table_name, r.column_name,"
-        " b.deleted, 1, p_since => statement_timestamp())"
+        "SELECT b.deleted, b.next_from, pgsweep.sessions_waiting_for_me(),"
+        " pgsweep.run_record(%s, r.table_name, r.column_name, b.deleted, 1, %s,"
+        " make_interval(secs => %s), statement_timestamp())"
         " FROM pgsweep.expiry_rule r, pgsweep.purge_range(r, %s, %s) b"
         " WHERE r.table_name = %s::regclass AND r.column_name = %s",
-        (run_id, start, batch_size, table, column),
+        (run_id, pauses[0], pauses[1], start, batch_size, table, column),
     ).fetchone()
 
 

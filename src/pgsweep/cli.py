@@ -984,6 +984,7 @@ def _cleanup(ctx: Context) -> int:
                     for t in result.tables
                 ],
                 "skipped": [dataclasses.asdict(r) for r in result.skipped],
+                "pauses": [dataclasses.asdict(p) for p in result.pauses],
             }
         )
         return EXIT_OK
@@ -1006,6 +1007,8 @@ def _cleanup(ctx: Context) -> int:
         styles=[None] * (len(rows) - 1) + ["bold"],
     )
     _skipped(out, result.skipped)
+    for pause in result.pauses:
+        out.line(_pause_text(pause), style="yellow")
     return EXIT_OK
 
 
@@ -1395,14 +1398,21 @@ def _run_json(c: runner.RunCounts) -> dict[str, Any]:
         "deleted": c.deleted,
         "total": c.total,
         "skipped": [dataclasses.asdict(s) for s in c.skipped],
+        "pauses": [dataclasses.asdict(p) for p in c.pauses],
     }
 
 
 def _run_text(c: runner.RunCounts) -> str:
     parts = ", ".join(f"{t} {n:,}" for t, n in c.deleted.items())
     text = f"run {c.number}: deleted {plural(c.total, 'row')} ({parts}) in {c.seconds:.2f} s"
-    skipped = "; ".join(f"skipped rule {s.table}.{s.column}: {s.problem}" for s in c.skipped)
-    return f"{text}; {skipped}" if skipped else text
+    notes = [f"skipped rule {s.table}.{s.column}: {s.problem}" for s in c.skipped]
+    notes += [_pause_text(p) for p in c.pauses]
+    return "; ".join([text, *notes])
+
+
+def _pause_text(p: runner.Pause) -> str:
+    verb = "stopped" if p.stopped else "paused"
+    return f"{verb} {p.table}.{p.column}: {p.reason}"
 
 
 def _log(out: Output, document: dict[str, Any], text: str) -> None:

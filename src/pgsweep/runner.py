@@ -10,11 +10,20 @@ loop at once while waiting, or right after the table being swept.
 A misconfiguration (unreachable server, wrong password, database without the engine) fails the
 first connection and is reported at once. After that, losing the database (a restart, a
 failover) is an outage to ride out: the error is reported and the loop reconnects with a growing
-pause (1 s, 2 s, 4 s … up to ``max_backoff_s``).
+pause (1 s, 2 s, 4 s … up to ``max_backoff_s``). A server that turns out to be a standby (a
+multi-host DSN that landed on one, a primary demoted by a failover) is such an outage too: the
+procedure refuses to sweep there, and the next connection (``target_session_attrs=read-write``)
+finds the new primary. Only a first connection to a standby is an error at once.
+
+The procedure paces itself (``pgsweep.pace``) and never works on a rule another run holds
+(``pgsweep.lock_rule``); what it says about that in NOTICEs and WARNINGs (a pause and its reason,
+a rule skipped because another run works on it, a run stopped by its time budget) comes back in
+:class:`RunCounts`, so every run's log line says it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import re
@@ -67,12 +76,23 @@ class SkippedRule:
 
 
 @dataclass(frozen=True)
+class Pause:
+    """The sweep of a rule paused (``pgsweep.pace``), or stopped (``stopped``), and why."""
+
+    table: str
+    column: str
+    reason: str
+    stopped: bool = False
+
+
+@dataclass(frozen=True)
 class RunCounts:
     number: int
     started_at: dt.datetime
     seconds: float
     deleted: dict[str, int]
     skipped: list[SkippedRule] = field(default_factory=list)
+    pauses: list[Pause] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -101,25 +121,105 @@ def sweep_once(
         " ORDER BY table_name, column_name"
     ).fetchall()
     tables = list(dict.fromkeys(str(t) for t, _, problem in rules if problem is None))
+    columns = {t: [str(c) for r, c, p in rules if str(r) == t and p is None] for t in tables}
     skipped = [SkippedRule(str(t), str(c), str(p)) for t, c, p in rules if p is not None]
     deleted: dict[str, int] = {}
+    pauses: list[Pause] = []
+    messages: list[str] = []
+
+    def on_notice(diag: psycopg.errors.Diagnostic) -> None:
+        messages.append(diag.message_primary or "")
+
+    # pgsweep.max_run_time is a budget per run: each table's CALL gets what is left of it.
+    budget_row = conn.execute(
+        "SELECT current_setting('pgsweep.max_run_time', true),"
+        " extract(epoch FROM pgsweep.setting('max_run_time')::interval)::float8"
+    ).fetchone()
+    assert budget_row is not None
+    configured, budget_s = budget_row[0], float(budget_row[1])
     # Each CALL records its run (pgsweep.run) as this command's, not as a bare procedure call.
     conn.execute("SELECT set_config('pgsweep.invoked_by', 'cli', false)")
-    for position, table in enumerate(tables, start=1):
-        if on_table is not None:
-            on_table(number, table, position, len(tables))
-        try:
-            row = conn.execute(
-                "CALL pgsweep.sweep(%s::regclass, %s, '0'::interval, NULL)", (table, batch_size)
-            ).fetchone()
-        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-            # The table or column went away since the rules were read: say so and go on with
-            # the others (each batch committed on its own). Any other error (a missing privilege)
-            # is the operator's to see, not a rule to skip.
-            skipped.append(SkippedRule(table, "*", db.one_line(str(exc))))
-            continue
-        deleted[str(table)] = int(row[0]) if row and row[0] is not None else 0
-    return RunCounts(number, started, time.monotonic() - clock, deleted, skipped)
+    conn.add_notice_handler(on_notice)
+    try:
+        for position, table in enumerate(tables, start=1):
+            if budget_s > 0:
+                left = budget_s - (time.monotonic() - clock)
+                if left <= 0:
+                    reason = (
+                        f"the run's time budget (pgsweep.max_run_time = {budget_s:g} s) is used up"
+                    )
+                    pauses += [Pause(table, c, reason, stopped=True) for c in columns[table]]
+                    continue
+                conn.execute(
+                    "SELECT set_config('pgsweep.max_run_time', %s, false)", (f"{left:.3f}s",)
+                )
+            if on_table is not None:
+                on_table(number, table, position, len(tables))
+            messages.clear()
+            try:
+                row = conn.execute(
+                    "CALL pgsweep.sweep(%s::regclass, %s, '0'::interval, NULL)",
+                    (table, batch_size),
+                ).fetchone()
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+                # The table or column went away since the rules were read: say so and go on
+                # with the others (each batch committed on its own). Any other error (a missing
+                # privilege) is the operator's to see, not a rule to skip. The rule's lock, held
+                # by this session, goes with the failed call.
+                conn.execute("SELECT pg_advisory_unlock_all()")
+                skipped.append(SkippedRule(table, "*", db.one_line(str(exc))))
+                continue
+            deleted[str(table)] = int(row[0]) if row and row[0] is not None else 0
+            said = read_messages(table, columns[table], messages)
+            skipped += said.skipped
+            pauses += said.pauses
+    finally:
+        conn.remove_notice_handler(on_notice)
+        if budget_s > 0 and not conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(
+                    "SELECT set_config('pgsweep.max_run_time', %s, false)", (configured or "",)
+                )
+    return RunCounts(number, started, time.monotonic() - clock, deleted, skipped, pauses)
+
+
+@dataclass(frozen=True)
+class Said:
+    skipped: list[SkippedRule]
+    pauses: list[Pause]
+
+
+def read_messages(table: str, columns: list[str], messages: list[str]) -> Said:
+    """What ``CALL pgsweep.sweep(table)`` said about the table's rules: a rule skipped because
+    another run works on it, a pause and its reason, a stop at the run's time budget."""
+    said = Said([], [])
+    for message in messages:
+        for column in columns:
+            rule = f"pgsweep: rule {table}.{column} skipped: "
+            pausing = f"pgsweep: pausing {table} ({column}): "
+            stopping = f"pgsweep: stopping {table} ({column}): "
+            if message.startswith(rule):
+                said.skipped.append(SkippedRule(table, column, message.removeprefix(rule)))
+            elif message.startswith(pausing):
+                said.pauses.append(Pause(table, column, message.removeprefix(pausing)))
+            elif message.startswith(stopping):
+                reason = message.removeprefix(stopping).split("; the rest", 1)[0]
+                said.pauses.append(Pause(table, column, reason, stopped=True))
+    return said
+
+
+def require_primary(conn: psycopg.Connection[Any], dsn: str) -> None:
+    """A usage error for a standby: a sweep deletes, and a standby is read-only."""
+    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    if row is not None and row[0]:
+        raise StandbyServer(
+            f"{db.describe(dsn)} is a standby (in recovery): run the sweep against the primary"
+            " (with several hosts in the DSN: target_session_attrs=read-write)"
+        )
+
+
+class StandbyServer(PgsweepError):
+    """The server is a standby: nothing can be deleted there."""
 
 
 def run(
@@ -145,6 +245,7 @@ def run(
     first = db.connect(dsn)  # a misconfiguration fails here, at once
     try:
         require_engine(first)
+        require_primary(first, dsn)
     except BaseException:
         first.close()
         raise
@@ -158,7 +259,13 @@ def run(
                 if conn is None or conn.closed:
                     conn = db.connect(dsn)
                 counts = sweep_once(conn, runs + 1, batch_size, on_table)
-            except (psycopg.OperationalError, PgsweepError) as exc:
+            except (
+                psycopg.OperationalError,
+                psycopg.errors.ReadOnlySqlTransaction,
+                PgsweepError,
+            ) as exc:
+                # ReadOnlySqlTransaction: this server is (now) a standby; the next connection
+                # looks for the primary again.
                 if conn is not None:
                     conn.close()
                 conn = None

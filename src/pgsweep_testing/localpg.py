@@ -16,9 +16,11 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -82,6 +84,7 @@ class LocalCluster:
         self._run_as: list[str] = self._runuser_prefix()
         self.has_pg_cron = False
         self.has_plpgsql_check = False
+        self._primary: LocalCluster | None = None
 
     # -- public surface -------------------------------------------------------------------
 
@@ -133,7 +136,10 @@ class LocalCluster:
         self._root = self._make_root()
         atexit.register(self.stop)
         try:
-            self._initdb()
+            if self._primary is not None:
+                self._base_backup(self._primary)
+            else:
+                self._initdb()
             self.has_plpgsql_check = self._extension_available("plpgsql_check")
             self.has_pg_cron = self._preload_cron and self._library_available("pg_cron")
             # A port picked by _free_port can be grabbed by someone else before the postmaster
@@ -154,6 +160,48 @@ class LocalCluster:
             self.stop()
             raise
         return self
+
+    @classmethod
+    def standby_of(cls, primary: LocalCluster, *, base_dir: str | None = None) -> LocalCluster:
+        """A streaming standby of ``primary`` (``pg_basebackup -R``), not started yet: call
+        :meth:`start`. Same superuser password; its own port and directory."""
+        standby = cls(preload_cron=False, bindir=primary.bindir, base_dir=base_dir)
+        standby._password = primary._password
+        standby._primary = primary
+        return standby
+
+    @property
+    def is_standby(self) -> bool:
+        return self._primary is not None
+
+    def promote(self) -> None:
+        """Make a standby a primary (``pg_ctl promote``), waiting until it accepts writes."""
+        result = self._pg_ctl("promote", "-w", "-t", str(_START_TIMEOUT_S))
+        if result.returncode != 0:
+            raise LocalClusterError(f"pg_ctl promote failed: {result.stderr.strip()}")
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every process it started: a crash, no shutdown at all."""
+        pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        children = _children(pid)
+        for victim in [pid, *children]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while any(_alive(p) for p in [pid, *children]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._running = False
+
+    def start_again(self) -> None:
+        """Start a stopped or killed cluster on the same port and data (crash recovery runs)."""
+        if not self._pg_ctl_start():
+            raise LocalClusterError("PostgreSQL failed to start again:\n" + _tail(self.log_path))
+        self._running = True
+
+    def stop_server(self) -> None:
+        """Stop the server (fast shutdown) and keep its directory (:meth:`start_again`)."""
+        self._pg_ctl("stop", "-m", "fast", "-w", "-t", str(_START_TIMEOUT_S))
+        self._running = False
 
     def restart(self) -> None:
         """Restart the postmaster on the same port (drops every connection)."""
@@ -261,6 +309,25 @@ class LocalCluster:
         if result.returncode != 0:
             raise LocalClusterError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
 
+    def _base_backup(self, primary: LocalCluster) -> None:
+        # -R writes standby.signal and primary_conninfo (with the password of this DSN);
+        # -X stream fetches the WAL written meanwhile; no -c fast would wait for a checkpoint.
+        result = self._run(
+            str(self.bindir / "pg_basebackup"),
+            "-D",
+            str(self.data_dir),
+            "-d",
+            primary.dsn(),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+        )
+        if result.returncode != 0:
+            raise LocalClusterError(f"pg_basebackup failed:\n{result.stdout}\n{result.stderr}")
+
     def _write_config(self) -> None:
         settings: dict[str, str] = {
             "listen_addresses": "'127.0.0.1'",
@@ -311,3 +378,26 @@ class LocalCluster:
 
     def _extension_available(self, name: str) -> bool:
         return (self._pg_config("--sharedir") / "extension" / f"{name}.control").exists()
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found

@@ -50,6 +50,15 @@ DROP TABLE IF EXISTS pgsweep.run;
 DROP TABLE IF EXISTS pgsweep.rule_counter;
 DROP TABLE IF EXISTS pgsweep.trigger_sweep;
 ALTER TABLE pgsweep.expiry_rule DROP COLUMN IF EXISTS lag_target;
+-- Pacing and the per-rule lock (1.0's CALL pgsweep.sweep() uses neither).
+DROP FUNCTION IF EXISTS pgsweep.pace(regclass, timestamptz, bigint, pg_lsn, integer);
+DROP FUNCTION IF EXISTS pgsweep.next_batch_size(integer, interval, integer);
+DROP FUNCTION IF EXISTS pgsweep.sessions_waiting_for_me();
+DROP FUNCTION IF EXISTS pgsweep.setting(text);
+DROP FUNCTION IF EXISTS pgsweep.lock_rule(regclass, name, interval);
+DROP FUNCTION IF EXISTS pgsweep.unlock_rule(regclass, name);
+DROP FUNCTION IF EXISTS pgsweep.rule_lock_holder(regclass, name);
+DROP FUNCTION IF EXISTS pgsweep.rule_lock_keys(regclass, name);
 
 DELETE FROM pgsweep.release WHERE version = '1.1';
 COMMIT;

@@ -533,6 +533,70 @@ END $$;
 COMMENT ON FUNCTION pgsweep.instant_expression(pgsweep.expiry_rule) IS
     'The instant a value of the rule''s column stands for, as an SQL expression';
 
+-- ---- functions/lock_rule.sql ----------------------------------------
+-- Take a rule's lock (pgsweep.rule_lock_keys), waiting up to p_wait (pgsweep.lock_wait) for
+-- another run to finish the rule; false when that run still holds it. A hold this session
+-- already has is a leftover of a run that failed half-way (every consumer releases its own when
+-- it is done), so it is dropped first: the lock is then held exactly once.
+CREATE OR REPLACE FUNCTION pgsweep.lock_rule(p_table regclass, p_column name, p_wait interval)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k record;
+    v_until timestamptz := clock_timestamp() + coalesce(p_wait, '0');
+BEGIN
+    SELECT * INTO k FROM pgsweep.rule_lock_keys(p_table, p_column);
+    WHILE pgsweep.rule_lock_holder(p_table, p_column) = pg_backend_pid() LOOP
+        PERFORM pg_advisory_unlock(k.classid, k.objid);
+    END LOOP;
+    LOOP
+        IF pg_try_advisory_lock(k.classid, k.objid) THEN
+            RETURN true;
+        END IF;
+        EXIT WHEN clock_timestamp() >= v_until;
+        PERFORM pg_sleep(least(0.05, extract(epoch FROM v_until - clock_timestamp())));
+    END LOOP;
+    RETURN false;
+END $$;
+COMMENT ON FUNCTION pgsweep.lock_rule(regclass, name, interval) IS
+    'Take the advisory lock of a rule (session-level), waiting at most p_wait; false if held';
+
+-- ---- functions/next_batch_size.sql ----------------------------------------
+-- The size of a sweep's next batch, from the last one's (p_size rows, p_took long): grown or
+-- shrunk towards pgsweep.batch_target, by at most 1.2x up and 0.5x down per batch (as GitLab's
+-- batch optimizer), within pgsweep.batch_min .. batch_max; halved when sessions waited for the
+-- last batch (p_blocked > 0). Unchanged with pgsweep.pacing off.
+CREATE OR REPLACE FUNCTION pgsweep.next_batch_size(
+    p_size integer, p_took interval, p_blocked integer DEFAULT 0)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_target double precision;
+    v_took   double precision := extract(epoch FROM p_took);
+    v_factor double precision;
+BEGIN
+    IF NOT pgsweep.setting('pacing')::boolean THEN
+        RETURN p_size;
+    END IF;
+    v_target := extract(epoch FROM pgsweep.setting('batch_target')::interval);
+    IF coalesce(p_blocked, 0) > 0 THEN
+        v_factor := 0.5;
+    ELSIF v_took <= 0 THEN
+        v_factor := 1.2;
+    ELSE
+        v_factor := greatest(0.5, least(1.2, v_target / v_took));
+    END IF;
+    RETURN greatest(pgsweep.setting('batch_min')::integer,
+                    least(pgsweep.setting('batch_max')::integer,
+                          round(p_size * v_factor)::integer));
+END $$;
+COMMENT ON FUNCTION pgsweep.next_batch_size(integer, interval, integer) IS
+    'The adaptive batch size of a sweep: towards pgsweep.batch_target per batch, bounded';
+
 -- ---- functions/observability_settings.sql ----------------------------------------
 -- The defaults of run history and status, each one constant a session or database setting can
 -- override (ALTER DATABASE … SET pgsweep.history_retention = '90 days'):
@@ -585,6 +649,115 @@ AS $$
 $$;
 COMMENT ON FUNCTION pgsweep.exact_count_limit() IS
     'Tables up to this many rows are counted exactly by rule_status (setting, default 100000)';
+
+-- ---- functions/pace.sql ----------------------------------------
+-- The pacing decision of a sweep, taken between two batches: go on (wait 0), pause for wait and
+-- ask again (reason says why), or stop the run here (stop; the rest is left for the next run).
+-- One function for every consumer: CALL pgsweep.sweep() (so the pg_cron job and pgsweep run)
+-- and pgsweep cleanup. Its budgets are settings (pgsweep.setting), checked in this order:
+--   max_run_time         the run has worked that long: stop;
+--   max_replay_lag       a connected standby (pg_stat_replication) has that much WAL to replay;
+--   max_replay_delay     a standby's replay_lag is that long;
+--   pause_for_autovacuum an autovacuum worker is vacuuming the table (pg_stat_progress_vacuum);
+--   pause_for_blocked    p_blocked sessions were waiting for the sweep's last batch;
+--   max_wal_rate         the server wrote more WAL per second since the run started;
+--   max_rows_per_second  the run deleted more rows per second (p_deleted since p_started).
+-- p_started, p_deleted and p_wal_start describe the run so far. With pgsweep.pacing off only
+-- max_run_time applies. Reading another role's standby and vacuum progress needs pg_monitor
+-- (or pg_read_all_stats): without it those budgets see nothing to wait for.
+CREATE OR REPLACE FUNCTION pgsweep.pace(
+    p_table regclass, p_started timestamptz, p_deleted bigint, p_wal_start pg_lsn,
+    p_blocked integer DEFAULT 0,
+    OUT wait interval, OUT reason text, OUT stop boolean)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_elapsed   interval := clock_timestamp() - p_started;
+    v_seconds   double precision := greatest(extract(epoch FROM clock_timestamp() - p_started), 0);
+    v_step      interval := pgsweep.setting('pause_step')::interval;
+    v_run_time  interval := pgsweep.setting('max_run_time')::interval;
+    v_lag_bytes bigint := pg_size_bytes(pgsweep.setting('max_replay_lag'));
+    v_lag_time  interval := pgsweep.setting('max_replay_delay')::interval;
+    v_wal_rate  bigint := pg_size_bytes(pgsweep.setting('max_wal_rate'));
+    v_row_rate  double precision := pgsweep.setting('max_rows_per_second')::double precision;
+    v_standby   record;
+    v_ahead     double precision;
+BEGIN
+    wait := '0';
+    stop := false;
+    IF v_run_time > '0' AND v_elapsed >= v_run_time THEN
+        stop := true;
+        reason := format('the run''s time budget (pgsweep.max_run_time = %s) is used up',
+                         v_run_time);
+        RETURN;
+    END IF;
+    IF NOT pgsweep.setting('pacing')::boolean THEN
+        RETURN;
+    END IF;
+    SELECT coalesce(r.application_name, '') AS name, r.client_addr,
+           pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint AS bytes, r.replay_lag
+      INTO v_standby
+      FROM pg_stat_replication r
+     WHERE r.replay_lsn IS NOT NULL
+     ORDER BY pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) DESC
+     LIMIT 1;
+    IF v_lag_bytes > 0 AND v_standby.bytes > v_lag_bytes THEN
+        wait := v_step;
+        reason := format('standby %s (%s) has %s of WAL to replay (pgsweep.max_replay_lag = %s)',
+                         quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
+                         pg_size_pretty(v_standby.bytes), pg_size_pretty(v_lag_bytes));
+        RETURN;
+    END IF;
+    SELECT coalesce(r.application_name, '') AS name, r.client_addr, r.replay_lag
+      INTO v_standby
+      FROM pg_stat_replication r
+     WHERE r.replay_lag IS NOT NULL
+     ORDER BY r.replay_lag DESC
+     LIMIT 1;
+    IF v_lag_time > '0' AND v_standby.replay_lag > v_lag_time THEN
+        wait := v_step;
+        reason := format('standby %s (%s) replays %s behind (pgsweep.max_replay_delay = %s)',
+                         quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
+                         date_trunc('second', v_standby.replay_lag), v_lag_time);
+        RETURN;
+    END IF;
+    IF pgsweep.setting('pause_for_autovacuum')::boolean
+       AND EXISTS (SELECT FROM pg_stat_progress_vacuum v
+                     JOIN pg_stat_activity a ON a.pid = v.pid
+                    WHERE v.relid = p_table AND a.backend_type = 'autovacuum worker') THEN
+        wait := v_step;
+        reason := format('autovacuum is working on %s', p_table);
+        RETURN;
+    END IF;
+    IF pgsweep.setting('pause_for_blocked')::boolean AND coalesce(p_blocked, 0) > 0 THEN
+        wait := least(v_step, 4 * pgsweep.setting('batch_target')::interval);
+        reason := format('%s waited for the last batch of %s (pgsweep.pause_for_blocked)',
+                         CASE WHEN p_blocked = 1 THEN '1 session'
+                              ELSE p_blocked || ' sessions' END, p_table);
+        RETURN;
+    END IF;
+    IF v_wal_rate > 0 THEN
+        v_ahead := pg_wal_lsn_diff(pg_current_wal_lsn(), p_wal_start) / v_wal_rate - v_seconds;
+        IF v_ahead > 0 THEN
+            wait := least(v_step, make_interval(secs => v_ahead));
+            reason := format('WAL written faster than pgsweep.max_wal_rate = %s per second',
+                             pg_size_pretty(v_wal_rate));
+            RETURN;
+        END IF;
+    END IF;
+    IF v_row_rate > 0 THEN
+        v_ahead := coalesce(p_deleted, 0) / v_row_rate - v_seconds;
+        IF v_ahead > 0 THEN
+            wait := least(v_step, make_interval(secs => v_ahead));
+            reason := format('rows deleted faster than pgsweep.max_rows_per_second = %s',
+                             v_row_rate);
+            RETURN;
+        END IF;
+    END IF;
+END $$;
+COMMENT ON FUNCTION pgsweep.pace(regclass, timestamptz, bigint, pg_lsn, integer) IS
+    'Between two sweep batches: how long to wait and why, or stop (the pacing budgets)';
 
 -- ---- functions/pg_cron_unusable_reason.sql ----------------------------------------
 -- NULL when cron.schedule() can be called from this database; otherwise the reason.
@@ -853,6 +1026,42 @@ END $$;
 COMMENT ON FUNCTION pgsweep.rule_figures(pgsweep.expiry_rule) IS
     'Garbage (exact, index-driven) and row counts (exact when small, else estimates) of a rule';
 
+-- ---- functions/rule_lock_holder.sql ----------------------------------------
+-- The session that holds a rule's lock (pgsweep.rule_lock_keys) now, or NULL.
+CREATE OR REPLACE FUNCTION pgsweep.rule_lock_holder(p_table regclass, p_column name)
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (SELECT l.pid FROM pg_locks l, pgsweep.rule_lock_keys(p_table, p_column) k
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+               AND l.database = (SELECT d.oid FROM pg_database d
+                                  WHERE d.datname = current_database())
+               AND l.classid = k.classid::oid AND l.objid = k.objid::oid
+             LIMIT 1);
+END $$;
+COMMENT ON FUNCTION pgsweep.rule_lock_holder(regclass, name) IS
+    'The backend pid of the run working on a rule now, or NULL';
+
+-- ---- functions/rule_lock_keys.sql ----------------------------------------
+-- Never two runs of one rule at once (two pg_cron jobs, a job and pgsweep run, two containers):
+-- every consumer that deletes batch by batch holds a session-level advisory lock per rule while
+-- it works on it. Its key is two integers, as pg_locks shows them (locktype 'advisory',
+-- objsubid 2): classid the table's oid (as a signed integer: the same 32 bits) and objid
+-- hashtext('pgsweep.rule:' || column), so that pg_locks.classid::regclass names the table.
+-- Session-level, because CALL pgsweep.sweep() commits per batch; released when the rule is done
+-- (or the session ends).
+CREATE OR REPLACE FUNCTION pgsweep.rule_lock_keys(
+    p_table regclass, p_column name, OUT classid integer, OUT objid integer)
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p_table::oid::integer, hashtext('pgsweep.rule:' || p_column)
+$$;
+COMMENT ON FUNCTION pgsweep.rule_lock_keys(regclass, name) IS
+    'The advisory lock keys of a rule (pg_locks.classid, objid)';
+
 -- ---- functions/rule_problem.sql ----------------------------------------
 -- Why a rule cannot run now, or NULL when it can: its table or column is gone (dropped, or the
 -- column renamed, where no event trigger removed the rule at the time) or the column's type
@@ -1110,6 +1319,21 @@ END $$;
 COMMENT ON FUNCTION pgsweep.run_record(bigint, regclass, name, bigint, bigint, integer, interval, timestamptz, text, bigint) IS
     'Add one batch''s (or rule''s) counts to a run, its rule and the rule''s counters';
 
+-- ---- functions/sessions_waiting_for_me.sql ----------------------------------------
+-- How many sessions wait for a lock this session holds (pg_blocking_pids). A sweep asks at the
+-- end of a batch, before it commits: an app query that met a row the batch deleted waits now.
+CREATE OR REPLACE FUNCTION pgsweep.sessions_waiting_for_me()
+RETURNS integer
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT count(DISTINCT l.pid)::integer FROM pg_locks l
+     WHERE NOT l.granted AND l.pid <> pg_backend_pid()
+       AND pg_backend_pid() = ANY (pg_blocking_pids(l.pid))
+$$;
+COMMENT ON FUNCTION pgsweep.sessions_waiting_for_me() IS
+    'The sessions waiting for a lock this session holds (a sweep batch before its commit)';
+
 -- ---- functions/set_lag_target.sql ----------------------------------------
 -- Set the expiry lag a rule may reach before verify and health go red (NULL: back to
 -- default_lag_target()). A function of its own so add_rule keeps its signature.
@@ -1132,6 +1356,41 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgsweep.set_lag_target(regclass, name, interval) IS
     'Set (or with NULL reset) the lag target of one expiry rule';
+
+-- ---- functions/setting.sql ----------------------------------------
+-- The pacing settings of CALL pgsweep.sweep(), pgsweep run and pgsweep cleanup, and their
+-- defaults: one line each, here and nowhere else (docs/scheduling.md, "Pacing"). Each can be set
+-- like any custom setting: ALTER DATABASE app SET pgsweep.max_replay_lag = '128MB', ALTER ROLE,
+-- SET in a session, or PGOPTIONS='-c pgsweep.pacing=off'. An empty value means the default.
+CREATE OR REPLACE FUNCTION pgsweep.setting(p_name text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_default text := CASE p_name
+        WHEN 'pacing'              THEN 'on'    -- off: fixed batches, no pauses (as 1.0)
+        WHEN 'batch_target'        THEN '25ms'  -- the time a batch should take
+        WHEN 'batch_min'           THEN '100'   -- rows: the smallest batch it shrinks to
+        WHEN 'batch_max'           THEN '50000' -- rows: the largest batch it grows to
+        WHEN 'max_replay_lag'      THEN '64MB'  -- WAL a connected standby has not replayed
+        WHEN 'max_replay_delay'    THEN '1min'  -- a standby's replay_lag
+        WHEN 'max_wal_rate'        THEN '0'     -- WAL bytes per second of the run (0: none)
+        WHEN 'max_rows_per_second' THEN '0'     -- rows deleted per second of the run (0: none)
+        WHEN 'max_run_time'        THEN '0'     -- a run stops after this, the rest next run
+        WHEN 'pause_for_autovacuum' THEN 'on'   -- wait while autovacuum works the table
+        WHEN 'pause_for_blocked'   THEN 'on'    -- back off when a batch made a session wait
+        WHEN 'pause_step'          THEN '1s'    -- the longest single sleep before a re-check
+        WHEN 'lock_wait'           THEN '1s'    -- wait for another run of a rule, then skip
+    END;
+BEGIN
+    IF v_default IS NULL THEN
+        RAISE EXCEPTION 'unknown pgsweep setting %', p_name USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN coalesce(nullif(current_setting('pgsweep.' || p_name, true), ''), v_default);
+END $$;
+COMMENT ON FUNCTION pgsweep.setting(text) IS
+    'A pacing setting (pgsweep.<name>), or its default';
 
 -- ---- functions/skip_locked_statement.sql ----------------------------------------
 -- The DELETE of the rows matching p_condition that no other transaction holds (taken first with
@@ -1294,6 +1553,18 @@ $$;
 COMMENT ON FUNCTION pgsweep.table_key(regclass) IS
     'A table''s name in run history: schema-qualified, independent of the caller''s search_path';
 
+-- ---- functions/unlock_rule.sql ----------------------------------------
+-- Release a rule's lock taken by pgsweep.lock_rule (true when this session held it).
+CREATE OR REPLACE FUNCTION pgsweep.unlock_rule(p_table regclass, p_column name)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_advisory_unlock(k.classid, k.objid) FROM pgsweep.rule_lock_keys(p_table, p_column) k
+$$;
+COMMENT ON FUNCTION pgsweep.unlock_rule(regclass, name) IS
+    'Release the advisory lock of a rule taken by pgsweep.lock_rule';
+
 -- ---- functions/version.sql ----------------------------------------
 -- The engine release installed here: the newest row of pgsweep.release.
 CREATE OR REPLACE FUNCTION pgsweep.version()
@@ -1310,10 +1581,17 @@ COMMENT ON FUNCTION pgsweep.version() IS 'The engine release installed in this d
 -- Every rule of every table (or of p_table), each batch its own transaction, so no lock is
 -- held longer than one batch and vacuum can keep up. CALL it outside a transaction block.
 -- A rule that cannot run (rule_problem) is skipped with a warning; the others go on.
+-- Never two runs of one rule at once: each rule is worked under its advisory lock
+-- (pgsweep.lock_rule); a rule another run holds for longer than pgsweep.lock_wait is skipped
+-- with a warning. Paced (pgsweep.pace, docs/scheduling.md "Pacing"): the batch size follows
+-- pgsweep.batch_target from p_batch_size on, and between batches the run pauses while a budget
+-- is exceeded (standby replay lag, autovacuum on the table, sessions waiting for the sweep, WAL
+-- and row rates), each pause said in a NOTICE with its reason, or stops at pgsweep.max_run_time.
+-- A standby (a server in recovery) is refused before anything is read.
 -- The run is recorded (pgsweep.run, docs/observability.md): its row is committed first, each
--- batch adds its counts in its own transaction, and the run ends 'succeeded', or 'failed' with
--- the error (recorded and committed, then raised again to the caller); a run killed mid-way is
--- later shown 'interrupted'. v_pauses and v_paused_for count the pauses between batches.
+-- batch adds its counts (and the pauses before it) in its own transaction, and the run ends
+-- 'succeeded', or 'failed' with the error (recorded and committed, then raised again to the
+-- caller); a run killed mid-way is later shown 'interrupted'.
 -- PostgreSQL forbids a SET search_path clause on a procedure that commits, so this body names
 -- everything schema-qualified, operators included (OPERATOR(pg_catalog.=): an unqualified
 -- "regclass = regclass" resolves to any exact-match operator planted on the caller's path,
@@ -1327,21 +1605,34 @@ AS $$
 DECLARE
     v_rule  pgsweep.expiry_rule;
     v_batch record;
+    v_pace  record;
     v_from  text;
     v_problem text;
     v_rule_total bigint;
+    v_started timestamptz := pg_catalog.clock_timestamp();
+    v_wal_start pg_catalog.pg_lsn;
+    v_size integer;
+    v_batch_started timestamptz;
+    v_blocked integer;
+    v_reason text;
+    v_slept_from timestamptz;
+    v_stop boolean := false;
     v_run_id bigint;
     v_pauses integer := 0;
     v_paused_for interval := '0'::pg_catalog.interval;
     v_pauses_recorded integer := 0;
     v_paused_for_recorded interval := '0'::pg_catalog.interval;
-    v_batch_start timestamptz;
     v_error text;
     v_state text;
     v_detail text;
     v_hint text;
 BEGIN
     deleted := 0;
+    IF pg_catalog.pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'pgsweep: this server is a standby (in recovery): nothing to sweep here'
+            USING ERRCODE = 'read_only_sql_transaction',
+                  HINT = 'Run the sweep on the primary; its deletes reach the standby by replication.';
+    END IF;
     -- As sweep_table: a named table without rules is an error, never a silent "0 rows".
     IF p_table IS NOT NULL AND NOT EXISTS (
             SELECT FROM pgsweep.expiry_rule r WHERE r.table_name OPERATOR(pg_catalog.=) p_table) THEN
@@ -1350,6 +1641,7 @@ BEGIN
     END IF;
     v_run_id := pgsweep.run_begin('procedure');
     COMMIT;
+    v_wal_start := pg_catalog.pg_current_wal_lsn();
     FOR v_rule IN
         SELECT r.* FROM pgsweep.expiry_rule r
          WHERE p_table IS NULL OR r.table_name OPERATOR(pg_catalog.=) p_table
@@ -1364,19 +1656,37 @@ BEGIN
             COMMIT;
             CONTINUE;
         END IF;
+        IF v_stop THEN
+            RAISE NOTICE 'pgsweep: % (%) left for the next run', v_rule.table_name, v_rule.column_name;
+            CONTINUE;
+        END IF;
+        IF NOT pgsweep.lock_rule(v_rule.table_name, v_rule.column_name,
+                                 pgsweep.setting('lock_wait')::pg_catalog.interval) THEN
+            v_problem := pg_catalog.format('another run is working on it (pid %s)',
+                coalesce(pgsweep.rule_lock_holder(v_rule.table_name, v_rule.column_name)::text, '?'));
+            RAISE WARNING 'pgsweep: rule %.% skipped: %', v_rule.table_name, v_rule.column_name,
+                v_problem;
+            PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, 0, 0,
+                                       p_error => 'skipped: ' OPERATOR(pg_catalog.||) v_problem);
+            COMMIT;
+            CONTINUE;
+        END IF;
         v_from := NULL;
         v_rule_total := 0;
+        v_size := p_batch_size;
         LOOP
-            v_batch_start := pg_catalog.clock_timestamp();
+            v_batch_started := pg_catalog.clock_timestamp();
             -- The batch and its record in one subtransaction: an error undoes the batch and is
             -- recorded (after the block, where COMMIT is allowed) before it is raised again.
             BEGIN
                 SELECT b.deleted, b.next_from INTO v_batch
-                  FROM pgsweep.purge_range(v_rule, v_from, p_batch_size) AS b;
+                  FROM pgsweep.purge_range(v_rule, v_from, v_size) AS b;
                 PERFORM pgsweep.run_record(
                     v_run_id, v_rule.table_name, v_rule.column_name, v_batch.deleted, 1,
                     v_pauses OPERATOR(pg_catalog.-) v_pauses_recorded,
-                    v_paused_for OPERATOR(pg_catalog.-) v_paused_for_recorded, v_batch_start);
+                    v_paused_for OPERATOR(pg_catalog.-) v_paused_for_recorded, v_batch_started);
+                -- Before the commit: whoever waits for this batch's row locks waits now.
+                v_blocked := pgsweep.sessions_waiting_for_me();
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_error = MESSAGE_TEXT,
                                         v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
@@ -1386,6 +1696,7 @@ BEGIN
                                            p_error => v_error);
                 PERFORM pgsweep.run_end(v_run_id, 'failed',
                     pg_catalog.format('%s (%s): %s', v_rule.table_name, v_rule.column_name, v_error));
+                PERFORM pgsweep.unlock_rule(v_rule.table_name, v_rule.column_name);
                 COMMIT;
                 RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error,
                     DETAIL = COALESCE(v_detail, ''), HINT = COALESCE(v_hint, '');
@@ -1396,19 +1707,55 @@ BEGIN
             v_rule_total := v_rule_total OPERATOR(pg_catalog.+) v_batch.deleted;
             EXIT WHEN v_batch.next_from IS NULL;
             v_from := v_batch.next_from;
+            v_size := pgsweep.next_batch_size(
+                v_size, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_batch_started,
+                v_blocked);
+            v_reason := NULL;
+            LOOP
+                SELECT p.wait, p.reason, p.stop INTO v_pace
+                  FROM pgsweep.pace(v_rule.table_name, v_started,
+                                    deleted OPERATOR(pg_catalog.+) v_rule_total, v_wal_start,
+                                    v_blocked) AS p;
+                IF v_pace.stop THEN
+                    RAISE NOTICE 'pgsweep: stopping % (%): %; the rest is left for the next run',
+                        v_rule.table_name, v_rule.column_name, v_pace.reason;
+                    v_stop := true;
+                    EXIT;
+                END IF;
+                EXIT WHEN v_pace.wait OPERATOR(pg_catalog.<=) '0'::pg_catalog.interval;
+                IF v_pace.reason IS DISTINCT FROM v_reason THEN
+                    v_pauses := v_pauses OPERATOR(pg_catalog.+) 1;
+                    RAISE NOTICE 'pgsweep: pausing % (%): %', v_rule.table_name,
+                        v_rule.column_name, v_pace.reason;
+                    v_reason := v_pace.reason;
+                END IF;
+                v_slept_from := pg_catalog.clock_timestamp();
+                PERFORM pg_catalog.pg_sleep_for(v_pace.wait);
+                -- No snapshot held from one pause step to the next (vacuum's horizon moves on).
+                COMMIT;
+                v_paused_for := v_paused_for OPERATOR(pg_catalog.+)
+                    (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_slept_from);
+                v_blocked := 0;
+            END LOOP;
+            EXIT WHEN v_stop;
             IF p_pause OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
                 PERFORM pg_catalog.pg_sleep_for(p_pause);
                 v_pauses := v_pauses OPERATOR(pg_catalog.+) 1;
                 v_paused_for := v_paused_for OPERATOR(pg_catalog.+) p_pause;
             END IF;
         END LOOP;
+        PERFORM pgsweep.unlock_rule(v_rule.table_name, v_rule.column_name);
         RAISE NOTICE 'pgsweep: % rows deleted from % (%)', v_rule_total, v_rule.table_name, v_rule.column_name;
         deleted := deleted OPERATOR(pg_catalog.+) v_rule_total;
     END LOOP;
+    IF v_pauses OPERATOR(pg_catalog.>) 0 THEN
+        RAISE NOTICE 'pgsweep: paused % time(s), % in all', v_pauses,
+            pg_catalog.date_trunc('millisecond', v_paused_for);
+    END IF;
     PERFORM pgsweep.run_end(v_run_id, 'succeeded');
 END $$;
 COMMENT ON PROCEDURE pgsweep.sweep(regclass, integer, interval, bigint) IS
-    'Delete all garbage, one short transaction per batch, recorded in pgsweep.run; CALL outside a transaction block';
+    'Delete all garbage, paced, one short transaction per batch, recorded in pgsweep.run; CALL outside a transaction block';
 
 -- ---- views/rows_deleted_per_day.sql ----------------------------------------
 -- Rows deleted per day (UTC) and rule, every way they went: runs of each kind and the insert
