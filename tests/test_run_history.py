@@ -51,6 +51,7 @@ def key(table: str) -> str:
 
 def test_the_procedure_records_its_run_per_rule_with_exact_counts(app_db: str) -> None:
     with connect(app_db) as conn:
+        conn.execute("SET pgsweep.pacing = off")  # batches of exactly 3 rows
         conn.execute("CALL pgsweep.sweep(NULL, 3)")
         ((run_id, by, status, deleted, batches, error, ended),) = conn.execute(
             "SELECT run_id, invoked_by, status, rows_deleted, batches, error, ended_at IS NOT NULL"
@@ -87,8 +88,9 @@ def test_sweep_table_records_a_function_run_in_the_callers_transaction(app_db: s
 
 
 def test_the_cleanup_and_run_commands_record_cli_runs_with_exact_counts(
-    app_db: str, capsys: pytest.CaptureFixture[str]
+    app_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PGOPTIONS", "-c pgsweep.pacing=off")  # batches of exactly 3 rows
     done = pgsweep(capsys, "cleanup", "--table", "sessions", "--batch-size", "3", "--dsn", app_db)
     assert done.code == 0, done.err
     ran = pgsweep(capsys, "run", "--every", "1s", "--max-runs", "1", "--dsn", app_db, "--json")

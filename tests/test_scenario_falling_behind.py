@@ -97,6 +97,9 @@ class Cleanup(threading.Thread):
     def run(self) -> None:
         try:
             with connect(self.dsn) as conn:
+                # Throttled: fixed batches of 10 and pauses of 50 ms (pacing would grow the
+                # batch until the sweep keeps up, which is not the falling behind to show).
+                conn.execute("SET pgsweep.pacing = off")
                 while True:
                     last = self.stop.is_set()
                     row = conn.execute(SWEEP).fetchone()
