@@ -14,7 +14,9 @@ BEGIN
             'pgsweep.purge_range(regclass, name, interval, text, integer)',
             'pgsweep.rule_condition(regclass, name, interval, text, text)',
             'pgsweep.cutoff_literal(regclass, name, interval)',
-            'pgsweep.add_rule(regclass, name, interval)']) AS signature
+            'pgsweep.add_rule(regclass, name, interval)',
+            -- 1.0's; 1.1 added the epoch unit and the condition.
+            'pgsweep.add_rule(regclass, name, interval, text)']) AS signature
          WHERE to_regprocedure(signature) IS NOT NULL
     LOOP
         EXECUTE format('DROP FUNCTION %s', v_routine);

@@ -5,9 +5,10 @@ cleanup has not deleted yet (garbage: the number an operator watches), and per r
 rows it marks and how long ago the oldest and the newest of them crossed the line. Plus the
 table's and its indexes' size, and every rule that cannot run (its table or column is gone).
 
-Garbage is judged exactly as the engine judges it (``pgsweep.cutoff_literal``), and ages from the
-instant each value stands for (``pgsweep.instant_expression``: epoch seconds, or a timestamp in
-the rule's zone). The counts read each table once (one pass with FILTERs); ``pgsweep cleanup
+Garbage is judged exactly as the engine judges it (``pgsweep.rule_condition``: every kind of
+rule), and ages, for rules of age, from the instant each value stands for
+(``pgsweep.instant_expression``: epoch seconds or milliseconds, or a timestamp in the rule's
+zone); condition and orphan rules have no age. The counts read each table once (one pass with FILTERs); ``pgsweep cleanup
 --dry-run`` answers the garbage question index-only. A row marked by two rules counts once in
 the table's garbage and once under each rule.
 """
@@ -53,8 +54,9 @@ class Status:
 @dataclass(frozen=True)
 class _Rule:
     column: str
-    cutoff: str  # cutoff_literal: a literal the server quoted
-    instant: str  # instant_expression: quoted by the server; the instant a value stands for
+    condition: str  # rule_condition: the rule's garbage, SQL the server built from quoted parts
+    cutoff: str | None  # cutoff_literal: a literal the server quoted (age rules only)
+    instant: str | None  # instant_expression: the instant a value stands for (age rules only)
 
 
 def status(dsn: str) -> Status:
@@ -62,6 +64,7 @@ def status(dsn: str) -> Status:
         require_engine(conn)
         rules = conn.execute(
             "SELECT r.table_name::text, r.column_name::text, p.problem,"
+            " CASE WHEN p.problem IS NULL THEN pgsweep.rule_condition(r) END,"
             " CASE WHEN p.problem IS NULL THEN pgsweep.cutoff_literal(r) END,"
             " CASE WHEN p.problem IS NULL THEN pgsweep.instant_expression(r) END"
             " FROM pgsweep.expiry_rule r, LATERAL (SELECT pgsweep.rule_problem(r) AS problem) p"
@@ -69,21 +72,18 @@ def status(dsn: str) -> Status:
         ).fetchall()
         by_table: dict[str, list[_Rule]] = {}
         skipped: list[SkippedRule] = []
-        for table, column, problem, cutoff, instant in rules:
+        for table, column, problem, condition, cutoff, instant in rules:
             if problem is not None:
                 skipped.append(SkippedRule(str(table), str(column), str(problem)))
                 continue
-            by_table.setdefault(str(table), []).append(_Rule(str(column), cutoff, instant))
+            by_table.setdefault(str(table), []).append(_Rule(str(column), condition, cutoff, instant))
         return Status([table_status(conn, t, r) for t, r in by_table.items()], skipped)
 
 
 def table_status(conn: psycopg.Connection[Any], table: str, rules: list[_Rule]) -> TableStatus:
     # `table` is regclass output (already quoted); each cutoff and instant expression was built
     # by the server with format(%I, %L): SQL text made safe upstream.
-    marks = [
-        sql.SQL("{} < {}").format(sql.Identifier(rule.column), sql.SQL(rule.cutoff))
-        for rule in rules
-    ]
+    marks = [sql.SQL("({})").format(sql.SQL(rule.condition)) for rule in rules]
     fields: list[sql.Composable] = [
         sql.SQL("count(*)"),
         sql.SQL("count(*) FILTER (WHERE {})").format(sql.SQL(" OR ").join(marks)),
@@ -91,6 +91,10 @@ def table_status(conn: psycopg.Connection[Any], table: str, rules: list[_Rule]) 
     # The cutoff's instant, in the terms the values are read in: the instant expression applied
     # to the cutoff literal instead of the column.
     for rule, mark in zip(rules, marks, strict=True):
+        if rule.instant is None or rule.cutoff is None:
+            # A condition or orphan rule has no cutoff to measure an age from.
+            fields += [sql.SQL("count(*) FILTER (WHERE {})").format(mark), sql.NULL, sql.NULL]
+            continue
         value = sql.SQL(rule.instant)
         cutoff = sql.SQL("(SELECT {} FROM (SELECT {} AS {}) c)").format(
             value, sql.SQL(rule.cutoff), sql.Identifier(rule.column)

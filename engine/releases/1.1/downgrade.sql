@@ -21,6 +21,69 @@ BEGIN
     END IF;
 END $$;
 
+-- Rules 1.0 would misread refuse the downgrade: 1.0 ignores conditions, epoch units and rule
+-- kinds, so it would delete rows 1.1 keeps (a condition rule or orphan rule read as "column <
+-- now()", milliseconds read as seconds), and it has no floor for epoch values, so it would delete
+-- values before 2000 that 1.1 never takes for garbage.
+DO $$
+DECLARE
+    v_rule record;
+    v_below boolean;
+BEGIN
+    IF to_regclass('pgsweep.expiry_rule') IS NULL OR NOT EXISTS (
+           SELECT FROM pg_attribute WHERE attrelid = 'pgsweep.expiry_rule'::regclass
+                                      AND attname = 'kind' AND NOT attisdropped) THEN
+        RETURN;
+    END IF;
+    FOR v_rule IN
+        EXECUTE 'SELECT r.table_name, r.column_name, r.kind, r.condition, r.epoch_unit'
+                '  FROM pgsweep.expiry_rule r'
+                ' WHERE r.kind <> ''age'' OR r.condition IS NOT NULL'
+                '    OR r.epoch_unit = ''milliseconds'''
+    LOOP
+        RAISE EXCEPTION 'rule %.% is % rule 1.0 cannot run (it would delete rows 1.1 keeps)',
+            v_rule.table_name, v_rule.column_name,
+            CASE WHEN v_rule.kind <> 'age' THEN 'a ' || v_rule.kind
+                 WHEN v_rule.condition IS NOT NULL THEN 'a conditional'
+                 ELSE 'a milliseconds' END
+            USING HINT = 'Remove it first (pgsweep.remove_rule), or stay on 1.1.';
+    END LOOP;
+    FOR v_rule IN
+        EXECUTE 'SELECT r.table_name, r.column_name FROM pgsweep.expiry_rule r'
+                '  JOIN pg_attribute a ON a.attrelid = r.table_name AND a.attname = r.column_name'
+                ' WHERE a.atttypid IN (''smallint''::regtype, ''integer''::regtype, ''bigint''::regtype,'
+                '       ''numeric''::regtype, ''double precision''::regtype, ''real''::regtype)'
+    LOOP
+        EXECUTE format('SELECT EXISTS (SELECT FROM %s WHERE %I < 946684800)',
+                       v_rule.table_name, v_rule.column_name) INTO v_below;
+        IF v_below THEN
+            RAISE EXCEPTION 'rule %.%: rows hold epoch values before 2000, which 1.1 keeps and 1.0 would delete',
+                v_rule.table_name, v_rule.column_name
+                USING HINT = 'Delete or fix those rows, or remove the rule, or stay on 1.1.';
+        END IF;
+    END LOOP;
+END $$;
+-- What 1.1 added: its functions, the rule kinds' columns (the rules view names them, and 1.0's
+-- install recreates it: grants made on pgsweep.rules since must be made again).
+DROP FUNCTION IF EXISTS pgsweep.add_rule(regclass, name, interval, text, text, text);
+DROP FUNCTION IF EXISTS pgsweep.add_condition_rule(regclass, name, text);
+DROP FUNCTION IF EXISTS pgsweep.add_orphan_rule(regclass, name, regclass, name, text, text);
+DROP FUNCTION IF EXISTS pgsweep.checked_condition(regclass, text);
+DROP FUNCTION IF EXISTS pgsweep.epoch_scale(pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.epoch_unit_problem(pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.hold_parents(pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.require_leading_index(regclass, name);
+DROP FUNCTION IF EXISTS pgsweep.save_rule(pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.unindexed_statement(text);
+DROP VIEW IF EXISTS pgsweep.rules;
+ALTER TABLE IF EXISTS pgsweep.expiry_rule
+    DROP COLUMN IF EXISTS child_key,
+    DROP COLUMN IF EXISTS parent_key,
+    DROP COLUMN IF EXISTS parent_table,
+    DROP COLUMN IF EXISTS condition,
+    DROP COLUMN IF EXISTS kind,
+    DROP COLUMN IF EXISTS epoch_unit;
+
 DELETE FROM pgsweep.release WHERE version = '1.1';
 COMMIT;
 

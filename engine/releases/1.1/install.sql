@@ -64,7 +64,9 @@ BEGIN
             'pgsweep.purge_range(regclass, name, interval, text, integer)',
             'pgsweep.rule_condition(regclass, name, interval, text, text)',
             'pgsweep.cutoff_literal(regclass, name, interval)',
-            'pgsweep.add_rule(regclass, name, interval)']) AS signature
+            'pgsweep.add_rule(regclass, name, interval)',
+            -- 1.0's; 1.1 added the epoch unit and the condition.
+            'pgsweep.add_rule(regclass, name, interval, text)']) AS signature
          WHERE to_regprocedure(signature) IS NOT NULL
     LOOP
         EXECUTE format('DROP FUNCTION %s', v_routine);
@@ -108,10 +110,46 @@ BEGIN
         END LOOP;
     END IF;
 END $$;
+-- Since 1.1 a rule has a kind (docs/rules.md):
+--   age:       column_name < now() - keep_for (epoch_unit says how a number counts time);
+--   condition: the rule's condition alone; column_name is the indexed column its batches walk;
+--   orphan:    the parent_table row whose parent_key equals child_key (column_name when NULL)
+--              no longer exists; column_name is the indexed column its batches walk.
+-- Any kind may add a condition (validated and stored deparsed by pgsweep.checked_condition).
+ALTER TABLE pgsweep.expiry_rule
+    ADD COLUMN IF NOT EXISTS epoch_unit   text,
+    ADD COLUMN IF NOT EXISTS kind         text NOT NULL DEFAULT 'age',
+    ADD COLUMN IF NOT EXISTS condition    text,
+    ADD COLUMN IF NOT EXISTS parent_table regclass,
+    ADD COLUMN IF NOT EXISTS parent_key   name,
+    ADD COLUMN IF NOT EXISTS child_key    text;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'pgsweep.expiry_rule'::regclass
+                                               AND conname = 'kind_known') THEN
+        ALTER TABLE pgsweep.expiry_rule
+            ADD CONSTRAINT epoch_unit_known CHECK (epoch_unit IN ('seconds', 'milliseconds')),
+            ADD CONSTRAINT kind_known CHECK (kind IN ('age', 'condition', 'orphan')),
+            ADD CONSTRAINT condition_rule_has_condition
+                CHECK (kind <> 'condition' OR condition IS NOT NULL),
+            ADD CONSTRAINT orphan_rule_has_parent
+                CHECK ((kind = 'orphan') = (parent_table IS NOT NULL AND parent_key IS NOT NULL));
+    END IF;
+END $$;
 COMMENT ON TABLE pgsweep.expiry_rule IS
     'A row of table_name is garbage once column_name < now() - keep_for (numbers: epoch seconds)';
 COMMENT ON COLUMN pgsweep.expiry_rule.value_zone IS
     'The time zone the values of a timestamp or date column are in (NULL for other types)';
+COMMENT ON COLUMN pgsweep.expiry_rule.epoch_unit IS
+    'How a numeric column counts epoch time: seconds (NULL: seconds) or milliseconds';
+COMMENT ON COLUMN pgsweep.expiry_rule.kind IS
+    'age (column < now() - keep_for), condition (the condition alone) or orphan (parent gone)';
+COMMENT ON COLUMN pgsweep.expiry_rule.condition IS
+    'An SQL condition on the table''s own columns that a row must also meet (validated, deparsed)';
+COMMENT ON COLUMN pgsweep.expiry_rule.parent_table IS 'Orphan rules: the table the parent rows are in';
+COMMENT ON COLUMN pgsweep.expiry_rule.parent_key IS 'Orphan rules: the parent''s key column';
+COMMENT ON COLUMN pgsweep.expiry_rule.child_key IS
+    'Orphan rules: the expression of the child''s columns that gives the parent key (NULL: column_name)';
 
 -- ---- tables/release.sql ----------------------------------------
 -- The engine releases applied to this database, newest last: the engine's own version record,
@@ -124,28 +162,118 @@ CREATE TABLE IF NOT EXISTS pgsweep.release (
 COMMENT ON TABLE pgsweep.release IS
     'Engine releases applied to this database (pgsweep.version() is the newest)';
 
+-- ---- functions/add_condition_rule.sql ----------------------------------------
+-- A rule that is a condition alone: a row is garbage once p_condition holds for it
+-- (used_at IS NOT NULL; coalesce(last_login_at, created_at) < now() - interval '6 months').
+-- p_column names the column its batches walk in index order (it keys the rule, with the
+-- table, in history and status): an index must lead with it, and some index must serve the
+-- condition itself (an index on a column it tests, an expression index, a partial index), else
+-- the rule is refused, naming the index to build.
+CREATE OR REPLACE FUNCTION pgsweep.add_condition_rule(
+    p_table regclass, p_column name, p_condition text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rule pgsweep.expiry_rule;
+BEGIN
+    PERFORM pgsweep.column_type(p_table, p_column);
+    IF p_condition IS NULL THEN
+        RAISE EXCEPTION 'a condition rule needs a condition'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_rule := ROW(p_table, p_column, '0', NULL, NULL, 'condition',
+                  pgsweep.checked_condition(p_table, p_condition), NULL, NULL, NULL);
+    PERFORM pgsweep.require_leading_index(p_table, p_column);
+    IF pgsweep.unindexed_statement(format('SELECT FROM %s WHERE %s', p_table, v_rule.condition)) THEN
+        RAISE EXCEPTION 'no valid index of % serves the condition %', p_table, v_rule.condition
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Build one the condition can use, e.g. CREATE INDEX CONCURRENTLY'
+                                ' ON %s ((%s)); or an index on the column or expression it'
+                                ' compares with now().', p_table, v_rule.condition);
+    END IF;
+    PERFORM pgsweep.save_rule(v_rule);
+END $$;
+COMMENT ON FUNCTION pgsweep.add_condition_rule(regclass, name, text) IS
+    'Register (or update) a rule whose garbage is the rows meeting a condition';
+
+-- ---- functions/add_orphan_rule.sql ----------------------------------------
+-- A rule for orphans: a row of p_table is garbage once no row of p_parent has p_parent_key
+-- equal to p_child_key, an expression of the row's columns (p_column itself when NULL; e.g.
+-- nullif(split_part(key, ':', 2), '')::bigint for an id inside a cache key). A row whose key
+-- is NULL has no parent to lose and is kept. p_column is the column the batches walk in index
+-- order; the parent key needs an index leading with it, so each child is one index probe;
+-- p_condition optionally narrows the rule (key LIKE 'user:%'). A key expression must never
+-- fail on a value (a cast of non-digits would stop every sweep): narrow it or use nullif.
+-- Deleting is safe against a parent being inserted concurrently: see pgsweep.hold_parents.
+CREATE OR REPLACE FUNCTION pgsweep.add_orphan_rule(
+    p_table regclass, p_column name, p_parent regclass, p_parent_key name,
+    p_child_key text DEFAULT NULL, p_condition text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rule pgsweep.expiry_rule;
+    v_key  text;
+BEGIN
+    PERFORM pgsweep.column_type(p_table, p_column);
+    PERFORM pgsweep.column_type(p_parent, p_parent_key);
+    IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p_parent AND c.relkind IN ('r', 'p')) THEN
+        RAISE EXCEPTION '% is not a table', p_parent USING ERRCODE = 'wrong_object_type';
+    END IF;
+    -- The key expression is checked as the condition "(key) IS NOT NULL", whose deparsed form
+    -- is always "(<key> IS NOT NULL)": the key is what lies between.
+    IF p_child_key IS NOT NULL THEN
+        v_key := pgsweep.checked_condition(p_table, format('(%s) IS NOT NULL', p_child_key));
+        IF v_key NOT LIKE '(% IS NOT NULL)' THEN
+            RAISE EXCEPTION 'the parent key expression % is not one expression', p_child_key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v_key := substr(v_key, 2, length(v_key) - length('( IS NOT NULL)'));
+    END IF;
+    v_rule := ROW(p_table, p_column, '0', NULL, NULL, 'orphan',
+                  pgsweep.checked_condition(p_table, p_condition), p_parent, p_parent_key, v_key);
+    PERFORM pgsweep.require_leading_index(p_table, p_column);
+    PERFORM pgsweep.require_leading_index(p_parent, p_parent_key);
+    -- The comparison must resolve (types that compare) before the rule is kept.
+    EXECUTE format('SELECT FROM %s WHERE %s LIMIT 0', p_table, pgsweep.rule_condition(v_rule));
+    PERFORM pgsweep.save_rule(v_rule);
+END $$;
+COMMENT ON FUNCTION pgsweep.add_orphan_rule(regclass, name, regclass, name, text, text) IS
+    'Register (or update) a rule whose garbage is the rows whose parent row is gone';
+
 -- ---- functions/add_rule.sql ----------------------------------------
 -- Bring a table under the lifecycle: checks the column's type, that an index leads with the
 -- column (so every purge is index-driven) and, for a timestamp or date column, the zone its
--- values are in (UTC for a new rule; an update without a zone keeps the rule's); then records
--- (or updates) the rule. A timestamptz or numeric
--- column carries no zone, so giving one is an error rather than a setting that does nothing.
+-- values are in (UTC for a new rule; an update without a zone keeps the rule's); for a numeric
+-- column, the unit of its epoch values (seconds for a new rule; an update without one keeps the
+-- rule's), refused when most of the values already there are implausible in that unit
+-- (pgsweep.epoch_unit_problem); an optional condition on the table's own columns that a row
+-- must also meet (pgsweep.checked_condition). Then records (or updates) the rule. A
+-- timestamptz or numeric column carries no zone, and a non-numeric one no unit, so giving one
+-- is an error rather than a setting that does nothing.
 CREATE OR REPLACE FUNCTION pgsweep.add_rule(
-    p_table regclass, p_column name, p_keep_for interval DEFAULT '0', p_value_zone text DEFAULT NULL)
+    p_table regclass, p_column name, p_keep_for interval DEFAULT '0', p_value_zone text DEFAULT NULL,
+    p_epoch_unit text DEFAULT NULL, p_condition text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_type regtype := pgsweep.column_type(p_table, p_column);
+    v_old  pgsweep.expiry_rule;
     v_zone text;
+    v_unit text;
     v_rule pgsweep.expiry_rule;
+    v_problem text;
 BEGIN
+    SELECT r.* INTO v_old FROM pgsweep.expiry_rule r
+     WHERE r.table_name = p_table AND r.column_name = p_column;
     IF v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
         -- Updating a rule without naming a zone keeps the zone it has.
-        SELECT coalesce(p_value_zone, r.value_zone) INTO v_zone FROM pgsweep.expiry_rule r
-         WHERE r.table_name = p_table AND r.column_name = p_column;
-        v_zone := coalesce(v_zone, p_value_zone, 'UTC');
+        v_zone := coalesce(p_value_zone, v_old.value_zone, 'UTC');
         -- Zone names only: an abbreviation's meaning depends on the session's
         -- timezone_abbreviations ('IST' is India or Israel).
         IF NOT EXISTS (SELECT FROM pg_timezone_names WHERE name = v_zone) THEN
@@ -159,24 +287,36 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'value_zone is for timestamp (without time zone) and date columns.';
     END IF;
-    v_rule := ROW(p_table, p_column, coalesce(p_keep_for, '0'), v_zone);
-    PERFORM pgsweep.cutoff_literal(v_rule);
-    IF NOT EXISTS (
-        SELECT FROM pg_index i
-          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-         WHERE i.indrelid = p_table AND a.attname = p_column AND i.indisvalid)
-    THEN
-        RAISE EXCEPTION 'no valid index on % leads with column "%"', p_table, p_column
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('CREATE INDEX CONCURRENTLY ON %s (%I);', p_table, p_column);
+    IF v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
+                  'numeric'::regtype, 'double precision'::regtype, 'real'::regtype) THEN
+        v_unit := coalesce(p_epoch_unit, v_old.epoch_unit, 'seconds');
+        IF v_unit NOT IN ('seconds', 'milliseconds') THEN
+            RAISE EXCEPTION 'unknown epoch unit "%"', v_unit
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Say seconds or milliseconds.';
+        END IF;
+    ELSIF p_epoch_unit IS NOT NULL THEN
+        RAISE EXCEPTION 'column "%" of % has type %, which holds no epoch number to give a unit',
+            p_column, p_table, v_type
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'epoch_unit is for numeric columns (epoch seconds or milliseconds).';
     END IF;
-    INSERT INTO pgsweep.expiry_rule (table_name, column_name, keep_for, value_zone)
-    VALUES (v_rule.table_name, v_rule.column_name, v_rule.keep_for, v_rule.value_zone)
-    ON CONFLICT (table_name, column_name)
-    DO UPDATE SET keep_for = excluded.keep_for, value_zone = excluded.value_zone;
+    v_rule := ROW(p_table, p_column, coalesce(p_keep_for, '0'), v_zone, v_unit, 'age',
+                  pgsweep.checked_condition(p_table, p_condition), NULL, NULL, NULL);
+    PERFORM pgsweep.cutoff_literal(v_rule);
+    PERFORM pgsweep.require_leading_index(p_table, p_column);
+    v_problem := pgsweep.epoch_unit_problem(v_rule);
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'column "%" of % does not look like epoch %: %', p_column, p_table,
+            v_unit, v_problem
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Declare the unit its values are in: pgsweep.add_rule(%L, %L, %L, '
+                                'p_epoch_unit => %L).', p_table, p_column, v_rule.keep_for,
+                                CASE v_unit WHEN 'seconds' THEN 'milliseconds' ELSE 'seconds' END);
+    END IF;
+    PERFORM pgsweep.save_rule(v_rule);
 END $$;
-COMMENT ON FUNCTION pgsweep.add_rule(regclass, name, interval, text) IS
-    'Register (or update) an expiry rule after checking its column type, index and zone';
+COMMENT ON FUNCTION pgsweep.add_rule(regclass, name, interval, text, text, text) IS
+    'Register (or update) an age rule after checking its column type, index, zone, unit and condition';
 
 -- ---- functions/batch_boundary_statement.sql ----------------------------------------
 -- Where a sweep batch starting at the rows of p_condition ends: the value p_batch_size rows
@@ -195,6 +335,106 @@ AS $$
 $$;
 COMMENT ON FUNCTION pgsweep.batch_boundary_statement(regclass, name, text, integer) IS
     'The probe that finds where a sweep batch ends (for EXPLAIN)';
+
+-- ---- functions/checked_condition.sql ----------------------------------------
+-- A rule's condition, checked and returned in the form the engine stores and runs: deparsed by
+-- the server from its parse tree (one expression, columns unqualified, every function and type
+-- outside pg_catalog schema-qualified). Refused unless provably safe to re-evaluate at delete
+-- time, with the rights of whoever runs the sweep:
+--   * it parses as a CHECK constraint on a copy of the table's columns: one boolean expression
+--     over those columns only, no subquery, aggregate or window function;
+--   * every function it calls (operators' functions included) is a pg_catalog function marked
+--     immutable or stable; every operator is pg_catalog's;
+--   * every type it names or reads (constants, casts, columns) is pg_catalog's or an enum, so
+--     no user-written input, output or domain-check function runs;
+--   * no whole-row reference, no row comparison, no ";".
+-- The copy is a temporary table dropped before returning; the condition text is parsed with
+-- the caller's rights (this function is not SECURITY DEFINER).
+CREATE OR REPLACE FUNCTION pgsweep.checked_condition(p_table regclass, p_condition text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_copy text := format('pgsweep_condition_%s', p_table::oid);
+    v_tree text;
+    v_expr text;
+    v_bad  text;
+BEGIN
+    IF p_condition IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF strpos(p_condition, ';') > 0 THEN
+        RAISE EXCEPTION 'a rule''s condition is one SQL expression and may not contain ";"'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'In a string literal, write chr(59) for ";".';
+    END IF;
+    /* The table is regclass output, the copy's name quoted with %I; the condition is parsed
+     * here on purpose, with the caller's rights, and only its deparsed form is kept.
+     * @plpgsql_check_options: security_warnings = false
+     */
+    EXECUTE format('CREATE TEMP TABLE %I (LIKE %s)', v_copy, p_table);
+    BEGIN
+        EXECUTE format('ALTER TABLE pg_temp.%I ADD CONSTRAINT rule_condition CHECK (%s)',
+                       v_copy, p_condition);
+        SELECT c.conbin::text, pg_get_expr(c.conbin, c.conrelid) INTO STRICT v_tree, v_expr
+          FROM pg_constraint c
+         WHERE c.conrelid = format('pg_temp.%I', v_copy)::regclass;
+    EXCEPTION WHEN OTHERS THEN
+        EXECUTE format('DROP TABLE pg_temp.%I', v_copy);
+        RAISE EXCEPTION 'condition of a rule on %: %', p_table, SQLERRM
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A condition is one boolean expression over the table''s own columns,'
+                         ' e.g. status = ''suspended'' or used_at IS NOT NULL.';
+    END;
+    EXECUTE format('DROP TABLE pg_temp.%I', v_copy);
+    v_bad := substring(v_tree FROM '\{(SUBLINK|AGGREF|WINDOWFUNC|PARAM|NEXTVALUEEXPR|ROWCOMPAREEXPR'
+                                   '|COERCETODOMAIN|CURRENTOFEXPR|GROUPINGFUNC)');
+    IF v_bad IS NOT NULL OR v_tree ~ ':varattno 0 ' THEN
+        RAISE EXCEPTION 'condition of a rule on % uses what a rule may not: %', p_table,
+            coalesce(lower(v_bad), 'a whole-row reference')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(DISTINCT format('%s (%s)', p.oid::regprocedure,
+                                      CASE WHEN p.pronamespace <> 'pg_catalog'::regnamespace
+                                           THEN 'not a pg_catalog function' ELSE 'volatile' END),
+                      ', ')
+      INTO v_bad
+      FROM (SELECT m[1]::oid AS f
+              FROM regexp_matches(v_tree, ':(?:funcid|opfuncid|hashfuncid|negfuncid) (\d+)', 'g') m
+            UNION
+            SELECT o.oprcode::oid FROM regexp_matches(v_tree, ':opno (\d+)', 'g') m
+              JOIN pg_operator o ON o.oid = m[1]::oid) used
+      JOIN pg_proc p ON p.oid = used.f
+     WHERE p.pronamespace <> 'pg_catalog'::regnamespace OR p.provolatile = 'v' OR p.prokind <> 'f';
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'condition of a rule on % calls functions a sweep may not run: %',
+            p_table, v_bad
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Only immutable or stable pg_catalog functions and operators are allowed.';
+    END IF;
+    SELECT string_agg(DISTINCT o.oid::regoperator::text, ', ') INTO v_bad
+      FROM regexp_matches(v_tree, ':opno (\d+)', 'g') m
+      JOIN pg_operator o ON o.oid = m[1]::oid
+     WHERE o.oprnamespace <> 'pg_catalog'::regnamespace;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'condition of a rule on % uses operators outside pg_catalog: %',
+            p_table, v_bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(DISTINCT t.oid::regtype::text, ', ') INTO v_bad
+      FROM regexp_matches(v_tree, ':[a-z_]*(?:type|typeid) (\d+)', 'g') m
+      JOIN pg_type t ON t.oid = m[1]::oid
+     WHERE t.typnamespace <> 'pg_catalog'::regnamespace AND t.typtype <> 'e';
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'condition of a rule on % uses types outside pg_catalog: %', p_table, v_bad
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Their input, output or check functions would run with the sweep''s rights.';
+    END IF;
+    RETURN v_expr;
+END $$;
+COMMENT ON FUNCTION pgsweep.checked_condition(regclass, text) IS
+    'A rule condition checked as safe to re-run (pg_catalog immutable/stable only), deparsed';
 
 -- ---- functions/column_type.sql ----------------------------------------
 CREATE OR REPLACE FUNCTION pgsweep.column_type(p_table regclass, p_column name)
@@ -223,6 +463,8 @@ COMMENT ON FUNCTION pgsweep.column_type(regclass, name) IS 'The type of a table 
 -- as Israel time). now() - keep_for is reckoned in UTC (a day is 24 hours, whatever daylight
 -- saving the session's zone observes), and a timestamp or date column takes that instant in the
 -- rule's value_zone (UTC when unset): neither the session's nor the server's TimeZone moves it.
+-- A number counts the rule's epoch_unit (seconds when unset). NULL for rules that are not age
+-- rules (a condition or orphan rule has no cutoff).
 CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -234,26 +476,30 @@ DECLARE
     v_type    regtype := pgsweep.column_type(p_rule.table_name, p_rule.column_name);
     v_instant timestamptz := now() - p_rule.keep_for;
     v_zone    text := coalesce(p_rule.value_zone, 'UTC');
+    v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
 BEGIN
+    IF p_rule.kind IS DISTINCT FROM 'age' THEN
+        RETURN NULL;
+    END IF;
     CASE
         WHEN v_type = 'timestamptz'::regtype THEN
             RETURN format('%L::%s', v_instant, v_type);
         WHEN v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
             RETURN format('%L::%s', v_instant AT TIME ZONE v_zone, v_type);
-        -- Whole seconds: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
+        -- Whole units: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-            RETURN format('%s::%s', ceil(extract(epoch FROM v_instant))::bigint, v_type);
+            RETURN format('%s::%s', ceil(extract(epoch FROM v_instant) * v_scale)::bigint, v_type);
         WHEN v_type IN ('numeric'::regtype, 'double precision'::regtype, 'real'::regtype) THEN
-            RETURN format('%s::%s', extract(epoch FROM v_instant), v_type);
+            RETURN format('%s::%s', extract(epoch FROM v_instant) * v_scale, v_type);
         ELSE
             RAISE EXCEPTION 'column "%" of % has type %, which cannot expire',
                 p_rule.column_name, p_rule.table_name, v_type
                 USING ERRCODE = 'datatype_mismatch',
-                      HINT = 'Use a timestamp, date, or a number of epoch seconds.';
+                      HINT = 'Use a timestamp, date, or a number of epoch seconds or milliseconds.';
     END CASE;
 END $$;
 COMMENT ON FUNCTION pgsweep.cutoff_literal(pgsweep.expiry_rule) IS
-    'now() - keep_for as a literal of the column''s type (epoch seconds for numbers)';
+    'now() - keep_for as a literal of the column''s type (numbers: in the rule''s epoch unit)';
 
 -- ---- functions/delete_rows.sql ----------------------------------------
 -- Delete the rows matching p_condition without making anyone wait for long: one pass when no
@@ -308,6 +554,63 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgsweep.delete_rows_waiting_briefly(regclass, text) IS
     'DELETE the matching rows in one pass, waiting at most 20 ms for any lock';
+
+-- ---- functions/epoch_scale.sql ----------------------------------------
+-- How many of a numeric rule column's units make a second (1 or 1000); NULL for a column that
+-- holds no epoch number.
+CREATE OR REPLACE FUNCTION pgsweep.epoch_scale(p_rule pgsweep.expiry_rule)
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pgsweep.column_type(p_rule.table_name, p_rule.column_name) IN (
+           'smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
+           'numeric'::regtype, 'double precision'::regtype, 'real'::regtype) THEN
+        RETURN CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION pgsweep.epoch_scale(pgsweep.expiry_rule) IS
+    'Units per second of a numeric rule column (1: seconds, 1000: milliseconds), else NULL';
+
+-- ---- functions/epoch_unit_problem.sql ----------------------------------------
+-- Epoch values a rule never takes for garbage, and why a numeric column refuses a unit.
+-- An epoch value before 2000-01-01 UTC or from the year 3000 on stands for no expiry instant an
+-- application writes: it is a unit misread (seconds read as milliseconds land in 1970;
+-- milliseconds read as seconds in the year 50000 and later) or a sentinel (0, -1). The sweep
+-- never deletes a value before 2000 (rule_condition: the floor), so rows an app starts writing
+-- in another unit after the rule was made, or sentinels, are kept rather than wiped; and a rule
+-- is refused when most of a sample of the values already there (up to 1000) are implausible.
+-- NULL: the rule is not an epoch age rule, or its values look right.
+CREATE OR REPLACE FUNCTION pgsweep.epoch_unit_problem(p_rule pgsweep.expiry_rule)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_scale numeric := pgsweep.epoch_scale(p_rule);
+    v_sample bigint;
+    v_implausible bigint;
+BEGIN
+    IF v_scale IS NULL OR p_rule.kind <> 'age' THEN
+        RETURN NULL;
+    END IF;
+    /* Identifiers through %I and regclass.
+     * @plpgsql_check_options: security_warnings = false
+     */
+    EXECUTE format('SELECT count(*), count(*) FILTER (WHERE v < %2$s OR v >= %3$s)'
+                   '  FROM (SELECT %1$I::numeric AS v FROM %4$s WHERE %1$I IS NOT NULL LIMIT 1000) s',
+                   p_rule.column_name, 946684800 * v_scale, 32503680000 * v_scale, p_rule.table_name)
+       INTO v_sample, v_implausible;
+    IF v_implausible * 2 > v_sample THEN
+        RETURN format('%s of %s values sampled fall before 2000 or after 2999 read as %s',
+                      v_implausible, v_sample, coalesce(p_rule.epoch_unit, 'seconds'));
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION pgsweep.epoch_unit_problem(pgsweep.expiry_rule) IS
+    'Why most values of a numeric rule column are implausible in its epoch unit, or NULL';
 
 -- ---- functions/forget_dropped_rules.sql ----------------------------------------
 -- Event trigger (sql_drop): the rules of a table or column that was just dropped go with it,
@@ -367,7 +670,7 @@ DECLARE
     v_found   boolean := false;
 BEGIN
     /* Identifiers are quoted with %I or are regclass output; the cutoff is a literal built by
-     * cutoff_literal with %L. plpgsql_check cannot follow that into another function.
+     * cutoff_literal with %L, all through rule_condition. plpgsql_check cannot follow that into another function.
      * @plpgsql_check_options: security_warnings = false
      */
     FOR v_rule IN
@@ -385,7 +688,7 @@ BEGIN
             v_table := v_rule.table_name;
             v_earlier := '';
         END IF;
-        v_match := format('%I < %s', v_rule.column_name, pgsweep.cutoff_literal(v_rule));
+        v_match := pgsweep.rule_condition(v_rule);
         EXECUTE format('SELECT count(*) FROM %s WHERE %s%s', v_rule.table_name, v_match, v_earlier)
            INTO garbage;
         table_name := v_rule.table_name;
@@ -401,9 +704,46 @@ END $$;
 COMMENT ON FUNCTION pgsweep.garbage_counts(regclass) IS
     'Rows each expiry rule would delete now (each row counted once per table), index-driven';
 
+-- ---- functions/hold_parents.sql ----------------------------------------
+-- Before an orphan rule deletes, no parent may be on its way in: a READ COMMITTED NOT EXISTS
+-- does not see a parent another transaction has inserted and not yet committed, and would
+-- delete that parent's children. So the parent table is locked in SHARE mode (it waits for
+-- every transaction writing to it to end, and keeps new writers out until this transaction
+-- ends), and the DELETE that follows, with a snapshot taken after the lock, sees every parent
+-- there is. The lock waits at most 100 ms (app writers queue behind it meanwhile); not
+-- granted, the rule deletes nothing this time (a warning), and false is returned. Only under
+-- READ COMMITTED: a REPEATABLE READ snapshot may predate the lock. Other rules: true, no lock.
+CREATE OR REPLACE FUNCTION pgsweep.hold_parents(p_rule pgsweep.expiry_rule)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '100ms'
+AS $$
+BEGIN
+    IF p_rule.kind <> 'orphan' THEN
+        RETURN true;
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE WARNING 'pgsweep: orphans of % not swept: only under READ COMMITTED',
+            p_rule.table_name;
+        RETURN false;
+    END IF;
+    BEGIN
+        EXECUTE format('LOCK TABLE %s IN SHARE MODE', p_rule.parent_table);
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE WARNING 'pgsweep: orphans of % not swept this time: writers of % kept it busy',
+            p_rule.table_name, p_rule.parent_table;
+        RETURN false;
+    END;
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION pgsweep.hold_parents(pgsweep.expiry_rule) IS
+    'Lock an orphan rule''s parent table against writers before deleting (false: not granted)';
+
 -- ---- functions/instant_expression.sql ----------------------------------------
 -- The instant a value of the rule's column stands for, as an SQL expression over the column
--- (for ages and reports: "how long ago did this row expire"). The inverse of cutoff_literal.
+-- (for ages and reports: "how long ago did this row expire"). The inverse of cutoff_literal;
+-- NULL for rules that are not age rules.
 CREATE OR REPLACE FUNCTION pgsweep.instant_expression(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -412,11 +752,15 @@ AS $$
 DECLARE
     v_type regtype := pgsweep.column_type(p_rule.table_name, p_rule.column_name);
 BEGIN
-    IF v_type = 'timestamptz'::regtype THEN
+    IF p_rule.kind IS DISTINCT FROM 'age' THEN
+        RETURN NULL;
+    ELSIF v_type = 'timestamptz'::regtype THEN
         RETURN format('%I', p_rule.column_name);
     ELSIF v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
         RETURN format('(%I::timestamp AT TIME ZONE %L)', p_rule.column_name,
                       coalesce(p_rule.value_zone, 'UTC'));
+    ELSIF p_rule.epoch_unit = 'milliseconds' THEN
+        RETURN format('to_timestamp(%I::double precision / 1000)', p_rule.column_name);
     END IF;
     RETURN format('to_timestamp(%I::double precision)', p_rule.column_name);
 END $$;
@@ -474,6 +818,9 @@ AS $$
 DECLARE
     v_deleted integer;
 BEGIN
+    IF NOT pgsweep.hold_parents(p_rule) THEN
+        RETURN 0;
+    END IF;
     /* skip_locked_statement and rule_condition quote every identifier (%I, regclass) and
      * value (%L).
      * @plpgsql_check_options: security_warnings = false
@@ -512,6 +859,10 @@ BEGIN
     IF p_batch_size IS NULL OR p_batch_size < 1 THEN
         RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT pgsweep.hold_parents(p_rule) THEN
+        deleted := 0;
+        RETURN;
     END IF;
     v_condition := pgsweep.rule_condition(p_rule, p_from);
     /* Built by batch_boundary_statement and rule_condition from quoted parts (%I, %L, regclass).
@@ -553,6 +904,9 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF NOT pgsweep.hold_parents(p_rule) THEN
+        RETURN 0;
+    END IF;
     RETURN pgsweep.delete_rows(p_rule.table_name, pgsweep.rule_condition(p_rule));
 END $$;
 COMMENT ON FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule) IS
@@ -598,9 +952,37 @@ END $$;
 COMMENT ON FUNCTION pgsweep.remove_rule(regclass, name) IS
     'Remove a table''s rule on a column (or all its rules); returns how many';
 
+-- ---- functions/require_leading_index.sql ----------------------------------------
+-- Refuse (naming the index to build) unless a valid index of p_table leads with p_column: every
+-- rule's batches walk its column in index order.
+CREATE OR REPLACE FUNCTION pgsweep.require_leading_index(p_table regclass, p_column name)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_index i
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = p_table AND a.attname = p_column AND i.indisvalid)
+    THEN
+        RAISE EXCEPTION 'no valid index on % leads with column "%"', p_table, p_column
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('CREATE INDEX CONCURRENTLY ON %s (%I);', p_table, p_column);
+    END IF;
+END $$;
+COMMENT ON FUNCTION pgsweep.require_leading_index(regclass, name) IS
+    'Raise, naming the index to build, unless an index of the table leads with the column';
+
 -- ---- functions/rule_condition.sql ----------------------------------------
--- The garbage of one rule as an SQL condition: column < cutoff, within [p_from, p_before) when
+-- The garbage of one rule as an SQL condition, within [p_from, p_before) of its column when
 -- given. Bounds are text (a batch hands its end to the next), read back as the column's type.
+--   age:       column < cutoff; for an epoch number also column >= the floor (2000-01-01 in the
+--              rule's unit: see pgsweep.epoch_unit_problem);
+--   condition: the condition alone;
+--   orphan:    the key is not NULL and no parent row has it;
+-- and the rule's condition, if any. Outside age rules the column may be NULL in garbage rows:
+-- the last range of a sweep (a start, no end) includes them, as the probe sorts them last.
 CREATE OR REPLACE FUNCTION pgsweep.rule_condition(
     p_rule pgsweep.expiry_rule, p_from text DEFAULT NULL, p_before text DEFAULT NULL)
 RETURNS text
@@ -608,17 +990,36 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_column    name := p_rule.column_name;
-    v_type      regtype := pgsweep.column_type(p_rule.table_name, v_column);
-    v_condition text := format('%I < %s', v_column, pgsweep.cutoff_literal(p_rule));
+    v_column name := p_rule.column_name;
+    v_type   regtype := pgsweep.column_type(p_rule.table_name, v_column);
+    v_scale  integer := pgsweep.epoch_scale(p_rule);
+    v_key    text := coalesce(p_rule.child_key, format('%I', v_column));
+    v_parts  text[] := '{}';
 BEGIN
-    IF p_from IS NOT NULL THEN
-        v_condition := v_condition || format(' AND %I >= %L::%s', v_column, p_from, v_type);
+    IF p_rule.kind = 'orphan' THEN
+        -- The key is computed in a FROM subquery, which cannot see the parent's columns: a
+        -- parent column of the same name never captures the child's.
+        v_parts := v_parts || format(
+            '(%1$s) IS NOT NULL AND NOT EXISTS (SELECT FROM (SELECT %1$s AS k) c'
+            ' JOIN %2$s p ON p.%3$I = c.k)', v_key, p_rule.parent_table, p_rule.parent_key);
+    ELSIF p_rule.kind = 'age' THEN
+        v_parts := v_parts || format('%I < %s', v_column, pgsweep.cutoff_literal(p_rule));
+        IF v_scale IS NOT NULL THEN
+            v_parts := v_parts || format('%I >= %s', v_column, 946684800::bigint * v_scale);
+        END IF;
+    END IF;
+    IF p_rule.condition IS NOT NULL THEN
+        v_parts := v_parts || format('(%s)', p_rule.condition);
+    END IF;
+    IF p_from IS NOT NULL AND p_before IS NULL AND p_rule.kind <> 'age' THEN
+        v_parts := v_parts || format('(%I >= %L::%s OR %I IS NULL)', v_column, p_from, v_type, v_column);
+    ELSIF p_from IS NOT NULL THEN
+        v_parts := v_parts || format('%I >= %L::%s', v_column, p_from, v_type);
     END IF;
     IF p_before IS NOT NULL THEN
-        v_condition := v_condition || format(' AND %I < %L::%s', v_column, p_before, v_type);
+        v_parts := v_parts || format('%I < %L::%s', v_column, p_before, v_type);
     END IF;
-    RETURN v_condition;
+    RETURN array_to_string(v_parts, ' AND ');
 END $$;
 COMMENT ON FUNCTION pgsweep.rule_condition(pgsweep.expiry_rule, text, text) IS
     'The rows a rule marks as garbage, optionally within [from, before), as an SQL condition';
@@ -639,7 +1040,13 @@ AS $$
             THEN format('table %s no longer exists', p_rule.table_name::oid)
         WHEN a.atttypid IS NULL
             THEN format('column %I of %s no longer exists', p_rule.column_name, p_rule.table_name)
-        WHEN a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype,
+        WHEN p_rule.kind = 'orphan' AND NOT EXISTS (
+                 SELECT FROM pg_attribute pa
+                  WHERE pa.attrelid = p_rule.parent_table AND pa.attname = p_rule.parent_key
+                    AND pa.attnum > 0 AND NOT pa.attisdropped)
+            THEN format('parent key %I of %s no longer exists', p_rule.parent_key,
+                        p_rule.parent_table::oid)
+        WHEN p_rule.kind = 'age' AND a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype,
                                 'smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
                                 'numeric'::regtype, 'double precision'::regtype, 'real'::regtype)
             THEN format('column %I of %s has type %s, which cannot expire',
@@ -652,6 +1059,29 @@ AS $$
 $$;
 COMMENT ON FUNCTION pgsweep.rule_problem(pgsweep.expiry_rule) IS
     'Why a rule cannot run (its table or column is gone, or cannot expire), or NULL';
+
+-- ---- functions/save_rule.sql ----------------------------------------
+-- Record a checked rule, replacing the one with its (table, column) if any.
+CREATE OR REPLACE FUNCTION pgsweep.save_rule(p_rule pgsweep.expiry_rule)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO pgsweep.expiry_rule AS r
+           (table_name, column_name, keep_for, value_zone, epoch_unit, kind, condition,
+            parent_table, parent_key, child_key)
+    VALUES (p_rule.table_name, p_rule.column_name, p_rule.keep_for, p_rule.value_zone,
+            p_rule.epoch_unit, p_rule.kind, p_rule.condition, p_rule.parent_table,
+            p_rule.parent_key, p_rule.child_key)
+    ON CONFLICT (table_name, column_name) DO UPDATE
+       SET keep_for = excluded.keep_for, value_zone = excluded.value_zone,
+           epoch_unit = excluded.epoch_unit, kind = excluded.kind,
+           condition = excluded.condition, parent_table = excluded.parent_table,
+           parent_key = excluded.parent_key, child_key = excluded.child_key;
+END $$;
+COMMENT ON FUNCTION pgsweep.save_rule(pgsweep.expiry_rule) IS
+    'Insert or replace a rule that its add_ function has checked';
 
 -- ---- functions/skip_locked_statement.sql ----------------------------------------
 -- The DELETE of the rows matching p_condition that no other transaction holds (taken first with
@@ -782,6 +1212,31 @@ END $$;
 COMMENT ON FUNCTION pgsweep.sweep_table(regclass, integer) IS
     'Delete the garbage of every rule of a table, in the caller''s transaction';
 
+-- ---- functions/unindexed_statement.sql ----------------------------------------
+-- Whether the plan of p_statement reads some table without an index condition (a sequential
+-- scan, or an index walked end to end) even when sequential scans are off: then no index can
+-- serve it. Planned, never executed.
+CREATE OR REPLACE FUNCTION pgsweep.unindexed_statement(p_statement text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+DECLARE
+    v_plan jsonb;
+BEGIN
+    /* Statements built by the engine from quoted parts.
+     * @plpgsql_check_options: security_warnings = false
+     */
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || p_statement INTO v_plan;
+    RETURN jsonb_path_exists(v_plan,
+        '$.** ? (@."Node Type" == "Seq Scan" || ((@."Node Type" == "Index Scan"'
+        ' || @."Node Type" == "Index Only Scan" || @."Node Type" == "Bitmap Index Scan")'
+        ' && !exists(@."Index Cond")))');
+END $$;
+COMMENT ON FUNCTION pgsweep.unindexed_statement(text) IS
+    'True when no index can serve a statement (a table scanned without an index condition)';
+
 -- ---- functions/version.sql ----------------------------------------
 -- The engine release installed here: the newest row of pgsweep.release.
 CREATE OR REPLACE FUNCTION pgsweep.version()
@@ -856,14 +1311,21 @@ COMMENT ON PROCEDURE pgsweep.sweep(regclass, integer, interval, bigint) IS
 
 -- ---- views/rules.sql ----------------------------------------
 -- Every rule, with what an operator asks first: the column's type, the zone its values are in,
--- and why the rule cannot run, if it cannot (NULL: it runs). The pgsweep command reads this.
+-- and why the rule cannot run, if it cannot (NULL: it runs); since 1.1 (appended) its kind, epoch
+-- unit, condition and, for orphans, its parent. The pgsweep command reads this.
 CREATE OR REPLACE VIEW pgsweep.rules AS
 SELECT r.table_name::text AS table_name,
        r.column_name,
        r.keep_for,
        r.value_zone,
        a.atttypid::regtype AS column_type,
-       pgsweep.rule_problem(r) AS problem
+       pgsweep.rule_problem(r) AS problem,
+       r.kind,
+       r.epoch_unit,
+       r.condition,
+       r.parent_table::text AS parent_table,
+       r.parent_key,
+       r.child_key
   FROM pgsweep.expiry_rule r
   LEFT JOIN pg_catalog.pg_attribute a
          ON a.attrelid = r.table_name AND a.attname = r.column_name

@@ -9,6 +9,9 @@ AS $$
 DECLARE
     v_deleted integer;
 BEGIN
+    IF NOT pgsweep.hold_parents(p_rule) THEN
+        RETURN 0;
+    END IF;
     /* skip_locked_statement and rule_condition quote every identifier (%I, regclass) and
      * value (%L).
      * @plpgsql_check_options: security_warnings = false

@@ -24,6 +24,10 @@ BEGIN
         RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF NOT pgsweep.hold_parents(p_rule) THEN
+        deleted := 0;
+        RETURN;
+    END IF;
     v_condition := pgsweep.rule_condition(p_rule, p_from);
     /* Built by batch_boundary_statement and rule_condition from quoted parts (%I, %L, regclass).
      * @plpgsql_check_options: security_warnings = false

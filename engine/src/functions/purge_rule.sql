@@ -6,6 +6,9 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF NOT pgsweep.hold_parents(p_rule) THEN
+        RETURN 0;
+    END IF;
     RETURN pgsweep.delete_rows(p_rule.table_name, pgsweep.rule_condition(p_rule));
 END $$;
 COMMENT ON FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule) IS
