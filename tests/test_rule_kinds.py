@@ -120,7 +120,9 @@ def add_rules(conn: psycopg.Connection[Any]) -> None:
         (ATTRIBUTES,),
     )
     conn.execute("SELECT pgsweep.add_condition_rule(%s, 'status', %s)", (USERS, INACTIVE))
-    conn.execute("SELECT pgsweep.add_condition_rule(%s, 'used_at', 'used_at IS NOT NULL')", (TOKENS,))
+    conn.execute(
+        "SELECT pgsweep.add_condition_rule(%s, 'used_at', 'used_at IS NOT NULL')", (TOKENS,)
+    )
     conn.execute(
         "SELECT pgsweep.add_orphan_rule(%s, 'key', %s, 'id', %s)", (CACHE, USERS, CACHE_KEY)
     )
@@ -177,7 +179,9 @@ def test_every_command_serves_every_kind_of_rule_with_exact_counts(
     assert not [x for x in lines if x.startswith("FAIL")], report.out
     for table, column in RULES.items():
         for path in ("", " (sweep probe)", " (sweep batch)"):
-            (line,) = [x for x in lines if x.startswith(f"PASS  plan cleanup {table}.{column}{path}:")]
+            (line,) = [
+                x for x in lines if x.startswith(f"PASS  plan cleanup {table}.{column}{path}:")
+            ]
             assert "can serve it" in line
     assert f"PASS  rule {USERS}.status: condition" in "\n".join(lines)
     assert f"PASS  rule {CACHE}.key: orphans: no {USERS} row has id = " in "\n".join(lines)
@@ -220,13 +224,11 @@ def test_the_child_of_a_parent_inserted_but_not_committed_survives_the_sweep(
         # The child first (committed), then its parent, in a transaction still open.
         app.execute("INSERT INTO \"Learn\".achievements (label, user_id) VALUES ('new', 50)")
         app.execute("BEGIN")
-        app.execute(
-            "INSERT INTO \"Learn\".\"Users\" VALUES (50, 'new', 'active', NULL, now())"
-        )
+        app.execute("INSERT INTO \"Learn\".\"Users\" VALUES (50, 'new', 'active', NULL, now())")
         # The naive anti-join would take it: it sees no parent.
         naive = sweeper.execute(
-            "SELECT count(*) FROM \"Learn\".achievements a WHERE a.user_id = 50"
-            " AND NOT EXISTS (SELECT FROM \"Learn\".\"Users\" u WHERE u.id = a.user_id)"
+            'SELECT count(*) FROM "Learn".achievements a WHERE a.user_id = 50'
+            ' AND NOT EXISTS (SELECT FROM "Learn"."Users" u WHERE u.id = a.user_id)'
         ).fetchone()
         assert naive == (1,)
         warnings: list[str] = []
@@ -249,7 +251,7 @@ BAD_CONDITIONS = [
     ("public.evil(status)", "not a pg_catalog function"),
     ("status::public.mood = 'sad'", "coercetodomain"),
     ("('(2020-01-01)'::public.moment).at < now()", "types outside pg_catalog"),
-    ("\"Users\" IS NOT NULL", 'column "Users" does not exist'),
+    ('"Users" IS NOT NULL', 'column "Users" does not exist'),
 ]
 
 
@@ -266,7 +268,7 @@ def test_a_condition_is_refused_unless_it_is_provably_safe_to_rerun(
         conn.execute("CREATE TYPE public.moment AS (at timestamptz)")
         with pytest.raises(psycopg.errors.InvalidParameterValue, match=_re(message)):
             conn.execute("SELECT pgsweep.add_condition_rule(%s, 'status', %s)", (USERS, condition))
-        assert conn.execute("SELECT count(*) FROM \"Learn\".tokens").fetchone() == (4,)
+        assert conn.execute('SELECT count(*) FROM "Learn".tokens').fetchone() == (4,)
 
 
 def _re(text: str) -> str:
@@ -283,7 +285,9 @@ def test_a_condition_no_index_serves_is_refused_naming_the_index_to_build(kinds_
             )
         assert "no valid index" in str(caught.value)
         diag = caught.value.diag.message_hint or ""
-        assert diag.startswith('Build one the condition can use, e.g. CREATE INDEX CONCURRENTLY ON "Learn"."Users"')
+        assert diag.startswith(
+            'Build one the condition can use, e.g. CREATE INDEX CONCURRENTLY ON "Learn"."Users"'
+        )
         conn.execute('CREATE INDEX ON "Learn"."Users" ((coalesce(last_login_at, created_at)))')
         conn.execute(
             "SELECT pgsweep.add_condition_rule(%s, 'status',"
@@ -324,7 +328,7 @@ def test_an_epoch_unit_the_values_contradict_is_refused_and_values_before_2000_a
         conn.execute("SELECT pgsweep.add_rule('\"Actor\".secs', 'ttl')")
         # Seconds written later into a milliseconds rule's column read as 1970: never deleted.
         conn.execute(
-            "INSERT INTO \"Actor\".\"Attributes\" (bucket, label, ttl_timestamp)"
+            'INSERT INTO "Actor"."Attributes" (bucket, label, ttl_timestamp)'
             " VALUES ('oauth', 'seconds_by_mistake', extract(epoch FROM now())::bigint - 60)"
         )
         assert conn.execute("SELECT pgsweep.sweep_table(%s)", (ATTRIBUTES,)).fetchone() == (
@@ -343,7 +347,10 @@ def test_the_downgrade_refuses_while_a_rule_uses_a_kind_1_0_would_misread(
     script = Path(__file__).resolve().parents[1] / "engine/releases/1.1/downgrade.sql"
     done = subprocess.run(
         ["psql", "-X", "-q", "-d", kinds_db, "-f", str(script)],
-        capture_output=True, text=True, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert done.returncode != 0
     assert "1.0 cannot run (it would delete rows 1.1 keeps)" in done.stderr

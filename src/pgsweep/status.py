@@ -8,9 +8,9 @@ table's and its indexes' size, and every rule that cannot run (its table or colu
 Garbage is judged exactly as the engine judges it (``pgsweep.rule_condition``: every kind of
 rule), and ages, for rules of age, from the instant each value stands for
 (``pgsweep.instant_expression``: epoch seconds or milliseconds, or a timestamp in the rule's
-zone); condition and orphan rules have no age. The counts read each table once (one pass with FILTERs); ``pgsweep cleanup
---dry-run`` answers the garbage question index-only. A row marked by two rules counts once in
-the table's garbage and once under each rule.
+zone); condition and orphan rules have no age. The counts read each table once (one pass with
+FILTERs); ``pgsweep cleanup --dry-run`` answers the garbage question index-only. A row marked by
+two rules counts once in the table's garbage and once under each rule.
 """
 
 from __future__ import annotations
@@ -76,7 +76,9 @@ def status(dsn: str) -> Status:
             if problem is not None:
                 skipped.append(SkippedRule(str(table), str(column), str(problem)))
                 continue
-            by_table.setdefault(str(table), []).append(_Rule(str(column), condition, cutoff, instant))
+            by_table.setdefault(str(table), []).append(
+                _Rule(str(column), condition, cutoff, instant)
+            )
         return Status([table_status(conn, t, r) for t, r in by_table.items()], skipped)
 
 
