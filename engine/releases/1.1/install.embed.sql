@@ -994,7 +994,7 @@ DECLARE
     v_type   regtype := pgsweep.column_type(p_rule.table_name, v_column);
     v_scale  integer := pgsweep.epoch_scale(p_rule);
     v_key    text := coalesce(p_rule.child_key, format('%I', v_column));
-    v_parts  text[] := '{}';
+    v_parts  text[] := '{}'::text[];
 BEGIN
     IF p_rule.kind = 'orphan' THEN
         -- The key is computed in a FROM subquery, which cannot see the parent's columns: a
