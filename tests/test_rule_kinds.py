@@ -357,3 +357,86 @@ def test_the_downgrade_refuses_while_a_rule_uses_a_kind_1_0_would_misread(
     with connect(kinds_db) as conn:
         assert conn.execute("SELECT pgsweep.version()").fetchone() == ("1.1",)
         assert conn.execute("SELECT count(*) FROM pgsweep.expiry_rule").fetchone() == (5,)
+
+
+def test_a_rule_that_archives_moves_its_rows_in_the_same_statement_and_the_archive_expires(
+    kinds_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with connect(kinds_db) as conn:
+        archive = conn.execute("SELECT pgsweep.set_archive(%s, 'status')::text", (USERS,))
+        assert archive.fetchone() == ('"Learn"."Users_archive"',)
+        conn.execute(
+            "SELECT pgsweep.add_rule('\"Learn\".\"Users_archive\"', 'archived_at', '90 days')"
+        )
+        statement = conn.execute(
+            "SELECT pgsweep.purge_statement(r.table_name, pgsweep.rule_condition(r), false, r)"
+            " FROM pgsweep.expiry_rule r WHERE r.table_name = %s::regclass",
+            (USERS,),
+        ).fetchone()
+        assert statement is not None
+        assert str(statement[0]).startswith('WITH gone AS (DELETE FROM "Learn"."Users" WHERE')
+    # Through the command, in batches of one row (the sweep's range and single-value paths).
+    done = run(
+        capsys, "cleanup", "--table", USERS, "--batch-size", "1", "--dsn", kinds_db, "--json"
+    )
+    assert done.json()["deleted"] == GARBAGE[USERS]
+    with connect(kinds_db) as conn:
+        assert labels(conn, USERS) == KEPT[USERS]
+        moved = conn.execute(
+            "SELECT label, archived_by, archived_at = now() OR archived_at <= now()"
+            ' FROM "Learn"."Users_archive" ORDER BY id'
+        ).fetchall()
+        assert moved == [
+            ("inactive", '"Learn"."Users".status', True),
+            ("never_logged_in", '"Learn"."Users".status', True),
+            ("expired_1s", '"Learn"."Users".status', True),
+        ]
+        # The archive keeps its rows 90 days: one archived 91 days ago goes, the others stay.
+        conn.execute(
+            'UPDATE "Learn"."Users_archive" SET archived_at = now() - interval \'91 days\''
+            " WHERE label = 'inactive'"
+        )
+        assert conn.execute(
+            'SELECT pgsweep.sweep_table(\'"Learn"."Users_archive"\')'
+        ).fetchone() == (1,)
+        # An archive named by the user is checked; another owner or missing columns refuse.
+        conn.execute('CREATE TABLE "Learn".tokens_old (id bigint, label text)')
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="lacks columns"):
+            conn.execute(
+                "SELECT pgsweep.set_archive(%s, 'used_at', '\"Learn\".tokens_old')", (TOKENS,)
+            )
+        assert conn.execute(
+            "SELECT pgsweep.set_archive(%s, 'status', '')", (USERS,)
+        ).fetchone() == (None,)
+
+
+def test_the_live_view_hides_what_the_rules_mark_as_garbage_until_the_sweep_runs(
+    kinds_db: str,
+) -> None:
+    with connect(kinds_db) as conn:
+        views = {
+            t: conn.execute("SELECT pgsweep.create_live_view(%s)::text", (t,)).fetchone()
+            for t in TABLES
+        }
+        assert views[ATTRIBUTES] == ('"Actor"."Attributes_live"',)
+        for table in TABLES:
+            (view,) = views[table] or ("",)
+            assert labels(conn, str(view)) == KEPT[table], table
+        # A row that expires while nothing sweeps disappears from the view at once.
+        conn.execute(
+            'UPDATE "Actor"."Attributes" SET ttl_timestamp ='
+            " floor(extract(epoch FROM now()) * 1000)::bigint - 1 WHERE label = 'in_1s'"
+        )
+        assert labels(conn, '"Actor"."Attributes_live"')["in_1s"] == 0
+        # The app's rights apply (security_invoker), not the creator's.
+        options = conn.execute(
+            'SELECT reloptions FROM pg_class WHERE oid = \'"Actor"."Attributes_live"\'::regclass'
+        ).fetchone()
+        assert options == (["security_invoker=true"],)
+        # A primary-key lookup through the view is the table's index scan plus a filter.
+        plan = conn.execute(
+            'EXPLAIN (FORMAT JSON) SELECT * FROM "Actor"."Attributes_live" WHERE id = 1'
+        ).fetchone()
+        assert plan is not None
+        node = plan[0][0]["Plan"]
+        assert (node["Node Type"], node["Index Name"]) == ("Index Scan", "Attributes_pkey")

@@ -38,15 +38,16 @@ BEGIN
         RETURN;
     END IF;
     FOR v_rule IN
-        EXECUTE 'SELECT r.table_name, r.column_name, r.kind, r.condition, r.epoch_unit'
+        EXECUTE 'SELECT r.table_name, r.column_name, r.kind, r.condition, r.epoch_unit, r.archive_to'
                 '  FROM pgsweep.expiry_rule r'
                 ' WHERE r.kind <> ''age'' OR r.condition IS NOT NULL'
-                '    OR r.epoch_unit = ''milliseconds'''
+                '    OR r.epoch_unit = ''milliseconds'' OR r.archive_to IS NOT NULL'
     LOOP
         RAISE EXCEPTION 'rule %.% is % rule 1.0 cannot run (it would delete rows 1.1 keeps)',
             v_rule.table_name, v_rule.column_name,
             CASE WHEN v_rule.kind <> 'age' THEN 'a ' || v_rule.kind
                  WHEN v_rule.condition IS NOT NULL THEN 'a conditional'
+                 WHEN v_rule.archive_to IS NOT NULL THEN 'an archiving'
                  ELSE 'a milliseconds' END
             USING HINT = 'Remove it first (pgsweep.remove_rule), or stay on 1.1.';
     END LOOP;
@@ -68,6 +69,14 @@ END $$;
 -- What 1.1 added: its functions, the rule kinds' columns (the rules view names them, and 1.0's
 -- install recreates it: grants made on pgsweep.rules since must be made again).
 DROP FUNCTION IF EXISTS pgsweep.add_rule(regclass, name, interval, text, text, text);
+DROP FUNCTION IF EXISTS pgsweep.set_archive(regclass, name, text);
+DROP FUNCTION IF EXISTS pgsweep.create_live_view(regclass, text);
+DROP FUNCTION IF EXISTS pgsweep.cutoff_expression(pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.rule_condition(pgsweep.expiry_rule, text, text, boolean);
+DROP FUNCTION IF EXISTS pgsweep.archiving_statement(pgsweep.expiry_rule, text);
+DROP FUNCTION IF EXISTS pgsweep.purge_statement(regclass, text, boolean, pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.delete_rows(regclass, text, pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.delete_rows_waiting_briefly(regclass, text, pgsweep.expiry_rule);
 DROP FUNCTION IF EXISTS pgsweep.add_condition_rule(regclass, name, text);
 DROP FUNCTION IF EXISTS pgsweep.add_orphan_rule(regclass, name, regclass, name, text, text);
 DROP FUNCTION IF EXISTS pgsweep.checked_condition(regclass, text);
@@ -79,6 +88,7 @@ DROP FUNCTION IF EXISTS pgsweep.save_rule(pgsweep.expiry_rule);
 DROP FUNCTION IF EXISTS pgsweep.unindexed_statement(text);
 DROP VIEW IF EXISTS pgsweep.rules;
 ALTER TABLE IF EXISTS pgsweep.expiry_rule
+    DROP COLUMN IF EXISTS archive_to,
     DROP COLUMN IF EXISTS child_key,
     DROP COLUMN IF EXISTS parent_key,
     DROP COLUMN IF EXISTS parent_table,

@@ -66,8 +66,18 @@ BEGIN
             'pgsweep.cutoff_literal(regclass, name, interval)',
             'pgsweep.add_rule(regclass, name, interval)',
             -- 1.0's; 1.1 added the epoch unit and the condition.
-            'pgsweep.add_rule(regclass, name, interval, text)']) AS signature
-         WHERE to_regprocedure(signature) IS NOT NULL
+            'pgsweep.add_rule(regclass, name, interval, text)',
+            -- 1.0's; 1.1 passes the rule, so that a rule that archives moves its rows.
+            'pgsweep.purge_statement(regclass, text, boolean)',
+            'pgsweep.delete_rows(regclass, text)',
+            'pgsweep.delete_rows_waiting_briefly(regclass, text)',
+            -- 1.0's; 1.1 can give the cutoff as an expression of now() (for views).
+            'pgsweep.rule_condition(pgsweep.expiry_rule, text, text)']) AS signature
+         -- A signature naming the rule's row type is looked up only where the type exists
+         -- (to_regprocedure raises on an unknown type).
+         WHERE CASE WHEN signature LIKE '%pgsweep.expiry_rule%'
+                         AND to_regtype('pgsweep.expiry_rule') IS NULL THEN false
+                    ELSE to_regprocedure(signature) IS NOT NULL END
     LOOP
         EXECUTE format('DROP FUNCTION %s', v_routine);
     END LOOP;
@@ -122,7 +132,8 @@ ALTER TABLE pgsweep.expiry_rule
     ADD COLUMN IF NOT EXISTS condition    text,
     ADD COLUMN IF NOT EXISTS parent_table regclass,
     ADD COLUMN IF NOT EXISTS parent_key   name,
-    ADD COLUMN IF NOT EXISTS child_key    text;
+    ADD COLUMN IF NOT EXISTS child_key    text,
+    ADD COLUMN IF NOT EXISTS archive_to   regclass;
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'pgsweep.expiry_rule'::regclass
@@ -150,6 +161,8 @@ COMMENT ON COLUMN pgsweep.expiry_rule.parent_table IS 'Orphan rules: the table t
 COMMENT ON COLUMN pgsweep.expiry_rule.parent_key IS 'Orphan rules: the parent''s key column';
 COMMENT ON COLUMN pgsweep.expiry_rule.child_key IS
     'Orphan rules: the expression of the child''s columns that gives the parent key (NULL: column_name)';
+COMMENT ON COLUMN pgsweep.expiry_rule.archive_to IS
+    'The table the rule''s rows move into as they are deleted (NULL: deleted only)';
 
 -- ---- tables/release.sql ----------------------------------------
 -- The engine releases applied to this database, newest last: the engine's own version record,
@@ -184,7 +197,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     v_rule := ROW(p_table, p_column, '0', NULL, NULL, 'condition',
-                  pgsweep.checked_condition(p_table, p_condition), NULL, NULL, NULL);
+                  pgsweep.checked_condition(p_table, p_condition), NULL, NULL, NULL, NULL);
     PERFORM pgsweep.require_leading_index(p_table, p_column);
     IF pgsweep.unindexed_statement(format('SELECT FROM %s WHERE %s', p_table, v_rule.condition)) THEN
         RAISE EXCEPTION 'no valid index of % serves the condition %', p_table, v_rule.condition
@@ -234,7 +247,7 @@ BEGIN
         v_key := substr(v_key, 2, length(v_key) - length('( IS NOT NULL)'));
     END IF;
     v_rule := ROW(p_table, p_column, '0', NULL, NULL, 'orphan',
-                  pgsweep.checked_condition(p_table, p_condition), p_parent, p_parent_key, v_key);
+                  pgsweep.checked_condition(p_table, p_condition), p_parent, p_parent_key, v_key, NULL);
     PERFORM pgsweep.require_leading_index(p_table, p_column);
     PERFORM pgsweep.require_leading_index(p_parent, p_parent_key);
     -- The comparison must resolve (types that compare) before the rule is kept.
@@ -301,7 +314,7 @@ BEGIN
                   HINT = 'epoch_unit is for numeric columns (epoch seconds or milliseconds).';
     END IF;
     v_rule := ROW(p_table, p_column, coalesce(p_keep_for, '0'), v_zone, v_unit, 'age',
-                  pgsweep.checked_condition(p_table, p_condition), NULL, NULL, NULL);
+                  pgsweep.checked_condition(p_table, p_condition), NULL, NULL, NULL, NULL);
     PERFORM pgsweep.cutoff_literal(v_rule);
     PERFORM pgsweep.require_leading_index(p_table, p_column);
     v_problem := pgsweep.epoch_unit_problem(v_rule);
@@ -317,6 +330,34 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgsweep.add_rule(regclass, name, interval, text, text, text) IS
     'Register (or update) an age rule after checking its column type, index, zone, unit and condition';
+
+-- ---- functions/archiving_statement.sql ----------------------------------------
+-- A purge's DELETE (p_delete, built by purge_statement or skip_locked_statement), made to move
+-- the rows when the rule archives: in the same statement, each row deleted is inserted into
+-- the rule's archive_to with every column of the table, archived_at (now()) and archived_by
+-- (the rule, "table.column"), so nothing is lost between the two and nothing is archived that
+-- was not deleted. ROW_COUNT is the rows inserted: the rows deleted. Otherwise p_delete itself.
+CREATE OR REPLACE FUNCTION pgsweep.archiving_statement(p_rule pgsweep.expiry_rule, p_delete text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_columns text;
+BEGIN
+    IF p_rule.archive_to IS NULL THEN
+        RETURN p_delete;
+    END IF;
+    SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO v_columns
+      FROM pg_attribute a
+     WHERE a.attrelid = p_rule.table_name AND a.attnum > 0 AND NOT a.attisdropped;
+    RETURN format('WITH gone AS (%s RETURNING %s) INSERT INTO %s (%s, archived_at, archived_by)'
+                  ' SELECT %s, now(), %L FROM gone',
+                  p_delete, v_columns, p_rule.archive_to, v_columns, v_columns,
+                  format('%s.%s', p_rule.table_name, p_rule.column_name));
+END $$;
+COMMENT ON FUNCTION pgsweep.archiving_statement(pgsweep.expiry_rule, text) IS
+    'A purge''s DELETE, moving the rows into the rule''s archive in the same statement if it archives';
 
 -- ---- functions/batch_boundary_statement.sql ----------------------------------------
 -- Where a sweep batch starting at the rows of p_condition ends: the value p_batch_size rows
@@ -456,6 +497,80 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgsweep.column_type(regclass, name) IS 'The type of a table column, or an error';
 
+-- ---- functions/create_live_view.sql ----------------------------------------
+-- A view of p_table without the rows its rules mark as garbage, so an app reading it never
+-- serves an expired row even while the cleanup is behind (docs/rules.md). Named p_view, or
+-- <schema>.<table>_live when NULL; created or replaced (run it again after changing the
+-- table's rules: the view holds their conditions as they were). security_invoker: the reader's
+-- own rights and row-level security apply, never the creator's. The cutoffs are expressions of
+-- now() (rule_condition(..., p_as_of_now => true)), evaluated at each read. Returns the view.
+CREATE OR REPLACE FUNCTION pgsweep.create_live_view(p_table regclass, p_view text DEFAULT NULL)
+RETURNS regclass
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_name  text;
+    v_marks text;
+BEGIN
+    SELECT string_agg(format('(%s)', pgsweep.rule_condition(r, NULL, NULL, true)), ' OR '
+                      ORDER BY r.column_name)
+      INTO v_marks
+      FROM pgsweep.expiry_rule r
+     WHERE r.table_name = p_table AND pgsweep.rule_problem(r) IS NULL;
+    IF v_marks IS NULL THEN
+        RAISE EXCEPTION 'table % has no expiry rule that can run', p_table
+            USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
+    END IF;
+    SELECT coalesce(p_view, format('%I.%I', n.nspname, c.relname || '_live')) INTO v_name
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
+    /* Every part is regclass output, %I-quoted or built by rule_condition from quoted parts.
+     * @plpgsql_check_options: security_warnings = false
+     */
+    EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS'
+                   ' SELECT * FROM %s WHERE (%s) IS NOT TRUE', v_name, p_table, v_marks);
+    EXECUTE format('COMMENT ON VIEW %s IS %L', v_name,
+                   format('The rows of %s no pgsweep rule marks as garbage (pgsweep.create_live_view)',
+                          p_table));
+    RETURN to_regclass(v_name);
+END $$;
+COMMENT ON FUNCTION pgsweep.create_live_view(regclass, text) IS
+    'Create (or refresh) a view of a table without the rows its rules mark as garbage';
+
+-- ---- functions/cutoff_expression.sql ----------------------------------------
+-- The cutoff of an age rule as an SQL expression of now(), for what is evaluated later (the
+-- views that hide expired rows: pgsweep.create_live_view): the same instant as cutoff_literal,
+-- now() - keep_for reckoned in UTC, in the column's type, zone and epoch unit. NULL for rules
+-- that are not age rules.
+CREATE OR REPLACE FUNCTION pgsweep.cutoff_expression(p_rule pgsweep.expiry_rule)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_type    regtype := pgsweep.column_type(p_rule.table_name, p_rule.column_name);
+    v_instant text := format('((now() AT TIME ZONE ''UTC'') - %L::interval) AT TIME ZONE ''UTC''',
+                             p_rule.keep_for);
+    v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
+BEGIN
+    IF p_rule.kind IS DISTINCT FROM 'age' THEN
+        RETURN NULL;
+    END IF;
+    CASE
+        WHEN v_type = 'timestamptz'::regtype THEN
+            RETURN format('(%s)', v_instant);
+        WHEN v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
+            RETURN format('((%s) AT TIME ZONE %L)::%s', v_instant,
+                          coalesce(p_rule.value_zone, 'UTC'), v_type);
+        WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
+            RETURN format('ceil(extract(epoch FROM %s) * %s)::%s', v_instant, v_scale, v_type);
+        ELSE
+            RETURN format('(extract(epoch FROM %s) * %s)::%s', v_instant, v_scale, v_type);
+    END CASE;
+END $$;
+COMMENT ON FUNCTION pgsweep.cutoff_expression(pgsweep.expiry_rule) IS
+    'now() - keep_for as an SQL expression of now() in the column''s type (for views)';
+
 -- ---- functions/cutoff_literal.sql ----------------------------------------
 -- The cutoff of a rule as an SQL literal of the column's own type, so the planner sees a
 -- constant it can match against the column's index. Rendered in DateStyle ISO: other styles
@@ -506,7 +621,10 @@ COMMENT ON FUNCTION pgsweep.cutoff_literal(pgsweep.expiry_rule) IS
 -- row is held (the common case), else SKIP LOCKED. The exception block is one subtransaction
 -- per call, and a purge makes one call per rule or per committed batch, far below the 64 a
 -- transaction may have before every snapshot in the cluster gets slower.
-CREATE OR REPLACE FUNCTION pgsweep.delete_rows(p_table regclass, p_condition text)
+-- With the rule, a rule that archives moves the rows (pgsweep.archiving_statement); the count
+-- is of rows deleted either way.
+CREATE OR REPLACE FUNCTION pgsweep.delete_rows(
+    p_table regclass, p_condition text, p_rule pgsweep.expiry_rule DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -515,7 +633,7 @@ DECLARE
     v_deleted bigint;
 BEGIN
     BEGIN
-        RETURN pgsweep.delete_rows_waiting_briefly(p_table, p_condition);
+        RETURN pgsweep.delete_rows_waiting_briefly(p_table, p_condition, p_rule);
     EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
         -- That pass is undone; take what is not held now.
         NULL;
@@ -523,11 +641,11 @@ BEGIN
     /* As in delete_rows_waiting_briefly.
      * @plpgsql_check_options: security_warnings = false
      */
-    EXECUTE pgsweep.purge_statement(p_table, p_condition, true);
+    EXECUTE pgsweep.purge_statement(p_table, p_condition, true, p_rule);
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
     RETURN v_deleted;
 END $$;
-COMMENT ON FUNCTION pgsweep.delete_rows(regclass, text) IS
+COMMENT ON FUNCTION pgsweep.delete_rows(regclass, text, pgsweep.expiry_rule) IS
     'DELETE the matching rows in one pass, or with SKIP LOCKED when a row is held';
 
 -- ---- functions/delete_rows_waiting_briefly.sql ----------------------------------------
@@ -535,7 +653,8 @@ COMMENT ON FUNCTION pgsweep.delete_rows(regclass, text) IS
 -- so in a lock cycle it nearly always times out before the other side's deadlock check runs:
 -- only an app that had already waited 980 ms to 1 s is checked first). The SET clause
 -- ends with the function, error or not.
-CREATE OR REPLACE FUNCTION pgsweep.delete_rows_waiting_briefly(p_table regclass, p_condition text)
+CREATE OR REPLACE FUNCTION pgsweep.delete_rows_waiting_briefly(
+    p_table regclass, p_condition text, p_rule pgsweep.expiry_rule DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -548,11 +667,11 @@ BEGIN
      * condition; plpgsql_check cannot follow that into another function.
      * @plpgsql_check_options: security_warnings = false
      */
-    EXECUTE pgsweep.purge_statement(p_table, p_condition, false);
+    EXECUTE pgsweep.purge_statement(p_table, p_condition, false, p_rule);
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
     RETURN v_deleted;
 END $$;
-COMMENT ON FUNCTION pgsweep.delete_rows_waiting_briefly(regclass, text) IS
+COMMENT ON FUNCTION pgsweep.delete_rows_waiting_briefly(regclass, text, pgsweep.expiry_rule) IS
     'DELETE the matching rows in one pass, waiting at most 20 ms for any lock';
 
 -- ---- functions/epoch_scale.sql ----------------------------------------
@@ -825,8 +944,8 @@ BEGIN
      * value (%L).
      * @plpgsql_check_options: security_warnings = false
      */
-    EXECUTE pgsweep.skip_locked_statement(
-        p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule.column_name, p_rows);
+    EXECUTE pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(
+        p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule.column_name, p_rows));
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
     RETURN v_deleted;
 END $$;
@@ -871,17 +990,17 @@ BEGIN
     EXECUTE pgsweep.batch_boundary_statement(v_table, v_column, v_condition, p_batch_size)
        INTO next_from;
     IF next_from IS NULL THEN
-        deleted := pgsweep.delete_rows(v_table, v_condition);
+        deleted := pgsweep.delete_rows(v_table, v_condition, p_rule);
         RETURN;
     END IF;
-    deleted := pgsweep.delete_rows(v_table, pgsweep.rule_condition(p_rule, p_from, next_from));
+    deleted := pgsweep.delete_rows(v_table, pgsweep.rule_condition(p_rule, p_from, next_from), p_rule);
     IF deleted > 0 THEN
         RETURN;
     END IF;
     v_type := pgsweep.column_type(v_table, v_column);
-    EXECUTE pgsweep.skip_locked_statement(
+    EXECUTE pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(
         v_table, format('%s AND %I = %L::%s', v_condition, v_column, next_from, v_type),
-        NULL, p_batch_size);
+        NULL, p_batch_size));
     GET DIAGNOSTICS deleted = ROW_COUNT;
     IF deleted = 0 THEN
         -- Every row left at this value is held (they wait for the next run): the next value.
@@ -907,7 +1026,7 @@ BEGIN
     IF NOT pgsweep.hold_parents(p_rule) THEN
         RETURN 0;
     END IF;
-    RETURN pgsweep.delete_rows(p_rule.table_name, pgsweep.rule_condition(p_rule));
+    RETURN pgsweep.delete_rows(p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule);
 END $$;
 COMMENT ON FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule) IS
     'Delete every garbage row of one rule with one DELETE, in the caller''s transaction';
@@ -917,21 +1036,23 @@ COMMENT ON FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule) IS
 -- with FOR UPDATE SKIP LOCKED (skip_locked_statement): rows another transaction holds are left
 -- alone, at the price of a second visit to every row and a WAL record for each lock. A function
 -- of its own so that EXPLAIN (pgsweep verify, the tests) can inspect exactly the statement a
--- purge runs.
+-- purge runs. Given the rule, and the rule archives, the rows deleted go into its archive in
+-- the same statement (pgsweep.archiving_statement).
 CREATE OR REPLACE FUNCTION pgsweep.purge_statement(
-    p_table regclass, p_condition text, p_skip_locked boolean)
+    p_table regclass, p_condition text, p_skip_locked boolean,
+    p_rule pgsweep.expiry_rule DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF p_skip_locked THEN
-        RETURN pgsweep.skip_locked_statement(p_table, p_condition);
+        RETURN pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(p_table, p_condition));
     END IF;
-    RETURN format('DELETE FROM %s WHERE %s', p_table, p_condition);
+    RETURN pgsweep.archiving_statement(p_rule, format('DELETE FROM %s WHERE %s', p_table, p_condition));
 END $$;
-COMMENT ON FUNCTION pgsweep.purge_statement(regclass, text, boolean) IS
-    'The DELETE a purge runs for a condition, with or without SKIP LOCKED (for EXPLAIN)';
+COMMENT ON FUNCTION pgsweep.purge_statement(regclass, text, boolean, pgsweep.expiry_rule) IS
+    'The DELETE a purge runs for a condition, with or without SKIP LOCKED, archiving (for EXPLAIN)';
 
 -- ---- functions/remove_rule.sql ----------------------------------------
 -- Take a rule (or, with no column, every rule of the table) out of the lifecycle; returns how
@@ -983,8 +1104,11 @@ COMMENT ON FUNCTION pgsweep.require_leading_index(regclass, name) IS
 --   orphan:    the key is not NULL and no parent row has it;
 -- and the rule's condition, if any. Outside age rules the column may be NULL in garbage rows:
 -- the last range of a sweep (a start, no end) includes them, as the probe sorts them last.
+-- p_as_of_now: the cutoff as an expression of now() (cutoff_expression) rather than a literal,
+-- for a condition kept and evaluated later (a view that hides expired rows).
 CREATE OR REPLACE FUNCTION pgsweep.rule_condition(
-    p_rule pgsweep.expiry_rule, p_from text DEFAULT NULL, p_before text DEFAULT NULL)
+    p_rule pgsweep.expiry_rule, p_from text DEFAULT NULL, p_before text DEFAULT NULL,
+    p_as_of_now boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1003,7 +1127,9 @@ BEGIN
             '(%1$s) IS NOT NULL AND NOT EXISTS (SELECT FROM (SELECT %1$s AS k) c'
             ' JOIN %2$s p ON p.%3$I = c.k)', v_key, p_rule.parent_table, p_rule.parent_key);
     ELSIF p_rule.kind = 'age' THEN
-        v_parts := v_parts || format('%I < %s', v_column, pgsweep.cutoff_literal(p_rule));
+        v_parts := v_parts || format('%I < %s', v_column,
+            CASE WHEN p_as_of_now THEN pgsweep.cutoff_expression(p_rule)
+                 ELSE pgsweep.cutoff_literal(p_rule) END);
         IF v_scale IS NOT NULL THEN
             v_parts := v_parts || format('%I >= %s', v_column, 946684800::bigint * v_scale);
         END IF;
@@ -1021,7 +1147,7 @@ BEGIN
     END IF;
     RETURN array_to_string(v_parts, ' AND ');
 END $$;
-COMMENT ON FUNCTION pgsweep.rule_condition(pgsweep.expiry_rule, text, text) IS
+COMMENT ON FUNCTION pgsweep.rule_condition(pgsweep.expiry_rule, text, text, boolean) IS
     'The rows a rule marks as garbage, optionally within [from, before), as an SQL condition';
 
 -- ---- functions/rule_problem.sql ----------------------------------------
@@ -1070,18 +1196,91 @@ AS $$
 BEGIN
     INSERT INTO pgsweep.expiry_rule AS r
            (table_name, column_name, keep_for, value_zone, epoch_unit, kind, condition,
-            parent_table, parent_key, child_key)
+            parent_table, parent_key, child_key, archive_to)
     VALUES (p_rule.table_name, p_rule.column_name, p_rule.keep_for, p_rule.value_zone,
             p_rule.epoch_unit, p_rule.kind, p_rule.condition, p_rule.parent_table,
-            p_rule.parent_key, p_rule.child_key)
+            p_rule.parent_key, p_rule.child_key, p_rule.archive_to)
     ON CONFLICT (table_name, column_name) DO UPDATE
        SET keep_for = excluded.keep_for, value_zone = excluded.value_zone,
            epoch_unit = excluded.epoch_unit, kind = excluded.kind,
            condition = excluded.condition, parent_table = excluded.parent_table,
            parent_key = excluded.parent_key, child_key = excluded.child_key;
+    -- archive_to is the rule's own setting (pgsweep.set_archive): re-registering keeps it.
 END $$;
 COMMENT ON FUNCTION pgsweep.save_rule(pgsweep.expiry_rule) IS
     'Insert or replace a rule that its add_ function has checked';
+
+-- ---- functions/set_archive.sql ----------------------------------------
+-- Make a rule move its rows into an archive table as it deletes them (docs/rules.md), or, with
+-- p_archive => '' , stop archiving. The archive is p_archive, or <schema>.<table>_archive when
+-- NULL; created when missing (the table's columns, then archived_at timestamptz and
+-- archived_by text, and an index on archived_at so that the archive can have its own rule:
+-- pgsweep.add_rule(archive, 'archived_at', '90 days')); when it exists, checked: every column
+-- of the table, same name and type, plus those two, and the same owner as the table (its
+-- triggers run with the sweep's rights, as the table's own do). Returns the archive.
+CREATE OR REPLACE FUNCTION pgsweep.set_archive(
+    p_table regclass, p_column name, p_archive text DEFAULT NULL)
+RETURNS regclass
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_archive regclass;
+    v_name    text;
+    v_missing text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pgsweep.expiry_rule r
+                    WHERE r.table_name = p_table AND r.column_name = p_column) THEN
+        RAISE EXCEPTION 'table % has no rule on column "%"', p_table, p_column
+            USING ERRCODE = 'no_data_found', HINT = 'Register one first (pgsweep.add_rule).';
+    END IF;
+    IF p_archive = '' THEN
+        UPDATE pgsweep.expiry_rule r SET archive_to = NULL
+         WHERE r.table_name = p_table AND r.column_name = p_column;
+        RETURN NULL;
+    END IF;
+    SELECT coalesce(p_archive, format('%I.%I', n.nspname, c.relname || '_archive')) INTO v_name
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
+    v_archive := to_regclass(v_name);
+    IF v_archive IS NULL THEN
+        /* The table is regclass output, the archive's name came through to_regclass's parser
+         * rules: it is created as the name it would resolve to.
+         * @plpgsql_check_options: security_warnings = false
+         */
+        EXECUTE format('CREATE TABLE %s (LIKE %s)', v_name, p_table);
+        v_archive := to_regclass(v_name);
+        EXECUTE format('ALTER TABLE %s ADD COLUMN archived_at timestamptz NOT NULL DEFAULT now(),'
+                       ' ADD COLUMN archived_by text NOT NULL', v_archive);
+        EXECUTE format('CREATE INDEX ON %s (archived_at)', v_archive);
+    END IF;
+    IF v_archive = p_table THEN
+        RAISE EXCEPTION 'a table cannot be its own archive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(format('%I %s', t.attname, format_type(t.atttypid, t.atttypmod)), ', ')
+      INTO v_missing
+      FROM (SELECT a.attname, a.atttypid, a.atttypmod FROM pg_attribute a
+             WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
+            UNION ALL SELECT 'archived_at', 'timestamptz'::regtype, -1
+            UNION ALL SELECT 'archived_by', 'text'::regtype, -1) t
+     WHERE NOT EXISTS (SELECT FROM pg_attribute b
+                        WHERE b.attrelid = v_archive AND b.attname = t.attname
+                          AND b.atttypid = t.atttypid AND NOT b.attisdropped);
+    IF v_missing IS NOT NULL THEN
+        RAISE EXCEPTION 'archive % lacks columns of % it must hold: %', v_archive, p_table, v_missing
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF (SELECT c.relowner FROM pg_class c WHERE c.oid = v_archive)
+       IS DISTINCT FROM (SELECT c.relowner FROM pg_class c WHERE c.oid = p_table) THEN
+        RAISE EXCEPTION 'archive % has another owner than %', v_archive, p_table
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Its triggers would run with the sweep''s rights: give it the table''s owner.';
+    END IF;
+    UPDATE pgsweep.expiry_rule r SET archive_to = v_archive
+     WHERE r.table_name = p_table AND r.column_name = p_column;
+    RETURN v_archive;
+END $$;
+COMMENT ON FUNCTION pgsweep.set_archive(regclass, name, text) IS
+    'Make a rule archive the rows it deletes (creating or checking the archive table), or stop';
 
 -- ---- functions/skip_locked_statement.sql ----------------------------------------
 -- The DELETE of the rows matching p_condition that no other transaction holds (taken first with
@@ -1324,7 +1523,8 @@ SELECT r.table_name::text AS table_name,
        r.condition,
        r.parent_table::text AS parent_table,
        r.parent_key,
-       r.child_key
+       r.child_key,
+       r.archive_to::text AS archive_to
   FROM pgsweep.expiry_rule r
   LEFT JOIN pg_catalog.pg_attribute a
          ON a.attrelid = r.table_name AND a.attname = r.column_name

@@ -19,7 +19,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     v_rule := ROW(p_table, p_column, '0', NULL, NULL, 'condition',
-                  pgsweep.checked_condition(p_table, p_condition), NULL, NULL, NULL);
+                  pgsweep.checked_condition(p_table, p_condition), NULL, NULL, NULL, NULL);
     PERFORM pgsweep.require_leading_index(p_table, p_column);
     IF pgsweep.unindexed_statement(format('SELECT FROM %s WHERE %s', p_table, v_rule.condition)) THEN
         RAISE EXCEPTION 'no valid index of % serves the condition %', p_table, v_rule.condition

@@ -33,7 +33,7 @@ BEGIN
         v_key := substr(v_key, 2, length(v_key) - length('( IS NOT NULL)'));
     END IF;
     v_rule := ROW(p_table, p_column, '0', NULL, NULL, 'orphan',
-                  pgsweep.checked_condition(p_table, p_condition), p_parent, p_parent_key, v_key);
+                  pgsweep.checked_condition(p_table, p_condition), p_parent, p_parent_key, v_key, NULL);
     PERFORM pgsweep.require_leading_index(p_table, p_column);
     PERFORM pgsweep.require_leading_index(p_parent, p_parent_key);
     -- The comparison must resolve (types that compare) before the rule is kept.

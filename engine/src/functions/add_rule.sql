@@ -54,7 +54,7 @@ BEGIN
                   HINT = 'epoch_unit is for numeric columns (epoch seconds or milliseconds).';
     END IF;
     v_rule := ROW(p_table, p_column, coalesce(p_keep_for, '0'), v_zone, v_unit, 'age',
-                  pgsweep.checked_condition(p_table, p_condition), NULL, NULL, NULL);
+                  pgsweep.checked_condition(p_table, p_condition), NULL, NULL, NULL, NULL);
     PERFORM pgsweep.cutoff_literal(v_rule);
     PERFORM pgsweep.require_leading_index(p_table, p_column);
     v_problem := pgsweep.epoch_unit_problem(v_rule);

@@ -6,8 +6,11 @@
 --   orphan:    the key is not NULL and no parent row has it;
 -- and the rule's condition, if any. Outside age rules the column may be NULL in garbage rows:
 -- the last range of a sweep (a start, no end) includes them, as the probe sorts them last.
+-- p_as_of_now: the cutoff as an expression of now() (cutoff_expression) rather than a literal,
+-- for a condition kept and evaluated later (a view that hides expired rows).
 CREATE OR REPLACE FUNCTION pgsweep.rule_condition(
-    p_rule pgsweep.expiry_rule, p_from text DEFAULT NULL, p_before text DEFAULT NULL)
+    p_rule pgsweep.expiry_rule, p_from text DEFAULT NULL, p_before text DEFAULT NULL,
+    p_as_of_now boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -26,7 +29,9 @@ BEGIN
             '(%1$s) IS NOT NULL AND NOT EXISTS (SELECT FROM (SELECT %1$s AS k) c'
             ' JOIN %2$s p ON p.%3$I = c.k)', v_key, p_rule.parent_table, p_rule.parent_key);
     ELSIF p_rule.kind = 'age' THEN
-        v_parts := v_parts || format('%I < %s', v_column, pgsweep.cutoff_literal(p_rule));
+        v_parts := v_parts || format('%I < %s', v_column,
+            CASE WHEN p_as_of_now THEN pgsweep.cutoff_expression(p_rule)
+                 ELSE pgsweep.cutoff_literal(p_rule) END);
         IF v_scale IS NOT NULL THEN
             v_parts := v_parts || format('%I >= %s', v_column, 946684800::bigint * v_scale);
         END IF;
@@ -44,5 +49,5 @@ BEGIN
     END IF;
     RETURN array_to_string(v_parts, ' AND ');
 END $$;
-COMMENT ON FUNCTION pgsweep.rule_condition(pgsweep.expiry_rule, text, text) IS
+COMMENT ON FUNCTION pgsweep.rule_condition(pgsweep.expiry_rule, text, text, boolean) IS
     'The rows a rule marks as garbage, optionally within [from, before), as an SQL condition';

@@ -46,7 +46,8 @@ ALTER TABLE pgsweep.expiry_rule
     ADD COLUMN IF NOT EXISTS condition    text,
     ADD COLUMN IF NOT EXISTS parent_table regclass,
     ADD COLUMN IF NOT EXISTS parent_key   name,
-    ADD COLUMN IF NOT EXISTS child_key    text;
+    ADD COLUMN IF NOT EXISTS child_key    text,
+    ADD COLUMN IF NOT EXISTS archive_to   regclass;
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'pgsweep.expiry_rule'::regclass
@@ -74,3 +75,5 @@ COMMENT ON COLUMN pgsweep.expiry_rule.parent_table IS 'Orphan rules: the table t
 COMMENT ON COLUMN pgsweep.expiry_rule.parent_key IS 'Orphan rules: the parent''s key column';
 COMMENT ON COLUMN pgsweep.expiry_rule.child_key IS
     'Orphan rules: the expression of the child''s columns that gives the parent key (NULL: column_name)';
+COMMENT ON COLUMN pgsweep.expiry_rule.archive_to IS
+    'The table the rule''s rows move into as they are deleted (NULL: deleted only)';

@@ -13,7 +13,8 @@ SELECT r.table_name::text AS table_name,
        r.condition,
        r.parent_table::text AS parent_table,
        r.parent_key,
-       r.child_key
+       r.child_key,
+       r.archive_to::text AS archive_to
   FROM pgsweep.expiry_rule r
   LEFT JOIN pg_catalog.pg_attribute a
          ON a.attrelid = r.table_name AND a.attname = r.column_name
