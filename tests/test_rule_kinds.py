@@ -26,8 +26,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgsweep import engine
+from pgsweep import cron, engine, verify
 from tests.cli import Outcome, pgsweep
+from tests.cron_cluster import cron_cluster
 from tests.pg import connect
 
 ATTRIBUTES = '"Actor"."Attributes"'
@@ -440,3 +441,22 @@ def test_the_live_view_hides_what_the_rules_mark_as_garbage_until_the_sweep_runs
         assert plan is not None
         node = plan[0][0]["Plan"]
         assert (node["Node Type"], node["Index Name"]) == ("Index Scan", "Attributes_pkey")
+
+
+def test_the_scheduled_sweep_covers_every_kind_and_verify_sees_the_job(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with cron_cluster("kinds") as (_cluster, dsn):
+        run(capsys, "install", "--dsn", dsn)
+        with connect(dsn) as conn:
+            conn.execute(SCHEMA)
+            conn.execute(SEED)
+            add_rules(conn)
+        job = run(capsys, "schedule", "--dsn", dsn, "--cron", "*/5 * * * *", "--json").json()["job"]
+        assert cron.sweeps_every_rule(job["command"])
+        report = verify.verify(dsn)
+        assert report.ok, [c.evidence for c in report.failures]
+        # The job's own command, run here (pg_cron's own minute is a soak test elsewhere).
+        with connect(dsn) as conn:
+            assert conn.execute(job["command"]).fetchone() == (sum(GARBAGE.values()),)
+        assert_cleaned(dsn)
