@@ -18,7 +18,9 @@ MONITOR_GRANTS = (
     "GRANT EXECUTE ON FUNCTION pgsweep.version(), pgsweep.garbage_counts(regclass),"
     " pgsweep.cutoff_literal(pgsweep.expiry_rule),"
     " pgsweep.instant_expression(pgsweep.expiry_rule),"
-    " pgsweep.rule_problem(pgsweep.expiry_rule), pgsweep.column_type(regclass, name)"
+    " pgsweep.rule_problem(pgsweep.expiry_rule), pgsweep.column_type(regclass, name),"
+    " pgsweep.rule_condition(pgsweep.expiry_rule, text, text, boolean),"
+    " pgsweep.epoch_scale(pgsweep.expiry_rule)"
     " TO {monitor}",
     # The tables under a rule, to count their rows (or: GRANT pg_read_all_data TO {monitor}).
     'GRANT USAGE ON SCHEMA "ActingWeb" TO {monitor}',
