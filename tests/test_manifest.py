@@ -75,7 +75,8 @@ def test_the_manifests_cover_the_contract_and_the_engine() -> None:
     for signature in (
         "pgsweep.sweep_on_insert()",
         "pgsweep.garbage_counts(p_table regclass)",
-        "pgsweep.add_rule(p_table regclass, p_column name, p_keep_for interval, p_value_zone text)",
+        "pgsweep.add_rule(p_table regclass, p_column name, p_keep_for interval, p_value_zone text,"
+        " p_epoch_unit text, p_condition text)",
     ):
         assert signature in core.routines
     assert not any(name.startswith("public.") for name in core.routines)

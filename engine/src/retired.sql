@@ -14,8 +14,20 @@ BEGIN
             'pgsweep.purge_range(regclass, name, interval, text, integer)',
             'pgsweep.rule_condition(regclass, name, interval, text, text)',
             'pgsweep.cutoff_literal(regclass, name, interval)',
-            'pgsweep.add_rule(regclass, name, interval)']) AS signature
-         WHERE to_regprocedure(signature) IS NOT NULL
+            'pgsweep.add_rule(regclass, name, interval)',
+            -- 1.0's; 1.1 added the epoch unit and the condition.
+            'pgsweep.add_rule(regclass, name, interval, text)',
+            -- 1.0's; 1.1 passes the rule, so that a rule that archives moves its rows.
+            'pgsweep.purge_statement(regclass, text, boolean)',
+            'pgsweep.delete_rows(regclass, text)',
+            'pgsweep.delete_rows_waiting_briefly(regclass, text)',
+            -- 1.0's; 1.1 can give the cutoff as an expression of now() (for views).
+            'pgsweep.rule_condition(pgsweep.expiry_rule, text, text)']) AS signature
+         -- A signature naming the rule's row type is looked up only where the type exists
+         -- (to_regprocedure raises on an unknown type).
+         WHERE CASE WHEN signature LIKE '%pgsweep.expiry_rule%'
+                         AND to_regtype('pgsweep.expiry_rule') IS NULL THEN false
+                    ELSE to_regprocedure(signature) IS NOT NULL END
     LOOP
         EXECUTE format('DROP FUNCTION %s', v_routine);
     END LOOP;

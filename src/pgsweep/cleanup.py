@@ -250,27 +250,6 @@ class _Run:
             blocked = 0
 
 
-def _run_begin(conn: psycopg.Connection[Any], table: str | None) -> int:
-    """The run's row in pgsweep.run, committed ('cli'), with the rules that cannot run."""
-    row = conn.execute("SELECT pgsweep.run_begin('cli')").fetchone()
-    assert row is not None
-    run_id = int(row[0])
-    conn.execute(
-        "SELECT pgsweep.run_record(%s, r.table_name, r.column_name, 0, 0,"
-        " p_error => 'skipped: ' || p.problem)"
-        " FROM pgsweep.expiry_rule r, LATERAL (SELECT pgsweep.rule_problem(r) AS problem) p"
-        " WHERE p.problem IS NOT NULL AND (%s::regclass IS NULL OR r.table_name = %s::regclass)",
-        (run_id, table, table),
-    )
-    return run_id
-
-
-def _run_end(conn: psycopg.Connection[Any], run_id: int, state: str, error: str | None) -> None:
-    if conn.closed or conn.broken:
-        return  # the run shows as interrupted once its session is gone
-    conn.execute("SELECT pgsweep.run_end(%s, %s, %s)", (run_id, state, error))
-
-
 def _sweep(
     conn: psycopg.Connection[Any],
     run_id: int,

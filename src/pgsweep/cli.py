@@ -47,6 +47,7 @@ from pgsweep import (
     matcha,
     metrics,
     migrate,
+    policy,
     runner,
     status,
     verify,
@@ -374,6 +375,20 @@ def _cleanup_options(p: argparse.ArgumentParser) -> None:
     _yes_option(
         p,
         f"to deleting more than {cleanup.CONSENT_ROWS:,} rows (asked for on a terminal,"
+        " refused without it elsewhere)",
+    )
+
+
+def _apply_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="the policy file (TOML: [[rule]], [[remove]])")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only print how the database differs from the file (changes nothing)",
+    )
+    _yes_option(
+        p,
+        "to removing the rules the file's [[remove]] names (asked for on a terminal,"
         " refused without it elsewhere)",
     )
 
@@ -1072,6 +1087,58 @@ def _estimate(ctx: Context) -> int:
     return EXIT_OK
 
 
+def _apply(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
+    document = policy.load(args.file)
+    result = policy.apply(ctx.dsn, document, dry_run=True)
+    if not args.dry_run:
+        if result.removals:
+            consent.confirm(
+                "applying "
+                + args.file
+                + " removes "
+                + plural(len(result.removals), "rule")
+                + ": "
+                + ", ".join(f"{c.table}.{c.column}" for c in result.removals),
+                yes=args.yes,
+            )
+        result = policy.apply(ctx.dsn, document, dry_run=False)
+    if out.json:
+        out.result(
+            {
+                "dry_run": result.dry_run,
+                "changed": result.changed,
+                "rules": [
+                    {
+                        "action": c.action,
+                        "table": c.table,
+                        "column": c.column,
+                        "fields": {k: {"before": b, "after": a} for k, (b, a) in c.fields.items()},
+                    }
+                    for c in result.changes
+                ],
+                "views": result.views,
+            }
+        )
+        return EXIT_OK
+    marks = {"add": "+", "change": "~", "remove": "-", "same": "=", "kept": " "}
+    for c in result.changes:
+        what = "; ".join(f"{k}: {b} -> {a}" for k, (b, a) in c.fields.items())
+        note = " (not in the file: kept)" if c.action == "kept" else ""
+        out.line(
+            f"{marks[c.action]} {c.action:<6} {c.table}.{c.column}{note}"
+            + (f"  {what}" if what else "")
+        )
+    for view in result.views:
+        out.line(f"  view   {view} hides what the rules of its table mark as garbage")
+    verdict = "would change" if result.dry_run else "changed"
+    out.line(
+        f"{args.file}: {verdict} the rules" if result.changed else f"{args.file}: rules match",
+        style="bold",
+    )
+    return EXIT_OK
+
+
 def _skipped(out: Output, skipped: list[runner.SkippedRule]) -> None:
     """Rules that cannot run (their table or column is gone): said, never an error."""
     for rule in skipped:
@@ -1540,6 +1607,13 @@ COMMANDS.extend(
             _cleanup_options,
             _cleanup,
             ("pgsweep cleanup --dry-run", "pgsweep cleanup --table sessions --json"),
+        ),
+        Command(
+            "apply",
+            "make the database's expiry rules match a policy file (TOML)",
+            _apply_options,
+            _apply,
+            ("pgsweep apply pgsweep.toml --dry-run", "pgsweep apply pgsweep.toml --yes --json"),
         ),
         Command(
             "status",

@@ -168,19 +168,19 @@ def event_trigger_check(conn: Connection) -> Check:
 
 def rule_checks(conn: Connection) -> list[Check]:
     rows = conn.execute(
-        "SELECT table_name, column_name, keep_for::text, value_zone, column_type::text, problem"
+        "SELECT table_name, column_name, keep_for::text, value_zone, column_type::text, problem,"
+        " kind, epoch_unit, condition, parent_table, parent_key, child_key"
         " FROM pgsweep.rules ORDER BY 1, 2"
     ).fetchall()
     if not rows:
         return [Check("rules", True, "no expiry rule registered yet (pgsweep.add_rule)")]
     checks = []
-    for table, column, keep_for, zone, type_name, problem in rows:
+    for table, column, keep_for, zone, type_name, problem, *kind in rows:
         name = f"rule {table}.{column}"
         if problem is not None:
             checks.append(Check(name, False, f"{problem}: skipped by every cleanup"))
             continue
-        in_zone = f", values in {zone}" if zone else ""
-        checks.append(Check(name, True, f"{type_name}, kept {keep_for} past expiry{in_zone}"))
+        checks.append(Check(name, True, _rule_evidence(keep_for, zone, type_name, *kind)))
     return checks
 
 
@@ -205,6 +205,29 @@ def lag_checks(conn: Connection) -> list[Check]:
             evidence = f"OVER TARGET: {evidence} (pgsweep cleanup, or pgsweep.set_lag_target)"
         checks.append(Check(f"lag {table}.{column}", bool(ok), evidence))
     return checks
+
+
+def _rule_evidence(
+    keep_for: str,
+    zone: str | None,
+    type_name: str,
+    kind: str,
+    unit: str | None,
+    condition: str | None,
+    parent: str | None,
+    parent_key: str | None,
+    child_key: str | None,
+) -> str:
+    """What a rule deletes, in a line: its kind, and for an age rule its type, unit and zone."""
+    where = f", where {condition}" if condition else ""
+    if kind == "condition":
+        return f"condition {condition}, batches walk this {type_name} column"
+    if kind == "orphan":
+        key = child_key or "this column"
+        return f"orphans: no {parent} row has {parent_key} = {key}{where}"
+    in_zone = f", values in {zone}" if zone else ""
+    in_unit = f", epoch {unit}" if unit == "milliseconds" else ""
+    return f"{type_name}{in_unit}, kept {keep_for} past expiry{in_zone}{where}"
 
 
 def revision_check(conn: Connection) -> Check:

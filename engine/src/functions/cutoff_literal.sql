@@ -4,6 +4,8 @@
 -- as Israel time). now() - keep_for is reckoned in UTC (a day is 24 hours, whatever daylight
 -- saving the session's zone observes), and a timestamp or date column takes that instant in the
 -- rule's value_zone (UTC when unset): neither the session's nor the server's TimeZone moves it.
+-- A number counts the rule's epoch_unit (seconds when unset). NULL for rules that are not age
+-- rules (a condition or orphan rule has no cutoff).
 CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -15,23 +17,27 @@ DECLARE
     v_type    regtype := pgsweep.column_type(p_rule.table_name, p_rule.column_name);
     v_instant timestamptz := now() - p_rule.keep_for;
     v_zone    text := coalesce(p_rule.value_zone, 'UTC');
+    v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
 BEGIN
+    IF p_rule.kind IS DISTINCT FROM 'age' THEN
+        RETURN NULL;
+    END IF;
     CASE
         WHEN v_type = 'timestamptz'::regtype THEN
             RETURN format('%L::%s', v_instant, v_type);
         WHEN v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
             RETURN format('%L::%s', v_instant AT TIME ZONE v_zone, v_type);
-        -- Whole seconds: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
+        -- Whole units: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-            RETURN format('%s::%s', ceil(extract(epoch FROM v_instant))::bigint, v_type);
+            RETURN format('%s::%s', ceil(extract(epoch FROM v_instant) * v_scale)::bigint, v_type);
         WHEN v_type IN ('numeric'::regtype, 'double precision'::regtype, 'real'::regtype) THEN
-            RETURN format('%s::%s', extract(epoch FROM v_instant), v_type);
+            RETURN format('%s::%s', extract(epoch FROM v_instant) * v_scale, v_type);
         ELSE
             RAISE EXCEPTION 'column "%" of % has type %, which cannot expire',
                 p_rule.column_name, p_rule.table_name, v_type
                 USING ERRCODE = 'datatype_mismatch',
-                      HINT = 'Use a timestamp, date, or a number of epoch seconds.';
+                      HINT = 'Use a timestamp, date, or a number of epoch seconds or milliseconds.';
     END CASE;
 END $$;
 COMMENT ON FUNCTION pgsweep.cutoff_literal(pgsweep.expiry_rule) IS
-    'now() - keep_for as a literal of the column''s type (epoch seconds for numbers)';
+    'now() - keep_for as a literal of the column''s type (numbers: in the rule''s epoch unit)';

@@ -16,7 +16,7 @@ DECLARE
     v_found   boolean := false;
 BEGIN
     /* Identifiers are quoted with %I or are regclass output; the cutoff is a literal built by
-     * cutoff_literal with %L. plpgsql_check cannot follow that into another function.
+     * cutoff_literal with %L, all through rule_condition. plpgsql_check cannot follow that into another function.
      * @plpgsql_check_options: security_warnings = false
      */
     FOR v_rule IN
@@ -34,7 +34,7 @@ BEGIN
             v_table := v_rule.table_name;
             v_earlier := '';
         END IF;
-        v_match := format('%I < %s', v_rule.column_name, pgsweep.cutoff_literal(v_rule));
+        v_match := pgsweep.rule_condition(v_rule);
         EXECUTE format('SELECT count(*) FROM %s WHERE %s%s', v_rule.table_name, v_match, v_earlier)
            INTO garbage;
         table_name := v_rule.table_name;

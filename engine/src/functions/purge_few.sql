@@ -9,12 +9,15 @@ AS $$
 DECLARE
     v_deleted integer;
 BEGIN
+    IF NOT pgsweep.hold_parents(p_rule) THEN
+        RETURN 0;
+    END IF;
     /* skip_locked_statement and rule_condition quote every identifier (%I, regclass) and
      * value (%L).
      * @plpgsql_check_options: security_warnings = false
      */
-    EXECUTE pgsweep.skip_locked_statement(
-        p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule.column_name, p_rows);
+    EXECUTE pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(
+        p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule.column_name, p_rows));
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
     RETURN v_deleted;
 END $$;

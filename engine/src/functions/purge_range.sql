@@ -24,6 +24,10 @@ BEGIN
         RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF NOT pgsweep.hold_parents(p_rule) THEN
+        deleted := 0;
+        RETURN;
+    END IF;
     v_condition := pgsweep.rule_condition(p_rule, p_from);
     /* Built by batch_boundary_statement and rule_condition from quoted parts (%I, %L, regclass).
      * @plpgsql_check_options: security_warnings = false
@@ -31,17 +35,17 @@ BEGIN
     EXECUTE pgsweep.batch_boundary_statement(v_table, v_column, v_condition, p_batch_size)
        INTO next_from;
     IF next_from IS NULL THEN
-        deleted := pgsweep.delete_rows(v_table, v_condition);
+        deleted := pgsweep.delete_rows(v_table, v_condition, p_rule);
         RETURN;
     END IF;
-    deleted := pgsweep.delete_rows(v_table, pgsweep.rule_condition(p_rule, p_from, next_from));
+    deleted := pgsweep.delete_rows(v_table, pgsweep.rule_condition(p_rule, p_from, next_from), p_rule);
     IF deleted > 0 THEN
         RETURN;
     END IF;
     v_type := pgsweep.column_type(v_table, v_column);
-    EXECUTE pgsweep.skip_locked_statement(
+    EXECUTE pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(
         v_table, format('%s AND %I = %L::%s', v_condition, v_column, next_from, v_type),
-        NULL, p_batch_size);
+        NULL, p_batch_size));
     GET DIAGNOSTICS deleted = ROW_COUNT;
     IF deleted = 0 THEN
         -- Every row left at this value is held (they wait for the next run): the next value.

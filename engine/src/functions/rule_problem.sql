@@ -13,7 +13,13 @@ AS $$
             THEN format('table %s no longer exists', p_rule.table_name::oid)
         WHEN a.atttypid IS NULL
             THEN format('column %I of %s no longer exists', p_rule.column_name, p_rule.table_name)
-        WHEN a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype,
+        WHEN p_rule.kind = 'orphan' AND NOT EXISTS (
+                 SELECT FROM pg_attribute pa
+                  WHERE pa.attrelid = p_rule.parent_table AND pa.attname = p_rule.parent_key
+                    AND pa.attnum > 0 AND NOT pa.attisdropped)
+            THEN format('parent key %I of %s no longer exists', p_rule.parent_key,
+                        p_rule.parent_table::oid)
+        WHEN p_rule.kind = 'age' AND a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype,
                                 'smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
                                 'numeric'::regtype, 'double precision'::regtype, 'real'::regtype)
             THEN format('column %I of %s has type %s, which cannot expire',

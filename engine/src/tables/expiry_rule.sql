@@ -34,6 +34,33 @@ BEGIN
         END LOOP;
     END IF;
 END $$;
+-- Since 1.1 a rule has a kind (docs/rules.md):
+--   age:       column_name < now() - keep_for (epoch_unit says how a number counts time);
+--   condition: the rule's condition alone; column_name is the indexed column its batches walk;
+--   orphan:    the parent_table row whose parent_key equals child_key (column_name when NULL)
+--              no longer exists; column_name is the indexed column its batches walk.
+-- Any kind may add a condition (validated and stored deparsed by pgsweep.checked_condition).
+ALTER TABLE pgsweep.expiry_rule
+    ADD COLUMN IF NOT EXISTS epoch_unit   text,
+    ADD COLUMN IF NOT EXISTS kind         text NOT NULL DEFAULT 'age',
+    ADD COLUMN IF NOT EXISTS condition    text,
+    ADD COLUMN IF NOT EXISTS parent_table regclass,
+    ADD COLUMN IF NOT EXISTS parent_key   name,
+    ADD COLUMN IF NOT EXISTS child_key    text,
+    ADD COLUMN IF NOT EXISTS archive_to   regclass;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'pgsweep.expiry_rule'::regclass
+                                               AND conname = 'kind_known') THEN
+        ALTER TABLE pgsweep.expiry_rule
+            ADD CONSTRAINT epoch_unit_known CHECK (epoch_unit IN ('seconds', 'milliseconds')),
+            ADD CONSTRAINT kind_known CHECK (kind IN ('age', 'condition', 'orphan')),
+            ADD CONSTRAINT condition_rule_has_condition
+                CHECK (kind <> 'condition' OR condition IS NOT NULL),
+            ADD CONSTRAINT orphan_rule_has_parent
+                CHECK ((kind = 'orphan') = (parent_table IS NOT NULL AND parent_key IS NOT NULL));
+    END IF;
+END $$;
 COMMENT ON TABLE pgsweep.expiry_rule IS
     'A row of table_name is garbage once column_name < now() - keep_for (numbers: epoch seconds)';
 COMMENT ON COLUMN pgsweep.expiry_rule.value_zone IS
@@ -43,3 +70,15 @@ COMMENT ON COLUMN pgsweep.expiry_rule.value_zone IS
 ALTER TABLE pgsweep.expiry_rule ADD COLUMN IF NOT EXISTS lag_target interval;
 COMMENT ON COLUMN pgsweep.expiry_rule.lag_target IS
     'Largest acceptable expiry lag (age past the cutoff of the oldest garbage row); NULL: the default';
+COMMENT ON COLUMN pgsweep.expiry_rule.epoch_unit IS
+    'How a numeric column counts epoch time: seconds (NULL: seconds) or milliseconds';
+COMMENT ON COLUMN pgsweep.expiry_rule.kind IS
+    'age (column < now() - keep_for), condition (the condition alone) or orphan (parent gone)';
+COMMENT ON COLUMN pgsweep.expiry_rule.condition IS
+    'An SQL condition on the table''s own columns that a row must also meet (validated, deparsed)';
+COMMENT ON COLUMN pgsweep.expiry_rule.parent_table IS 'Orphan rules: the table the parent rows are in';
+COMMENT ON COLUMN pgsweep.expiry_rule.parent_key IS 'Orphan rules: the parent''s key column';
+COMMENT ON COLUMN pgsweep.expiry_rule.child_key IS
+    'Orphan rules: the expression of the child''s columns that gives the parent key (NULL: column_name)';
+COMMENT ON COLUMN pgsweep.expiry_rule.archive_to IS
+    'The table the rule''s rows move into as they are deleted (NULL: deleted only)';

@@ -1,12 +1,20 @@
 -- Every rule, with what an operator asks first: the column's type, the zone its values are in,
--- and why the rule cannot run, if it cannot (NULL: it runs). The pgsweep command reads this.
+-- and why the rule cannot run, if it cannot (NULL: it runs); since 1.1 (appended) its kind, epoch
+-- unit, condition and, for orphans, its parent. The pgsweep command reads this.
 CREATE OR REPLACE VIEW pgsweep.rules AS
 SELECT r.table_name::text AS table_name,
        r.column_name,
        r.keep_for,
        r.value_zone,
        a.atttypid::regtype AS column_type,
-       pgsweep.rule_problem(r) AS problem
+       pgsweep.rule_problem(r) AS problem,
+       r.kind,
+       r.epoch_unit,
+       r.condition,
+       r.parent_table::text AS parent_table,
+       r.parent_key,
+       r.child_key,
+       r.archive_to::text AS archive_to
   FROM pgsweep.expiry_rule r
   LEFT JOIN pg_catalog.pg_attribute a
          ON a.attrelid = r.table_name AND a.attname = r.column_name

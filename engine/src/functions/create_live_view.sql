@@ -1,0 +1,38 @@
+-- A view of p_table without the rows its rules mark as garbage, so an app reading it never
+-- serves an expired row even while the cleanup is behind (docs/rules.md). Named p_view, or
+-- <schema>.<table>_live when NULL; created or replaced (run it again after changing the
+-- table's rules: the view holds their conditions as they were). security_invoker: the reader's
+-- own rights and row-level security apply, never the creator's. The cutoffs are expressions of
+-- now() (rule_condition(..., p_as_of_now => true)), evaluated at each read. Returns the view.
+CREATE OR REPLACE FUNCTION pgsweep.create_live_view(p_table regclass, p_view text DEFAULT NULL)
+RETURNS regclass
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_name  text;
+    v_marks text;
+BEGIN
+    SELECT string_agg(format('(%s)', pgsweep.rule_condition(r, NULL, NULL, true)), ' OR '
+                      ORDER BY r.column_name)
+      INTO v_marks
+      FROM pgsweep.expiry_rule r
+     WHERE r.table_name = p_table AND pgsweep.rule_problem(r) IS NULL;
+    IF v_marks IS NULL THEN
+        RAISE EXCEPTION 'table % has no expiry rule that can run', p_table
+            USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
+    END IF;
+    SELECT coalesce(p_view, format('%I.%I', n.nspname, c.relname || '_live')) INTO v_name
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
+    /* Every part is regclass output, %I-quoted or built by rule_condition from quoted parts.
+     * @plpgsql_check_options: security_warnings = false
+     */
+    EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS'
+                   ' SELECT * FROM %s WHERE (%s) IS NOT TRUE', v_name, p_table, v_marks);
+    EXECUTE format('COMMENT ON VIEW %s IS %L', v_name,
+                   format('The rows of %s no pgsweep rule marks as garbage (pgsweep.create_live_view)',
+                          p_table));
+    RETURN to_regclass(v_name);
+END $$;
+COMMENT ON FUNCTION pgsweep.create_live_view(regclass, text) IS
+    'Create (or refresh) a view of a table without the rows its rules mark as garbage';

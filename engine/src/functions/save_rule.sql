@@ -1,0 +1,22 @@
+-- Record a checked rule, replacing the one with its (table, column) if any.
+CREATE OR REPLACE FUNCTION pgsweep.save_rule(p_rule pgsweep.expiry_rule)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO pgsweep.expiry_rule AS r
+           (table_name, column_name, keep_for, value_zone, epoch_unit, kind, condition,
+            parent_table, parent_key, child_key, archive_to)
+    VALUES (p_rule.table_name, p_rule.column_name, p_rule.keep_for, p_rule.value_zone,
+            p_rule.epoch_unit, p_rule.kind, p_rule.condition, p_rule.parent_table,
+            p_rule.parent_key, p_rule.child_key, p_rule.archive_to)
+    ON CONFLICT (table_name, column_name) DO UPDATE
+       SET keep_for = excluded.keep_for, value_zone = excluded.value_zone,
+           epoch_unit = excluded.epoch_unit, kind = excluded.kind,
+           condition = excluded.condition, parent_table = excluded.parent_table,
+           parent_key = excluded.parent_key, child_key = excluded.child_key;
+    -- archive_to is the rule's own setting (pgsweep.set_archive): re-registering keeps it.
+END $$;
+COMMENT ON FUNCTION pgsweep.save_rule(pgsweep.expiry_rule) IS
+    'Insert or replace a rule that its add_ function has checked';
