@@ -177,7 +177,10 @@ def garbage_sample(conn: psycopg.Connection[Any], table: str, column: str, limit
     keys = [sql.Identifier(c) for c in key_columns] if key_columns else [sql.SQL("ctid")]
     # `table` is regclass output (quoted by the server); the condition was built by the server
     # with format(%I, %L) (pgsweep.rule_condition): SQL text made safe upstream.
-    query = sql.SQL("SELECT {keys} FROM {table} WHERE {condition} ORDER BY {column} LIMIT {n}")
+    # Rows of one value (a batch issued together) come in key order.
+    query = sql.SQL(
+        "SELECT {keys} FROM {table} WHERE {condition} ORDER BY {column}, {keys} LIMIT {n}"
+    )
     found = conn.execute(
         query.format(
             keys=sql.SQL(", ").join(keys),

@@ -1555,8 +1555,12 @@ BEGIN
     IF pgsweep.rule_problem(p_rule) IS NOT NULL THEN
         RETURN;
     END IF;
-    v_instant := pgsweep.instant_expression(p_rule);
-    cutoff_at := now() - p_rule.keep_for;
+    -- A condition or orphan rule has no instant (instant_expression is NULL): its garbage is
+    -- counted, and it has no ages, no cutoff and no oldest row to tell.
+    v_instant := coalesce(pgsweep.instant_expression(p_rule), 'NULL::timestamptz');
+    IF p_rule.kind = 'age' THEN
+        cutoff_at := now() - p_rule.keep_for;
+    END IF;
     /* Identifiers are quoted with %I or are regclass output; rule_condition and
      * instant_expression quote what they put in (%I, %L).
      * @plpgsql_check_options: security_warnings = false
@@ -1564,9 +1568,11 @@ BEGIN
     EXECUTE format('SELECT count(*), min(%1$s), max(%1$s) FROM %2$s WHERE %3$s',
                    v_instant, v_table, pgsweep.rule_condition(p_rule))
        INTO garbage, oldest_garbage_at, newest_garbage_at;
-    EXECUTE format('SELECT %1$s FROM (SELECT %2$I FROM %3$s WHERE %2$I IS NOT NULL'
-                   ' ORDER BY %2$I LIMIT 1) s', v_instant, v_column, v_table)
-       INTO oldest_row_at;
+    IF p_rule.kind = 'age' THEN
+        EXECUTE format('SELECT %1$s FROM (SELECT %2$I FROM %3$s WHERE %2$I IS NOT NULL'
+                       ' ORDER BY %2$I LIMIT 1) s', v_instant, v_column, v_table)
+           INTO oldest_row_at;
+    END IF;
     -- A partitioned table's rows are its partitions'.
     SELECT sum(greatest(c.reltuples, 0)), bool_or(c.reltuples < 0),
            sum(pg_relation_size(c.oid))
