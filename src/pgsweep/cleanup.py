@@ -8,6 +8,10 @@ display) and the counts come back per rule. ``--dry-run`` asks ``pgsweep.garbage
 per rule, the rows it would delete now, each row counted once per table, so the cleanup deletes
 what the dry run counts (barring rows written or held meanwhile). A rule that cannot run
 (its table or column is gone) is reported and skipped, never an error for the others.
+
+On a table range-partitioned on a rule's column, the partitions entirely past the cutoff leave
+first, whole (:mod:`pgsweep.partitions`: ``DETACH ... CONCURRENTLY`` where PostgreSQL allows it),
+and their rows count as deleted; the dry run lists them with their rows.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from typing import Any
 
 import psycopg
 
-from pgsweep import db
+from pgsweep import db, partitions
 from pgsweep.deploy import require_engine
 from pgsweep.errors import UsageError
+from pgsweep.partitions import PartitionCount
 from pgsweep.runner import SWEEP_BATCH_SIZE, SkippedRule
 
 # A cleanup that would delete more rows than this asks first (pgsweep cleanup: --yes, or y on a
@@ -31,7 +36,11 @@ CONSENT_ROWS = 100_000
 @dataclass(frozen=True)
 class RuleCount:
     column: str
-    rows: int
+    rows: int  # including those of the partitions
+    # Partitions past the cutoff removed whole (dry run: that would be), and those left for
+    # the next run ("partition: why"; their rows were row-deleted instead).
+    partitions: list[PartitionCount] = field(default_factory=list)
+    partitions_left: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,16 @@ def cleanup(
         tables: dict[str, list[RuleCount]] = {}
         total = 0
         for rule_table, column in rules:
-            deleted = 0
             start: str | None = None
+            try:
+                removal = partitions.remove_expired(conn, rule_table, column)
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+                skipped.append(SkippedRule(rule_table, column, db.one_line(str(exc))))
+                continue
+            deleted = removal.rows
+            total += removal.rows
+            if removal.removed and on_batch is not None:
+                on_batch(Progress(rule_table, column, deleted, total))
             while True:
                 try:
                     row = _batch(conn, rule_table, column, start, batch_size)
@@ -98,7 +115,9 @@ def cleanup(
                 start = row[1]
                 if start is None:
                     break
-            tables.setdefault(rule_table, []).append(RuleCount(column, deleted))
+            tables.setdefault(rule_table, []).append(
+                RuleCount(column, deleted, removal.removed, removal.left)
+            )
     return CleanupResult(False, _tables(tables), skipped)
 
 
@@ -130,7 +149,8 @@ def garbage(conn: psycopg.Connection[Any], table: str | None = None) -> CleanupR
     ).fetchall()
     tables: dict[str, list[RuleCount]] = {}
     for rule_table, column, count in rows:
-        tables.setdefault(str(rule_table), []).append(RuleCount(str(column), int(count)))
+        expired = partitions.expired(conn, str(rule_table), str(column))
+        tables.setdefault(str(rule_table), []).append(RuleCount(str(column), int(count), expired))
     return CleanupResult(True, _tables(tables), skipped)
 
 

@@ -760,7 +760,15 @@ def _cleanup(ctx: Context) -> int:
                     {
                         "table": t.table,
                         key: t.rows,
-                        "rules": [{"column": r.column, key: r.rows} for r in t.rules],
+                        "rules": [
+                            {
+                                "column": r.column,
+                                key: r.rows,
+                                "partitions": [dataclasses.asdict(p) for p in r.partitions],
+                                "partitions_left": r.partitions_left,
+                            }
+                            for r in t.rules
+                        ],
                     }
                     for t in result.tables
                 ],
@@ -786,8 +794,24 @@ def _cleanup(ctx: Context) -> int:
         caption=caption,
         styles=[None] * (len(rows) - 1) + ["bold"],
     )
+    _partitions(out, result)
     _skipped(out, result.skipped)
     return EXIT_OK
+
+
+def _partitions(out: Output, result: cleanup.CleanupResult) -> None:
+    """Partitions past the cutoff that went whole (or would), and those left for the next run."""
+    for table in result.tables:
+        for rule in table.rules:
+            for p in rule.partitions:
+                verb = "would go whole" if result.dry_run else f"removed whole ({p.how})"
+                out.line(
+                    f"partition {p.partition} of {table.table}: {verb}, {plural(p.rows, 'row')}"
+                )
+            for left in rule.partitions_left:
+                out.line(
+                    f"partition {left}; row-deleted instead, tried again next run", style="yellow"
+                )
 
 
 def _skipped(out: Output, skipped: list[runner.SkippedRule]) -> None:
@@ -999,6 +1023,7 @@ def _run_json(c: runner.RunCounts) -> dict[str, Any]:
         "seconds": round(c.seconds, 3),
         "deleted": c.deleted,
         "total": c.total,
+        "partitions_removed": c.partitions,
         "skipped": [dataclasses.asdict(s) for s in c.skipped],
     }
 
@@ -1006,6 +1031,9 @@ def _run_json(c: runner.RunCounts) -> dict[str, Any]:
 def _run_text(c: runner.RunCounts) -> str:
     parts = ", ".join(f"{t} {n:,}" for t, n in c.deleted.items())
     text = f"run {c.number}: deleted {plural(c.total, 'row')} ({parts}) in {c.seconds:.2f} s"
+    if c.partitions:
+        whole = ", ".join(f"{t} {n:,}" for t, n in c.partitions.items())
+        text += f"; partitions removed whole: {whole}"
     skipped = "; ".join(f"skipped rule {s.table}.{s.column}: {s.problem}" for s in c.skipped)
     return f"{text}; {skipped}" if skipped else text
 

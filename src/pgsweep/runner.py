@@ -1,7 +1,9 @@
 """``pgsweep run --every DURATION``: the scheduler for deployments without pg_cron.
 
 Each run calls ``CALL pgsweep.sweep(table)`` once per table under an expiry rule that can run:
-one short transaction per batch (as the pg_cron job does), and a count per table to log. A rule
+one short transaction per batch (as the pg_cron job does), and a count per table to log.
+Partitions entirely past a cutoff are removed first, ``DETACH ... CONCURRENTLY`` where
+PostgreSQL allows it (:mod:`pgsweep.partitions`), and counted per table. A rule
 whose table or column is gone is left out, and every run reports it (as ``pgsweep cleanup``,
 ``status`` and ``verify`` do), so a log of runs shows that a table is no longer cleaned. Between
 runs it waits on a :class:`threading.Event`, so a SIGTERM/SIGINT handler that sets it stops the
@@ -26,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from pgsweep import db
+from pgsweep import db, partitions
 from pgsweep.deploy import require_engine
 from pgsweep.errors import PgsweepError, UsageError
 
@@ -71,8 +73,9 @@ class RunCounts:
     number: int
     started_at: dt.datetime
     seconds: float
-    deleted: dict[str, int]
+    deleted: dict[str, int]  # per table, including the rows of partitions removed whole
     skipped: list[SkippedRule] = field(default_factory=list)
+    partitions: dict[str, int] = field(default_factory=dict)  # per table: removed whole
 
     @property
     def total(self) -> int:
@@ -100,13 +103,18 @@ def sweep_once(
         "SELECT table_name, column_name::text, problem FROM pgsweep.rules"
         " ORDER BY table_name, column_name"
     ).fetchall()
-    tables = list(dict.fromkeys(str(t) for t, _, problem in rules if problem is None))
+    runnable = [(str(t), str(c)) for t, c, problem in rules if problem is None]
+    tables = list(dict.fromkeys(t for t, _ in runnable))
     skipped = [SkippedRule(str(t), str(c), str(p)) for t, c, p in rules if p is not None]
     deleted: dict[str, int] = {}
+    removed: dict[str, int] = {}
     for position, table in enumerate(tables, start=1):
         if on_table is not None:
             on_table(number, table, position, len(tables))
         try:
+            # Partitions past the cutoff first, DETACH ... CONCURRENTLY where possible (which
+            # the procedure cannot do); the procedure then removes any left, and the rows.
+            whole = [partitions.remove_expired(conn, t, c) for t, c in runnable if t == table]
             row = conn.execute(
                 "CALL pgsweep.sweep(%s::regclass, %s, '0'::interval, NULL)", (table, batch_size)
             ).fetchone()
@@ -116,8 +124,11 @@ def sweep_once(
             # is the operator's to see, not a rule to skip.
             skipped.append(SkippedRule(table, "*", db.one_line(str(exc))))
             continue
-        deleted[str(table)] = int(row[0]) if row and row[0] is not None else 0
-    return RunCounts(number, started, time.monotonic() - clock, deleted, skipped)
+        swept = int(row[0]) if row and row[0] is not None else 0
+        deleted[table] = swept + sum(w.rows for w in whole)
+        if any(w.removed for w in whole):
+            removed[table] = sum(len(w.removed) for w in whole)
+    return RunCounts(number, started, time.monotonic() - clock, deleted, skipped, removed)
 
 
 def run(

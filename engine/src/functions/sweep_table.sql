@@ -25,7 +25,9 @@ BEGIN
                 pgsweep.rule_problem(v_rule);
             CONTINUE;
         END IF;
-        v_total := v_total + pgsweep.purge_rule(v_rule);
+        -- Whole partitions past the cutoff first; the parent's lock lasts until the caller commits.
+        v_total := v_total + (SELECT d.rows FROM pgsweep.drop_expired_partitions(v_rule) d)
+                           + pgsweep.purge_rule(v_rule);
     END LOOP;
     IF NOT v_found THEN
         RAISE EXCEPTION 'table % has no expiry rule', p_table

@@ -17,6 +17,7 @@ DECLARE
     v_from  text;
     v_problem text;
     v_rule_total bigint;
+    v_dropped record;
     v_found boolean := false;
 BEGIN
     deleted := 0;
@@ -33,7 +34,10 @@ BEGIN
             CONTINUE;
         END IF;
         v_from := NULL;
-        v_rule_total := 0;
+        -- Whole partitions past the cutoff first (committed at once: the parent's lock goes).
+        SELECT d.partitions, d.rows INTO v_dropped FROM pgsweep.drop_expired_partitions(v_rule) AS d;
+        COMMIT;
+        v_rule_total := v_dropped.rows;
         LOOP
             SELECT b.deleted, b.next_from INTO v_batch
               FROM pgsweep.purge_range(v_rule, v_from, p_batch_size) AS b;
@@ -46,6 +50,10 @@ BEGIN
             END IF;
         END LOOP;
         RAISE NOTICE 'pgsweep: % rows deleted from % (%)', v_rule_total, v_rule.table_name, v_rule.column_name;
+        IF v_dropped.partitions OPERATOR(pg_catalog.>) 0 THEN
+            RAISE NOTICE 'pgsweep: of them, % rows in % partitions removed whole', v_dropped.rows,
+                v_dropped.partitions;
+        END IF;
         deleted := deleted OPERATOR(pg_catalog.+) v_rule_total;
     END LOOP;
     -- As sweep_table: a named table without rules is an error, never a silent "0 rows".

@@ -38,3 +38,8 @@ COMMENT ON TABLE pgsweep.expiry_rule IS
     'A row of table_name is garbage once column_name < now() - keep_for (numbers: epoch seconds)';
 COMMENT ON COLUMN pgsweep.expiry_rule.value_zone IS
     'The time zone the values of a timestamp or date column are in (NULL for other types)';
+-- 1.1: where a partitioned table's partitions past the cutoff go instead of being dropped
+-- (pgsweep.set_partition_archive). Appended, so an upgraded 1.0 has the columns in this order.
+ALTER TABLE pgsweep.expiry_rule ADD COLUMN IF NOT EXISTS partition_archive_schema name;
+COMMENT ON COLUMN pgsweep.expiry_rule.partition_archive_schema IS
+    'Schema that partitions entirely past the cutoff are moved into as plain tables (NULL: dropped)';

@@ -1,0 +1,176 @@
+"""Partition retention: whole partitions past a rule's cutoff leave their table before any row
+is deleted (docs/partitions.md).
+
+The engine decides which partitions go (``pgsweep.expired_partitions``: range-partitioned on the
+rule's column alone, upper bound at or before the cutoff, never the DEFAULT partition) and how
+(``pgsweep.remove_partition``: count, plain DETACH or DROP, or a move into the rule's archive
+schema). This module adds what a function cannot do: ``DETACH PARTITION ... CONCURRENTLY``, which
+PostgreSQL runs only outside any transaction block and function, and which never makes a writer
+wait (it takes SHARE UPDATE EXCLUSIVE on the parent, then waits for older transactions). It is
+possible unless the table has a DEFAULT partition; otherwise the engine's plain DETACH is used,
+each lock waited for at most ``LOCK_TIMEOUT`` and retried a few times here, holding nothing
+between tries. A partition left behind is row-deleted by the batches that follow, and the next
+run tries again: nothing past the cutoff survives either way.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+# The longest any lock this module asks for is waited for: an app writing into the table
+# waits behind it at most this long (the migration lock policy allows 5 s).
+LOCK_TIMEOUT = "100ms"
+ATTEMPTS = 3
+_PAUSE_S = 0.2
+
+
+@dataclass(frozen=True)
+class PartitionCount:
+    """A partition past the cutoff: its rows, and (once run) how it left its table."""
+
+    partition: str
+    rows: int
+    how: str  # "detached concurrently", "detached", "would go" (dry run)
+
+
+@dataclass
+class Removal:
+    removed: list[PartitionCount] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # "partition: why", for the next run
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.removed)
+
+
+_CANDIDATES = (
+    "SELECT e.partition::text, e.detach_concurrently, r.partition_archive_schema::text"
+    " FROM pgsweep.expiry_rule r, pgsweep.expired_partitions(r) e"
+    " WHERE r.table_name = %s::regclass AND r.column_name = %s"
+)
+
+
+def expired(conn: psycopg.Connection[Any], table: str, column: str) -> list[PartitionCount]:
+    """The partitions a cleanup would remove now, with their rows (nothing is changed)."""
+    found = []
+    for partition, _, _ in conn.execute(_CANDIDATES, (table, column)).fetchall():
+        rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.SQL(partition)))
+        count = rows.fetchone()
+        found.append(PartitionCount(str(partition), int(count[0]) if count else 0, "would go"))
+    return found
+
+
+def remove_expired(conn: psycopg.Connection[Any], table: str, column: str) -> Removal:
+    """Remove every partition of ``table`` past the cutoff of its rule on ``column``.
+
+    ``conn`` must be in autocommit mode; each step is its own transaction."""
+    removal = Removal()
+    previous = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (LOCK_TIMEOUT,))
+    try:
+        for partition, concurrently, archive in conn.execute(
+            _CANDIDATES, (table, column)
+        ).fetchall():
+            _remove_one(conn, removal, table, column, str(partition), bool(concurrently), archive)
+    finally:
+        conn.execute(
+            "SELECT set_config('lock_timeout', %s, false)", (previous[0] if previous else "0",)
+        )
+    return removal
+
+
+def _remove_one(
+    conn: psycopg.Connection[Any],
+    removal: Removal,
+    table: str,
+    column: str,
+    partition: str,
+    concurrently: bool,
+    archive: str | None,
+) -> None:
+    if concurrently and not _archive_taken(conn, partition, archive):
+        try:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY").format(
+                    sql.SQL(table), sql.SQL(partition)
+                )
+            )
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
+            # Not detached, or left half-detached: remove_partition finishes it (FINALIZE).
+            pass
+        else:
+            _dispose(conn, removal, partition, archive)
+            return
+    last = ""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT pgsweep.remove_partition(r, %s::regclass) FROM pgsweep.expiry_rule r"
+                    " WHERE r.table_name = %s::regclass AND r.column_name = %s",
+                    (partition, table, column),
+                ).fetchone()
+        except psycopg.errors.LockNotAvailable as exc:
+            last = str(exc).splitlines()[0]
+            if attempt < ATTEMPTS:
+                time.sleep(_PAUSE_S * attempt)
+            continue
+        except (
+            psycopg.errors.InsufficientPrivilege,
+            psycopg.errors.DependentObjectsStillExist,
+            psycopg.errors.ForeignKeyViolation,
+            psycopg.errors.DuplicateTable,
+            psycopg.errors.InvalidSchemaName,
+        ) as exc:
+            removal.left.append(f"{partition}: {str(exc).splitlines()[0]}")
+            return
+        removal.removed.append(PartitionCount(partition, int(row[0]) if row else 0, "detached"))
+        return
+    removal.left.append(f"{partition}: {last} (tried {ATTEMPTS} times)")
+
+
+def _archive_taken(conn: psycopg.Connection[Any], partition: str, archive: str | None) -> bool:
+    """Whether the archive schema already has a table of the partition's name."""
+    if archive is None:
+        return False
+    row = conn.execute(
+        "SELECT to_regclass(format('%%I.%%I', %s::text, c.relname)) IS NOT NULL"
+        " FROM pg_class c WHERE c.oid = %s::regclass",
+        (archive, partition),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _dispose(
+    conn: psycopg.Connection[Any], removal: Removal, partition: str, archive: str | None
+) -> None:
+    """Count and drop (or archive) a table DETACH CONCURRENTLY just took out of its parent.
+    Nobody writes to it any more; its own lock is still waited for briefly, and retried."""
+    name = sql.SQL(partition)
+    last = ""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(name))
+                row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)).fetchone()
+                if archive is None:
+                    conn.execute(sql.SQL("DROP TABLE {}").format(name))
+                else:
+                    conn.execute(
+                        sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                            name, sql.Identifier(archive)
+                        )
+                    )
+        except psycopg.errors.LockNotAvailable as exc:
+            last = str(exc).splitlines()[0]
+            time.sleep(_PAUSE_S * attempt)
+            continue
+        count = int(row[0]) if row else 0
+        removal.removed.append(PartitionCount(partition, count, "detached concurrently"))
+        return
+    removal.left.append(f"{partition}: detached, but not dropped: {last}")
