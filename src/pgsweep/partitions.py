@@ -35,7 +35,7 @@ class PartitionCount:
 
     partition: str
     rows: int
-    how: str  # "detached concurrently", "detached", "would go" (dry run)
+    how: str  # "detached concurrently" (… "(finalized)"), "detached", "would go" (dry run)
 
 
 @dataclass
@@ -73,10 +73,21 @@ def remove_expired(conn: psycopg.Connection[Any], table: str, column: str) -> Re
     previous = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
     conn.execute("SELECT set_config('lock_timeout', %s, false)", (LOCK_TIMEOUT,))
     try:
+        # PostgreSQL allows one half-detached partition per table: once a concurrent detach is
+        # left so, the others of this run take the plain way.
+        concurrent_ok = True
         for partition, concurrently, archive in conn.execute(
             _CANDIDATES, (table, column)
         ).fetchall():
-            _remove_one(conn, removal, table, column, str(partition), bool(concurrently), archive)
+            concurrent_ok &= _remove_one(
+                conn,
+                removal,
+                table,
+                column,
+                str(partition),
+                concurrently and concurrent_ok,
+                archive,
+            )
     finally:
         conn.execute(
             "SELECT set_config('lock_timeout', %s, false)", (previous[0] if previous else "0",)
@@ -92,8 +103,14 @@ def _remove_one(
     partition: str,
     concurrently: bool,
     archive: str | None,
-) -> None:
+) -> bool:
+    """Remove one partition; False when it was left half-detached by a concurrent detach."""
+    how = "detached"
     if concurrently and not _archive_taken(conn, partition, archive):
+        # Should it time out waiting for a transaction that holds a lock on the table, the
+        # partition stays half-detached and remove_partition completes it (FINALIZE), which
+        # only waits for older snapshots: still no lock on the table itself.
+        how = "detached concurrently (finalized)"
         try:
             conn.execute(
                 sql.SQL("ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY").format(
@@ -105,7 +122,7 @@ def _remove_one(
             pass
         else:
             _dispose(conn, removal, partition, archive)
-            return
+            return True
     last = ""
     for attempt in range(1, ATTEMPTS + 1):
         try:
@@ -128,10 +145,11 @@ def _remove_one(
             psycopg.errors.InvalidSchemaName,
         ) as exc:
             removal.left.append(f"{partition}: {str(exc).splitlines()[0]}")
-            return
-        removal.removed.append(PartitionCount(partition, int(row[0]) if row else 0, "detached"))
-        return
+            return how == "detached"
+        removal.removed.append(PartitionCount(partition, int(row[0]) if row else 0, how))
+        return True
     removal.left.append(f"{partition}: {last} (tried {ATTEMPTS} times)")
+    return how == "detached"
 
 
 def _archive_taken(conn: psycopg.Connection[Any], partition: str, archive: str | None) -> bool:

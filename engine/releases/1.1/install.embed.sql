@@ -372,8 +372,8 @@ COMMENT ON FUNCTION pgsweep.drop_expired_partitions(pgsweep.expiry_rule) IS
 -- on the rule's column alone and the partition's upper bound is at or before the cutoff (every
 -- value it can hold is < upper <= cutoff). Never the DEFAULT partition, nor one bounded by
 -- MAXVALUE. Bounds are read from pg_class.relpartbound, deparsed in the settings below and cast
--- back to the column's type. detach_concurrently: DETACH ... CONCURRENTLY can take it (it is not
--- already half-detached, and the table has no DEFAULT partition, which forbids it).
+-- back to the column's type. detach_concurrently: DETACH ... CONCURRENTLY can take it (the table
+-- has no DEFAULT partition and none half-detached: PostgreSQL forbids it then).
 CREATE OR REPLACE FUNCTION pgsweep.expired_partitions(p_rule pgsweep.expiry_rule)
 RETURNS TABLE (partition regclass, upper_bound text, detach_pending boolean, detach_concurrently boolean)
 LANGUAGE plpgsql STABLE
@@ -398,9 +398,11 @@ BEGIN
     END IF;
     v_type := pgsweep.column_type(p_rule.table_name, p_rule.column_name);
     v_cutoff := pgsweep.cutoff_literal(p_rule);
+    -- A DEFAULT partition forbids a concurrent detach, and so does one already half-detached.
     v_default := EXISTS (SELECT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                           WHERE i.inhparent = p_rule.table_name
-                            AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT');
+                            AND (pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'
+                                 OR i.inhdetachpending));
     FOR v_part IN
         SELECT c.oid::regclass AS part, i.inhdetachpending AS pending,
                substring(pg_get_expr(c.relpartbound, c.oid) FROM ' TO \((.*)\)$') AS upper
@@ -418,7 +420,7 @@ BEGIN
         partition := v_part.part;
         upper_bound := v_part.upper;
         detach_pending := v_part.pending;
-        detach_concurrently := NOT v_default AND NOT v_part.pending;
+        detach_concurrently := NOT v_default;
         RETURN NEXT;
     END LOOP;
 END $$;
