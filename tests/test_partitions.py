@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgsweep import cleanup, engine, partitions, runner
+from pgsweep import cleanup, engine, partitions, runner, verify
 from tests.cli import pgsweep
 from tests.pg import connect
 
@@ -507,3 +507,23 @@ def partman_children(conn: psycopg.Connection[Any]) -> list[str]:
             "SELECT partition_tablename FROM partman.show_partitions('telemetry.aggregates')"
         ).fetchall()
     ]
+
+
+# --- verify -----------------------------------------------------------------------------------
+
+
+def test_verify_names_the_partitions_a_cleanup_would_remove_by_their_bounds(db: str) -> None:
+    events = make_events(db, "Events_verify", "timestamptz")
+    report = verify.verify(db, check_cron=False)
+    checks = {c.name: c for c in report.checks}
+    check = checks[f"partitions {events.table}.seenAt"]
+    for c in report.checks:
+        if events.table in c.name:
+            print(c.name, c.status, c.evidence)
+    assert check.ok is True
+    expired = ", ".join(events.partition(n) for n in range(3))
+    assert check.evidence == (
+        'RANGE ("seenAt"), 7 partitions; past the cutoff, removed whole by the bounds: '
+        + expired
+    )
+    assert checks[f"plan cleanup {events.table}.seenAt"].ok is True

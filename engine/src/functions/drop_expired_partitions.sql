@@ -15,8 +15,7 @@ SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '100ms'
 AS $$
 DECLARE
-    v_part    regclass;
-    v_attempt integer;
+    v_part regclass;
 BEGIN
     partitions := 0;
     rows := 0;
