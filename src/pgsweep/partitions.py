@@ -56,7 +56,11 @@ _CANDIDATES = (
 
 
 def expired(conn: psycopg.Connection[Any], table: str, column: str) -> list[PartitionCount]:
-    """The partitions a cleanup would remove now, with their rows (nothing is changed)."""
+    """The partitions a cleanup would remove now, with their rows (nothing is changed). Only
+    a partitioned table asks the engine (a monitoring role needs no more grants for others)."""
+    kind = conn.execute("SELECT relkind::text FROM pg_class WHERE oid = %s::regclass", (table,))
+    if kind.fetchone() != ("p",):
+        return []
     found = []
     for partition, _, _ in conn.execute(_CANDIDATES, (table, column)).fetchall():
         rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.SQL(partition)))

@@ -38,7 +38,7 @@ BEGIN
                substring(pg_get_expr(c.relpartbound, c.oid) FROM ' TO \((.*)\)$') AS upper
           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
          WHERE i.inhparent = p_rule.table_name
-         ORDER BY c.relname
+         ORDER BY i.inhdetachpending DESC, c.relname
     LOOP
         CONTINUE WHEN v_part.upper IS NULL OR v_part.upper IN ('MAXVALUE', 'MINVALUE');
         /* The bound is a constant as the server deparses it (a quoted literal or a number),
