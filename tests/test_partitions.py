@@ -12,6 +12,7 @@ C are row-deleted (for a date column none: its values are whole days, and C's da
 from __future__ import annotations
 
 import itertools
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -527,3 +528,51 @@ def test_verify_names_the_partitions_a_cleanup_would_remove_by_their_bounds(db: 
         + expired
     )
     assert checks[f"plan cleanup {events.table}.seenAt"].ok is True
+
+
+# --- downgrade --------------------------------------------------------------------------------
+
+
+def test_the_downgrade_to_1_0_refuses_while_a_rule_keeps_partitions_in_an_archive(
+    db: str,
+) -> None:
+    """1.0 would delete row by row what such a rule keeps (the module's database stays 1.1)."""
+    events = make_events(db, "Events_downgrade", "date")
+    with connect(db) as conn:
+        conn.execute(
+            "SELECT pgsweep.set_partition_archive(%s, 'seenAt', 'Archive')", (events.table,)
+        )
+    done = subprocess.run(
+        ["psql", "-X", "-q", "-d", db, "-f", str(engine.release_file("1.1", "downgrade.sql"))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "keeps its expired partitions in an archive schema" in done.stderr
+    with connect(db) as conn:
+        assert conn.execute("SELECT pgsweep.version()").fetchone() == ("1.1",)
+        conn.execute("SELECT pgsweep.set_partition_archive(%s, 'seenAt', NULL)", (events.table,))
+
+
+def test_status_names_the_partitions_due_and_sizes_a_partitioned_table_by_its_partitions(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = make_events(db, "Events_status", "timestamptz")
+    shown = pgsweep(capsys, "status", "--dsn", db, "--json")
+    assert shown.code == 0, shown.err
+    (table,) = [t for t in shown.json()["tables"] if t["table"] == events.table]
+    assert table["partitions_due"] == [events.partition(n) for n in range(3)]
+    assert table["garbage"] == WHOLE_ROWS + 3
+    assert table["table_bytes"] > 0
+    assert table["index_bytes"] > 0
+    text = pgsweep(capsys, "status", "--dsn", db).out
+    assert f"{events.table}: partitions past the cutoff, removed whole by the next cleanup:" in (
+        text
+    )
+    with connect(db) as conn:
+        conn.execute("CALL pgsweep.sweep(%s::regclass, 5000, '0', NULL)", (events.table,))
+    again = pgsweep(capsys, "status", "--dsn", db, "--json").json()
+    (table,) = [t for t in again["tables"] if t["table"] == events.table]
+    assert (table["partitions_due"], table["garbage"]) == ([], 0)

@@ -882,6 +882,12 @@ def _status(ctx: Context) -> int:
         caption="garbage: marked by a rule, not deleted yet; a row past two rules counts once"
         " in garbage and under each of its rules",
     )
+    for t in tables:
+        if t.partitions_due:
+            out.line(
+                f"{t.table}: partitions past the cutoff, removed whole by the next cleanup:"
+                f" {', '.join(t.partitions_due)}"
+            )
     _skipped(out, report.skipped)
     return EXIT_OK
 

@@ -55,17 +55,23 @@ _CANDIDATES = (
 )
 
 
-def expired(conn: psycopg.Connection[Any], table: str, column: str) -> list[PartitionCount]:
-    """The partitions a cleanup would remove now, with their rows (nothing is changed). Only
-    a partitioned table asks the engine (a monitoring role needs no more grants for others)."""
+def expired(
+    conn: psycopg.Connection[Any], table: str, column: str, *, count: bool = True
+) -> list[PartitionCount]:
+    """The partitions a cleanup would remove now, with their rows (0 unless ``count``; nothing
+    is changed). Only a partitioned table asks the engine (a monitoring role needs no more
+    grants for others)."""
     kind = conn.execute("SELECT relkind::text FROM pg_class WHERE oid = %s::regclass", (table,))
     if kind.fetchone() != ("p",):
         return []
     found = []
     for partition, _, _ in conn.execute(_CANDIDATES, (table, column)).fetchall():
-        rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.SQL(partition)))
-        count = rows.fetchone()
-        found.append(PartitionCount(str(partition), int(count[0]) if count else 0, "would go"))
+        rows = 0
+        if count:
+            counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.SQL(partition)))
+            row = counted.fetchone()
+            rows = int(row[0]) if row else 0
+        found.append(PartitionCount(str(partition), rows, "would go"))
     return found
 
 

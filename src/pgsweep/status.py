@@ -3,7 +3,9 @@
 For each table: its rows, the rows no rule marks (active), the rows some rule marks but the
 cleanup has not deleted yet (garbage: the number an operator watches), and per rule how many
 rows it marks and how long ago the oldest and the newest of them crossed the line. Plus the
-table's and its indexes' size, and every rule that cannot run (its table or column is gone).
+table's and its indexes' size (of all its partitions, for a partitioned table), the partitions
+past a cutoff that a cleanup would remove whole, and every rule that cannot run (its table or
+column is gone).
 
 Garbage is judged exactly as the engine judges it (``pgsweep.cutoff_literal``), and ages from the
 instant each value stands for (``pgsweep.instant_expression``: epoch seconds, or a timestamp in
@@ -14,13 +16,13 @@ the table's garbage and once under each rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from pgsweep import db
+from pgsweep import db, partitions
 from pgsweep.deploy import require_engine
 from pgsweep.runner import SkippedRule
 
@@ -40,8 +42,10 @@ class TableStatus:
     active: int
     garbage: int
     rules: list[RuleStatus]
-    table_bytes: int
+    table_bytes: int  # of a partitioned table: of all its partitions
     index_bytes: int
+    # Partitions entirely past a rule's cutoff, still there (a cleanup removes them whole).
+    partitions_due: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,16 @@ def status(dsn: str) -> Status:
                 skipped.append(SkippedRule(str(table), str(column), str(problem)))
                 continue
             by_table.setdefault(str(table), []).append(_Rule(str(column), cutoff, instant))
-        return Status([table_status(conn, t, r) for t, r in by_table.items()], skipped)
+        tables = []
+        for table, table_rules in by_table.items():
+            found = table_status(conn, table, table_rules)
+            due = [
+                p.partition
+                for rule in table_rules
+                for p in partitions.expired(conn, table, rule.column, count=False)
+            ]
+            tables.append(replace(found, partitions_due=due) if due else found)
+        return Status(tables, skipped)
 
 
 def table_status(conn: psycopg.Connection[Any], table: str, rules: list[_Rule]) -> TableStatus:
@@ -105,7 +118,11 @@ def table_status(conn: psycopg.Connection[Any], table: str, rules: list[_Rule]) 
             ),
         ]
     query = sql.SQL(
-        "SELECT {fields}, pg_table_size({rel}::regclass), pg_indexes_size({rel}::regclass)"
+        "SELECT {fields},"
+        " (SELECT coalesce(sum(pg_table_size(p.relid)), pg_table_size({rel}::regclass))"
+        "    FROM pg_partition_tree({rel}::regclass) p),"
+        " (SELECT coalesce(sum(pg_indexes_size(p.relid)), pg_indexes_size({rel}::regclass))"
+        "    FROM pg_partition_tree({rel}::regclass) p)"
         " FROM {table}"
     ).format(
         fields=sql.SQL(", ").join(fields),
