@@ -27,6 +27,7 @@ from psycopg import sql
 from bench.report import Figure, ScenarioResult
 from bench.server import BenchServer, connect
 from pgsweep import cleanup, engine
+from pgsweep import partitions as pgsweep_partitions
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 DAYS, KEEP_DAYS = 10, 7
@@ -39,14 +40,21 @@ COLUMNS = (
 )
 
 
-def _fill(conn: Conn, table: str, rows: int) -> None:
-    """``rows`` events spread evenly over the last DAYS days (the newest a second ago)."""
+def _fill(conn: Conn, table: str, rows: int, anchor: str) -> None:
+    """``rows`` events spread evenly over the DAYS days before ``anchor`` (the newest a second
+    before it): both tables get the same values, however long the first one took."""
     conn.execute(
         sql.SQL(
             "INSERT INTO {} SELECT g, mod(g, 5000), 'latency_ms', random() * 100,"
-            " now() - interval '1 second' - (g * {}::double precision) * interval '1 second'"
+            " {}::timestamptz - interval '1 second'"
+            " - (g * {}::double precision) * interval '1 second'"
             " FROM generate_series(0, {} - 1) g"
-        ).format(sql.Identifier(table), sql.Literal(DAYS * 86400.0 / rows), sql.Literal(rows))
+        ).format(
+            sql.Identifier(table),
+            sql.Literal(anchor),
+            sql.Literal(DAYS * 86400.0 / rows),
+            sql.Literal(rows),
+        )
     )
 
 
@@ -64,8 +72,10 @@ def build(conn: Conn, rows: int) -> None:
         "    d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');"
         "  END LOOP; END $$"
     )
+    row = conn.execute("SELECT now()::text").fetchone()
+    assert row is not None
     for table in ("events_plain", "events_daily"):
-        _fill(conn, table, rows)
+        _fill(conn, table, rows, str(row[0]))
         conn.execute(sql.SQL("CREATE INDEX ON {} (seen_at)").format(sql.Identifier(table)))
         conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
 
@@ -215,10 +225,22 @@ def partition_retention(server: BenchServer, rows: int) -> ScenarioResult:
             ).fetchone()
             expected = int(row[0]) if row else 0
 
+        step: dict[str, float] = {}
+
         def pgsweep_side() -> tuple[int, int]:
+            # pgsweep cleanup's two steps, the first one also measured on its own: the whole
+            # partitions, then the rows of the day that straddles the cutoff.
+            with connect(dsn) as conn:
+                before, start = _lsn(conn), time.perf_counter()
+                whole = pgsweep_partitions.remove_expired(conn, "events_daily", "seen_at")
+                step["ms"] = (time.perf_counter() - start) * 1000.0
+                wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (before,))
+                wal_row = wal.fetchone()
+                step["wal_bytes"] = float(wal_row[0]) if wal_row else 0.0
+                step["rows"] = float(whole.rows)
             result = cleanup.cleanup(dsn, table="events_daily")
             (rule,) = result.tables[0].rules
-            return rule.rows, len(rule.partitions)
+            return whole.rows + rule.rows, len(whole.removed) + len(rule.partitions)
 
         def plain_side() -> tuple[int, int]:
             with connect(dsn) as conn:
@@ -249,6 +271,13 @@ def partition_retention(server: BenchServer, rows: int) -> ScenarioResult:
         ),
         Figure(
             name,
+            f"  of which {pg.partitions_removed} whole partitions ({int(step['rows']):,} rows)",
+            step["ms"],
+            None,
+            "ms",
+        ),
+        Figure(
+            name,
             "WAL written",
             pg.wal_bytes / 1e6,
             plain.wal_bytes / 1e6,
@@ -257,6 +286,7 @@ def partition_retention(server: BenchServer, rows: int) -> ScenarioResult:
             ratio_label="x less",
             baseline_name=base,
         ),
+        Figure(name, "  of which whole partitions", step["wal_bytes"] / 1e6, None, "MB"),
         Figure(
             name,
             "table size after",
@@ -287,6 +317,7 @@ def partition_retention(server: BenchServer, rows: int) -> ScenarioResult:
         "full_page_writes": full_page_writes,
         "expected_deleted": expected,
         "pgsweep": dataclasses.asdict(pg),
+        "pgsweep_whole_partitions": step,
         "plain": dataclasses.asdict(plain),
     }
     return result
