@@ -576,3 +576,24 @@ def test_status_names_the_partitions_due_and_sizes_a_partitioned_table_by_its_pa
     again = pgsweep(capsys, "status", "--dsn", db, "--json").json()
     (table,) = [t for t in again["tables"] if t["table"] == events.table]
     assert (table["partitions_due"], table["garbage"]) == ([], 0)
+
+
+def test_a_partition_the_archive_cannot_take_stays_attached_and_its_rows_are_row_deleted(
+    db: str,
+) -> None:
+    events = make_events(db, "Events_archive_gone", "timestamptz", default=False)
+    with connect(db) as conn:
+        conn.execute('CREATE SCHEMA "Gone"')
+        conn.execute("SELECT pgsweep.set_partition_archive(%s, 'seenAt', 'Gone')", (events.table,))
+        conn.execute('DROP SCHEMA "Gone"')
+    done = cleanup.cleanup(db, table=events.table)
+    (rule,) = done.tables[0].rules
+    assert rule.partitions == []
+    assert [left.split(":")[0] for left in rule.partitions_left] == [
+        events.partition(n) for n in range(3)
+    ]
+    assert all('schema "Gone" does not exist' in left for left in rule.partitions_left)
+    assert rule.rows == WHOLE_ROWS + 2
+    with connect(db) as conn:
+        assert partitions_of(conn, events.table) == [events.partition(n) for n in range(6)]
+        assert labels(conn, events.table) == kept_labels("timestamptz") - DEFAULT_LABELS

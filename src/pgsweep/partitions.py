@@ -116,7 +116,7 @@ def _remove_one(
 ) -> bool:
     """Remove one partition; False when it was left half-detached by a concurrent detach."""
     how = "detached"
-    if concurrently and not _archive_taken(conn, partition, archive):
+    if concurrently and not _archive_blocked(conn, partition, archive):
         # Should it time out waiting for a transaction that holds a lock on the table, the
         # partition stays half-detached and remove_partition completes it (FINALIZE), which
         # only waits for older snapshots: still no lock on the table itself.
@@ -162,14 +162,16 @@ def _remove_one(
     return how == "detached"
 
 
-def _archive_taken(conn: psycopg.Connection[Any], partition: str, archive: str | None) -> bool:
-    """Whether the archive schema already has a table of the partition's name."""
+def _archive_blocked(conn: psycopg.Connection[Any], partition: str, archive: str | None) -> bool:
+    """Whether moving the partition into the archive schema would fail (the schema is gone, or
+    has a table of its name): then it is not detached here, and remove_partition says why."""
     if archive is None:
         return False
     row = conn.execute(
-        "SELECT to_regclass(format('%%I.%%I', %s::text, c.relname)) IS NOT NULL"
+        "SELECT to_regnamespace(quote_ident(%s)) IS NULL"
+        " OR to_regclass(format('%%I.%%I', %s::text, c.relname)) IS NOT NULL"
         " FROM pg_class c WHERE c.oid = %s::regclass",
-        (archive, partition),
+        (archive, archive, partition),
     ).fetchone()
     return bool(row and row[0])
 
