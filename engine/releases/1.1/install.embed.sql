@@ -371,9 +371,9 @@ COMMENT ON FUNCTION pgsweep.drop_expired_partitions(pgsweep.expiry_rule) IS
     'Drop (or archive) every partition past a rule''s cutoff, waiting at most 100 ms per lock';
 
 -- ---- functions/expired_partitions.sql ----------------------------------------
--- The partitions of a rule's table that hold nothing but garbage: the table is range-partitioned
--- on the rule's column alone and the partition's upper bound is at or before the cutoff (every
--- value it can hold is < upper <= cutoff). Never the DEFAULT partition, nor one bounded by
+-- The partitions of a rule's table that hold nothing but garbage: for an age rule without a
+-- condition of its own, on a table range-partitioned on the rule's column alone, those whose
+-- upper bound is at or before the cutoff (every value they can hold is < upper <= cutoff). Never the DEFAULT partition, nor one bounded by
 -- MAXVALUE. Bounds are read from pg_class.relpartbound, deparsed in the settings below and cast
 -- back to the column's type. detach_concurrently: DETACH ... CONCURRENTLY can take it (the table
 -- has no DEFAULT partition and none half-detached: PostgreSQL forbids it then).
@@ -391,6 +391,13 @@ DECLARE
     v_part    record;
     v_expired boolean;
 BEGIN
+    -- Only a rule that marks a row by its column's age alone marks every row of such a
+    -- partition: never one with a condition of its own, nor another kind of rule (read through
+    -- jsonb, so that this holds whichever of those columns the rule table has).
+    IF coalesce(to_jsonb(p_rule) ->> 'kind', 'age') <> 'age'
+       OR to_jsonb(p_rule) ->> 'condition' IS NOT NULL THEN
+        RETURN;
+    END IF;
     IF NOT EXISTS (
         SELECT FROM pg_partitioned_table p
           JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
