@@ -15,6 +15,7 @@ from alembic.config import Config
 
 from pgsweep import db, engine
 from pgsweep.alembic_branch import VERSION_LOCATION
+from pgsweep.catalog import Snapshot
 from tests import own_tables
 from tests.cli import pgsweep
 from tests.pg import connect
@@ -51,7 +52,7 @@ def rules(dsn: str) -> list[tuple[str, str]]:
     return [(str(t), str(c)) for t, c in rows]
 
 
-def fresh_catalog(dsn: str, release: str) -> object:
+def fresh_catalog(dsn: str, release: str) -> Snapshot:
     """The catalog of ``release`` installed on its own (the database is emptied again after)."""
     psql(dsn, engine.release_file(release, "install.sql"))
     snapshot = catalog_of(dsn)
@@ -78,13 +79,15 @@ def test_upgrade_then_downgrade_match_fresh_installs_and_keep_the_rules(
     psql(fresh_db, engine.release_file(newer, "upgrade.sql"))
     assert version(fresh_db) == newer
     assert rules(fresh_db) == registered
-    assert_same_catalog(fresh_newer, catalog_of(fresh_db), f"{older} upgraded differs from {newer}")
+    upgraded = catalog_of(fresh_db)
+    assert_same_catalog(fresh_newer, upgraded, f"{older} upgraded differs from {newer}")
 
     for _ in range(2):  # the downgrade is safe to run again
         psql(fresh_db, engine.release_file(newer, "downgrade.sql"))
     assert version(fresh_db) == older
     assert rules(fresh_db) == registered
-    assert_same_catalog(fresh_older, catalog_of(fresh_db), f"{newer} downgraded differs from {older}")
+    downgraded = catalog_of(fresh_db)
+    assert_same_catalog(fresh_older, downgraded, f"{newer} downgraded differs from {older}")
 
     psql(fresh_db, engine.release_file(newer, "upgrade.sql"))
     assert_same_catalog(fresh_newer, catalog_of(fresh_db), "upgrade, downgrade, upgrade differs")

@@ -26,7 +26,7 @@ from tests.sqlrun import (
     up_file,
 )
 
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010"]
+REVISIONS = [f"{n:04d}" for n in range(1, 11)]
 
 
 def previous(revision: str) -> str:
