@@ -37,7 +37,7 @@ BEGIN
     END IF;
 END $$;
 DROP FUNCTION IF EXISTS pgsweep.drop_expired_partitions(pgsweep.expiry_rule);
-DROP FUNCTION IF EXISTS pgsweep.remove_partition(pgsweep.expiry_rule, regclass);
+DROP FUNCTION IF EXISTS pgsweep.remove_partition(pgsweep.expiry_rule, regclass, bigint);
 DROP FUNCTION IF EXISTS pgsweep.expired_partitions(pgsweep.expiry_rule);
 DROP FUNCTION IF EXISTS pgsweep.set_partition_archive(regclass, name, name);
 ALTER TABLE pgsweep.expiry_rule DROP COLUMN IF EXISTS partition_archive_schema;

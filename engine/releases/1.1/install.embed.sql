@@ -327,8 +327,10 @@ COMMENT ON FUNCTION pgsweep.delete_rows_waiting_briefly(regclass, text) IS
 -- are row-deleted by the batches that follow; the next sweep tries again). A partition that
 -- cannot be removed for good (the role may not drop it, a foreign key refers to the table, the
 -- archive already has a table of its name) gets a WARNING and is row-deleted the same way.
--- Runs in the caller's transaction: the parent's ACCESS EXCLUSIVE lock is held until it ends,
--- so CALL pgsweep.sweep() commits right after it.
+-- Every partition's rows are counted first (under a SHARE lock on it alone), before the first
+-- lock on the table: the table's ACCESS EXCLUSIVE lock then covers catalog changes only. Runs
+-- in the caller's transaction: that lock is held until it ends, so CALL pgsweep.sweep()
+-- commits right after it.
 CREATE OR REPLACE FUNCTION pgsweep.drop_expired_partitions(
     p_rule pgsweep.expiry_rule, OUT partitions integer, OUT rows bigint)
 LANGUAGE plpgsql VOLATILE
@@ -336,14 +338,32 @@ SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '100ms'
 AS $$
 DECLARE
-    v_part regclass;
+    v_part   regclass;
+    v_parts  regclass[] := ARRAY[]::regclass[];
+    v_counts bigint[] := ARRAY[]::bigint[];
+    v_count  bigint;
 BEGIN
     partitions := 0;
     rows := 0;
     FOR v_part IN SELECT e.partition FROM pgsweep.expired_partitions(p_rule) e LOOP
+        BEGIN
+            /* A regclass: quoted by its output function.
+             * @plpgsql_check_options: security_warnings = false
+             */
+            EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_part);
+            EXECUTE format('SELECT count(*) FROM %s', v_part) INTO v_count;
+            v_parts := v_parts || v_part;
+            v_counts := v_counts || v_count;
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE NOTICE 'pgsweep: partition % of % left for the next sweep: a lock was not granted within %',
+                v_part, p_rule.table_name, current_setting('lock_timeout')
+                USING HINT = 'Its rows are deleted row by row meanwhile.';
+        END;
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(v_parts, 1), 0) LOOP
         FOR v_attempt IN 1..3 LOOP
             BEGIN
-                rows := rows + pgsweep.remove_partition(p_rule, v_part);
+                rows := rows + pgsweep.remove_partition(p_rule, v_parts[i], v_counts[i]);
                 partitions := partitions + 1;
                 EXIT;
             EXCEPTION
@@ -354,13 +374,13 @@ BEGIN
                         CONTINUE;
                     END IF;
                     RAISE NOTICE 'pgsweep: partition % of % left for the next sweep: a lock was not granted within %',
-                        v_part, p_rule.table_name, current_setting('lock_timeout')
+                        v_parts[i], p_rule.table_name, current_setting('lock_timeout')
                         USING HINT = 'Its rows are deleted row by row meanwhile.';
                     RETURN;
                 WHEN insufficient_privilege OR dependent_objects_still_exist
                      OR foreign_key_violation OR duplicate_table OR invalid_schema_name THEN
                     RAISE WARNING 'pgsweep: partition % of % cannot be removed: %',
-                        v_part, p_rule.table_name, SQLERRM
+                        v_parts[i], p_rule.table_name, SQLERRM
                         USING HINT = 'Its rows are deleted row by row instead.';
                     EXIT;
             END;
@@ -712,8 +732,10 @@ COMMENT ON FUNCTION pgsweep.purge_statement(regclass, text, boolean) IS
 -- or move it into the rule's partition_archive_schema as a plain table; returns its rows. Plain
 -- DETACH / DROP lock the parent ACCESS EXCLUSIVE for a catalog change only, never longer than
 -- the caller's lock_timeout to obtain (drop_expired_partitions sets a short one); the rows are
--- counted first, under a SHARE lock on the partition alone, so the count is what went.
-CREATE OR REPLACE FUNCTION pgsweep.remove_partition(p_rule pgsweep.expiry_rule, p_partition regclass)
+-- counted first, under a SHARE lock on the partition alone, so the count is what went (p_rows:
+-- the caller counted them already, in this transaction, under that lock).
+CREATE OR REPLACE FUNCTION pgsweep.remove_partition(
+    p_rule pgsweep.expiry_rule, p_partition regclass, p_rows bigint DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -741,7 +763,11 @@ BEGIN
      * @plpgsql_check_options: security_warnings = false
      */
     EXECUTE format('LOCK TABLE %s IN SHARE MODE', p_partition);
-    EXECUTE format('SELECT count(*) FROM %s', p_partition) INTO v_rows;
+    IF p_rows IS NULL THEN
+        EXECUTE format('SELECT count(*) FROM %s', p_partition) INTO v_rows;
+    ELSE
+        v_rows := p_rows;
+    END IF;
     IF v_pending THEN
         EXECUTE format('ALTER TABLE %s DETACH PARTITION %s FINALIZE', p_rule.table_name, p_partition);
     END IF;
@@ -755,7 +781,7 @@ BEGIN
     END IF;
     RETURN v_rows;
 END $$;
-COMMENT ON FUNCTION pgsweep.remove_partition(pgsweep.expiry_rule, regclass) IS
+COMMENT ON FUNCTION pgsweep.remove_partition(pgsweep.expiry_rule, regclass, bigint) IS
     'Detach one expired partition and drop it (or move it to the archive schema); its rows';
 
 -- ---- functions/remove_rule.sql ----------------------------------------

@@ -2,8 +2,10 @@
 -- or move it into the rule's partition_archive_schema as a plain table; returns its rows. Plain
 -- DETACH / DROP lock the parent ACCESS EXCLUSIVE for a catalog change only, never longer than
 -- the caller's lock_timeout to obtain (drop_expired_partitions sets a short one); the rows are
--- counted first, under a SHARE lock on the partition alone, so the count is what went.
-CREATE OR REPLACE FUNCTION pgsweep.remove_partition(p_rule pgsweep.expiry_rule, p_partition regclass)
+-- counted first, under a SHARE lock on the partition alone, so the count is what went (p_rows:
+-- the caller counted them already, in this transaction, under that lock).
+CREATE OR REPLACE FUNCTION pgsweep.remove_partition(
+    p_rule pgsweep.expiry_rule, p_partition regclass, p_rows bigint DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -31,7 +33,11 @@ BEGIN
      * @plpgsql_check_options: security_warnings = false
      */
     EXECUTE format('LOCK TABLE %s IN SHARE MODE', p_partition);
-    EXECUTE format('SELECT count(*) FROM %s', p_partition) INTO v_rows;
+    IF p_rows IS NULL THEN
+        EXECUTE format('SELECT count(*) FROM %s', p_partition) INTO v_rows;
+    ELSE
+        v_rows := p_rows;
+    END IF;
     IF v_pending THEN
         EXECUTE format('ALTER TABLE %s DETACH PARTITION %s FINALIZE', p_rule.table_name, p_partition);
     END IF;
@@ -45,5 +51,5 @@ BEGIN
     END IF;
     RETURN v_rows;
 END $$;
-COMMENT ON FUNCTION pgsweep.remove_partition(pgsweep.expiry_rule, regclass) IS
+COMMENT ON FUNCTION pgsweep.remove_partition(pgsweep.expiry_rule, regclass, bigint) IS
     'Detach one expired partition and drop it (or move it to the archive schema); its rows';
