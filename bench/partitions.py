@@ -58,23 +58,34 @@ def _fill(conn: Conn, table: str, rows: int, anchor: str) -> None:
     )
 
 
+PARTITIONED = ("events_daily", "events_daily_sweep")
+
+
 def build(conn: Conn, rows: int) -> None:
-    """Both tables, same rows, indexed on seen_at, vacuumed and analyzed."""
-    conn.execute("DROP TABLE IF EXISTS events_daily, events_plain")
+    """The three tables, same rows, indexed on seen_at, vacuumed and analyzed."""
+    conn.execute("DROP TABLE IF EXISTS events_plain, " + ", ".join(PARTITIONED))
     conn.execute(sql.SQL(f"CREATE TABLE events_plain ({COLUMNS})"))
-    conn.execute(sql.SQL(f"CREATE TABLE events_daily ({COLUMNS}) PARTITION BY RANGE (seen_at)"))
-    conn.execute(
-        "DO $$ DECLARE d date; BEGIN"
-        "  FOR d IN SELECT generate_series((now() AT TIME ZONE 'UTC')::date - 11,"
-        "                                  (now() AT TIME ZONE 'UTC')::date + 2, '1 day')::date"
-        "  LOOP EXECUTE format('CREATE TABLE %I PARTITION OF events_daily"
-        "    FOR VALUES FROM (%L) TO (%L)', 'events_daily_' || to_char(d, 'YYYYMMDD'),"
-        "    d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');"
-        "  END LOOP; END $$"
-    )
+    for parent in PARTITIONED:
+        conn.execute(
+            sql.SQL(f"CREATE TABLE {{}} ({COLUMNS}) PARTITION BY RANGE (seen_at)").format(
+                sql.Identifier(parent)
+            )
+        )
+        conn.execute(
+            sql.SQL(
+                "DO $$ DECLARE d date; BEGIN"
+                "  FOR d IN SELECT generate_series((now() AT TIME ZONE 'UTC')::date - 11,"
+                "                        (now() AT TIME ZONE 'UTC')::date + 2, '1 day')::date"
+                "  LOOP EXECUTE format('CREATE TABLE %I PARTITION OF %I"
+                "    FOR VALUES FROM (%L) TO (%L)', {parent} || '_' || to_char(d, 'YYYYMMDD'),"
+                "    {parent}, d::timestamp AT TIME ZONE 'UTC',"
+                "    (d + 1)::timestamp AT TIME ZONE 'UTC');"
+                "  END LOOP; END $$"
+            ).format(parent=sql.Literal(parent))
+        )
     row = conn.execute("SELECT now()::text").fetchone()
     assert row is not None
-    for table in ("events_plain", "events_daily"):
+    for table in ("events_plain", *PARTITIONED):
         _fill(conn, table, rows, str(row[0]))
         conn.execute(sql.SQL("CREATE INDEX ON {} (seen_at)").format(sql.Identifier(table)))
         conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
@@ -219,7 +230,8 @@ def partition_retention(server: BenchServer, rows: int) -> ScenarioResult:
         engine.install(dsn)
         with connect(dsn) as conn:
             build(conn, rows)
-            conn.execute("SELECT pgsweep.add_rule('events_daily', 'seen_at', '7 days')")
+            for parent in PARTITIONED:
+                conn.execute("SELECT pgsweep.add_rule(%s, 'seen_at', '7 days')", (parent,))
             row = conn.execute(
                 "SELECT count(*) FROM events_plain WHERE seen_at < now() - interval '7 days'"
             ).fetchone()
@@ -249,7 +261,20 @@ def partition_retention(server: BenchServer, rows: int) -> ScenarioResult:
                 )
                 return done.rowcount, 0
 
+        def procedure_side() -> tuple[int, int]:
+            # What the pg_cron job runs: plain DETACH/DROP (100 ms lock waits), then the rows.
+            with connect(dsn) as conn:
+                seen: list[str] = []
+                conn.add_notice_handler(lambda d: seen.append(str(d.message_primary)))
+                row = conn.execute(
+                    "CALL pgsweep.sweep('events_daily_sweep'::regclass, 5000, '0', NULL)"
+                ).fetchone()
+            whole = [m for m in seen if "partitions removed whole" in m]
+            count = int(whole[0].split(" in ")[1].split()[0]) if whole else 0
+            return (int(row[0]) if row else 0), count
+
         pg = _measure(dsn, "events_daily", pgsweep_side)
+        proc = _measure(dsn, "events_daily_sweep", procedure_side)
         plain = _measure(dsn, "events_plain", plain_side)
         full_page_writes = server.settings(["full_page_writes"])["full_page_writes"]
     finally:
@@ -312,12 +337,24 @@ def partition_retention(server: BenchServer, rows: int) -> ScenarioResult:
             baseline_name=base,
         ),
     ]
+    # The procedure (the pg_cron job's path): plain DETACH/DROP, each lock waited for at most
+    # 100 ms, the writer may queue behind it that long.
+    for measure, ours, theirs, unit in (
+        ("time", proc.ms, plain.ms, "ms"),
+        ("WAL written", proc.wal_bytes / 1e6, plain.wal_bytes / 1e6, "MB"),
+        ("writer: slowest insert", proc.writer_max_ms, plain.writer_max_ms, "ms"),
+        ("writer: lock-wait samples", proc.lock_wait_samples, plain.lock_wait_samples, ""),
+    ):
+        result.figures.append(
+            Figure(name, f"CALL sweep(): {measure}", ours, theirs, unit, baseline_name=base)
+        )
     result.facts = {
         "rows": rows,
         "full_page_writes": full_page_writes,
         "expected_deleted": expected,
         "pgsweep": dataclasses.asdict(pg),
         "pgsweep_whole_partitions": step,
+        "procedure": dataclasses.asdict(proc),
         "plain": dataclasses.asdict(plain),
     }
     return result

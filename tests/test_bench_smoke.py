@@ -66,7 +66,7 @@ def test_the_smoke_mode_runs_every_scenario_and_both_sides_do_the_same_work(
     part = facts["partitions"]
     expected = part["expected_deleted"]
     assert expected > 0
-    for side in ("pgsweep", "plain"):
+    for side in ("pgsweep", "procedure", "plain"):
         assert abs(part[side]["deleted"] - expected) <= 2, (side, part[side], expected)
         assert part[side]["writer_inserts"] > 0
         assert part[side]["writer_errors"] == 0
