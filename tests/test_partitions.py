@@ -26,6 +26,7 @@ import pytest
 from pgsweep import cleanup, engine, partitions, runner, verify
 from tests.cli import pgsweep
 from tests.pg import connect
+from tests.roles import grant, temporary_roles
 
 SCHEMA = '"Telemetry"'
 BOUNDS_H = (-84, -60, -36, -12, 12, 36, 60)  # P0 = [-84, -60) … P5 = [36, 60)
@@ -597,3 +598,38 @@ def test_a_partition_the_archive_cannot_take_stays_attached_and_its_rows_are_row
     with connect(db) as conn:
         assert partitions_of(conn, events.table) == [events.partition(n) for n in range(6)]
         assert labels(conn, events.table) == kept_labels("timestamptz") - DEFAULT_LABELS
+
+
+def test_a_role_that_may_not_drop_the_partitions_still_deletes_every_garbage_row(
+    db: str,
+) -> None:
+    """Least privilege: a role with the engine's routines and DELETE on the table, not its
+    owner: the partitions stay (a WARNING each), their rows go row by row."""
+    events = make_events(db, "Events_not_owner", "timestamptz", default=False)
+    with temporary_roles(db, "sweeper") as roles:
+        sweeper = roles["sweeper"]
+        grant(
+            db,
+            (
+                "GRANT USAGE ON SCHEMA pgsweep TO {r}",
+                "GRANT SELECT ON pgsweep.expiry_rule, pgsweep.rules, pgsweep.release TO {r}",
+                "GRANT EXECUTE ON ALL ROUTINES IN SCHEMA pgsweep TO {r}",
+                'GRANT USAGE ON SCHEMA "Telemetry" TO {r}',
+                f"GRANT SELECT, DELETE ON {events.table} TO {{r}}",
+            ),
+            r=sweeper,
+        )
+        with connect(sweeper.dsn) as conn:
+            said: list[str] = []
+            conn.add_notice_handler(lambda d: said.append(str(d.message_primary)))
+            row = conn.execute(
+                "CALL pgsweep.sweep(%s::regclass, 5000, '0', NULL)", (events.table,)
+            ).fetchone()
+        assert row == (WHOLE_ROWS + 2,)
+        assert len([m for m in said if "cannot be removed: permission denied" in m]) == 3, said
+        done = cleanup.cleanup(sweeper.dsn, table=events.table)
+        (rule,) = done.tables[0].rules
+        assert (rule.rows, rule.partitions, len(rule.partitions_left)) == (0, [], 3)
+        with connect(db) as conn:
+            assert len(partitions_of(conn, events.table)) == 6
+            assert labels(conn, events.table) == kept_labels("timestamptz") - DEFAULT_LABELS

@@ -117,19 +117,21 @@ def _remove_one(
     """Remove one partition; False when it was left half-detached by a concurrent detach."""
     how = "detached"
     if concurrently and not _archive_blocked(conn, partition, archive):
-        # Should it time out waiting for a transaction that holds a lock on the table, the
-        # partition stays half-detached and remove_partition completes it (FINALIZE), which
-        # only waits for older snapshots: still no lock on the table itself.
-        how = "detached concurrently (finalized)"
         try:
             conn.execute(
                 sql.SQL("ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY").format(
                     sql.SQL(table), sql.SQL(partition)
                 )
             )
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
-            # Not detached, or left half-detached: remove_partition finishes it (FINALIZE).
-            pass
+        except psycopg.Error:
+            if conn.broken:
+                raise
+            # Not detached (the plain way below tries, and says why if it cannot either), or,
+            # timed out waiting for a transaction that holds a lock on the table, left
+            # half-detached: remove_partition completes it (FINALIZE), which only waits for
+            # older snapshots, still without a lock on the table itself.
+            if _pending(conn, partition):
+                how = "detached concurrently (finalized)"
         else:
             _dispose(conn, removal, partition, archive)
             return True
@@ -160,6 +162,13 @@ def _remove_one(
         return True
     removal.left.append(f"{partition}: {last} (tried {ATTEMPTS} times)")
     return how == "detached"
+
+
+def _pending(conn: psycopg.Connection[Any], partition: str) -> bool:
+    row = conn.execute(
+        "SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = %s::regclass", (partition,)
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _archive_blocked(conn: psycopg.Connection[Any], partition: str, archive: str | None) -> bool:

@@ -354,10 +354,15 @@ BEGIN
             EXECUTE format('SELECT count(*) FROM %s', v_part) INTO v_count;
             v_parts := v_parts || v_part;
             v_counts := v_counts || v_count;
-        EXCEPTION WHEN lock_not_available THEN
-            RAISE NOTICE 'pgsweep: partition % of % left for the next sweep: a lock was not granted within %',
-                v_part, p_rule.table_name, current_setting('lock_timeout')
-                USING HINT = 'Its rows are deleted row by row meanwhile.';
+        EXCEPTION
+            WHEN lock_not_available THEN
+                RAISE NOTICE 'pgsweep: partition % of % left for the next sweep: a lock was not granted within %',
+                    v_part, p_rule.table_name, current_setting('lock_timeout')
+                    USING HINT = 'Its rows are deleted row by row meanwhile.';
+            WHEN insufficient_privilege THEN
+                RAISE WARNING 'pgsweep: partition % of % cannot be removed: %',
+                    v_part, p_rule.table_name, SQLERRM
+                    USING HINT = 'Its rows are deleted row by row instead (only its owner may drop it).';
         END;
     END LOOP;
     FOR i IN 1 .. coalesce(array_length(v_parts, 1), 0) LOOP
