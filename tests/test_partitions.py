@@ -449,6 +449,11 @@ def test_a_snapshot_older_than_a_concurrent_detach_leaves_it_half_done_until_the
         ).fetchall()
         # One at most (PostgreSQL's rule); the other two were tried the plain way, and left.
         assert [r[0] for r in pending] == [events.partition(0)]
+        (check,) = [c for c in verify.partition_checks(sweeper) if events.table in c.name]
+        assert check.ok is False
+        assert f"half-detached (an interrupted DETACH CONCURRENTLY): {events.partition(0)}" in (
+            check.evidence
+        )
         again = partitions.remove_expired(sweeper, events.table, "seenAt")
         assert [(p.partition, p.rows) for p in again.removed] == [
             (events.partition(n), rows) for n, rows in ((0, 3), (1, 2), (2, 4))
