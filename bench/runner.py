@@ -8,14 +8,16 @@ import time
 from dataclasses import dataclass, replace
 from typing import TextIO
 
-from bench import scenarios
+from bench import partitions, scenarios
 from bench.dataset import Layout, Pair, build_pair
 from bench.report import Report, ScenarioResult
 from bench.scenarios import Settings
 from bench.server import BenchServer, bench_server
 from pgsweep.runner import SWEEP_BATCH_SIZE
 
-SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth")
+SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth", "partitions")
+# Rows of the partition-retention scenario per mode (--rows overrides): the issue's 10M in full.
+PARTITION_ROWS = {"full": 10_000_000, "quick": 200_000, "smoke": 20_000}
 S1_TARGET = 100.0  # x faster than plain, at the main size
 S2_TARGET = 4.0
 PGSWEEP_BATCH_SIZE = SWEEP_BATCH_SIZE  # pgsweep.sweep()'s default, driven the same way
@@ -32,10 +34,15 @@ class Options:
     decks: int
     cards_per_deck: int
     settings: Settings
+    partition_rows: int = 0  # 0: PARTITION_ROWS[mode]
 
     @staticmethod
     def for_mode(
-        mode: str, dsn: str | None, scenario_list: str = "all", runs: int | None = None
+        mode: str,
+        dsn: str | None,
+        scenario_list: str = "all",
+        runs: int | None = None,
+        rows: int | None = None,
     ) -> Options:
         options = MODES[mode]
         chosen = SCENARIOS if scenario_list == "all" else tuple(
@@ -45,7 +52,10 @@ class Options:
         if unknown:
             raise SystemExit(f"unknown scenario(s) {sorted(unknown)}; choose from {SCENARIOS}")
         settings = options.settings if runs is None else replace(options.settings, runs=runs)
-        return replace(options, dsn=dsn, scenarios=chosen, settings=settings)
+        partition_rows = rows or PARTITION_ROWS[mode]
+        return replace(
+            options, dsn=dsn, scenarios=chosen, settings=settings, partition_rows=partition_rows
+        )
 
 
 MODES = {
@@ -168,7 +178,12 @@ def run(options: Options, progress: TextIO | None = None) -> Report:
                 for name in (pair.pgsweep_db, pair.plain_db):
                     server.drop_database(name)
 
-        order = ["S1", "S2", "S3", "S4", "S5"]
+        if "partitions" in wanted:
+            rows = options.partition_rows or PARTITION_ROWS[options.mode]
+            _log(progress, f"partition retention against DELETE: {rows:,} rows, twice")
+            results["partitions", 0] = partitions.partition_retention(server, rows)
+
+        order = ["S1", "S2", "S3", "S4", "S5", "partitions"]
         for key in order:
             for (name, rows), result in sorted(results.items(), key=lambda kv: kv[0][1]):
                 if name == key and (rows in (0, options.main_rows)) and key in wanted:

@@ -36,6 +36,7 @@ def test_the_smoke_mode_runs_every_scenario_and_both_sides_do_the_same_work(
         "S3 backlog",
         "S4 insert path",
         "S5 deck progress",
+        "partitions",
         "growth",
     ]
     assert all(s.figures for s in report.scenarios)
@@ -59,6 +60,17 @@ def test_the_smoke_mode_runs_every_scenario_and_both_sides_do_the_same_work(
     s5 = facts["S5 deck progress"]
     assert s5["same_progress_rows_on_both_sides"]
     assert set(s5["refreshed"]["pgsweep"]) == set(s5["refreshed"]["plain"]) == {s5["decks"]}
+
+    # Partition retention against DELETE: both sides removed the same rows (the cutoff moves
+    # with the clock between the two, by a row or two at this size), pgsweep whole partitions.
+    part = facts["partitions"]
+    expected = part["expected_deleted"]
+    assert expected > 0
+    for side in ("pgsweep", "procedure", "plain"):
+        assert abs(part[side]["deleted"] - expected) <= 2, (side, part[side], expected)
+        assert part[side]["writer_inserts"] > 0
+        assert part[side]["writer_errors"] == 0
+    assert part["pgsweep"]["partitions_removed"] >= 2
 
     growth = facts["growth"]
     assert set(growth) == {f"{s}_{rows}" for s in ("S1", "S2") for rows in options.growth_rows}

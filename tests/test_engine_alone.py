@@ -207,7 +207,15 @@ def test_cleanup_deletes_exactly_what_its_dry_run_counts_for_both_rules(
     dry = run(capsys, "cleanup", "--dry-run", "--dsn", app_db, "--json").json()
     assert dry["would_delete"] == sum(GARBAGE.values())
     assert {t["table"]: t["rules"] for t in dry["tables"]} == {
-        t: [{"column": RULES[t], "would_delete": GARBAGE[t]}] for t in TABLES
+        t: [
+            {
+                "column": RULES[t],
+                "would_delete": GARBAGE[t],
+                "partitions": [],  # neither table is partitioned
+                "partitions_left": [],
+            }
+        ]
+        for t in TABLES
     }
     assert dry["skipped"] == []
     with connect(app_db) as conn:  # the dry run deleted nothing

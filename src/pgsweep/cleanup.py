@@ -14,6 +14,9 @@ its advisory lock, ``pgsweep.lock_rule``; a rule another run holds for longer th
 ``pgsweep.lock_wait`` is skipped and reported), paced by the same decision (``pgsweep.pace``:
 the batch size follows ``pgsweep.batch_target``, and the work pauses while a budget is exceeded,
 each pause reported with its reason), and refused on a standby.
+On a table range-partitioned on a rule's column, the partitions entirely past the cutoff leave
+first, whole (:mod:`pgsweep.partitions`: ``DETACH ... CONCURRENTLY`` where PostgreSQL allows it),
+and their rows count as deleted; the dry run lists them with their rows.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgsweep import db
+from pgsweep import db, partitions
 from pgsweep.deploy import require_engine
 from pgsweep.errors import UsageError
+from pgsweep.partitions import PartitionCount
 from pgsweep.runner import SWEEP_BATCH_SIZE, Pause, SkippedRule, require_primary
 
 # A cleanup that would delete more rows than this asks first (pgsweep cleanup: --yes, or y on a
@@ -39,7 +43,11 @@ CONSENT_ROWS = 100_000
 @dataclass(frozen=True)
 class RuleCount:
     column: str
-    rows: int
+    rows: int  # including those of the partitions
+    # Partitions past the cutoff removed whole (dry run: that would be), and those left for
+    # the next run ("partition: why"; their rows were row-deleted instead).
+    partitions: list[PartitionCount] = field(default_factory=list)
+    partitions_left: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -152,15 +160,42 @@ class _Run:
                 )
                 continue
             try:
-                deleted = self.rule(rule_table, column, batch_size, on_batch, skipped)
+                removal = self.remove_partitions(rule_table, column, on_batch)
+                if removal is None:  # the table or column went away meanwhile
+                    skipped.append(SkippedRule(rule_table, column, "its table or column is gone"))
+                    continue
+                deleted = removal.rows + self.rule(
+                    rule_table, column, batch_size, on_batch, skipped
+                )
             finally:
                 self.conn.execute(
                     "SELECT pgsweep.unlock_rule(%s::regclass, %s)", (rule_table, column)
                 )
-            tables.setdefault(rule_table, []).append(RuleCount(column, deleted))
+            tables.setdefault(rule_table, []).append(
+                RuleCount(column, deleted, removal.removed, removal.left)
+            )
             if self.stopped:
                 break
         return tables
+
+    def remove_partitions(
+        self, table: str, column: str, on_batch: Callable[[Progress], None] | None
+    ) -> partitions.Removal | None:
+        """The rule's partitions entirely past the cutoff, removed whole and recorded in the
+        run (None when the table or column went away since the rules were read)."""
+        try:
+            removal = partitions.remove_expired(self.conn, table, column)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
+            return None
+        if removal.rows:
+            self.conn.execute(
+                "SELECT pgsweep.run_record(%s, %s::regclass, %s, %s, 0)",
+                (self.run_id, table, column, removal.rows),
+            )
+        self.total += removal.rows
+        if removal.removed and on_batch is not None:
+            on_batch(Progress(table, column, removal.rows, self.total))
+        return removal
 
     def lock(self, table: str, column: str) -> int | str | None:
         """None once this session holds the rule's lock; else who holds it (its pid)."""
@@ -250,40 +285,6 @@ class _Run:
             blocked = 0
 
 
-def _sweep(
-    conn: psycopg.Connection[Any],
-    run_id: int,
-    rules: list[tuple[str, str]],
-    skipped: list[SkippedRule],
-    batch_size: int,
-    on_batch: Callable[[Progress], None] | None,
-) -> dict[str, list[RuleCount]]:
-    tables: dict[str, list[RuleCount]] = {}
-    total = 0
-    for rule_table, column in rules:
-        deleted = 0
-        start: str | None = None
-        while True:
-            try:
-                row = _batch(conn, run_id, rule_table, column, start, batch_size)
-            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-                # The table or column went away since the rules were read: said, and the
-                # other rules go on (the batches done are committed). Any other error (a
-                # missing privilege) is the operator's to see, not a rule to skip.
-                skipped.append(SkippedRule(rule_table, column, db.one_line(str(exc))))
-                break
-            if row is None:  # the rule was removed meanwhile
-                break
-            deleted += int(row[0])
-            total += int(row[0])
-            if on_batch is not None:
-                on_batch(Progress(rule_table, column, deleted, total))
-            start = row[1]
-            if start is None:
-                break
-        tables.setdefault(rule_table, []).append(RuleCount(column, deleted))
-    return tables
-
 
 def _batch(
     conn: psycopg.Connection[Any],
@@ -324,7 +325,8 @@ def garbage(conn: psycopg.Connection[Any], table: str | None = None) -> CleanupR
     ).fetchall()
     tables: dict[str, list[RuleCount]] = {}
     for rule_table, column, count in rows:
-        tables.setdefault(str(rule_table), []).append(RuleCount(str(column), int(count)))
+        expired = partitions.expired(conn, str(rule_table), str(column))
+        tables.setdefault(str(rule_table), []).append(RuleCount(str(column), int(count), expired))
     return CleanupResult(True, _tables(tables), skipped)
 
 

@@ -994,7 +994,15 @@ def _cleanup(ctx: Context) -> int:
                     {
                         "table": t.table,
                         key: t.rows,
-                        "rules": [{"column": r.column, key: r.rows} for r in t.rules],
+                        "rules": [
+                            {
+                                "column": r.column,
+                                key: r.rows,
+                                "partitions": [dataclasses.asdict(p) for p in r.partitions],
+                                "partitions_left": r.partitions_left,
+                            }
+                            for r in t.rules
+                        ],
                     }
                     for t in result.tables
                 ],
@@ -1021,6 +1029,7 @@ def _cleanup(ctx: Context) -> int:
         caption=caption,
         styles=[None] * (len(rows) - 1) + ["bold"],
     )
+    _partitions(out, result)
     _skipped(out, result.skipped)
     for pause in result.pauses:
         out.line(_pause_text(pause), style="yellow")
@@ -1137,6 +1146,21 @@ def _apply(ctx: Context) -> int:
         style="bold",
     )
     return EXIT_OK
+
+
+def _partitions(out: Output, result: cleanup.CleanupResult) -> None:
+    """Partitions past the cutoff that went whole (or would), and those left for the next run."""
+    for table in result.tables:
+        for rule in table.rules:
+            for p in rule.partitions:
+                verb = "would go whole" if result.dry_run else f"removed whole ({p.how})"
+                out.line(
+                    f"partition {p.partition} of {table.table}: {verb}, {plural(p.rows, 'row')}"
+                )
+            for left in rule.partitions_left:
+                out.line(
+                    f"partition {left}; row-deleted instead, tried again next run", style="yellow"
+                )
 
 
 def _skipped(out: Output, skipped: list[runner.SkippedRule]) -> None:
@@ -1259,6 +1283,12 @@ def _status(ctx: Context) -> int:
         caption="garbage: marked by a rule, not deleted yet (a row past two rules counts once in"
         " the table's garbage and under each of its rules); ~: the planner's estimate",
     )
+    for t in tables:
+        if t.partitions_due:
+            out.line(
+                f"{t.table}: partitions past the cutoff, removed whole by the next cleanup:"
+                f" {', '.join(t.partitions_due)}"
+            )
     _skipped(out, report.skipped)
     return EXIT_OK
 
@@ -1464,6 +1494,7 @@ def _run_json(c: runner.RunCounts) -> dict[str, Any]:
         "seconds": round(c.seconds, 3),
         "deleted": c.deleted,
         "total": c.total,
+        "partitions_removed": c.partitions,
         "skipped": [dataclasses.asdict(s) for s in c.skipped],
         "pauses": [dataclasses.asdict(p) for p in c.pauses],
     }
@@ -1472,6 +1503,9 @@ def _run_json(c: runner.RunCounts) -> dict[str, Any]:
 def _run_text(c: runner.RunCounts) -> str:
     parts = ", ".join(f"{t} {n:,}" for t, n in c.deleted.items())
     text = f"run {c.number}: deleted {plural(c.total, 'row')} ({parts}) in {c.seconds:.2f} s"
+    if c.partitions:
+        whole = ", ".join(f"{t} {n:,}" for t, n in c.partitions.items())
+        text += f"; partitions removed whole: {whole}"
     notes = [f"skipped rule {s.table}.{s.column}: {s.problem}" for s in c.skipped]
     notes += [_pause_text(p) for p in c.pauses]
     return "; ".join([text, *notes])

@@ -54,13 +54,28 @@ def cleanup_paths(conn: psycopg.Connection[Any]) -> list[Path]:
     for table, column in rules:
         # table is regclass output: already a quoted, possibly schema-qualified name.
         name = f"cleanup {table}.{column}"
+        # The oldest value the batches meet: on a partitioned table, partitions past the cutoff
+        # are removed whole before them (pgsweep.expired_partitions), so not theirs.
         oldest = _one(
             conn,
-            sql.SQL("SELECT min({})::text FROM {}").format(sql.Identifier(column), sql.SQL(table)),
+            sql.SQL(
+                "SELECT min({})::text FROM {} WHERE tableoid <> ALL (ARRAY("
+                "SELECT e.partition FROM pgsweep.expiry_rule r, pgsweep.expired_partitions(r) e"
+                " WHERE r.table_name = {}::regclass AND r.column_name = {}))"
+            ).format(sql.Identifier(column), sql.SQL(table), table, column),
         )
+        # A batch's range ends at a value from the table; the oldest one stands in for it (the
+        # plan's shape does not depend on where a range ends, only that it is bounded). On a
+        # partitioned table that empty range would be pruned to no scan at all: up to the
+        # cutoff instead.
+        partitioned = _one(
+            conn,
+            sql.SQL("SELECT relkind = 'p' FROM pg_class WHERE oid = {}::regclass").format(table),
+        )
+        batch_end = None if partitioned else oldest
 
         def condition(*bounds: object, table: str = table, column: str = column) -> Any:
-            extra = sql.SQL("").join(sql.SQL(", {}").format(b) for b in bounds)
+            extra = sql.SQL("").join(sql.SQL(", {}").format(b) for b in bounds if b is not None)
             return _one(
                 conn,
                 sql.SQL(
@@ -69,8 +84,6 @@ def cleanup_paths(conn: psycopg.Connection[Any]) -> list[Path]:
                 ).format(extra, table, column),
             )
 
-        # The range's upper end is a value from the table; the oldest one stands in for it (the
-        # plan's shape does not depend on where a range ends, only that it is bounded).
         delete = "SELECT pgsweep.purge_statement({}, {}, false)"
         statements = (
             ("", delete, (table, condition())),
@@ -79,7 +92,7 @@ def cleanup_paths(conn: psycopg.Connection[Any]) -> list[Path]:
                 "SELECT pgsweep.batch_boundary_statement({}, {}, {}, {})",
                 (table, column, condition(oldest), SWEEP_BATCH_SIZE),
             ),
-            (" (sweep batch)", delete, (table, condition(oldest, oldest))),
+            (" (sweep batch)", delete, (table, condition(oldest, batch_end))),
         )
         for label, query, args in statements:
             statement = _one(conn, sql.SQL(query).format(*args))

@@ -1,7 +1,9 @@
 """``pgsweep run --every DURATION``: the scheduler for deployments without pg_cron.
 
 Each run calls ``CALL pgsweep.sweep(table)`` once per table under an expiry rule that can run:
-one short transaction per batch (as the pg_cron job does), and a count per table to log. A rule
+one short transaction per batch (as the pg_cron job does), and a count per table to log.
+Partitions entirely past a cutoff are removed first, ``DETACH ... CONCURRENTLY`` where
+PostgreSQL allows it (:mod:`pgsweep.partitions`), and counted per table. A rule
 whose table or column is gone is left out, and every run reports it (as ``pgsweep cleanup``,
 ``status`` and ``verify`` do), so a log of runs shows that a table is no longer cleaned. Between
 runs it waits on a :class:`threading.Event`, so a SIGTERM/SIGINT handler that sets it stops the
@@ -35,7 +37,7 @@ from typing import Any
 
 import psycopg
 
-from pgsweep import db
+from pgsweep import db, partitions
 from pgsweep.deploy import require_engine
 from pgsweep.errors import PgsweepError, UsageError
 
@@ -90,9 +92,10 @@ class RunCounts:
     number: int
     started_at: dt.datetime
     seconds: float
-    deleted: dict[str, int]
+    deleted: dict[str, int]  # per table, including the rows of partitions removed whole
     skipped: list[SkippedRule] = field(default_factory=list)
     pauses: list[Pause] = field(default_factory=list)
+    partitions: dict[str, int] = field(default_factory=dict)  # per table: removed whole
 
     @property
     def total(self) -> int:
@@ -120,10 +123,12 @@ def sweep_once(
         "SELECT table_name, column_name::text, problem FROM pgsweep.rules"
         " ORDER BY table_name, column_name"
     ).fetchall()
-    tables = list(dict.fromkeys(str(t) for t, _, problem in rules if problem is None))
-    columns = {t: [str(c) for r, c, p in rules if str(r) == t and p is None] for t in tables}
+    runnable = [(str(t), str(c)) for t, c, problem in rules if problem is None]
+    tables = list(dict.fromkeys(t for t, _ in runnable))
+    columns = {t: [c for r, c in runnable if r == t] for t in tables}
     skipped = [SkippedRule(str(t), str(c), str(p)) for t, c, p in rules if p is not None]
     deleted: dict[str, int] = {}
+    removed: dict[str, int] = {}
     pauses: list[Pause] = []
     messages: list[str] = []
 
@@ -157,6 +162,11 @@ def sweep_once(
                 on_table(number, table, position, len(tables))
             messages.clear()
             try:
+                # Partitions past the cutoff first, DETACH ... CONCURRENTLY where possible
+                # (which the procedure cannot do); the procedure then removes any left, and
+                # the rows.
+                whole = [partitions.remove_expired(conn, table, c) for c in columns[table]]
+                _record_partitions(conn, table, columns[table], whole)
                 row = conn.execute(
                     "CALL pgsweep.sweep(%s::regclass, %s, '0'::interval, NULL)",
                     (table, batch_size),
@@ -169,7 +179,10 @@ def sweep_once(
                 conn.execute("SELECT pg_advisory_unlock_all()")
                 skipped.append(SkippedRule(table, "*", db.one_line(str(exc))))
                 continue
-            deleted[str(table)] = int(row[0]) if row and row[0] is not None else 0
+            swept = int(row[0]) if row and row[0] is not None else 0
+            deleted[table] = swept + sum(w.rows for w in whole)
+            if any(w.removed for w in whole):
+                removed[table] = sum(len(w.removed) for w in whole)
             said = read_messages(table, columns[table], messages)
             skipped += said.skipped
             pauses += said.pauses
@@ -180,7 +193,27 @@ def sweep_once(
                 conn.execute(
                     "SELECT set_config('pgsweep.max_run_time', %s, false)", (configured or "",)
                 )
-    return RunCounts(number, started, time.monotonic() - clock, deleted, skipped, pauses)
+    return RunCounts(
+        number, started, time.monotonic() - clock, deleted, skipped, pauses, removed
+    )
+
+
+def _record_partitions(
+    conn: psycopg.Connection[Any], table: str, columns: list[str], whole: list[partitions.Removal]
+) -> None:
+    """The rows of the partitions removed whole outside the procedure, as a run of their own
+    in the history ('cli'), so that every row a run removed is counted there."""
+    if not any(w.rows for w in whole):
+        return
+    row = conn.execute("SELECT pgsweep.run_begin('cli')").fetchone()
+    assert row is not None
+    for column, removal in zip(columns, whole, strict=True):
+        if removal.rows:
+            conn.execute(
+                "SELECT pgsweep.run_record(%s, %s::regclass, %s, %s, 0)",
+                (row[0], table, column, removal.rows),
+            )
+    conn.execute("SELECT pgsweep.run_end(%s, 'succeeded')", (row[0],))
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ table without one), oldest first.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from pgsweep import db
+from pgsweep import db, partitions
 from pgsweep.deploy import require_engine
 from pgsweep.errors import UsageError
 from pgsweep.runner import SkippedRule
@@ -63,6 +63,8 @@ class TableStatus:
     last_autovacuum: dt.datetime | None = None
     last_analyze: dt.datetime | None = None
     last_autoanalyze: dt.datetime | None = None
+    # Partitions entirely past a rule's cutoff, still there (a cleanup removes them whole).
+    partitions_due: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,14 @@ def status(dsn: str, *, sample: int = 0) -> Status:
                     last_autoanalyze=row[26],
                 )
             tables[table].rules.append(rule)
+        for table, found in tables.items():
+            due = [
+                p.partition
+                for rule in found.rules
+                for p in partitions.expired(conn, table, rule.column, count=False)
+            ]
+            if due:
+                tables[table] = replace(found, partitions_due=due)
         return Status(list(tables.values()), skipped)
 
 

@@ -14,6 +14,9 @@ One :class:`Check` per fact, each pass or fail with its evidence:
   an index that can serve it (EXPLAIN with sequential scans priced out, naming the index), and
   what the planner picks under the current statistics (plain EXPLAIN, reported, not judged: on
   a small table a sequential scan is the right choice);
+* every rule on a partitioned table: whether the partition bounds select its garbage (range on
+  the rule's column alone: partitions past the cutoff go whole, no index needed for them), and
+  no partition left half-detached;
 * in the reference app's database (:mod:`pgsweep.matcha`): its revision is the code's head, its
   routines, triggers and indexes are as shipped, and its hot lookups are index-driven;
 * a pg_cron job sweeps this database (``CALL pgsweep.sweep()``), is active, its last run
@@ -108,6 +111,7 @@ def _engine_checks(conn: Connection) -> list[Check]:
     checks += _guarded(conn, "rules", lambda: rule_checks(conn))
     checks += _guarded(conn, "expiry lag", lambda: lag_checks(conn))
     checks += _guarded(conn, "plans", lambda: plan_checks(conn, plans.cleanup_paths(conn)))
+    checks += _guarded(conn, "partitions", lambda: partition_checks(conn))
     return checks
 
 
@@ -404,6 +408,53 @@ def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield node
     for child in node.get("Plans", []):
         yield from _nodes(child)
+
+
+def partition_checks(conn: Connection) -> list[Check]:
+    """Per rule on a partitioned table: whether its partitions' bounds select the garbage (range
+    on the rule's column alone), which partitions past the cutoff a cleanup removes whole (no
+    index involved: the bounds are the check), and any partition a concurrent detach left
+    half-done (the next cleanup finishes it)."""
+    rules = conn.execute(
+        "SELECT r.table_name::text, r.column_name::text, pg_get_partkeydef(r.table_name),"
+        " (SELECT string_agg(e.partition::text, ', ' ORDER BY e.partition::text)"
+        "    FROM pgsweep.expired_partitions(r) e),"
+        " (SELECT string_agg(i.inhrelid::regclass::text, ', ') FROM pg_inherits i"
+        "   WHERE i.inhparent = r.table_name AND i.inhdetachpending),"
+        " (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = r.table_name)"
+        " FROM pgsweep.expiry_rule r JOIN pg_class c ON c.oid = r.table_name"
+        " WHERE c.relkind = 'p' AND pgsweep.rule_problem(r) IS NULL ORDER BY 1, 2"
+    ).fetchall()
+    checks = []
+    for table, column, key, expired, pending, count in rules:
+        name = f"partitions {table}.{column}"
+        ranged = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_partitioned_table p JOIN pg_attribute a"
+            " ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]"
+            " WHERE p.partrelid = %s::regclass AND p.partstrat = 'r' AND p.partnatts = 1"
+            " AND a.attname = %s)",
+            (table, column),
+        ).fetchone()
+        if not (ranged and ranged[0]):
+            evidence = f"{key}: not by range of {column} alone, so every partition is row-deleted"
+            checks.append(Check(name, True, evidence))
+        elif pending:
+            checks.append(
+                Check(
+                    name,
+                    False,
+                    f"half-detached (an interrupted DETACH CONCURRENTLY): {pending};"
+                    " pgsweep cleanup finishes it",
+                )
+            )
+        else:
+            whole = (
+                f"past the cutoff, removed whole by the bounds: {expired}"
+                if expired
+                else ("none past the cutoff now")
+            )
+            checks.append(Check(name, True, f"{key}, {count} partitions; {whole}"))
+    return checks
 
 
 # --- pg_cron ---------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 -- Removing what 1.1 added (its rule kinds, its run history, pacing) is what this file is for.
 -- squawk-ignore-file ban-drop-view, ban-drop-function, ban-drop-table, ban-drop-column
 \set ON_ERROR_STOP on
+-- A downgrade exists to remove what 1.1 added.
+-- squawk-ignore-file ban-drop-function, ban-drop-column
 
 BEGIN;
 -- Wait at most 5 s for a lock, unless the caller chose its own lock_timeout.
@@ -132,6 +134,24 @@ DROP FUNCTION IF EXISTS pgsweep.lock_rule(regclass, name, interval);
 DROP FUNCTION IF EXISTS pgsweep.unlock_rule(regclass, name);
 DROP FUNCTION IF EXISTS pgsweep.rule_lock_holder(regclass, name);
 DROP FUNCTION IF EXISTS pgsweep.rule_lock_keys(regclass, name);
+-- Partition retention (1.1): 1.0 row-deletes a partitioned table (correct, slower), except
+-- where a rule keeps its expired partitions in an archive schema: 1.0 would delete those rows.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_attribute
+                WHERE attrelid = 'pgsweep.expiry_rule'::regclass
+                  AND attname = 'partition_archive_schema' AND NOT attisdropped)
+       AND EXISTS (SELECT FROM pgsweep.expiry_rule r
+                    WHERE (to_jsonb(r) ->> 'partition_archive_schema') IS NOT NULL) THEN
+        RAISE EXCEPTION 'a rule keeps its expired partitions in an archive schema, which 1.0 would delete row by row'
+            USING HINT = 'SELECT pgsweep.set_partition_archive(table, column, NULL) for each, or keep 1.1.';
+    END IF;
+END $$;
+DROP FUNCTION IF EXISTS pgsweep.drop_expired_partitions(pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.remove_partition(pgsweep.expiry_rule, regclass, bigint);
+DROP FUNCTION IF EXISTS pgsweep.expired_partitions(pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.set_partition_archive(regclass, name, name);
+ALTER TABLE pgsweep.expiry_rule DROP COLUMN IF EXISTS partition_archive_schema;
 
 DELETE FROM pgsweep.release WHERE version = '1.1';
 COMMIT;

@@ -168,6 +168,11 @@ COMMENT ON COLUMN pgsweep.expiry_rule.child_key IS
     'Orphan rules: the expression of the child''s columns that gives the parent key (NULL: column_name)';
 COMMENT ON COLUMN pgsweep.expiry_rule.archive_to IS
     'The table the rule''s rows move into as they are deleted (NULL: deleted only)';
+-- 1.1: where a partitioned table's partitions past the cutoff go instead of being dropped
+-- (pgsweep.set_partition_archive). Appended, so an upgraded 1.0 has the columns in this order.
+ALTER TABLE pgsweep.expiry_rule ADD COLUMN IF NOT EXISTS partition_archive_schema name;
+COMMENT ON COLUMN pgsweep.expiry_rule.partition_archive_schema IS
+    'Schema that partitions entirely past the cutoff are moved into as plain tables (NULL: dropped)';
 
 -- ---- tables/release.sql ----------------------------------------
 -- The engine releases applied to this database, newest last: the engine's own version record,
@@ -796,6 +801,83 @@ END $$;
 COMMENT ON FUNCTION pgsweep.delete_rows_waiting_briefly(regclass, text, pgsweep.expiry_rule) IS
     'DELETE the matching rows in one pass, waiting at most 20 ms for any lock';
 
+-- ---- functions/drop_expired_partitions.sql ----------------------------------------
+-- Every partition of a rule's table that holds only garbage (expired_partitions), removed by
+-- remove_partition before the rule's rows are deleted batch by batch (which then only find the
+-- partition that straddles the cutoff, and the DEFAULT one). Each lock is waited for at most
+-- 100 ms, so an app writing into the table never waits longer than that behind the sweep; a
+-- partition whose lock is not granted is tried three times, then left with a NOTICE (its rows
+-- are row-deleted by the batches that follow; the next sweep tries again). A partition that
+-- cannot be removed for good (the role may not drop it, a foreign key refers to the table, the
+-- archive already has a table of its name) gets a WARNING and is row-deleted the same way.
+-- Every partition's rows are counted first (under a SHARE lock on it alone), before the first
+-- lock on the table: the table's ACCESS EXCLUSIVE lock then covers catalog changes only. Runs
+-- in the caller's transaction: that lock is held until it ends, so CALL pgsweep.sweep()
+-- commits right after it.
+CREATE OR REPLACE FUNCTION pgsweep.drop_expired_partitions(
+    p_rule pgsweep.expiry_rule, OUT partitions integer, OUT rows bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '100ms'
+AS $$
+DECLARE
+    v_part   regclass;
+    v_parts  regclass[] := ARRAY[]::regclass[];
+    v_counts bigint[] := ARRAY[]::bigint[];
+    v_count  bigint;
+BEGIN
+    partitions := 0;
+    rows := 0;
+    FOR v_part IN SELECT e.partition FROM pgsweep.expired_partitions(p_rule) e LOOP
+        BEGIN
+            /* A regclass: quoted by its output function.
+             * @plpgsql_check_options: security_warnings = false
+             */
+            EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_part);
+            EXECUTE format('SELECT count(*) FROM %s', v_part) INTO v_count;
+            v_parts := v_parts || v_part;
+            v_counts := v_counts || v_count;
+        EXCEPTION
+            WHEN lock_not_available THEN
+                RAISE NOTICE 'pgsweep: partition % of % left for the next sweep: a lock was not granted within %',
+                    v_part, p_rule.table_name, current_setting('lock_timeout')
+                    USING HINT = 'Its rows are deleted row by row meanwhile.';
+            WHEN insufficient_privilege THEN
+                RAISE WARNING 'pgsweep: partition % of % cannot be removed: %',
+                    v_part, p_rule.table_name, SQLERRM
+                    USING HINT = 'Its rows are deleted row by row instead (only its owner may drop it).';
+        END;
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(v_parts, 1), 0) LOOP
+        FOR v_attempt IN 1..3 LOOP
+            BEGIN
+                rows := rows + pgsweep.remove_partition(p_rule, v_parts[i], v_counts[i]);
+                partitions := partitions + 1;
+                EXIT;
+            EXCEPTION
+                WHEN lock_not_available THEN
+                    -- Sleep only while holding no lock on the table (nothing removed yet).
+                    IF v_attempt < 3 AND partitions = 0 THEN
+                        PERFORM pg_sleep(0.1 * v_attempt);
+                        CONTINUE;
+                    END IF;
+                    RAISE NOTICE 'pgsweep: partition % of % left for the next sweep: a lock was not granted within %',
+                        v_parts[i], p_rule.table_name, current_setting('lock_timeout')
+                        USING HINT = 'Its rows are deleted row by row meanwhile.';
+                    RETURN;
+                WHEN insufficient_privilege OR dependent_objects_still_exist
+                     OR foreign_key_violation OR duplicate_table OR invalid_schema_name THEN
+                    RAISE WARNING 'pgsweep: partition % of % cannot be removed: %',
+                        v_parts[i], p_rule.table_name, SQLERRM
+                        USING HINT = 'Its rows are deleted row by row instead.';
+                    EXIT;
+            END;
+        END LOOP;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION pgsweep.drop_expired_partitions(pgsweep.expiry_rule) IS
+    'Drop (or archive) every partition past a rule''s cutoff, waiting at most 100 ms per lock';
+
 -- ---- functions/epoch_scale.sql ----------------------------------------
 -- How many of a numeric rule column's units make a second (1 or 1000); NULL for a column that
 -- holds no epoch number.
@@ -852,6 +934,73 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgsweep.epoch_unit_problem(pgsweep.expiry_rule) IS
     'Why most values of a numeric rule column are implausible in its epoch unit, or NULL';
+
+-- ---- functions/expired_partitions.sql ----------------------------------------
+-- The partitions of a rule's table that hold nothing but garbage: for an age rule without a
+-- condition of its own, on a table range-partitioned on the rule's column alone, those whose
+-- upper bound is at or before the cutoff (every value they can hold is < upper <= cutoff). Never the DEFAULT partition, nor one bounded by
+-- MAXVALUE. Bounds are read from pg_class.relpartbound, deparsed in the settings below and cast
+-- back to the column's type. detach_concurrently: DETACH ... CONCURRENTLY can take it (the table
+-- has no DEFAULT partition and none half-detached: PostgreSQL forbids it then).
+CREATE OR REPLACE FUNCTION pgsweep.expired_partitions(p_rule pgsweep.expiry_rule)
+RETURNS TABLE (partition regclass, upper_bound text, detach_pending boolean, detach_concurrently boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET datestyle = 'ISO, YMD'
+SET timezone = 'UTC'
+AS $$
+DECLARE
+    v_type    regtype;
+    v_cutoff  text;
+    v_default boolean;
+    v_part    record;
+    v_expired boolean;
+BEGIN
+    -- Only a rule that marks a row by its column's age alone marks every row of such a
+    -- partition: never one with a condition of its own, nor another kind of rule (read through
+    -- jsonb, so that this holds whichever of those columns the rule table has).
+    IF coalesce(to_jsonb(p_rule) ->> 'kind', 'age') <> 'age'
+       OR to_jsonb(p_rule) ->> 'condition' IS NOT NULL THEN
+        RETURN;
+    END IF;
+    IF NOT EXISTS (
+        SELECT FROM pg_partitioned_table p
+          JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
+         WHERE p.partrelid = p_rule.table_name AND p.partstrat = 'r' AND p.partnatts = 1
+           AND a.attname = p_rule.column_name)
+    THEN
+        RETURN;
+    END IF;
+    v_type := pgsweep.column_type(p_rule.table_name, p_rule.column_name);
+    v_cutoff := pgsweep.cutoff_literal(p_rule);
+    -- A DEFAULT partition forbids a concurrent detach, and so does one already half-detached.
+    v_default := EXISTS (SELECT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                          WHERE i.inhparent = p_rule.table_name
+                            AND (pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'
+                                 OR i.inhdetachpending));
+    FOR v_part IN
+        SELECT c.oid::regclass AS part, i.inhdetachpending AS pending,
+               substring(pg_get_expr(c.relpartbound, c.oid) FROM ' TO \((.*)\)$') AS upper
+          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = p_rule.table_name
+         ORDER BY i.inhdetachpending DESC, c.relname
+    LOOP
+        CONTINUE WHEN v_part.upper IS NULL OR v_part.upper IN ('MAXVALUE', 'MINVALUE');
+        /* The bound is a constant as the server deparses it (a quoted literal or a number),
+         * the cutoff a literal built by cutoff_literal with %L.
+         * @plpgsql_check_options: security_warnings = false
+         */
+        EXECUTE format('SELECT (%s)::%s <= %s', v_part.upper, v_type, v_cutoff) INTO v_expired;
+        CONTINUE WHEN NOT v_expired;
+        partition := v_part.part;
+        upper_bound := v_part.upper;
+        detach_pending := v_part.pending;
+        detach_concurrently := NOT v_default;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION pgsweep.expired_partitions(pgsweep.expiry_rule) IS
+    'Partitions of a rule''s table whose upper bound is at or before the cutoff (never DEFAULT)';
 
 -- ---- functions/forget_dropped_rules.sql ----------------------------------------
 -- Event trigger (sql_drop): the rules of a table or column that was just dropped go with it,
@@ -1401,6 +1550,63 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgsweep.purge_statement(regclass, text, boolean, pgsweep.expiry_rule) IS
     'The DELETE a purge runs for a condition, with or without SKIP LOCKED, archiving (for EXPLAIN)';
+
+-- ---- functions/remove_partition.sql ----------------------------------------
+-- Take one partition that holds only garbage (expired_partitions) out of its table and drop it,
+-- or move it into the rule's partition_archive_schema as a plain table; returns its rows. Plain
+-- DETACH / DROP lock the parent ACCESS EXCLUSIVE for a catalog change only, never longer than
+-- the caller's lock_timeout to obtain (drop_expired_partitions sets a short one); the rows are
+-- counted first, under a SHARE lock on the partition alone, so the count is what went (p_rows:
+-- the caller counted them already, in this transaction, under that lock).
+CREATE OR REPLACE FUNCTION pgsweep.remove_partition(
+    p_rule pgsweep.expiry_rule, p_partition regclass, p_rows bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_pending boolean;
+    v_rows    bigint;
+    v_archive name := p_rule.partition_archive_schema;
+    v_name    name;
+BEGIN
+    SELECT e.detach_pending INTO v_pending
+      FROM pgsweep.expired_partitions(p_rule) e WHERE e.partition = p_partition;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a partition of % past the cutoff of its rule on "%"',
+            p_partition, p_rule.table_name, p_rule.column_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT c.relname INTO v_name FROM pg_class c WHERE c.oid = p_partition;
+    IF v_archive IS NOT NULL
+       AND to_regclass(format('%I.%I', v_archive, v_name)) IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot archive partition %: %.% already exists', p_partition,
+            quote_ident(v_archive), quote_ident(v_name) USING ERRCODE = 'duplicate_table';
+    END IF;
+    /* Identifiers are regclass output or quoted with %I.
+     * @plpgsql_check_options: security_warnings = false
+     */
+    EXECUTE format('LOCK TABLE %s IN SHARE MODE', p_partition);
+    IF p_rows IS NULL THEN
+        EXECUTE format('SELECT count(*) FROM %s', p_partition) INTO v_rows;
+    ELSE
+        v_rows := p_rows;
+    END IF;
+    IF v_pending THEN
+        EXECUTE format('ALTER TABLE %s DETACH PARTITION %s FINALIZE', p_rule.table_name, p_partition);
+    END IF;
+    IF v_archive IS NULL THEN
+        EXECUTE format('DROP TABLE %s', p_partition);
+    ELSE
+        IF NOT v_pending THEN
+            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', p_rule.table_name, p_partition);
+        END IF;
+        EXECUTE format('ALTER TABLE %s SET SCHEMA %I', p_partition, v_archive);
+    END IF;
+    RETURN v_rows;
+END $$;
+COMMENT ON FUNCTION pgsweep.remove_partition(pgsweep.expiry_rule, regclass, bigint) IS
+    'Detach one expired partition and drop it (or move it to the archive schema); its rows';
 
 -- ---- functions/remove_rule.sql ----------------------------------------
 -- Take a rule (or, with no column, every rule of the table) out of the lifecycle; returns how
@@ -2034,6 +2240,31 @@ END $$;
 COMMENT ON FUNCTION pgsweep.set_lag_target(regclass, name, interval) IS
     'Set (or with NULL reset) the lag target of one expiry rule';
 
+-- ---- functions/set_partition_archive.sql ----------------------------------------
+-- Keep the partitions a rule takes out of its table (expired_partitions) as plain tables in
+-- p_schema instead of dropping them; NULL drops them again. The schema must exist.
+CREATE OR REPLACE FUNCTION pgsweep.set_partition_archive(
+    p_table regclass, p_column name, p_schema name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_schema IS NOT NULL AND to_regnamespace(quote_ident(p_schema)) IS NULL THEN
+        RAISE EXCEPTION 'schema "%" does not exist', p_schema
+            USING ERRCODE = 'invalid_schema_name',
+                  HINT = format('CREATE SCHEMA %I;', p_schema);
+    END IF;
+    UPDATE pgsweep.expiry_rule r SET partition_archive_schema = p_schema
+     WHERE r.table_name = p_table AND r.column_name = p_column;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % has no expiry rule on column "%"', p_table, p_column
+            USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
+    END IF;
+END $$;
+COMMENT ON FUNCTION pgsweep.set_partition_archive(regclass, name, name) IS
+    'Move a rule''s expired partitions into this schema instead of dropping them (NULL: drop)';
+
 -- ---- functions/setting.sql ----------------------------------------
 -- The pacing settings of CALL pgsweep.sweep(), pgsweep run and pgsweep cleanup, and their
 -- defaults: one line each, here and nowhere else (docs/scheduling.md, "Pacing"). Each can be set
@@ -2205,7 +2436,9 @@ BEGIN
             CONTINUE;
         END IF;
         v_start := clock_timestamp();
-        v_deleted := pgsweep.purge_rule(v_rule);
+        -- Whole partitions past the cutoff first; the parent's lock lasts until the caller commits.
+        v_deleted := (SELECT d.rows FROM pgsweep.drop_expired_partitions(v_rule) d)
+                     + pgsweep.purge_rule(v_rule);
         PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, v_deleted, 1,
                                    p_since => v_start);
         v_total := v_total + v_deleted;
@@ -2289,7 +2522,9 @@ COMMENT ON FUNCTION pgsweep.version() IS 'The engine release installed in this d
 -- pgsweep.batch_target from p_batch_size on, and between batches the run pauses while a budget
 -- is exceeded (standby replay lag, autovacuum on the table, sessions waiting for the sweep, WAL
 -- and row rates), each pause said in a NOTICE with its reason, or stops at pgsweep.max_run_time.
--- A standby (a server in recovery) is refused before anything is read.
+-- A standby (a server in recovery) is refused before anything is read. A partitioned table's
+-- partitions entirely past the cutoff go whole first (pgsweep.drop_expired_partitions,
+-- docs/partitions.md); the batches then find the rows of the partition that straddles it.
 -- The run is recorded (pgsweep.run, docs/observability.md): its row is committed first, each
 -- batch adds its counts (and the pauses before it) in its own transaction, and the run ends
 -- 'succeeded', or 'failed' with the error (recorded and committed, then raised again to the
@@ -2308,6 +2543,7 @@ DECLARE
     v_rule  pgsweep.expiry_rule;
     v_batch record;
     v_pace  record;
+    v_dropped record;
     v_from  text;
     v_problem text;
     v_rule_total bigint;
@@ -2371,7 +2607,14 @@ BEGIN
             CONTINUE;
         END IF;
         v_from := NULL;
-        v_rule_total := 0;
+        -- Whole partitions past the cutoff first (committed at once: the parent's lock goes).
+        v_batch_started := pg_catalog.clock_timestamp();
+        SELECT d.partitions, d.rows INTO v_dropped FROM pgsweep.drop_expired_partitions(v_rule) AS d;
+        IF v_dropped.partitions OPERATOR(pg_catalog.>) 0 THEN
+            PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name,
+                                       v_dropped.rows, 0, p_since => v_batch_started);
+        END IF;
+        v_rule_total := v_dropped.rows;
         v_size := p_batch_size;
         LOOP
             v_batch_started := pg_catalog.clock_timestamp();

@@ -36,7 +36,9 @@ BEGIN
             CONTINUE;
         END IF;
         v_start := clock_timestamp();
-        v_deleted := pgsweep.purge_rule(v_rule);
+        -- Whole partitions past the cutoff first; the parent's lock lasts until the caller commits.
+        v_deleted := (SELECT d.rows FROM pgsweep.drop_expired_partitions(v_rule) d)
+                     + pgsweep.purge_rule(v_rule);
         PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, v_deleted, 1,
                                    p_since => v_start);
         v_total := v_total + v_deleted;

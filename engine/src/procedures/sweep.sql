@@ -7,7 +7,9 @@
 -- pgsweep.batch_target from p_batch_size on, and between batches the run pauses while a budget
 -- is exceeded (standby replay lag, autovacuum on the table, sessions waiting for the sweep, WAL
 -- and row rates), each pause said in a NOTICE with its reason, or stops at pgsweep.max_run_time.
--- A standby (a server in recovery) is refused before anything is read.
+-- A standby (a server in recovery) is refused before anything is read. A partitioned table's
+-- partitions entirely past the cutoff go whole first (pgsweep.drop_expired_partitions,
+-- docs/partitions.md); the batches then find the rows of the partition that straddles it.
 -- The run is recorded (pgsweep.run, docs/observability.md): its row is committed first, each
 -- batch adds its counts (and the pauses before it) in its own transaction, and the run ends
 -- 'succeeded', or 'failed' with the error (recorded and committed, then raised again to the
@@ -26,6 +28,7 @@ DECLARE
     v_rule  pgsweep.expiry_rule;
     v_batch record;
     v_pace  record;
+    v_dropped record;
     v_from  text;
     v_problem text;
     v_rule_total bigint;
@@ -92,7 +95,15 @@ BEGIN
             CONTINUE;
         END IF;
         v_from := NULL;
-        v_rule_total := 0;
+        -- Whole partitions past the cutoff first (committed at once: the parent's lock goes).
+        v_batch_started := pg_catalog.clock_timestamp();
+        SELECT d.partitions, d.rows INTO v_dropped FROM pgsweep.drop_expired_partitions(v_rule) AS d;
+        IF v_dropped.partitions OPERATOR(pg_catalog.>) 0 THEN
+            PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name,
+                                       v_dropped.rows, 0, p_since => v_batch_started);
+        END IF;
+        COMMIT;
+        v_rule_total := v_dropped.rows;
         v_size := p_batch_size;
         LOOP
             v_batch_started := pg_catalog.clock_timestamp();

@@ -82,3 +82,8 @@ COMMENT ON COLUMN pgsweep.expiry_rule.child_key IS
     'Orphan rules: the expression of the child''s columns that gives the parent key (NULL: column_name)';
 COMMENT ON COLUMN pgsweep.expiry_rule.archive_to IS
     'The table the rule''s rows move into as they are deleted (NULL: deleted only)';
+-- 1.1: where a partitioned table's partitions past the cutoff go instead of being dropped
+-- (pgsweep.set_partition_archive). Appended, so an upgraded 1.0 has the columns in this order.
+ALTER TABLE pgsweep.expiry_rule ADD COLUMN IF NOT EXISTS partition_archive_schema name;
+COMMENT ON COLUMN pgsweep.expiry_rule.partition_archive_schema IS
+    'Schema that partitions entirely past the cutoff are moved into as plain tables (NULL: dropped)';
