@@ -176,7 +176,15 @@ def test_every_command_serves_every_kind_of_rule_with_exact_counts(
     dry = run(capsys, "cleanup", "--dry-run", "--dsn", kinds_db, "--json").json()
     assert dry["would_delete"] == sum(GARBAGE.values())
     assert {t["table"]: t["rules"] for t in dry["tables"]} == {
-        t: [{"column": RULES[t], "would_delete": GARBAGE[t]}] for t in TABLES
+        t: [
+            {
+                "column": RULES[t],
+                "would_delete": GARBAGE[t],
+                "partitions": [],  # none of these tables is partitioned
+                "partitions_left": [],
+            }
+        ]
+        for t in TABLES
     }
 
     report = run(capsys, "verify", "--no-cron", "--dsn", kinds_db)

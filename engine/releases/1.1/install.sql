@@ -1909,9 +1909,12 @@ COMMENT ON FUNCTION pgsweep.run_alive(bigint, bigint) IS
 -- 'interrupted' (run_alive). Before the run, cheap housekeeping (skipped when another run_begin
 -- is doing it): mark interrupted runs, prune history past history_retention(), fold the insert
 -- trigger's sweeps into their day's 'trigger' run.
+-- run_begin, run_record and run_end are SECURITY DEFINER: a role allowed to sweep (EXECUTE on
+-- the engine's routines, DELETE on its tables) records its runs without any right on the history
+-- tables, which only the engine writes; the run names the session's role (session_user).
 CREATE OR REPLACE FUNCTION pgsweep.run_begin(p_invoked_by text, p_commits boolean DEFAULT true)
 RETURNS bigint
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1950,7 +1953,7 @@ COMMENT ON FUNCTION pgsweep.run_begin(text, boolean) IS
 CREATE OR REPLACE FUNCTION pgsweep.run_end(
     p_run_id bigint, p_status text DEFAULT 'succeeded', p_error text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -2068,7 +2071,7 @@ CREATE OR REPLACE FUNCTION pgsweep.run_record(
     p_batches bigint DEFAULT 1, p_pauses integer DEFAULT 0, p_paused_for interval DEFAULT '0',
     p_since timestamptz DEFAULT NULL, p_error text DEFAULT NULL, p_archived bigint DEFAULT 0)
 RETURNS void
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -2692,6 +2695,10 @@ BEGIN
         END LOOP;
         PERFORM pgsweep.unlock_rule(v_rule.table_name, v_rule.column_name);
         RAISE NOTICE 'pgsweep: % rows deleted from % (%)', v_rule_total, v_rule.table_name, v_rule.column_name;
+        IF v_dropped.partitions OPERATOR(pg_catalog.>) 0 THEN
+            RAISE NOTICE 'pgsweep: of them, % rows in % partitions removed whole', v_dropped.rows,
+                v_dropped.partitions;
+        END IF;
         deleted := deleted OPERATOR(pg_catalog.+) v_rule_total;
     END LOOP;
     IF v_pauses OPERATOR(pg_catalog.>) 0 THEN
@@ -2789,8 +2796,8 @@ SELECT k.table_name,
        CASE WHEN f.garbage = 0 THEN '0'::interval
             WHEN d.delete_rate > 0 THEN make_interval(secs => f.garbage / d.delete_rate)
        END AS backlog_eta,
-       pg_table_size(r.table_name) AS table_bytes,
-       pg_indexes_size(r.table_name) AS index_bytes,
+       sz.table_bytes,
+       sz.index_bytes,
        s.n_dead_tup AS dead_tuples,
        s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze,
        CASE WHEN p.problem IS NULL THEN
@@ -2809,6 +2816,11 @@ SELECT k.table_name,
  CROSS JOIN LATERAL (SELECT pgsweep.table_key(r.table_name) AS table_name) k
  CROSS JOIN LATERAL (SELECT pgsweep.rule_problem(r) AS problem) p
  CROSS JOIN LATERAL pgsweep.rule_figures(r) f
+ -- A partitioned table's size is its partitions' (pg_partition_tree lists no plain table).
+ CROSS JOIN LATERAL (
+        SELECT coalesce(sum(pg_table_size(t.relid)), pg_table_size(r.table_name)) AS table_bytes,
+               coalesce(sum(pg_indexes_size(t.relid)), pg_indexes_size(r.table_name)) AS index_bytes
+          FROM pg_partition_tree(r.table_name) t WHERE t.isleaf) sz
   LEFT JOIN pgsweep.rule_last_run lr
          ON lr.table_name = k.table_name AND lr.column_name = r.column_name
   LEFT JOIN pgsweep.rule_counter c

@@ -6,9 +6,12 @@
 -- 'interrupted' (run_alive). Before the run, cheap housekeeping (skipped when another run_begin
 -- is doing it): mark interrupted runs, prune history past history_retention(), fold the insert
 -- trigger's sweeps into their day's 'trigger' run.
+-- run_begin, run_record and run_end are SECURITY DEFINER: a role allowed to sweep (EXECUTE on
+-- the engine's routines, DELETE on its tables) records its runs without any right on the history
+-- tables, which only the engine writes; the run names the session's role (session_user).
 CREATE OR REPLACE FUNCTION pgsweep.run_begin(p_invoked_by text, p_commits boolean DEFAULT true)
 RETURNS bigint
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

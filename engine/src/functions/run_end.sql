@@ -8,7 +8,7 @@
 CREATE OR REPLACE FUNCTION pgsweep.run_end(
     p_run_id bigint, p_status text DEFAULT 'succeeded', p_error text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

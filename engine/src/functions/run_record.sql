@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION pgsweep.run_record(
     p_batches bigint DEFAULT 1, p_pauses integer DEFAULT 0, p_paused_for interval DEFAULT '0',
     p_since timestamptz DEFAULT NULL, p_error text DEFAULT NULL, p_archived bigint DEFAULT 0)
 RETURNS void
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

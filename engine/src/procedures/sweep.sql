@@ -177,6 +177,10 @@ BEGIN
         END LOOP;
         PERFORM pgsweep.unlock_rule(v_rule.table_name, v_rule.column_name);
         RAISE NOTICE 'pgsweep: % rows deleted from % (%)', v_rule_total, v_rule.table_name, v_rule.column_name;
+        IF v_dropped.partitions OPERATOR(pg_catalog.>) 0 THEN
+            RAISE NOTICE 'pgsweep: of them, % rows in % partitions removed whole', v_dropped.rows,
+                v_dropped.partitions;
+        END IF;
         deleted := deleted OPERATOR(pg_catalog.+) v_rule_total;
     END LOOP;
     IF v_pauses OPERATOR(pg_catalog.>) 0 THEN

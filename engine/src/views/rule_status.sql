@@ -28,8 +28,8 @@ SELECT k.table_name,
        CASE WHEN f.garbage = 0 THEN '0'::interval
             WHEN d.delete_rate > 0 THEN make_interval(secs => f.garbage / d.delete_rate)
        END AS backlog_eta,
-       pg_table_size(r.table_name) AS table_bytes,
-       pg_indexes_size(r.table_name) AS index_bytes,
+       sz.table_bytes,
+       sz.index_bytes,
        s.n_dead_tup AS dead_tuples,
        s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze,
        CASE WHEN p.problem IS NULL THEN
@@ -48,6 +48,11 @@ SELECT k.table_name,
  CROSS JOIN LATERAL (SELECT pgsweep.table_key(r.table_name) AS table_name) k
  CROSS JOIN LATERAL (SELECT pgsweep.rule_problem(r) AS problem) p
  CROSS JOIN LATERAL pgsweep.rule_figures(r) f
+ -- A partitioned table's size is its partitions' (pg_partition_tree lists no plain table).
+ CROSS JOIN LATERAL (
+        SELECT coalesce(sum(pg_table_size(t.relid)), pg_table_size(r.table_name)) AS table_bytes,
+               coalesce(sum(pg_indexes_size(t.relid)), pg_indexes_size(r.table_name)) AS index_bytes
+          FROM pg_partition_tree(r.table_name) t WHERE t.isleaf) sz
   LEFT JOIN pgsweep.rule_last_run lr
          ON lr.table_name = k.table_name AND lr.column_name = r.column_name
   LEFT JOIN pgsweep.rule_counter c
