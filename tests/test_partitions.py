@@ -638,3 +638,30 @@ def test_a_role_that_may_not_drop_the_partitions_still_deletes_every_garbage_row
         with connect(db) as conn:
             assert len(partitions_of(conn, events.table)) == 6
             assert labels(conn, events.table) == kept_labels("timestamptz") - DEFAULT_LABELS
+
+
+def test_a_rule_with_a_condition_or_an_archive_never_drops_a_partition_whole(db: str) -> None:
+    # A condition marks only some rows of an expired partition, and an archiving rule must move
+    # each row into its archive: either way every row goes by the batches, none with a partition.
+    conditional = make_events(db, "Events_conditional", "timestamptz")
+    archived = make_events(db, "Events_archived", "timestamptz")
+    with connect(db) as conn:
+        conn.execute(
+            "SELECT pgsweep.add_rule(%s, 'seenAt', r.keep_for, p_condition => 'label <> ''p0 a''')"
+            " FROM pgsweep.expiry_rule r WHERE r.table_name = %s::regclass",
+            (conditional.table, conditional.table),
+        )
+        conn.execute("SELECT pgsweep.set_archive(%s, 'seenAt')", (archived.table,))
+        for events in (conditional, archived):
+            assert conn.execute(
+                "SELECT count(*) FROM pgsweep.expiry_rule r, pgsweep.expired_partitions(r)"
+                " WHERE r.table_name = %s::regclass",
+                (events.table,),
+            ).fetchone() == (0,)
+    with connect(db) as conn:
+        conn.execute("CALL pgsweep.sweep(%s::regclass, 5000, '0', NULL)", (conditional.table,))
+        conn.execute("CALL pgsweep.sweep(%s::regclass, 5000, '0', NULL)", (archived.table,))
+        for events in (conditional, archived):
+            assert len(partitions_of(conn, events.table)) == len(BOUNDS_H)  # six and DEFAULT
+        assert labels(conn, conditional.table) == kept_labels("timestamptz") | {"p0 a"}
+        assert labels(conn, archived.table) == kept_labels("timestamptz")

@@ -19,10 +19,10 @@ DECLARE
     v_expired boolean;
 BEGIN
     -- Only a rule that marks a row by its column's age alone marks every row of such a
-    -- partition: never one with a condition of its own, nor another kind of rule (read through
-    -- jsonb, so that this holds whichever of those columns the rule table has).
-    IF coalesce(to_jsonb(p_rule) ->> 'kind', 'age') <> 'age'
-       OR to_jsonb(p_rule) ->> 'condition' IS NOT NULL THEN
+    -- partition: never one with a condition of its own, nor another kind of rule. Nor a rule
+    -- that archives its rows (archive_to): they must move row by row into its archive (its
+    -- expired partitions can be kept whole instead: partition_archive_schema).
+    IF p_rule.kind <> 'age' OR p_rule.condition IS NOT NULL OR p_rule.archive_to IS NOT NULL THEN
         RETURN;
     END IF;
     IF NOT EXISTS (
@@ -42,12 +42,18 @@ BEGIN
                                  OR i.inhdetachpending));
     FOR v_part IN
         SELECT c.oid::regclass AS part, i.inhdetachpending AS pending,
-               substring(pg_get_expr(c.relpartbound, c.oid) FROM ' TO \((.*)\)$') AS upper
+               substring(pg_get_expr(c.relpartbound, c.oid) FROM ' TO \((.*)\)$') AS upper,
+               substring(pg_get_expr(c.relpartbound, c.oid) FROM '^FOR VALUES FROM \((.*)\) TO ') AS lower
           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
          WHERE i.inhparent = p_rule.table_name
          ORDER BY i.inhdetachpending DESC, c.relname
     LOOP
         CONTINUE WHEN v_part.upper IS NULL OR v_part.upper IN ('MAXVALUE', 'MINVALUE');
+        -- An epoch number below the floor (before 2000: rule_condition) is never garbage, so a
+        -- partition that can hold one is never garbage whole.
+        CONTINUE WHEN pgsweep.epoch_scale(p_rule) IS NOT NULL AND CASE
+            WHEN v_part.lower IS NULL OR v_part.lower = 'MINVALUE' THEN true
+            ELSE btrim(v_part.lower, '''')::numeric < 946684800::numeric * pgsweep.epoch_scale(p_rule) END;
         /* The bound is a constant as the server deparses it (a quoted literal or a number),
          * the cutoff a literal built by cutoff_literal with %L.
          * @plpgsql_check_options: security_warnings = false
