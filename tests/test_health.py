@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -132,7 +133,6 @@ def test_a_blocked_session_is_named_with_the_session_that_blocks_it(
     long_pids = {d["pid"] for d in found["long_queries"]["details"]}
     assert {waiter, holder_pid} <= long_pids
     assert found["long_queries"]["status"] == "warning"
-    assert f"pid {waiter} (pgsweep health) waits" not in text.out
     assert f"pid {waiter}" in text.out
     assert "the holder" in text.out
     assert text.code == 1
@@ -195,3 +195,19 @@ def test_the_tables_under_a_rule_come_first_with_their_estimates(
         t: own_tables.GARBAGE[t] + own_tables.KEPT[t] for t in (own_tables.TABLES)
     }
     assert {t: d["rows_estimate"] for t, d in tables.items()} == total
+
+
+def test_a_threshold_comes_from_the_config_file_unless_the_command_line_says_otherwise(
+    fresh_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "pgsweep.toml"
+    config.write_text('[health]\nxid-age-warning = 1\ndead-ratio-warning = "30%"\n')
+    shown = pgsweep(capsys, "health", "--dsn", fresh_db, "--config", str(config), "--json")
+    xid = checks(shown)["transaction_id_age"]
+    assert xid["status"] == "warning"  # any database is older than 1 transaction
+    assert "no table over 30%" in checks(shown)["dead_tuples"]["summary"]
+    again = pgsweep(
+        capsys, "health", "--dsn", fresh_db, "--config", str(config), "--json",
+        "--xid-age-warning", "2000000000", "--xid-age-critical", "2100000000",
+    )  # fmt: skip
+    assert checks(again)["transaction_id_age"]["status"] == "ok"
