@@ -211,3 +211,38 @@ def test_a_threshold_comes_from_the_config_file_unless_the_command_line_says_oth
         "--xid-age-warning", "2000000000", "--xid-age-critical", "2100000000",
     )  # fmt: skip
     assert checks(again)["transaction_id_age"]["status"] == "ok"
+
+
+def test_a_rule_that_never_ran_warns_and_one_whose_last_run_failed_is_critical(
+    fresh_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.install(fresh_db)
+    with connect(fresh_db) as conn:
+        conn.execute(
+            "CREATE TABLE kept (id int PRIMARY KEY, expires_at timestamptz NOT NULL);"
+            "CREATE INDEX ON kept (expires_at);"
+            "SELECT pgsweep.add_rule('kept', 'expires_at');"
+            "INSERT INTO kept VALUES (1, now() + interval '1 day')"
+        )
+    found = checks(pgsweep(capsys, "health", "--dsn", fresh_db, "--json"))
+    assert found["rules"]["status"] == "warning"  # no garbage, within target, but never ran
+    assert found["rules"]["details"][0]["problems"] == ["never ran successfully"]
+
+    with connect(fresh_db) as conn:
+        conn.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'kept rows are kept'; END $$;"
+            "CREATE TRIGGER refuse BEFORE DELETE ON kept FOR EACH ROW EXECUTE FUNCTION refuse();"
+            "UPDATE kept SET expires_at = now() - interval '1 second'"
+        )
+        with pytest.raises(psycopg.errors.RaiseException):
+            conn.execute("CALL pgsweep.sweep()")
+    shown = pgsweep(capsys, "health", "--dsn", fresh_db, "--json")
+    rules = checks(shown)["rules"]
+    assert rules["status"] == "critical"
+    assert rules["details"][0]["last_run_status"] == "failed"
+    assert "last run failed: kept rows are kept" in rules["summary"]
+    assert shown.code == 2
+    scraped = pgsweep(capsys, "metrics", "--dsn", fresh_db).out
+    assert 'pgsweep_last_run_failed{rule="expires_at",table="public.kept"} 1.0' in scraped
+    assert 'pgsweep_run_failures_total{rule="expires_at",table="public.kept"} 1.0' in scraped
