@@ -212,3 +212,16 @@ def session_server() -> Iterator[PgServer]:
     else:
         with _local_server() as server:
             yield server
+
+
+def tolerate_lag(dsn: str) -> None:
+    """Let the rules of this database fall behind without verify failing them: for tests about
+    other checks, whose garbage waits on purpose (the lag check: tests/test_run_history.py)."""
+    with connect(dsn) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()
+        assert name is not None
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET pgsweep.default_lag_target = '100 years'").format(
+                sql.Identifier(str(name[0]))
+            )
+        )

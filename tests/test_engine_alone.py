@@ -24,7 +24,7 @@ from tests import own_tables
 from tests.cli import Outcome, pgsweep, pgsweep_process
 from tests.cron_cluster import cron_cluster
 from tests.own_tables import ATTRIBUTES, GARBAGE, KEPT, KEPT_LABELS, SESSIONS, TABLES
-from tests.pg import connect
+from tests.pg import connect, tolerate_lag
 from tests.sqlrun import assert_same_catalog, catalog_of
 
 MATCHA_TABLES = (
@@ -76,6 +76,7 @@ def app_db(fresh_db: str) -> str:
     with connect(fresh_db) as conn:
         own_tables.create(conn)
         own_tables.seed(conn)
+    tolerate_lag(fresh_db)
     return fresh_db
 
 
@@ -309,6 +310,7 @@ def test_schedule_registers_the_sweep_of_every_rule_and_verify_sees_the_job(
         with connect(dsn) as conn:
             own_tables.create(conn)
             own_tables.seed(conn)
+        tolerate_lag(dsn)
         done = run(capsys, "schedule", "--dsn", dsn, "--cron", "*/5 * * * *", "--json").json()
         job = done["job"]
         assert (job["command"], job["database"], job["active"]) == (

@@ -14,11 +14,17 @@ from tests.roles import grant, temporary_roles
 
 # Statement for statement as docs/engine.md shows them ({monitor} is the role).
 MONITOR_GRANTS = (
-    "GRANT SELECT ON pgsweep.expiry_rule, pgsweep.rules, pgsweep.release TO {monitor}",
+    "GRANT SELECT ON pgsweep.expiry_rule, pgsweep.rules, pgsweep.release,"
+    " pgsweep.rule_status, pgsweep.runs, pgsweep.rule_last_run, pgsweep.run_failures,"
+    " pgsweep.rows_deleted_per_day, pgsweep.rule_counters TO {monitor}",
     "GRANT EXECUTE ON FUNCTION pgsweep.version(), pgsweep.garbage_counts(regclass),"
     " pgsweep.cutoff_literal(pgsweep.expiry_rule),"
     " pgsweep.instant_expression(pgsweep.expiry_rule),"
-    " pgsweep.rule_problem(pgsweep.expiry_rule), pgsweep.column_type(regclass, name)"
+    " pgsweep.rule_problem(pgsweep.expiry_rule), pgsweep.column_type(regclass, name),"
+    " pgsweep.rule_condition(pgsweep.expiry_rule, text, text),"
+    " pgsweep.rule_figures(pgsweep.expiry_rule), pgsweep.table_key(regclass),"
+    " pgsweep.default_lag_target(), pgsweep.exact_count_limit(),"
+    " pgsweep.run_alive(bigint, bigint)"
     " TO {monitor}",
     # The tables under a rule, to count their rows (or: GRANT pg_read_all_data TO {monitor}).
     'GRANT USAGE ON SCHEMA "ActingWeb" TO {monitor}',

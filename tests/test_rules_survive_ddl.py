@@ -20,7 +20,7 @@ from pgsweep import engine, verify
 from tests import own_tables
 from tests.cli import Outcome, pgsweep
 from tests.own_tables import ATTRIBUTES, GARBAGE, KEPT, KEPT_LABELS, SESSIONS
-from tests.pg import PgServer, connect
+from tests.pg import PgServer, connect, tolerate_lag
 from tests.roles import temporary_roles
 from tests.sqlrun import psql_file
 from tests.tokens import TOKEN_TABLES, add_token, add_user, remaining_ids, without_triggers
@@ -62,6 +62,7 @@ def app_db(fresh_db: str) -> str:
     with connect(fresh_db) as conn:
         own_tables.create(conn)
         own_tables.seed(conn)
+    tolerate_lag(fresh_db)
     return fresh_db
 
 

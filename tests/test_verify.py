@@ -10,7 +10,7 @@ import pytest
 from pgsweep import migrate, verify
 from pgsweep.verify import VerifyReport
 from tests.cli import pgsweep
-from tests.pg import connect
+from tests.pg import connect, tolerate_lag
 from tests.sqlrun import assert_same_catalog, catalog_of
 
 
@@ -26,6 +26,7 @@ def db(module_db: str) -> str:
             "INSERT INTO refresh_tokens (user_id, token_hash, expires_at)"
             " SELECT id, md5(username), now() - interval '1 day' FROM users"
         )
+    tolerate_lag(module_db)
     return module_db
 
 

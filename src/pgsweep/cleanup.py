@@ -76,7 +76,7 @@ def cleanup(
     with db.connect(dsn) as conn:
         require_engine(conn)
         rules, skipped = _rules(conn, table)
-        run_id = _run_begin(conn, skipped)
+        run_id = _run_begin(conn, table)
         try:
             tables = _sweep(conn, run_id, rules, skipped, batch_size, on_batch)
         except psycopg.Error as exc:
@@ -86,16 +86,18 @@ def cleanup(
     return CleanupResult(False, _tables(tables), skipped)
 
 
-def _run_begin(conn: psycopg.Connection[Any], skipped: list[SkippedRule]) -> int:
+def _run_begin(conn: psycopg.Connection[Any], table: str | None) -> int:
     """The run's row in pgsweep.run, committed ('cli'), with the rules that cannot run."""
     row = conn.execute("SELECT pgsweep.run_begin('cli')").fetchone()
     assert row is not None
     run_id = int(row[0])
-    for rule in skipped:
-        conn.execute(
-            "SELECT pgsweep.run_record(%s, %s::regclass, %s, 0, 0, p_error => %s)",
-            (run_id, rule.table, rule.column, f"skipped: {rule.problem}"),
-        )
+    conn.execute(
+        "SELECT pgsweep.run_record(%s, r.table_name, r.column_name, 0, 0,"
+        " p_error => 'skipped: ' || p.problem)"
+        " FROM pgsweep.expiry_rule r, LATERAL (SELECT pgsweep.rule_problem(r) AS problem) p"
+        " WHERE p.problem IS NOT NULL AND (%s::regclass IS NULL OR r.table_name = %s::regclass)",
+        (run_id, table, table),
+    )
     return run_id
 
 

@@ -72,7 +72,10 @@ class Status:
 
 
 _QUERY = (
-    "SELECT table_name::regclass::text, column_name::text, problem, garbage, rows_total,"
+    # The name as this session's search_path shows it (the view's is schema-qualified); a
+    # dropped table's rule keeps its number.
+    "SELECT coalesce(to_regclass(table_name)::text, table_name), column_name::text, problem,"
+    " garbage, rows_total,"
     " rows_never_expire, rows_alive, counts_estimated,"
     " extract(epoch FROM expiry_lag), extract(epoch FROM newest_garbage_lag),"
     " extract(epoch FROM oldest_row_age), extract(epoch FROM lag_target), lag_ok,"
@@ -96,6 +99,9 @@ def status(dsn: str, *, sample: int = 0) -> Status:
         raise UsageError("--sample must not be negative")
     with db.connect(dsn) as conn:
         require_engine(conn)
+        # Timestamps come back as text psycopg reads in DateStyle ISO only; the session's own
+        # DateStyle (a role's or database's default) changes nothing the engine computes.
+        conn.execute("SET datestyle = 'ISO'")
         rows = conn.execute(_QUERY).fetchall()
         garbage = {
             str(t): int(n)

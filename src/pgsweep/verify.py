@@ -188,7 +188,7 @@ def lag_checks(conn: Connection) -> list[Check]:
     """Per rule that can run: its expiry lag against its target, with the backlog, the delete
     rate the run history measured and when the backlog will be gone (pgsweep.rule_status)."""
     rows = conn.execute(
-        "SELECT table_name::regclass::text, column_name::text, lag_ok,"
+        "SELECT coalesce(to_regclass(table_name)::text, table_name), column_name::text, lag_ok,"
         " extract(epoch FROM expiry_lag), extract(epoch FROM lag_target), garbage, delete_rate,"
         " extract(epoch FROM backlog_eta)"
         " FROM pgsweep.rule_status WHERE problem IS NULL ORDER BY 1, 2"

@@ -167,16 +167,21 @@ CREATE TABLE IF NOT EXISTS pgsweep.run (
     rows_archived  bigint      NOT NULL DEFAULT 0,
     batches        bigint      NOT NULL DEFAULT 0,
     rows_given_way bigint,
-    pauses         integer     NOT NULL DEFAULT 0,
+    pauses         bigint      NOT NULL DEFAULT 0,
     paused_for     interval    NOT NULL DEFAULT '0',
-    pid            integer,
+    pid            bigint,
     backend_start  timestamptz,
     CONSTRAINT run_invoked_by_known
         CHECK (invoked_by IN ('procedure', 'function', 'cli', 'scheduler', 'trigger')),
     CONSTRAINT run_status_known
         CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted'))
 );
+-- Created with the table, empty: nothing to wait for (and CONCURRENTLY cannot run in the
+-- install's transaction).
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX IF NOT EXISTS run_started_at_idx ON pgsweep.run (started_at);
+-- The same: created with the table, empty.
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX IF NOT EXISTS run_running_idx ON pgsweep.run (run_id) WHERE status = 'running';
 COMMENT ON TABLE pgsweep.run IS
     'Cleanup runs (procedure, function, cli, scheduler; trigger sweeps one row a day), kept 30 days';
@@ -198,11 +203,13 @@ CREATE TABLE IF NOT EXISTS pgsweep.run_rule (
     rows_archived  bigint      NOT NULL DEFAULT 0,
     batches        bigint      NOT NULL DEFAULT 0,
     rows_given_way bigint,
-    pauses         integer     NOT NULL DEFAULT 0,
+    pauses         bigint      NOT NULL DEFAULT 0,
     paused_for     interval    NOT NULL DEFAULT '0',
     error          text,
     PRIMARY KEY (run_id, table_name, column_name)
 );
+-- Created with the table, empty (see run.sql).
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX IF NOT EXISTS run_rule_rule_idx
     ON pgsweep.run_rule (table_name, column_name, started_at);
 COMMENT ON TABLE pgsweep.run_rule IS
@@ -217,7 +224,7 @@ CREATE TABLE IF NOT EXISTS pgsweep.trigger_sweep (
     table_name   text        NOT NULL,
     column_name  name        NOT NULL,
     swept_at     timestamptz NOT NULL DEFAULT now(),
-    rows_deleted integer     NOT NULL
+    rows_deleted bigint      NOT NULL
 );
 COMMENT ON TABLE pgsweep.trigger_sweep IS
     'Insert-trigger sweeps not yet folded into pgsweep.run (per day) and pgsweep.rule_counter';
@@ -257,7 +264,12 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'value_zone is for timestamp (without time zone) and date columns.';
     END IF;
-    v_rule := ROW(p_table, p_column, coalesce(p_keep_for, '0'), v_zone);
+    -- Field by field: the rule's other columns (lag_target, …) stay NULL here and untouched in
+    -- the update below.
+    v_rule.table_name := p_table;
+    v_rule.column_name := p_column;
+    v_rule.keep_for := coalesce(p_keep_for, '0');
+    v_rule.value_zone := v_zone;
     PERFORM pgsweep.cutoff_literal(v_rule);
     IF NOT EXISTS (
         SELECT FROM pg_index i
@@ -877,7 +889,7 @@ COMMENT ON FUNCTION pgsweep.rule_problem(pgsweep.expiry_rule) IS
 -- every role, where pg_stat_activity hides other roles' backend_start; a dead session has
 -- released its locks, so a run whose lock is gone was interrupted (killed, or its server
 -- restarted).
-CREATE OR REPLACE FUNCTION pgsweep.run_alive(p_run_id bigint, p_pid integer)
+CREATE OR REPLACE FUNCTION pgsweep.run_alive(p_run_id bigint, p_pid bigint)
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -889,7 +901,7 @@ AS $$
            AND l.classid = 1886614391::oid
            AND l.objid = (p_run_id % 2147483648)::integer::oid AND l.objsubid = 2)
 $$;
-COMMENT ON FUNCTION pgsweep.run_alive(bigint, integer) IS
+COMMENT ON FUNCTION pgsweep.run_alive(bigint, bigint) IS
     'Whether the session running a run is still there (it holds the run''s advisory lock)';
 
 -- ---- functions/run_begin.sql ----------------------------------------
@@ -1320,9 +1332,9 @@ DECLARE
     v_rule_total bigint;
     v_run_id bigint;
     v_pauses integer := 0;
-    v_paused_for interval := '0';
+    v_paused_for interval := '0'::pg_catalog.interval;
     v_pauses_recorded integer := 0;
-    v_paused_for_recorded interval := '0';
+    v_paused_for_recorded interval := '0'::pg_catalog.interval;
     v_batch_start timestamptz;
     v_error text;
     v_state text;

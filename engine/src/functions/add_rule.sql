@@ -32,7 +32,12 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'value_zone is for timestamp (without time zone) and date columns.';
     END IF;
-    v_rule := ROW(p_table, p_column, coalesce(p_keep_for, '0'), v_zone);
+    -- Field by field: the rule's other columns (lag_target, …) stay NULL here and untouched in
+    -- the update below.
+    v_rule.table_name := p_table;
+    v_rule.column_name := p_column;
+    v_rule.keep_for := coalesce(p_keep_for, '0');
+    v_rule.value_zone := v_zone;
     PERFORM pgsweep.cutoff_literal(v_rule);
     IF NOT EXISTS (
         SELECT FROM pg_index i

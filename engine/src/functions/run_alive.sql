@@ -3,7 +3,7 @@
 -- every role, where pg_stat_activity hides other roles' backend_start; a dead session has
 -- released its locks, so a run whose lock is gone was interrupted (killed, or its server
 -- restarted).
-CREATE OR REPLACE FUNCTION pgsweep.run_alive(p_run_id bigint, p_pid integer)
+CREATE OR REPLACE FUNCTION pgsweep.run_alive(p_run_id bigint, p_pid bigint)
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -15,5 +15,5 @@ AS $$
            AND l.classid = 1886614391::oid
            AND l.objid = (p_run_id % 2147483648)::integer::oid AND l.objsubid = 2)
 $$;
-COMMENT ON FUNCTION pgsweep.run_alive(bigint, integer) IS
+COMMENT ON FUNCTION pgsweep.run_alive(bigint, bigint) IS
     'Whether the session running a run is still there (it holds the run''s advisory lock)';

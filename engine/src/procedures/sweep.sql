@@ -23,9 +23,9 @@ DECLARE
     v_rule_total bigint;
     v_run_id bigint;
     v_pauses integer := 0;
-    v_paused_for interval := '0';
+    v_paused_for interval := '0'::pg_catalog.interval;
     v_pauses_recorded integer := 0;
-    v_paused_for_recorded interval := '0';
+    v_paused_for_recorded interval := '0'::pg_catalog.interval;
     v_batch_start timestamptz;
     v_error text;
     v_state text;

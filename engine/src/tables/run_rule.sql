@@ -10,11 +10,13 @@ CREATE TABLE IF NOT EXISTS pgsweep.run_rule (
     rows_archived  bigint      NOT NULL DEFAULT 0,
     batches        bigint      NOT NULL DEFAULT 0,
     rows_given_way bigint,
-    pauses         integer     NOT NULL DEFAULT 0,
+    pauses         bigint      NOT NULL DEFAULT 0,
     paused_for     interval    NOT NULL DEFAULT '0',
     error          text,
     PRIMARY KEY (run_id, table_name, column_name)
 );
+-- Created with the table, empty (see run.sql).
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX IF NOT EXISTS run_rule_rule_idx
     ON pgsweep.run_rule (table_name, column_name, started_at);
 COMMENT ON TABLE pgsweep.run_rule IS

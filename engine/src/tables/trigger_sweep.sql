@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS pgsweep.trigger_sweep (
     table_name   text        NOT NULL,
     column_name  name        NOT NULL,
     swept_at     timestamptz NOT NULL DEFAULT now(),
-    rows_deleted integer     NOT NULL
+    rows_deleted bigint      NOT NULL
 );
 COMMENT ON TABLE pgsweep.trigger_sweep IS
     'Insert-trigger sweeps not yet folded into pgsweep.run (per day) and pgsweep.rule_counter';
