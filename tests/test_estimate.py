@@ -103,12 +103,14 @@ def test_the_command_needs_dry_run_and_says_the_sample_was_rolled_back(
     assert refused.code == 2
     assert "--estimate needs --dry-run" in refused.err
     shown = pgsweep(capsys, "cleanup", "--dry-run", "--estimate", "--dsn", app)
-    assert shown.code == 0, shown.err
+    assert shown.code == 1, shown.err  # the tokens' sample failed: so would the cleanup
     assert "events.expires_at: would delete 100 rows in 1 batch of 5,000" in shown.out
     assert "foreign key event_notes_event_id_fkey of event_notes (ON DELETE CASCADE)" in shown.out
     assert "the sample batch failed, as the run would" in shown.out
     assert "every sample was rolled back" in shown.out
+    assert "1 sample failed: the cleanup would fail there too" in shown.out
     as_json = pgsweep(capsys, "cleanup", "--dry-run", "--estimate", "--dsn", app, "--json").json()
+    assert as_json["ok"] is False
     assert as_json["would_delete"] == 103
     assert [r["sample_rows"] for r in as_json["rules"]] == [100, 0]
     assert counts(app) == (GARBAGE_EVENTS + LIVE_EVENTS, 50, 5, 2)

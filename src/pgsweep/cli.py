@@ -1013,9 +1013,14 @@ def _estimate(ctx: Context) -> int:
     args, out = ctx.args, ctx.out
     with out.busy("running one sample batch per rule (rolled back)…"):
         result = cleanup.estimate(ctx.dsn, table=args.table, batch_size=args.batch_size)
+    # A sample that failed (a restricting foreign key, a missing privilege): the run would fail
+    # at that batch, a problem found (exit 1), as verify's red.
+    failed = sum(r.error is not None for r in result.rules)
+    status = EXIT_FAILED if failed else EXIT_OK
     if out.json:
-        out.result(
+        out.emit(
             {
+                "ok": failed == 0,
                 "dry_run": True,
                 "estimate": True,
                 "batch_size": result.batch_size,
@@ -1026,7 +1031,7 @@ def _estimate(ctx: Context) -> int:
                 "skipped": [dataclasses.asdict(r) for r in result.skipped],
             }
         )
-        return EXIT_OK
+        return status
     for r in result.rules:
         name = f"{r.table}.{r.column}"
         out.line(
@@ -1065,8 +1070,12 @@ def _estimate(ctx: Context) -> int:
         f" {format_bytes(result.wal_bytes)} of WAL without pauses; every sample was rolled back",
         style="bold",
     )
+    if failed:
+        out.line(
+            f"{plural(failed, 'sample')} failed: the cleanup would fail there too", style="bold red"
+        )
     _skipped(out, result.skipped)
-    return EXIT_OK
+    return status
 
 
 def _skipped(out: Output, skipped: list[runner.SkippedRule]) -> None:
