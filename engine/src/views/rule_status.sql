@@ -50,7 +50,7 @@ SELECT k.table_name,
  CROSS JOIN LATERAL pgsweep.rule_figures(r) f
   LEFT JOIN pgsweep.rule_last_run lr
          ON lr.table_name = k.table_name AND lr.column_name = r.column_name
-  LEFT JOIN pgsweep.rule_counter c
+  LEFT JOIN pgsweep.rule_counters c
          ON c.table_name = k.table_name AND c.column_name = r.column_name
   LEFT JOIN LATERAL (
         SELECT coalesce(rr.error, ru.error) AS error, coalesce(rr.ended_at, ru.ended_at) AS at
