@@ -198,7 +198,7 @@ def test_a_cleanup_that_falls_behind_turns_red_then_green_with_every_run_recorde
             " WHERE rr.table_name = 'public.events' ORDER BY r.run_id"
         ).fetchall()
         counter = conn.execute(
-            "SELECT rows_deleted_total, runs_total, failures_total FROM pgsweep.rule_counter"
+            "SELECT rows_deleted_total, runs_total, failures_total FROM pgsweep.rule_counters"
             " WHERE table_name = 'public.events'"
         ).fetchone()
         left = conn.execute("SELECT count(*) FROM events").fetchone()
