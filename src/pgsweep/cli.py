@@ -1041,6 +1041,8 @@ def _estimate(ctx: Context) -> int:
         )
         if r.error is not None:
             out.line(f"  the sample batch failed, as the run would: {r.error}", style="bold red")
+        elif r.rows == 0:
+            out.line("  nothing to delete now")
         else:
             held = (
                 " (rows were held: the SKIP LOCKED pass, as the engine takes)"
