@@ -54,6 +54,10 @@ def test_pg_cron_runs_the_scheduled_cleanup_in_the_app_database(
         assert runs == [("succeeded", "CALL")]
         with connect(app) as conn:
             assert conn.execute("SELECT count(*) FROM refresh_tokens").fetchone() == (0,)
+            # The run history tells what pg_cron's "CALL" does not (docs/observability.md).
+            assert conn.execute(
+                "SELECT invoked_by, status, rows_deleted FROM pgsweep.runs"
+            ).fetchall() == [("scheduler", "succeeded", 25)]
         report = verify.verify(app)
         assert report.ok, [c.evidence for c in report.failures]
         last = next(c for c in report.checks if c.name.startswith("pg_cron last run"))

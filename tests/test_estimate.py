@@ -72,8 +72,11 @@ def test_one_sample_batch_per_rule_is_projected_and_rolled_back(app: str) -> Non
     # Every batch like the sample: the whole run's WAL is the sample's per row times the rows.
     assert events.projected_wal_bytes == round(events.sample_wal_bytes * 100 / 30)
     assert events.plan.endswith("on events")
-    assert "RowExclusiveLock on events" in events.locks
-    assert "RowExclusiveLock on event_notes" in events.locks  # the cascade ran, rolled back
+    # The table and its two indexes; the cascade reached event_notes (and its primary key).
+    assert events.locks == [
+        "RowExclusiveLock on event_notes (and its index)",
+        "RowExclusiveLock on events (and its 2 indexes)",
+    ]
     (notes_key,) = events.foreign_keys
     assert (notes_key.table, notes_key.action) == ("event_notes", "cascade")
     assert "deletes the rows of event_notes" in notes_key.effect
@@ -103,12 +106,14 @@ def test_the_command_needs_dry_run_and_says_the_sample_was_rolled_back(
     assert refused.code == 2
     assert "--estimate needs --dry-run" in refused.err
     shown = pgsweep(capsys, "cleanup", "--dry-run", "--estimate", "--dsn", app)
-    assert shown.code == 0, shown.err
+    assert shown.code == 1, shown.err  # the tokens' sample failed: so would the cleanup
     assert "events.expires_at: would delete 100 rows in 1 batch of 5,000" in shown.out
     assert "foreign key event_notes_event_id_fkey of event_notes (ON DELETE CASCADE)" in shown.out
     assert "the sample batch failed, as the run would" in shown.out
     assert "every sample was rolled back" in shown.out
+    assert "1 sample failed: the cleanup would fail there too" in shown.out
     as_json = pgsweep(capsys, "cleanup", "--dry-run", "--estimate", "--dsn", app, "--json").json()
+    assert as_json["ok"] is False
     assert as_json["would_delete"] == 103
     assert [r["sample_rows"] for r in as_json["rules"]] == [100, 0]
     assert counts(app) == (GARBAGE_EVENTS + LIVE_EVENTS, 50, 5, 2)

@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -132,7 +133,6 @@ def test_a_blocked_session_is_named_with_the_session_that_blocks_it(
     long_pids = {d["pid"] for d in found["long_queries"]["details"]}
     assert {waiter, holder_pid} <= long_pids
     assert found["long_queries"]["status"] == "warning"
-    assert f"pid {waiter} (pgsweep health) waits" not in text.out
     assert f"pid {waiter}" in text.out
     assert "the holder" in text.out
     assert text.code == 1
@@ -195,3 +195,54 @@ def test_the_tables_under_a_rule_come_first_with_their_estimates(
         t: own_tables.GARBAGE[t] + own_tables.KEPT[t] for t in (own_tables.TABLES)
     }
     assert {t: d["rows_estimate"] for t, d in tables.items()} == total
+
+
+def test_a_threshold_comes_from_the_config_file_unless_the_command_line_says_otherwise(
+    fresh_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "pgsweep.toml"
+    config.write_text('[health]\nxid-age-warning = 1\ndead-ratio-warning = "30%"\n')
+    shown = pgsweep(capsys, "health", "--dsn", fresh_db, "--config", str(config), "--json")
+    xid = checks(shown)["transaction_id_age"]
+    assert xid["status"] == "warning"  # any database is older than 1 transaction
+    assert "no table over 30%" in checks(shown)["dead_tuples"]["summary"]
+    again = pgsweep(
+        capsys, "health", "--dsn", fresh_db, "--config", str(config), "--json",
+        "--xid-age-warning", "2000000000", "--xid-age-critical", "2100000000",
+    )  # fmt: skip
+    assert checks(again)["transaction_id_age"]["status"] == "ok"
+
+
+def test_a_rule_that_never_ran_warns_and_one_whose_last_run_failed_is_critical(
+    fresh_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.install(fresh_db)
+    with connect(fresh_db) as conn:
+        conn.execute(
+            "CREATE TABLE kept (id int PRIMARY KEY, expires_at timestamptz NOT NULL);"
+            "CREATE INDEX ON kept (expires_at);"
+            "SELECT pgsweep.add_rule('kept', 'expires_at');"
+            "INSERT INTO kept VALUES (1, now() + interval '1 day')"
+        )
+    found = checks(pgsweep(capsys, "health", "--dsn", fresh_db, "--json"))
+    assert found["rules"]["status"] == "warning"  # no garbage, within target, but never ran
+    assert found["rules"]["details"][0]["problems"] == ["never ran successfully"]
+
+    with connect(fresh_db) as conn:
+        conn.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'kept rows are kept'; END $$;"
+            "CREATE TRIGGER refuse BEFORE DELETE ON kept FOR EACH ROW EXECUTE FUNCTION refuse();"
+            "UPDATE kept SET expires_at = now() - interval '1 second'"
+        )
+        with pytest.raises(psycopg.errors.RaiseException):
+            conn.execute("CALL pgsweep.sweep()")
+    shown = pgsweep(capsys, "health", "--dsn", fresh_db, "--json")
+    rules = checks(shown)["rules"]
+    assert rules["status"] == "critical"
+    assert rules["details"][0]["last_run_status"] == "failed"
+    assert "last run failed: kept rows are kept" in rules["summary"]
+    assert shown.code == 2
+    scraped = pgsweep(capsys, "metrics", "--dsn", fresh_db).out
+    assert 'pgsweep_last_run_failed{rule="expires_at",table="public.kept"} 1.0' in scraped
+    assert 'pgsweep_run_failures_total{rule="expires_at",table="public.kept"} 1.0' in scraped

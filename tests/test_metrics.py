@@ -4,6 +4,7 @@ scraping ``pgsweep serve`` is in tests/test_scenario_falling_behind.py."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -46,3 +47,15 @@ def test_without_the_engine_the_exposition_says_the_database_is_unreadable(
     as_json = pgsweep(capsys, "metrics", "--dsn", fresh_db, "--json").json()
     assert as_json["ok"] is False
     assert "pgsweep" in as_json["error"]
+
+
+def test_serve_on_a_port_in_use_is_a_usage_error(
+    fresh_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        shown = pgsweep(capsys, "serve", "--dsn", fresh_db, "--port", port)
+    assert shown.code == 2
+    assert f"cannot listen on 127.0.0.1 port {port}" in shown.err

@@ -133,7 +133,7 @@ def test_a_failing_run_is_recorded_as_failed_with_its_error_and_still_raises(
             "SELECT table_name, column_name::text, error FROM pgsweep.run_failures"
         ).fetchall() == [("public.sessions", "expiresAt", "sessions are kept for audit")]
         assert conn.execute(
-            "SELECT failures_total, runs_total FROM pgsweep.rule_counter"
+            "SELECT failures_total, runs_total FROM pgsweep.rule_counters"
             " WHERE table_name = 'public.sessions'"
         ).fetchone() == (1, 1)
         last_error = conn.execute(

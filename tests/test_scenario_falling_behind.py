@@ -37,7 +37,7 @@ from tests.test_metrics import serving
 
 RECORD = os.environ.get("PGSWEEP_SCENARIO_RECORD")
 LAG_TARGET_S = 1.0
-FAST_ROWS, SLOW_ROWS = 20, 1  # rows the writer inserts every WRITE_EVERY_S
+FAST_RATE, SLOW_RATE = 400, 20  # rows the writer inserts a second
 WRITE_EVERY_S = 0.05
 SWEEP = "CALL pgsweep.sweep('events', 10, '50 milliseconds')"
 SAMPLE_EVERY_S = 0.1
@@ -64,21 +64,28 @@ class Writer(threading.Thread):
     def __init__(self, dsn: str) -> None:
         super().__init__(daemon=True)
         self.dsn = dsn
-        self.rows = FAST_ROWS
+        self.rate = FAST_RATE
         self.written = 0
         self.stop = threading.Event()
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        # By the clock, not by the loop: ``rate`` rows a second however slow an insert is.
         try:
             with connect(self.dsn) as conn:
+                due, last = 0.0, time.monotonic()
                 while not self.stop.is_set():
-                    conn.execute(
-                        "INSERT INTO events (expires_at)"
-                        " SELECT clock_timestamp() FROM generate_series(1, %s)",
-                        (self.rows,),
-                    )
-                    self.written += self.rows
+                    now = time.monotonic()
+                    due += self.rate * (now - last)
+                    last = now
+                    if int(due) > 0:
+                        conn.execute(
+                            "INSERT INTO events (expires_at)"
+                            " SELECT clock_timestamp() FROM generate_series(1, %s)",
+                            (int(due),),
+                        )
+                        self.written += int(due)
+                        due -= int(due)
                     self.stop.wait(WRITE_EVERY_S)
         except BaseException as exc:  # reported by the test
             self.error = exc
@@ -194,7 +201,7 @@ def test_a_cleanup_that_falls_behind_turns_red_then_green_with_every_run_recorde
             " WHERE rr.table_name = 'public.events' ORDER BY r.run_id"
         ).fetchall()
         counter = conn.execute(
-            "SELECT rows_deleted_total, runs_total, failures_total FROM pgsweep.rule_counter"
+            "SELECT rows_deleted_total, runs_total, failures_total FROM pgsweep.rule_counters"
             " WHERE table_name = 'public.events'"
         ).fetchone()
         left = conn.execute("SELECT count(*) FROM events").fetchone()
@@ -262,7 +269,7 @@ def run_scenario(dsn: str) -> tuple[Recording, dict[str, Any]]:
         verdicts["verify_behind"] = lag_check_passes()
 
         # Catching up: slow writers, until the lag is back under target and health is OK.
-        writer.rows = SLOW_ROWS
+        writer.rate = SLOW_RATE
 
         def caught_up() -> bool:
             time.sleep(SAMPLE_EVERY_S)
@@ -298,18 +305,33 @@ def command_output(*argv: str) -> str:
     return printed.getvalue()
 
 
+STEP_S = 0.1
+
+
+def resample(samples: list[Sample]) -> list[Sample]:
+    """The recording at even STEP_S steps: at each, the last sample taken at or before it."""
+    steps, i = [], 0
+    for k in range(int(samples[-1].t / STEP_S) + 1):
+        while i + 1 < len(samples) and samples[i + 1].t <= k * STEP_S:
+            i += 1
+        steps.append(samples[i])
+    return steps
+
+
 def humanize_duration(v: float) -> str:
     """Prometheus' humanizeDuration for 0 < v < 60 (the lags this scenario records)."""
     return f"{v:.4g}s" if v >= 1 else f"{v * 1000:.4g}ms"
 
 
-def assert_the_lag_alert_fires_on(samples: list[Sample], tmp: Path) -> None:
-    """Feed the recorded lag to ``promtool test rules`` as one sample a minute: the alert must
-    fire 10 samples into the first stretch over target (its ``for: 10m``) and be quiet after."""
+def assert_the_lag_alert_fires_on(recorded: list[Sample], tmp: Path) -> None:
+    """Feed the recorded lag to ``promtool test rules``, one value every STEP_S seconds of the
+    scenario (the last sample at or before it) standing for one minute: the alert must fire 10
+    values into the first stretch over target (its ``for: 10m``) and be quiet at the end."""
+    samples = resample(recorded)
     over = [s.lag_s > LAG_TARGET_S for s in samples]
     first = over.index(True)
     stretch = next((i for i in range(first, len(over)) if not over[i]), len(over)) - first
-    assert stretch > 10, f"only {stretch} samples over target: the alert could not fire"
+    assert stretch > 10, f"only {stretch} steps over target: the alert could not fire"
     fires_at = first + 10
     lag = " ".join(f"{s.lag_s:g}" for s in samples)
     test = {

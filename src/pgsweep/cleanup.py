@@ -601,17 +601,7 @@ def _sample(
             ).fetchone()
             assert statement is not None
             plans.append(_explain(conn, str(statement[0])))
-        locks = [
-            f"{mode} on {relation}"
-            for relation, mode in conn.execute(
-                "SELECT l.relation::regclass::text, l.mode FROM pg_catalog.pg_locks l"
-                " JOIN pg_catalog.pg_class c ON c.oid = l.relation"
-                " WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted"
-                "   AND c.relnamespace NOT IN ('pg_catalog'::regnamespace,"
-                "                              'pgsweep'::regnamespace)"
-                " ORDER BY c.relkind DESC, 1, 2"
-            ).fetchall()
-        ]
+        locks = _locks_held(conn)
     deletes = [p for p in plans[1:] if _deleted(p)] or plans[1:2]
     tops = [p["Plan"] for p in plans[1:]]
     return _Sample(
@@ -627,6 +617,48 @@ def _sample(
         trigger_seconds=sum(float(t.get("Time", 0)) for p in plans for t in p.get("Triggers", []))
         / 1000,
     )
+
+
+# PostgreSQL's table lock modes, weakest first.
+_LOCK_MODES = (
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+)
+
+
+def _locks_held(conn: psycopg.Connection[Any]) -> list[str]:
+    """The relation locks this transaction holds, the strongest per table, its indexes counted
+    with it: ``RowExclusiveLock on sessions (and its 3 indexes)``. The engine's own catalog
+    reads (pgsweep's tables, pg_catalog) are left out."""
+    rows = conn.execute(
+        "SELECT coalesce(i.indrelid, l.relation)::regclass::text, l.mode,"
+        " CASE WHEN i.indrelid IS NOT NULL THEN l.relation::oid END"
+        " FROM pg_catalog.pg_locks l"
+        " JOIN pg_catalog.pg_class c ON c.oid = l.relation"
+        " LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = l.relation"
+        " WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted"
+        "   AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'pgsweep'::regnamespace)"
+    ).fetchall()
+    strongest: dict[str, int] = {}
+    indexes: dict[str, set[int]] = {}
+    for table, mode, index in rows:
+        if index is not None:
+            indexes.setdefault(table, set()).add(int(index))
+        else:
+            rank = _LOCK_MODES.index(mode) if mode in _LOCK_MODES else 0
+            strongest[table] = max(rank, strongest.get(table, 0))
+    out = []
+    for table in sorted(strongest):
+        n = len(indexes.get(table, ()))
+        extra = "" if not n else " (and its index)" if n == 1 else f" (and its {n} indexes)"
+        out.append(f"{_LOCK_MODES[strongest[table]]} on {table}{extra}")
+    return out
 
 
 def _outer(node: dict[str, Any]) -> dict[str, Any]:

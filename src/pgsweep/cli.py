@@ -1040,9 +1040,14 @@ def _estimate(ctx: Context) -> int:
     args, out = ctx.args, ctx.out
     with out.busy("running one sample batch per rule (rolled back)…"):
         result = cleanup.estimate(ctx.dsn, table=args.table, batch_size=args.batch_size)
+    # A sample that failed (a restricting foreign key, a missing privilege): the run would fail
+    # at that batch, a problem found (exit 1), as verify's red.
+    failed = sum(r.error is not None for r in result.rules)
+    status = EXIT_FAILED if failed else EXIT_OK
     if out.json:
-        out.result(
+        out.emit(
             {
+                "ok": failed == 0,
                 "dry_run": True,
                 "estimate": True,
                 "batch_size": result.batch_size,
@@ -1053,7 +1058,7 @@ def _estimate(ctx: Context) -> int:
                 "skipped": [dataclasses.asdict(r) for r in result.skipped],
             }
         )
-        return EXIT_OK
+        return status
     for r in result.rules:
         name = f"{r.table}.{r.column}"
         out.line(
@@ -1063,6 +1068,8 @@ def _estimate(ctx: Context) -> int:
         )
         if r.error is not None:
             out.line(f"  the sample batch failed, as the run would: {r.error}", style="bold red")
+        elif r.rows == 0:
+            out.line("  nothing to delete now")
         else:
             held = (
                 " (rows were held: the SKIP LOCKED pass, as the engine takes)"
@@ -1092,8 +1099,12 @@ def _estimate(ctx: Context) -> int:
         f" {format_bytes(result.wal_bytes)} of WAL without pauses; every sample was rolled back",
         style="bold",
     )
+    if failed:
+        out.line(
+            f"{plural(failed, 'sample')} failed: the cleanup would fail there too", style="bold red"
+        )
     _skipped(out, result.skipped)
-    return EXIT_OK
+    return status
 
 
 def _apply(ctx: Context) -> int:

@@ -311,37 +311,30 @@ def _blocked_queries(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
         " WHERE a.pid <> pg_backend_pid() AND cardinality(pg_blocking_pids(a.pid)) > 0"
         " ORDER BY waiting_s DESC NULLS LAST"
     ).fetchall()
-    blockers = {b for row in rows for b in row[3]}
-    who: dict[int, tuple[Any, ...]] = {}
+    # The sessions that block them, as pg_stat_activity shows them (a session gone meanwhile:
+    # its pid alone).
+    who: dict[int, dict[str, Any]] = {}
+    blockers = sorted({b for row in rows for b in row[3]})
     if blockers:
-        for row in conn.execute(
+        for pid, user, app, state, query in conn.execute(
             "SELECT pid, usename::text, application_name, state,"
             " left(regexp_replace(query, '\\s+', ' ', 'g'), 120)"
             " FROM pg_catalog.pg_stat_activity WHERE pid = ANY(%s)",
-            (sorted(blockers),),
+            (blockers,),
         ).fetchall():
-            who[int(row[0])] = row
-    details = []
-    for pid, user, app, blocked_by, waiting, query in rows:
-        details.append(
-            {
-                "pid": pid,
-                "user": user,
-                "application_name": app,
-                "waiting_s": _num(waiting),
-                "query": query,
-                "blocked_by": [
-                    {
-                        "pid": b,
-                        "user": who.get(b, (b, None))[1],
-                        "application_name": who.get(b, (b, None, None))[2],
-                        "state": who.get(b, (b, None, None, None))[3],
-                        "query": who.get(b, (b, None, None, None, None))[4],
-                    }
-                    for b in blocked_by
-                ],
-            }
-        )
+            who[int(pid)] = {"user": user, "application_name": app, "state": state, "query": query}
+    unknown = {"user": None, "application_name": None, "state": None, "query": None}
+    details = [
+        {
+            "pid": pid,
+            "user": user,
+            "application_name": app,
+            "waiting_s": _num(waiting),
+            "query": query,
+            "blocked_by": [{"pid": b, **who.get(b, unknown)} for b in blocked_by],
+        }
+        for pid, user, app, blocked_by, waiting, query in rows
+    ]
     longest = max((d["waiting_s"] or 0.0 for d in details), default=0.0)
     status = _level(longest, t.blocked_warning, t.blocked_critical)
     lines = [

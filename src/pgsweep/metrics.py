@@ -3,8 +3,8 @@
 A custom collector (the official ``prometheus_client`` library's pattern for an exporter) reads
 the engine's views on every scrape, over one connection with a short ``statement_timeout``, so
 a scrape shows the database as it is now and pgsweep keeps no state of its own. Counters come
-from ``pgsweep.rule_counters`` (the table ``pgsweep.rule_counter``, which the engine never
-prunes, plus the insert trigger's sweeps not folded into it yet), so they only ever go up (a
+from ``pgsweep.rule_counters`` (the totals of the runs pruned from the history, the runs kept,
+and the insert trigger's sweeps), so they only ever go up (a
 ``rate()`` over them is right even after the run history was pruned).
 
 Every series of a rule has the labels ``table`` (as ``regclass`` prints it) and ``rule`` (the
@@ -50,7 +50,7 @@ RULE_SERIES = (
     _Series(
         "pgsweep_rows_deleted",
         "counter",
-        "Rows the cleanup deleted, since the engine was installed (pgsweep.rule_counter)",
+        "Rows the cleanup deleted, since the engine was installed (pgsweep.rule_counters)",
         "rows_deleted_total",
     ),
     _Series(

@@ -3,7 +3,7 @@
 Without ``DATABASE_URL`` it starts a throwaway local PostgreSQL (binaries from ``PG_BINDIR``,
 default /usr/lib/postgresql/15/bin), with pg_cron in its ``postgres`` database, removed
 afterwards. Then it runs the ``pgsweep`` commands an operator would: upgrade, current, status,
-cleanup --dry-run, schedule (own cluster only), verify, cleanup, status; and shows the app's
+cleanup --dry-run, schedule (own cluster only), cleanup, verify, status; and shows the app's
 invalidate-then-insert with the insert trigger sweeping used tokens.
 
 With ``DATABASE_URL`` it writes 500 sample users and 15,000 tokens there, so it accepts only a
@@ -214,11 +214,14 @@ def run(allowed: bool) -> int:
                 if database.own_cluster:
                     # The app's database is not cron.database_name: schedule from outside.
                     failures += pgsweep("schedule") != 0
-                    failures += pgsweep("verify") != 0
                 else:
                     print("\n(DATABASE_URL given: the demo schedules no pg_cron job there)")
-                    failures += pgsweep("verify", "--no-cron") != 0
                 failures += pgsweep("cleanup") != 0
+                # After the cleanup: before it, the sample's old garbage is over its lag target.
+                if database.own_cluster:
+                    failures += pgsweep("verify") != 0
+                else:
+                    failures += pgsweep("verify", "--no-cron") != 0
                 failures += pgsweep("status") != 0
                 show_the_app(conn, users)
         finally:

@@ -186,9 +186,10 @@ COMMENT ON TABLE pgsweep.release IS
     'Engine releases applied to this database (pgsweep.version() is the newest)';
 
 -- ---- tables/rule_counter.sql ----------------------------------------
--- Totals per rule since the engine was installed, never pruned (the history is): what a
--- Prometheus counter reads, so it only ever grows. Written by pgsweep.run_record/run_end, and by
--- run_begin for the insert trigger's sweeps (folded from pgsweep.trigger_sweep).
+-- The totals per rule of the runs pruned from the history, never pruned itself: the view
+-- pgsweep.rule_counters adds the history still kept, so what a Prometheus counter reads only
+-- ever grows. Written only when runs are pruned (run_housekeeping, in the transaction that
+-- deletes them), never by a running cleanup: two runs at once never wait on each other for it.
 CREATE TABLE IF NOT EXISTS pgsweep.rule_counter (
     table_name          text        NOT NULL,
     column_name         name        NOT NULL,
@@ -200,7 +201,7 @@ CREATE TABLE IF NOT EXISTS pgsweep.rule_counter (
     PRIMARY KEY (table_name, column_name)
 );
 COMMENT ON TABLE pgsweep.rule_counter IS
-    'Per rule totals since install, never pruned (monotonic counters for metrics)';
+    'Per rule totals of the runs pruned from the history (pgsweep.rule_counters adds the rest)';
 
 -- ---- tables/run.sql ----------------------------------------
 -- One row per cleanup run (docs/observability.md): when, who, how it was invoked, how it ended,
@@ -1949,8 +1950,7 @@ COMMENT ON FUNCTION pgsweep.run_begin(text, boolean) IS
     'Record the start of a cleanup run (and tidy the history); returns its run_id';
 
 -- ---- functions/run_end.sql ----------------------------------------
--- Close a run: its status ('succeeded', 'failed'), error, end time; one more run (and failure)
--- on the counters of each rule it touched; and ANALYZE each table it deleted a large share of
+-- Close a run: its status ('succeeded', 'failed'), error, end time; and ANALYZE each table it deleted a large share of
 -- (analyze_share() of pg_class.reltuples, or any rows of a table never analyzed), so the
 -- planner stops costing rows that are gone. ANALYZE reads a sample (300 x
 -- default_statistics_target rows), not the table; it runs in this transaction, also inside a
@@ -1968,16 +1968,6 @@ BEGIN
     UPDATE pgsweep.run r
        SET status = p_status, error = p_error, ended_at = clock_timestamp()
      WHERE r.run_id = p_run_id;
-    INSERT INTO pgsweep.rule_counter AS c
-           (table_name, column_name, runs_total, failures_total, last_success_at)
-    SELECT rr.table_name, rr.column_name, 1,
-           CASE WHEN rr.error IS NOT NULL THEN 1 ELSE 0 END,
-           CASE WHEN rr.error IS NULL THEN rr.ended_at END
-      FROM pgsweep.run_rule rr WHERE rr.run_id = p_run_id
-    ON CONFLICT (table_name, column_name) DO UPDATE
-       SET runs_total = c.runs_total + 1,
-           failures_total = c.failures_total + excluded.failures_total,
-           last_success_at = greatest(c.last_success_at, excluded.last_success_at);
     FOR v_table IN
         SELECT t.oid::regclass AS rel, t.deleted
           FROM (SELECT to_regclass(rr.table_name) AS oid, sum(rr.rows_deleted) AS deleted
@@ -1996,14 +1986,14 @@ BEGIN
        AND l.objid = (p_run_id % 2147483648)::integer::oid AND l.objsubid = 2;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_end(bigint, text, text) IS
-    'Close a run with its status; count it per rule; ANALYZE tables it deleted a large share of';
+    'Close a run with its status; ANALYZE the tables it deleted a large share of';
 
 -- ---- functions/run_housekeeping.sql ----------------------------------------
 -- What run_begin does before each run, each step reading only what it changes: runs still
 -- 'running' whose session is gone become 'interrupted' (a partial index holds the running ones);
--- runs older than history_retention() go (an index on started_at; their rules with them); the
--- insert trigger's sweeps (pgsweep.trigger_sweep) are folded into one 'trigger' run per day and
--- into the rules' counters.
+-- runs older than history_retention() go (an index on started_at; their rules with them), their
+-- totals added to rule_counter; the
+-- insert trigger's sweeps (pgsweep.trigger_sweep) are folded into one 'trigger' run per day.
 CREATE OR REPLACE FUNCTION pgsweep.run_housekeeping()
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -2021,8 +2011,26 @@ BEGIN
            error = 'the session running it ended before the run did'
      WHERE r.status = 'running' AND r.pid IS DISTINCT FROM pg_backend_pid()
        AND NOT pgsweep.run_alive(r.run_id, r.pid);
-    DELETE FROM pgsweep.run r
-     WHERE r.started_at < now() - pgsweep.history_retention() AND r.status <> 'running';
+    -- The totals of the runs pruned go to rule_counter in the same transaction, so the
+    -- counters (pgsweep.rule_counters: rule_counter plus the history) never go down.
+    WITH gone AS (
+        DELETE FROM pgsweep.run r
+         WHERE r.started_at < now() - pgsweep.history_retention() AND r.status <> 'running'
+        RETURNING r.run_id, r.status)
+    INSERT INTO pgsweep.rule_counter AS c
+           (table_name, column_name, rows_deleted_total, rows_archived_total, runs_total,
+            failures_total, last_success_at)
+    SELECT rr.table_name, rr.column_name, sum(rr.rows_deleted), sum(rr.rows_archived), count(*),
+           count(*) FILTER (WHERE rr.error IS NOT NULL OR g.status <> 'succeeded'),
+           max(rr.ended_at) FILTER (WHERE rr.error IS NULL AND g.status = 'succeeded')
+      FROM gone g JOIN pgsweep.run_rule rr ON rr.run_id = g.run_id
+     GROUP BY rr.table_name, rr.column_name
+    ON CONFLICT (table_name, column_name) DO UPDATE
+       SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
+           rows_archived_total = c.rows_archived_total + excluded.rows_archived_total,
+           runs_total = c.runs_total + excluded.runs_total,
+           failures_total = c.failures_total + excluded.failures_total,
+           last_success_at = greatest(c.last_success_at, excluded.last_success_at);
     WITH gone AS (DELETE FROM pgsweep.trigger_sweep t RETURNING t.*)
     SELECT jsonb_agg(d) INTO v_folded
       FROM (SELECT g.table_name, g.column_name, date_trunc('day', g.swept_at) AS day,
@@ -2056,12 +2064,6 @@ BEGIN
            SET ended_at = greatest(rr.ended_at, excluded.ended_at),
                rows_deleted = rr.rows_deleted + excluded.rows_deleted,
                batches = rr.batches + excluded.batches;
-        INSERT INTO pgsweep.rule_counter AS c
-               (table_name, column_name, rows_deleted_total, last_success_at)
-        VALUES (v_day.table_name, v_day.column_name, v_day.rows_deleted, v_day.last_at)
-        ON CONFLICT (table_name, column_name) DO UPDATE
-           SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
-               last_success_at = greatest(c.last_success_at, excluded.last_success_at);
         v_run_id := NULL;
     END LOOP;
 END $$;
@@ -2072,6 +2074,7 @@ COMMENT ON FUNCTION pgsweep.run_housekeeping() IS
 -- Add what one batch (or one whole rule, in a function run) did to a run, in the transaction
 -- that did it: the counts are exact whatever happens to the run later. p_since is when that
 -- work began (the rule's start on its first record). A rule skipped or failed carries p_error.
+-- Only the run's own rows are written: two runs at once never wait on each other here.
 CREATE OR REPLACE FUNCTION pgsweep.run_record(
     p_run_id bigint, p_table regclass, p_column name, p_deleted bigint,
     p_batches bigint DEFAULT 1, p_pauses integer DEFAULT 0, p_paused_for interval DEFAULT '0',
@@ -2103,17 +2106,9 @@ BEGIN
            pauses = r.pauses + p_pauses,
            paused_for = r.paused_for + p_paused_for
      WHERE r.run_id = p_run_id;
-    IF p_deleted <> 0 OR p_archived <> 0 THEN
-        INSERT INTO pgsweep.rule_counter AS c
-               (table_name, column_name, rows_deleted_total, rows_archived_total)
-        VALUES (v_table, p_column, p_deleted, p_archived)
-        ON CONFLICT (table_name, column_name) DO UPDATE
-           SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
-               rows_archived_total = c.rows_archived_total + excluded.rows_archived_total;
-    END IF;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_record(bigint, regclass, name, bigint, bigint, integer, interval, timestamptz, text, bigint) IS
-    'Add one batch''s (or rule''s) counts to a run, its rule and the rule''s counters';
+    'Add one batch''s (or rule''s) counts to a run and its rule';
 
 -- ---- functions/save_rule.sql ----------------------------------------
 -- Record a checked rule, replacing the one with its (table, column) if any.
@@ -2653,8 +2648,16 @@ BEGIN
                     pg_catalog.format('%s (%s): %s', v_rule.table_name, v_rule.column_name, v_error));
                 PERFORM pgsweep.unlock_rule(v_rule.table_name, v_rule.column_name);
                 COMMIT;
-                RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error,
-                    DETAIL = COALESCE(v_detail, ''), HINT = COALESCE(v_hint, '');
+                -- Raised again as it came (an empty DETAIL or HINT would still be printed).
+                IF v_detail OPERATOR(pg_catalog.<>) '' AND v_hint OPERATOR(pg_catalog.<>) '' THEN
+                    RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error,
+                        DETAIL = v_detail, HINT = v_hint;
+                ELSIF v_detail OPERATOR(pg_catalog.<>) '' THEN
+                    RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error, DETAIL = v_detail;
+                ELSIF v_hint OPERATOR(pg_catalog.<>) '' THEN
+                    RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error, HINT = v_hint;
+                END IF;
+                RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error;
             END IF;
             v_pauses_recorded := v_pauses;
             v_paused_for_recorded := v_paused_for;
@@ -2735,23 +2738,34 @@ COMMENT ON VIEW pgsweep.rows_deleted_per_day IS
     'Rows deleted per UTC day, rule and way of running (trigger sweeps included)';
 
 -- ---- views/rule_counters.sql ----------------------------------------
--- The never-pruned totals of every rule, the insert trigger's sweeps not folded yet included:
--- what Prometheus counters read (they only grow, whatever the history's retention).
+-- The totals of every rule since the engine was installed, whatever the history's retention:
+-- the runs pruned (pgsweep.rule_counter), the runs kept (pgsweep.run_rule) and the insert
+-- trigger's sweeps not folded yet. What Prometheus counters read: they only grow. A failure is
+-- a rule a run skipped or failed on, or a run that failed or was interrupted.
 CREATE OR REPLACE VIEW pgsweep.rule_counters AS
-SELECT coalesce(c.table_name, t.table_name) AS table_name,
-       coalesce(c.column_name, t.column_name) AS column_name,
-       coalesce(c.rows_deleted_total, 0) + coalesce(t.rows_deleted, 0) AS rows_deleted_total,
-       coalesce(c.rows_archived_total, 0) AS rows_archived_total,
-       coalesce(c.runs_total, 0) AS runs_total,
-       coalesce(c.failures_total, 0) AS failures_total,
-       greatest(c.last_success_at, t.last_at) AS last_success_at
-  FROM pgsweep.rule_counter c
-  FULL JOIN (SELECT s.table_name, s.column_name, sum(s.rows_deleted) AS rows_deleted,
-                    max(s.swept_at) AS last_at
-               FROM pgsweep.trigger_sweep s GROUP BY 1, 2) t
-         ON t.table_name = c.table_name AND t.column_name = c.column_name;
+SELECT t.table_name, t.column_name,
+       sum(t.rows_deleted)::bigint AS rows_deleted_total,
+       sum(t.rows_archived)::bigint AS rows_archived_total,
+       sum(t.runs)::bigint AS runs_total,
+       sum(t.failures)::bigint AS failures_total,
+       max(t.last_success_at) AS last_success_at
+  FROM (SELECT c.table_name, c.column_name, c.rows_deleted_total AS rows_deleted,
+               c.rows_archived_total AS rows_archived, c.runs_total AS runs,
+               c.failures_total AS failures, c.last_success_at
+          FROM pgsweep.rule_counter c
+        UNION ALL
+        SELECT rr.table_name, rr.column_name, rr.rows_deleted, rr.rows_archived,
+               CASE WHEN r.status <> 'running' THEN 1 ELSE 0 END,
+               CASE WHEN rr.error IS NOT NULL OR r.status IN ('failed', 'interrupted')
+                    THEN 1 ELSE 0 END,
+               CASE WHEN rr.error IS NULL AND r.status = 'succeeded' THEN rr.ended_at END
+          FROM pgsweep.run_rule rr JOIN pgsweep.run r ON r.run_id = rr.run_id
+        UNION ALL
+        SELECT s.table_name, s.column_name, s.rows_deleted, 0, 0, 0, s.swept_at
+          FROM pgsweep.trigger_sweep s) t
+ GROUP BY t.table_name, t.column_name;
 COMMENT ON VIEW pgsweep.rule_counters IS
-    'Per rule totals since install (monotonic), unfolded trigger sweeps included';
+    'Per rule totals since install (monotonic): pruned runs, kept history, unfolded trigger sweeps';
 
 -- ---- views/rule_last_run.sql ----------------------------------------
 -- The last run of every rule that has one (the insert trigger's daily aggregate aside), and how
@@ -2829,7 +2843,7 @@ SELECT k.table_name,
           FROM pg_partition_tree(r.table_name) t WHERE t.isleaf) sz
   LEFT JOIN pgsweep.rule_last_run lr
          ON lr.table_name = k.table_name AND lr.column_name = r.column_name
-  LEFT JOIN pgsweep.rule_counter c
+  LEFT JOIN pgsweep.rule_counters c
          ON c.table_name = k.table_name AND c.column_name = r.column_name
   LEFT JOIN LATERAL (
         SELECT coalesce(rr.error, ru.error) AS error, coalesce(rr.ended_at, ru.ended_at) AS at
@@ -2838,15 +2852,15 @@ SELECT k.table_name,
            AND (rr.error IS NOT NULL OR ru.status IN ('failed', 'interrupted'))
          ORDER BY rr.started_at DESC, rr.run_id DESC LIMIT 1) le ON true
   LEFT JOIN LATERAL (
-        SELECT coalesce(sum(rr.rows_deleted), 0)
-               + coalesce((SELECT sum(t.rows_deleted) FROM pgsweep.trigger_sweep t
-                            WHERE t.table_name = k.table_name AND t.column_name = r.column_name
-                              AND t.swept_at >= now() - interval '24 hours'), 0)
+        SELECT (coalesce(sum(rr.rows_deleted), 0)
+                + coalesce((SELECT sum(t.rows_deleted) FROM pgsweep.trigger_sweep t
+                             WHERE t.table_name = k.table_name AND t.column_name = r.column_name
+                               AND t.swept_at >= now() - interval '24 hours'), 0))::bigint
                    AS deleted_24h,
-               sum(rr.rows_deleted) FILTER (WHERE ru.invoked_by <> 'trigger')
-               / nullif(extract(epoch FROM sum(rr.ended_at - rr.started_at)
-                                FILTER (WHERE ru.invoked_by <> 'trigger'
-                                          AND rr.rows_deleted > 0)), 0)
+               (sum(rr.rows_deleted) FILTER (WHERE ru.invoked_by <> 'trigger')
+                / nullif(extract(epoch FROM sum(rr.ended_at - rr.started_at)
+                                 FILTER (WHERE ru.invoked_by <> 'trigger'
+                                           AND rr.rows_deleted > 0)), 0))::double precision
                    AS delete_rate
           FROM pgsweep.run_rule rr JOIN pgsweep.run ru ON ru.run_id = rr.run_id
          WHERE rr.table_name = k.table_name AND rr.column_name = r.column_name

@@ -1,5 +1,4 @@
--- Close a run: its status ('succeeded', 'failed'), error, end time; one more run (and failure)
--- on the counters of each rule it touched; and ANALYZE each table it deleted a large share of
+-- Close a run: its status ('succeeded', 'failed'), error, end time; and ANALYZE each table it deleted a large share of
 -- (analyze_share() of pg_class.reltuples, or any rows of a table never analyzed), so the
 -- planner stops costing rows that are gone. ANALYZE reads a sample (300 x
 -- default_statistics_target rows), not the table; it runs in this transaction, also inside a
@@ -17,16 +16,6 @@ BEGIN
     UPDATE pgsweep.run r
        SET status = p_status, error = p_error, ended_at = clock_timestamp()
      WHERE r.run_id = p_run_id;
-    INSERT INTO pgsweep.rule_counter AS c
-           (table_name, column_name, runs_total, failures_total, last_success_at)
-    SELECT rr.table_name, rr.column_name, 1,
-           CASE WHEN rr.error IS NOT NULL THEN 1 ELSE 0 END,
-           CASE WHEN rr.error IS NULL THEN rr.ended_at END
-      FROM pgsweep.run_rule rr WHERE rr.run_id = p_run_id
-    ON CONFLICT (table_name, column_name) DO UPDATE
-       SET runs_total = c.runs_total + 1,
-           failures_total = c.failures_total + excluded.failures_total,
-           last_success_at = greatest(c.last_success_at, excluded.last_success_at);
     FOR v_table IN
         SELECT t.oid::regclass AS rel, t.deleted
           FROM (SELECT to_regclass(rr.table_name) AS oid, sum(rr.rows_deleted) AS deleted
@@ -45,4 +34,4 @@ BEGIN
        AND l.objid = (p_run_id % 2147483648)::integer::oid AND l.objsubid = 2;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_end(bigint, text, text) IS
-    'Close a run with its status; count it per rule; ANALYZE tables it deleted a large share of';
+    'Close a run with its status; ANALYZE the tables it deleted a large share of';

@@ -1,8 +1,8 @@
 -- What run_begin does before each run, each step reading only what it changes: runs still
 -- 'running' whose session is gone become 'interrupted' (a partial index holds the running ones);
--- runs older than history_retention() go (an index on started_at; their rules with them); the
--- insert trigger's sweeps (pgsweep.trigger_sweep) are folded into one 'trigger' run per day and
--- into the rules' counters.
+-- runs older than history_retention() go (an index on started_at; their rules with them), their
+-- totals added to rule_counter; the
+-- insert trigger's sweeps (pgsweep.trigger_sweep) are folded into one 'trigger' run per day.
 CREATE OR REPLACE FUNCTION pgsweep.run_housekeeping()
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -20,8 +20,26 @@ BEGIN
            error = 'the session running it ended before the run did'
      WHERE r.status = 'running' AND r.pid IS DISTINCT FROM pg_backend_pid()
        AND NOT pgsweep.run_alive(r.run_id, r.pid);
-    DELETE FROM pgsweep.run r
-     WHERE r.started_at < now() - pgsweep.history_retention() AND r.status <> 'running';
+    -- The totals of the runs pruned go to rule_counter in the same transaction, so the
+    -- counters (pgsweep.rule_counters: rule_counter plus the history) never go down.
+    WITH gone AS (
+        DELETE FROM pgsweep.run r
+         WHERE r.started_at < now() - pgsweep.history_retention() AND r.status <> 'running'
+        RETURNING r.run_id, r.status)
+    INSERT INTO pgsweep.rule_counter AS c
+           (table_name, column_name, rows_deleted_total, rows_archived_total, runs_total,
+            failures_total, last_success_at)
+    SELECT rr.table_name, rr.column_name, sum(rr.rows_deleted), sum(rr.rows_archived), count(*),
+           count(*) FILTER (WHERE rr.error IS NOT NULL OR g.status <> 'succeeded'),
+           max(rr.ended_at) FILTER (WHERE rr.error IS NULL AND g.status = 'succeeded')
+      FROM gone g JOIN pgsweep.run_rule rr ON rr.run_id = g.run_id
+     GROUP BY rr.table_name, rr.column_name
+    ON CONFLICT (table_name, column_name) DO UPDATE
+       SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
+           rows_archived_total = c.rows_archived_total + excluded.rows_archived_total,
+           runs_total = c.runs_total + excluded.runs_total,
+           failures_total = c.failures_total + excluded.failures_total,
+           last_success_at = greatest(c.last_success_at, excluded.last_success_at);
     WITH gone AS (DELETE FROM pgsweep.trigger_sweep t RETURNING t.*)
     SELECT jsonb_agg(d) INTO v_folded
       FROM (SELECT g.table_name, g.column_name, date_trunc('day', g.swept_at) AS day,
@@ -55,12 +73,6 @@ BEGIN
            SET ended_at = greatest(rr.ended_at, excluded.ended_at),
                rows_deleted = rr.rows_deleted + excluded.rows_deleted,
                batches = rr.batches + excluded.batches;
-        INSERT INTO pgsweep.rule_counter AS c
-               (table_name, column_name, rows_deleted_total, last_success_at)
-        VALUES (v_day.table_name, v_day.column_name, v_day.rows_deleted, v_day.last_at)
-        ON CONFLICT (table_name, column_name) DO UPDATE
-           SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
-               last_success_at = greatest(c.last_success_at, excluded.last_success_at);
         v_run_id := NULL;
     END LOOP;
 END $$;

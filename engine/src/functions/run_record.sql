@@ -1,6 +1,7 @@
 -- Add what one batch (or one whole rule, in a function run) did to a run, in the transaction
 -- that did it: the counts are exact whatever happens to the run later. p_since is when that
 -- work began (the rule's start on its first record). A rule skipped or failed carries p_error.
+-- Only the run's own rows are written: two runs at once never wait on each other here.
 CREATE OR REPLACE FUNCTION pgsweep.run_record(
     p_run_id bigint, p_table regclass, p_column name, p_deleted bigint,
     p_batches bigint DEFAULT 1, p_pauses integer DEFAULT 0, p_paused_for interval DEFAULT '0',
@@ -32,14 +33,6 @@ BEGIN
            pauses = r.pauses + p_pauses,
            paused_for = r.paused_for + p_paused_for
      WHERE r.run_id = p_run_id;
-    IF p_deleted <> 0 OR p_archived <> 0 THEN
-        INSERT INTO pgsweep.rule_counter AS c
-               (table_name, column_name, rows_deleted_total, rows_archived_total)
-        VALUES (v_table, p_column, p_deleted, p_archived)
-        ON CONFLICT (table_name, column_name) DO UPDATE
-           SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
-               rows_archived_total = c.rows_archived_total + excluded.rows_archived_total;
-    END IF;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_record(bigint, regclass, name, bigint, bigint, integer, interval, timestamptz, text, bigint) IS
-    'Add one batch''s (or rule''s) counts to a run, its rule and the rule''s counters';
+    'Add one batch''s (or rule''s) counts to a run and its rule';

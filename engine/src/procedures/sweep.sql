@@ -129,8 +129,16 @@ BEGIN
                     pg_catalog.format('%s (%s): %s', v_rule.table_name, v_rule.column_name, v_error));
                 PERFORM pgsweep.unlock_rule(v_rule.table_name, v_rule.column_name);
                 COMMIT;
-                RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error,
-                    DETAIL = COALESCE(v_detail, ''), HINT = COALESCE(v_hint, '');
+                -- Raised again as it came (an empty DETAIL or HINT would still be printed).
+                IF v_detail OPERATOR(pg_catalog.<>) '' AND v_hint OPERATOR(pg_catalog.<>) '' THEN
+                    RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error,
+                        DETAIL = v_detail, HINT = v_hint;
+                ELSIF v_detail OPERATOR(pg_catalog.<>) '' THEN
+                    RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error, DETAIL = v_detail;
+                ELSIF v_hint OPERATOR(pg_catalog.<>) '' THEN
+                    RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error, HINT = v_hint;
+                END IF;
+                RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error;
             END IF;
             v_pauses_recorded := v_pauses;
             v_paused_for_recorded := v_paused_for;

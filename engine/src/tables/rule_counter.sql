@@ -1,6 +1,7 @@
--- Totals per rule since the engine was installed, never pruned (the history is): what a
--- Prometheus counter reads, so it only ever grows. Written by pgsweep.run_record/run_end, and by
--- run_begin for the insert trigger's sweeps (folded from pgsweep.trigger_sweep).
+-- The totals per rule of the runs pruned from the history, never pruned itself: the view
+-- pgsweep.rule_counters adds the history still kept, so what a Prometheus counter reads only
+-- ever grows. Written only when runs are pruned (run_housekeeping, in the transaction that
+-- deletes them), never by a running cleanup: two runs at once never wait on each other for it.
 CREATE TABLE IF NOT EXISTS pgsweep.rule_counter (
     table_name          text        NOT NULL,
     column_name         name        NOT NULL,
@@ -12,4 +13,4 @@ CREATE TABLE IF NOT EXISTS pgsweep.rule_counter (
     PRIMARY KEY (table_name, column_name)
 );
 COMMENT ON TABLE pgsweep.rule_counter IS
-    'Per rule totals since install, never pruned (monotonic counters for metrics)';
+    'Per rule totals of the runs pruned from the history (pgsweep.rule_counters adds the rest)';

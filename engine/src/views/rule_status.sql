@@ -55,7 +55,7 @@ SELECT k.table_name,
           FROM pg_partition_tree(r.table_name) t WHERE t.isleaf) sz
   LEFT JOIN pgsweep.rule_last_run lr
          ON lr.table_name = k.table_name AND lr.column_name = r.column_name
-  LEFT JOIN pgsweep.rule_counter c
+  LEFT JOIN pgsweep.rule_counters c
          ON c.table_name = k.table_name AND c.column_name = r.column_name
   LEFT JOIN LATERAL (
         SELECT coalesce(rr.error, ru.error) AS error, coalesce(rr.ended_at, ru.ended_at) AS at
@@ -64,15 +64,15 @@ SELECT k.table_name,
            AND (rr.error IS NOT NULL OR ru.status IN ('failed', 'interrupted'))
          ORDER BY rr.started_at DESC, rr.run_id DESC LIMIT 1) le ON true
   LEFT JOIN LATERAL (
-        SELECT coalesce(sum(rr.rows_deleted), 0)
-               + coalesce((SELECT sum(t.rows_deleted) FROM pgsweep.trigger_sweep t
-                            WHERE t.table_name = k.table_name AND t.column_name = r.column_name
-                              AND t.swept_at >= now() - interval '24 hours'), 0)
+        SELECT (coalesce(sum(rr.rows_deleted), 0)
+                + coalesce((SELECT sum(t.rows_deleted) FROM pgsweep.trigger_sweep t
+                             WHERE t.table_name = k.table_name AND t.column_name = r.column_name
+                               AND t.swept_at >= now() - interval '24 hours'), 0))::bigint
                    AS deleted_24h,
-               sum(rr.rows_deleted) FILTER (WHERE ru.invoked_by <> 'trigger')
-               / nullif(extract(epoch FROM sum(rr.ended_at - rr.started_at)
-                                FILTER (WHERE ru.invoked_by <> 'trigger'
-                                          AND rr.rows_deleted > 0)), 0)
+               (sum(rr.rows_deleted) FILTER (WHERE ru.invoked_by <> 'trigger')
+                / nullif(extract(epoch FROM sum(rr.ended_at - rr.started_at)
+                                 FILTER (WHERE ru.invoked_by <> 'trigger'
+                                           AND rr.rows_deleted > 0)), 0))::double precision
                    AS delete_rate
           FROM pgsweep.run_rule rr JOIN pgsweep.run ru ON ru.run_id = rr.run_id
          WHERE rr.table_name = k.table_name AND rr.column_name = r.column_name
