@@ -8,6 +8,11 @@ display) and the counts come back per rule. ``--dry-run`` asks ``pgsweep.garbage
 per rule, the rows it would delete now, each row counted once per table, so the cleanup deletes
 what the dry run counts (barring rows written or held meanwhile). A rule that cannot run
 (its table or column is gone) is reported and skipped, never an error for the others.
+
+The cleanup is recorded as a run (``invoked_by`` 'cli', docs/observability.md) through the
+engine's own API: ``pgsweep.run_begin`` (committed at once), ``pgsweep.run_record`` in the same
+statement as each batch (so the counts are exact whatever happens next), ``pgsweep.run_end``
+with 'succeeded' or 'failed' and the error. A cleanup killed mid-way shows as 'interrupted'.
 """
 
 from __future__ import annotations
