@@ -17,6 +17,10 @@ each pause reported with its reason), and refused on a standby.
 On a table range-partitioned on a rule's column, the partitions entirely past the cutoff leave
 first, whole (:mod:`pgsweep.partitions`: ``DETACH ... CONCURRENTLY`` where PostgreSQL allows it),
 and their rows count as deleted; the dry run lists them with their rows.
+The cleanup is recorded as a run (``invoked_by`` 'cli', docs/observability.md) through the
+engine's own API: ``pgsweep.run_begin`` (committed at once), ``pgsweep.run_record`` in the same
+statement as each batch (so the counts are exact whatever happens next), ``pgsweep.run_end``
+with 'succeeded' or 'failed' and the error. A cleanup killed mid-way shows as 'interrupted'.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ whose table or column is gone is left out, and every run reports it (as ``pgswee
 runs it waits on a :class:`threading.Event`, so a SIGTERM/SIGINT handler that sets it stops the
 loop at once while waiting, or right after the table being swept.
 
+Each ``CALL`` records its run in the engine's history as the command's (``invoked_by`` 'cli':
+the session setting ``pgsweep.invoked_by``), docs/observability.md.
+
 A misconfiguration (unreachable server, wrong password, database without the engine) fails the
 first connection and is reported at once. After that, losing the database (a restart, a
 failover) is an outage to ride out: the error is reported and the loop reconnects with a growing

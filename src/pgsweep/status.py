@@ -104,14 +104,16 @@ def status(dsn: str, *, sample: int = 0) -> Status:
         # Timestamps come back as text psycopg reads in DateStyle ISO only; the session's own
         # DateStyle (a role's or database's default) changes nothing the engine computes.
         conn.execute("SET datestyle = 'ISO'")
-        rows = conn.execute(_QUERY).fetchall()
-        garbage = {
-            str(t): int(n)
-            for t, n in conn.execute(
-                "SELECT g.table_name::text, sum(g.garbage) FROM pgsweep.garbage_counts() g"
-                " GROUP BY 1"
-            ).fetchall()
-        }
+        # One transaction, so one now(): the rules' and the tables' garbage agree.
+        with conn.transaction():
+            rows = conn.execute(_QUERY).fetchall()
+            garbage = {
+                str(t): int(n)
+                for t, n in conn.execute(
+                    "SELECT g.table_name::text, sum(g.garbage) FROM pgsweep.garbage_counts() g"
+                    " GROUP BY 1"
+                ).fetchall()
+            }
         tables: dict[str, TableStatus] = {}
         skipped: list[SkippedRule] = []
         for row in rows:

@@ -459,6 +459,20 @@ END $$;
 COMMENT ON FUNCTION pgsweep.add_rule(regclass, name, interval, text, text, text) IS
     'Register (or update) an age rule after checking its column type, index, zone, unit and condition';
 
+-- ---- functions/analyze_share.sql ----------------------------------------
+-- A run that deleted at least this share of a table's rows (pg_class.reltuples before the run)
+-- ANALYZEs it at its end (run_end): 0.1, unless the setting pgsweep.analyze_share says otherwise.
+CREATE OR REPLACE FUNCTION pgsweep.analyze_share()
+RETURNS double precision
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('pgsweep.analyze_share', true), '')::double precision,
+                    0.1)
+$$;
+COMMENT ON FUNCTION pgsweep.analyze_share() IS
+    'Share of a table a run must delete to ANALYZE it (setting pgsweep.analyze_share, default 0.1)';
+
 -- ---- functions/archiving_statement.sql ----------------------------------------
 -- A purge's DELETE (p_delete, built by purge_statement or skip_locked_statement), made to move
 -- the rows when the rule archives: in the same statement, each row deleted is inserted into
@@ -744,6 +758,20 @@ END $$;
 COMMENT ON FUNCTION pgsweep.cutoff_literal(pgsweep.expiry_rule) IS
     'now() - keep_for as a literal of the column''s type (numbers: in the rule''s epoch unit)';
 
+-- ---- functions/default_lag_target.sql ----------------------------------------
+-- The expiry lag a rule without its own lag_target may reach before verify and health go red:
+-- 1 hour, unless the setting pgsweep.default_lag_target says otherwise.
+CREATE OR REPLACE FUNCTION pgsweep.default_lag_target()
+RETURNS interval
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('pgsweep.default_lag_target', true), '')::interval,
+                    '1 hour')
+$$;
+COMMENT ON FUNCTION pgsweep.default_lag_target() IS
+    'The lag target of a rule without its own (setting pgsweep.default_lag_target, default 1 hour)';
+
 -- ---- functions/delete_rows.sql ----------------------------------------
 -- Delete the rows matching p_condition without making anyone wait for long: one pass when no
 -- row is held (the common case), else SKIP LOCKED. The exception block is one subtransaction
@@ -936,6 +964,20 @@ END $$;
 COMMENT ON FUNCTION pgsweep.epoch_unit_problem(pgsweep.expiry_rule) IS
     'Why most values of a numeric rule column are implausible in its epoch unit, or NULL';
 
+-- ---- functions/exact_count_limit.sql ----------------------------------------
+-- rule_status counts a table's rows exactly up to this many rows (reltuples); above it, it
+-- reads the planner's estimates: 100000, unless the setting pgsweep.exact_count_limit says otherwise.
+CREATE OR REPLACE FUNCTION pgsweep.exact_count_limit()
+RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('pgsweep.exact_count_limit', true), '')::bigint,
+                    100000)
+$$;
+COMMENT ON FUNCTION pgsweep.exact_count_limit() IS
+    'Tables up to this many rows are counted exactly by rule_status (setting, default 100000)';
+
 -- ---- functions/expired_partitions.sql ----------------------------------------
 -- The partitions of a rule's table that hold nothing but garbage: for an age rule without a
 -- condition of its own, on a table range-partitioned on the rule's column alone, those whose
@@ -1101,6 +1143,20 @@ END $$;
 COMMENT ON FUNCTION pgsweep.garbage_counts(regclass) IS
     'Rows each expiry rule would delete now (each row counted once per table), index-driven';
 
+-- ---- functions/history_retention.sql ----------------------------------------
+-- How long pgsweep.run keeps a run (pruned by run_begin): 30 days, unless the setting
+-- pgsweep.history_retention says otherwise (ALTER DATABASE … SET pgsweep.history_retention = '90 days').
+CREATE OR REPLACE FUNCTION pgsweep.history_retention()
+RETURNS interval
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('pgsweep.history_retention', true), '')::interval,
+                    '30 days')
+$$;
+COMMENT ON FUNCTION pgsweep.history_retention() IS
+    'How long run history is kept (setting pgsweep.history_retention, default 30 days)';
+
 -- ---- functions/hold_parents.sql ----------------------------------------
 -- Before an orphan rule deletes, no parent may be on its way in: a READ COMMITTED NOT EXISTS
 -- does not see a parent another transaction has inserted and not yet committed, and would
@@ -1227,59 +1283,6 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgsweep.next_batch_size(integer, interval, integer) IS
     'The adaptive batch size of a sweep: towards pgsweep.batch_target per batch, bounded';
-
--- ---- functions/observability_settings.sql ----------------------------------------
--- The defaults of run history and status, each one constant a session or database setting can
--- override (ALTER DATABASE … SET pgsweep.history_retention = '90 days'):
---   history_retention: how long pgsweep.run keeps a run (pruned by run_begin): 30 days;
---   default_lag_target: the expiry lag a rule without its own lag_target may reach: 1 hour;
---   analyze_share: a run that deleted at least this share of a table's rows (pg_class.reltuples
---     before the run) ANALYZEs it at its end: 0.1;
---   exact_count_limit: rule_status counts a table's rows exactly up to this many rows
---     (reltuples), above it reads the planner's estimates: 100000.
-CREATE OR REPLACE FUNCTION pgsweep.history_retention()
-RETURNS interval
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(nullif(current_setting('pgsweep.history_retention', true), '')::interval,
-                    '30 days')
-$$;
-COMMENT ON FUNCTION pgsweep.history_retention() IS
-    'How long run history is kept (setting pgsweep.history_retention, default 30 days)';
-
-CREATE OR REPLACE FUNCTION pgsweep.default_lag_target()
-RETURNS interval
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(nullif(current_setting('pgsweep.default_lag_target', true), '')::interval,
-                    '1 hour')
-$$;
-COMMENT ON FUNCTION pgsweep.default_lag_target() IS
-    'The lag target of a rule without its own (setting pgsweep.default_lag_target, default 1 hour)';
-
-CREATE OR REPLACE FUNCTION pgsweep.analyze_share()
-RETURNS double precision
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(nullif(current_setting('pgsweep.analyze_share', true), '')::double precision,
-                    0.1)
-$$;
-COMMENT ON FUNCTION pgsweep.analyze_share() IS
-    'Share of a table a run must delete to ANALYZE it (setting pgsweep.analyze_share, default 0.1)';
-
-CREATE OR REPLACE FUNCTION pgsweep.exact_count_limit()
-RETURNS bigint
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(nullif(current_setting('pgsweep.exact_count_limit', true), '')::bigint,
-                    100000)
-$$;
-COMMENT ON FUNCTION pgsweep.exact_count_limit() IS
-    'Tables up to this many rows are counted exactly by rule_status (setting, default 100000)';
 
 -- ---- functions/pace.sql ----------------------------------------
 -- The pacing decision of a sweep, taken between two batches: go on (wait 0), pause for wait and
