@@ -8,14 +8,14 @@ import time
 from dataclasses import dataclass, replace
 from typing import TextIO
 
-from bench import scenarios
+from bench import kinds, scenarios
 from bench.dataset import Layout, Pair, build_pair
 from bench.report import Report, ScenarioResult
 from bench.scenarios import Settings
 from bench.server import BenchServer, bench_server
 from pgsweep.runner import SWEEP_BATCH_SIZE
 
-SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth")
+SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth", "K")
 S1_TARGET = 100.0  # x faster than plain, at the main size
 S2_TARGET = 4.0
 PGSWEEP_BATCH_SIZE = SWEEP_BATCH_SIZE  # pgsweep.sweep()'s default, driven the same way
@@ -168,6 +168,9 @@ def run(options: Options, progress: TextIO | None = None) -> Report:
                 for name in (pair.pgsweep_db, pair.plain_db):
                     server.drop_database(name)
 
+        if "K" in wanted:
+            _log(progress, f"K1 orphans and K2 live view at {options.main_rows:,} rows")
+            kind_results = kinds.kinds(server, settings, options.main_rows, PGSWEEP_BATCH_SIZE)
         order = ["S1", "S2", "S3", "S4", "S5"]
         for key in order:
             for (name, rows), result in sorted(results.items(), key=lambda kv: kv[0][1]):
@@ -175,6 +178,8 @@ def run(options: Options, progress: TextIO | None = None) -> Report:
                     report.scenarios.append(result)
         if "growth" in wanted:
             report.scenarios += _growth(results, options)
+        if "K" in wanted:
+            report.scenarios += kind_results
         _log(progress, "done")
     return report
 
