@@ -46,7 +46,8 @@ def _load(conn: Conn, rows: int) -> None:
     # Parents 1..rows/2; children point at 1..rows: half of them are orphans.
     conn.execute("INSERT INTO parent SELECT g FROM generate_series(1, %s) g", (rows // 2,))
     conn.execute(
-        "INSERT INTO child_source SELECT g, (g * 7919) %% %s + 1 FROM generate_series(1, %s) g",
+        "INSERT INTO child_source"
+        " SELECT g, (g::bigint * 7919) %% %s + 1 FROM generate_series(1, %s) g",
         (rows, rows),
     )
     # Epoch seconds, a tenth never expiring, a third expired.
