@@ -8,14 +8,14 @@ import time
 from dataclasses import dataclass, replace
 from typing import TextIO
 
-from bench import partitions, scenarios
+from bench import kinds, partitions, scenarios
 from bench.dataset import Layout, Pair, build_pair
 from bench.report import Report, ScenarioResult
 from bench.scenarios import Settings
 from bench.server import BenchServer, bench_server
 from pgsweep.runner import SWEEP_BATCH_SIZE
 
-SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth", "partitions")
+SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth", "partitions", "K")
 # Rows of the partition-retention scenario per mode (--rows overrides): the 10M in full.
 PARTITION_ROWS = {"full": 10_000_000, "quick": 200_000, "smoke": 20_000}
 S1_TARGET = 100.0  # x faster than plain, at the main size
@@ -182,6 +182,9 @@ def run(options: Options, progress: TextIO | None = None) -> Report:
             rows = options.partition_rows or PARTITION_ROWS[options.mode]
             _log(progress, f"partition retention against DELETE: {rows:,} rows, twice")
             results["partitions", 0] = partitions.partition_retention(server, rows)
+        if "K" in wanted:
+            _log(progress, f"K1 orphans and K2 live view at {options.main_rows:,} rows")
+            kind_results = kinds.kinds(server, settings, options.main_rows, PGSWEEP_BATCH_SIZE)
 
         order = ["S1", "S2", "S3", "S4", "S5", "partitions"]
         for key in order:
@@ -190,6 +193,8 @@ def run(options: Options, progress: TextIO | None = None) -> Report:
                     report.scenarios.append(result)
         if "growth" in wanted:
             report.scenarios += _growth(results, options)
+        if "K" in wanted:
+            report.scenarios += kind_results
         _log(progress, "done")
     return report
 

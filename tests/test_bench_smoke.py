@@ -38,6 +38,8 @@ def test_the_smoke_mode_runs_every_scenario_and_both_sides_do_the_same_work(
         "S5 deck progress",
         "partitions",
         "growth",
+        "K1 orphans",
+        "K2 live view",
     ]
     assert all(s.figures for s in report.scenarios)
 
@@ -75,6 +77,14 @@ def test_the_smoke_mode_runs_every_scenario_and_both_sides_do_the_same_work(
     growth = facts["growth"]
     assert set(growth) == {f"{s}_{rows}" for s in ("S1", "S2") for rows in options.growth_rows}
     assert growth["S2_2000"]["rows_deleted"] == 2 * growth["S2_1000"]["rows_deleted"]
+
+    k1 = facts["K1 orphans"]
+    assert k1["expected_deleted"] > 0
+    for side in ("pgsweep", "plain"):
+        assert set(k1["rows_deleted"][side]) == {k1["expected_deleted"]}, side
+    k2 = facts["K2 live view"]
+    # The view hides the expired third of the rows the same lookups find in the table.
+    assert 0 < k2["rows_found"]["view"][0] < k2["rows_found"]["table"][0] == k2["lookups"]
 
 
 def test_the_report_renders_as_a_table_markdown_and_json(report: Report) -> None:

@@ -157,33 +157,33 @@ def test_a_rule_leaves_only_by_a_remove_entry_and_with_consent(
     assert len(rule_rows(tables_db)) == len(before) - 1
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (
-            '[[rule]]\ntable = "t"\ncolumn = \n',
-            "not valid TOML: Invalid value (at line 3, column 10)",
-        ),
-        ('[[rule]]\ntable = "t"\ncolum = "x"\n', "[[rule]] #1 (t): unknown field 'colum'"),
-        ('[[rule]]\ntable = "t"\n', "[[rule]] #1 (t): field 'column' is missing"),
-        ('[[rule]]\ntable = "t"\ncolumn = "c"\nkind = "x"\n', "kind must be one of"),
-        ('[[rule]]\ntable = "t"\ncolumn = "c"\nkind = "orphan"\n', "needs fields 'parent'"),
-        ('[[rules]]\ntable = "t"\n', "unknown section 'rules'"),
-        (
-            '[[rule]]\ntable = \'"Learn".tokens\'\ncolumn = "used_at"\nkind = "condition"\n'
-            'condition = "random() < 0.5"\n',
-            '[[rule]] #1 ("Learn".tokens.used_at): condition of a rule on "Learn".tokens calls'
-            " functions a sweep may not run: random() (volatile)",
-        ),
-    ],
-)
+BAD_FILES = [
+    (
+        '[[rule]]\ntable = "t"\ncolumn = \n',
+        "not valid TOML: Invalid value (at line 3, column 10)",
+    ),
+    ('[[rule]]\ntable = "t"\ncolum = "x"\n', "[[rule]] #1 (t): unknown field 'colum'"),
+    ('[[rule]]\ntable = "t"\n', "[[rule]] #1 (t): field 'column' is missing"),
+    ('[[rule]]\ntable = "t"\ncolumn = "c"\nkind = "x"\n', "kind must be one of"),
+    ('[[rule]]\ntable = "t"\ncolumn = "c"\nkind = "orphan"\n', "needs fields 'parent'"),
+    ('[[rules]]\ntable = "t"\n', "unknown section 'rules'"),
+    (
+        '[[rule]]\ntable = \'"Learn".tokens\'\ncolumn = "used_at"\nkind = "condition"\n'
+        'condition = "random() < 0.5"\n',
+        '[[rule]] #1 ("Learn".tokens.used_at): condition of a rule on "Learn".tokens calls'
+        " functions a sweep may not run: random() (volatile)",
+    ),
+]
+
+
 def test_a_bad_policy_file_is_a_usage_error_naming_the_line_or_field_and_changes_nothing(
-    tables_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+    tables_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "bad.toml"
-    path.write_text(text)
-    done = pgsweep(capsys, "apply", str(path), "--dsn", tables_db)
-    assert done.code == 2, (done.out, done.err)
-    assert message in done.err, done.err
-    assert "Traceback" not in done.err
-    assert rule_rows(tables_db) == []
+    for text, message in BAD_FILES:
+        path.write_text(text)
+        done = pgsweep(capsys, "apply", str(path), "--dsn", tables_db)
+        assert done.code == 2, (done.out, done.err)
+        assert message in done.err, done.err
+        assert "Traceback" not in done.err
+        assert rule_rows(tables_db) == []

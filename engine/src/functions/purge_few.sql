@@ -1,6 +1,7 @@
 -- At most p_rows garbage rows of a rule, oldest first, skipping rows another transaction holds:
 -- the insert trigger's bounded batch. Rows are locked before they are deleted, so the trigger
--- never waits, whatever the app holds.
+-- never waits, whatever the app holds. An orphan rule is left to the scheduled sweep: it would
+-- lock its parent table inside the app's insert.
 CREATE OR REPLACE FUNCTION pgsweep.purge_few(p_rule pgsweep.expiry_rule, p_rows integer)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
@@ -9,7 +10,7 @@ AS $$
 DECLARE
     v_deleted integer;
 BEGIN
-    IF NOT pgsweep.hold_parents(p_rule) THEN
+    IF p_rule.kind = 'orphan' THEN
         RETURN 0;
     END IF;
     /* skip_locked_statement and rule_condition quote every identifier (%I, regclass) and
