@@ -643,8 +643,8 @@ def test_a_role_that_may_not_drop_the_partitions_still_deletes_every_garbage_row
 def test_a_rule_with_a_condition_or_an_archive_never_drops_a_partition_whole(db: str) -> None:
     # A condition marks only some rows of an expired partition, and an archiving rule must move
     # each row into its archive: either way every row goes by the batches, none with a partition.
-    conditional = make_events(db, "Events_conditional", "timestamptz")
-    archived = make_events(db, "Events_archived", "timestamptz")
+    conditional = make_events(db, "Events_with_condition", "timestamptz")
+    archived = make_events(db, "Events_row_archive", "timestamptz")
     with connect(db) as conn:
         conn.execute(
             "SELECT pgsweep.add_rule(%s, 'seenAt', r.keep_for, p_condition => 'label <> ''p0 a''')"

@@ -134,7 +134,11 @@ class _Run:
     def __init__(self, conn: psycopg.Connection[Any], run_id: int) -> None:
         self.conn = conn
         self.run_id = run_id
-        row = conn.execute("SELECT clock_timestamp(), pg_current_wal_lsn()").fetchone()
+        # The start as epoch seconds: a timestamp would come back in the session's DateStyle,
+        # which need not be one the driver reads.
+        row = conn.execute(
+            "SELECT extract(epoch FROM clock_timestamp())::float8, pg_current_wal_lsn()"
+        ).fetchone()
         assert row is not None
         self.started, self.wal_start = row
         self.total = 0
@@ -269,7 +273,7 @@ class _Run:
         while True:
             row = self.conn.execute(
                 "SELECT extract(epoch FROM p.wait)::float8, p.reason, p.stop"
-                " FROM pgsweep.pace(%s::regclass, %s, %s, %s, %s) p",
+                " FROM pgsweep.pace(%s::regclass, to_timestamp(%s), %s, %s, %s) p",
                 (table, self.started, self.total, self.wal_start, blocked),
             ).fetchone()
             assert row is not None
