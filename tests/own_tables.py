@@ -8,8 +8,10 @@ tests of the engine on its own.
   TIMESTAMP(3)`` holding UTC wall-clock times.
 
 :func:`seed` writes, relative to the server's ``now()``, rows long expired, one expired a second
-ago, one expiring in a second, rows long live and (attributes only) rows that never expire; each
-row's ``label`` says which, so a test can name the rows it expects to survive.
+ago, one expiring soon (in ``SOON_S`` seconds: near the cutoff, yet far enough that a slow,
+loaded machine never sees it expire in the middle of a test), rows long live and (attributes
+only) rows that never expire; each row's ``label`` says which, so a test can name the rows it
+expects to survive.
 """
 
 from __future__ import annotations
@@ -25,16 +27,18 @@ TABLES = (ATTRIBUTES, SESSIONS)
 ATTRIBUTES_COLUMN = "ttl_timestamp"
 SESSIONS_COLUMN = "expiresAt"
 
+# How far past the seed's now() the row labelled "soon" expires.
+SOON_S = 60
 # Rows seed() writes per label and table.
 LONG_EXPIRED = {ATTRIBUTES: 10, SESSIONS: 7}
 LONG_LIVE = {ATTRIBUTES: 5, SESSIONS: 3}
 NEVER = {ATTRIBUTES: 4, SESSIONS: 0}
 # What a cleanup right after seed() deletes and keeps, per table.
 GARBAGE = {t: LONG_EXPIRED[t] + 1 for t in TABLES}  # + the one expired a second ago
-KEPT = {t: LONG_LIVE[t] + NEVER[t] + 1 for t in TABLES}  # + the one expiring in a second
+KEPT = {t: LONG_LIVE[t] + NEVER[t] + 1 for t in TABLES}  # + the one expiring soon
 KEPT_LABELS = {
-    ATTRIBUTES: Counter({"live": LONG_LIVE[ATTRIBUTES], "never": NEVER[ATTRIBUTES], "in_1s": 1}),
-    SESSIONS: Counter({"live": LONG_LIVE[SESSIONS], "in_1s": 1}),
+    ATTRIBUTES: Counter({"live": LONG_LIVE[ATTRIBUTES], "never": NEVER[ATTRIBUTES], "soon": 1}),
+    SESSIONS: Counter({"live": LONG_LIVE[SESSIONS], "soon": 1}),
 }
 
 Connection = psycopg.Connection[Any]
@@ -70,7 +74,7 @@ def seed(conn: Connection) -> None:
 
 def seed_attributes(conn: Connection) -> None:
     # Epoch seconds: the one expired a second ago is a whole second before now (floor - 1),
-    # the one expiring in a second a whole second after it (ceil + 1).
+    # the one expiring soon SOON_S whole seconds after it (ceil + SOON_S).
     conn.execute(
         f"INSERT INTO {ATTRIBUTES} (bucket, label, ttl_timestamp)"
         " SELECT 'oauth', l.label, l.ttl FROM (VALUES"
@@ -84,7 +88,7 @@ def seed_attributes(conn: Connection) -> None:
     conn.execute(
         f"INSERT INTO {ATTRIBUTES} (bucket, label, ttl_timestamp) VALUES"
         " ('spa', '1s_ago', floor(extract(epoch FROM now()))::bigint - 1),"
-        " ('spa', 'in_1s', ceil(extract(epoch FROM now()))::bigint + 1)"
+        f" ('spa', 'soon', ceil(extract(epoch FROM now()))::bigint + {SOON_S})"
     )
 
 
@@ -96,7 +100,7 @@ def seed_sessions(conn: Connection) -> None:
         f"  ('expired', {utc} - interval '1 hour', %s),"
         f"  ('live', {utc} + interval '1 hour', %s),"
         f"  ('1s_ago', {utc} - interval '1 second', 1),"
-        f"  ('in_1s', {utc} + interval '1 second', 1)) AS l (label, at, n),"
+        f"  ('soon', {utc} + interval '{SOON_S} seconds', 1)) AS l (label, at, n),"
         " LATERAL generate_series(1, l.n) g",
         (LONG_EXPIRED[SESSIONS], LONG_LIVE[SESSIONS]),
     )

@@ -2,7 +2,7 @@
 empty database, ``pgsweep install``, two tables of the app's own under rules (epoch seconds in a
 quoted mixed-case schema, and a ``TIMESTAMP(3)`` holding UTC), then every command covers both
 rules with exact counts, never deletes a NULL, and takes the row expired a second ago but not
-the one expiring in a second; no Matcha table ever appears. Install, uninstall and their psql
+the one expiring in a minute; no Matcha table ever appears. Install, uninstall and their psql
 scripts leave nothing behind and change nothing when run again.
 
 The real pg_cron run of the scheduled sweep over these tables is in tests/test_time_zones.py

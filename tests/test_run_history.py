@@ -26,15 +26,6 @@ def app_db(fresh_db: str) -> str:
     with connect(fresh_db) as conn:
         own_tables.create(conn)
         own_tables.seed(conn)
-        # The row due in a second, due in an hour: the exact counts below hold however slowly
-        # this machine runs them.
-        conn.execute(
-            f"UPDATE {ATTRIBUTES} SET ttl_timestamp = ttl_timestamp + 3600 WHERE label = 'in_1s'"
-        )
-        conn.execute(
-            'UPDATE sessions SET "expiresAt" = "expiresAt" + interval \'1 hour\''
-            " WHERE label = 'in_1s'"
-        )
     return fresh_db
 
 
