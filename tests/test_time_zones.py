@@ -4,7 +4,8 @@ the server's. Sessions ahead of UTC (Asia/Kolkata +5:30, Pacific/Kiritimati +14)
 (America/Los_Angeles, Pacific/Pago_Pago -11), in several DateStyles, count and delete exactly the
 rows that expired a second ago and keep those expiring in a minute (a second would flip on a
 slow machine); the rows an hour to thirteen hours either side are the ones a cutoff taken in
-the session's zone would misjudge. pg_cron, whose sessions take the server's TimeZone, likewise (a soak test: it waits for a cron minute).
+the session's zone would misjudge. pg_cron, whose sessions take the server's TimeZone,
+likewise (a soak test: it waits for a cron minute).
 """
 
 from __future__ import annotations
