@@ -4,7 +4,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 # The stamp lives inside the venv so deleting .venv also forgets that it was installed.
 STAMP  := $(VENV)/.pgsweep-install.stamp
-PYTEST_ARGS ?=
+# Two workers by default (docs/testing.md); PYTEST_ARGS= runs the suite on one.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 # e.g. make bench BENCH_ARGS="--quick --scenario S1,S2"
 BENCH_ARGS ?=
 # e.g. make demo DEMO_ARGS=--yes (use a DATABASE_URL that is not a throwaway database)

@@ -55,7 +55,7 @@ def test_upgrade_current_and_downgrade_report_where_the_database_stands(
     assert any("no pg_cron job registered" in n for n in document["notices"])
     assert pgsweep(capsys, "current", "--dsn", fresh_db).out.strip() == f"{head} (head)"
 
-    down = pgsweep(capsys, "downgrade", "0006", "--dsn", fresh_db)
+    down = pgsweep(capsys, "downgrade", "0006", "--yes", "--dsn", fresh_db)
     assert down.code == 0
     assert f"{head} -> 0006" in down.out
     assert migrate.current(fresh_db) == "0006"

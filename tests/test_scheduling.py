@@ -337,7 +337,7 @@ def test_without_pg_cron_the_upgrade_succeeds_and_scheduling_says_why(
         assert red.code == errors.EXIT_FAILED
         assert "FAIL  pg_cron job: pg_cron is not" in red.out
         assert pgsweep(capsys, "verify", "--no-cron", "--dsn", dsn).code == 0
-        down = pgsweep(capsys, "downgrade", "0006", "--dsn", dsn)
+        down = pgsweep(capsys, "downgrade", "0006", "--yes", "--dsn", dsn)
         assert down.code == 0
 
 

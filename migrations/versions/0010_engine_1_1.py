@@ -13,8 +13,12 @@ depends_on = None
 UP_SQL = "sql/0010_engine_1_1.sql"
 DOWN_SQL = "rollback/0010_engine_1_1_down.sql"
 
-# What engine 1.1 records and 1.0 has no place for goes with the downgrade (CHANGELOG.md).
-DESTROYS_DATA: str | None = None
+# What engine 1.1 records and 1.0 has no place for goes with the downgrade (CHANGELOG.md). The
+# downgrade refuses while a rule uses what 1.0 would misread, so the rules themselves stay.
+DESTROYS_DATA: str | None = (
+    "the engine's run history (pgsweep.run, run_rule, rule_counter, trigger_sweep) and every"
+    " rule's lag target"
+)
 
 
 def upgrade() -> None:
