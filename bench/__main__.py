@@ -22,7 +22,11 @@ def main(argv: list[str] | None = None) -> int:
                       help="tiny tables, 1 run: checks the machinery, not performance")
     parser.set_defaults(mode="full")
     parser.add_argument("--scenario", default="all",
-                        help="comma-separated subset of S1,S2,S3,S4,S5,growth (default: all)")
+                        help="comma-separated subset of S1,S2,S3,S4,S5,growth,standby"
+                             " (default: all)")
+    parser.add_argument("--standby-rows", type=int, metavar="N",
+                        help="rows of the standby backlog, half expired (default: 5,000,000;"
+                             " --quick 200,000)")
     parser.add_argument("--runs", type=int, help="timed runs per measurement (after a warm-up)")
     parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL"),
                         help="a server to run on as superuser (default: $DATABASE_URL, else a "
@@ -37,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.render) as saved:
             report = Report.from_json(saved.read())
     else:
-        options = Options.for_mode(args.mode, args.dsn, args.scenario, args.runs)
+        options = Options.for_mode(
+            args.mode, args.dsn, args.scenario, args.runs, args.standby_rows
+        )
         report = run(options, progress=sys.stderr)  # progress on stderr, results on stdout
     if args.json:
         print(report.to_json())

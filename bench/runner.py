@@ -13,9 +13,10 @@ from bench.dataset import Layout, Pair, build_pair
 from bench.report import Report, ScenarioResult
 from bench.scenarios import Settings
 from bench.server import BenchServer, bench_server
+from bench.standby import standby_backlog
 from pgsweep.runner import SWEEP_BATCH_SIZE
 
-SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth")
+SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth", "standby")
 S1_TARGET = 100.0  # x faster than plain, at the main size
 S2_TARGET = 4.0
 PGSWEEP_BATCH_SIZE = SWEEP_BATCH_SIZE  # pgsweep.sweep()'s default, driven the same way
@@ -32,10 +33,15 @@ class Options:
     decks: int
     cards_per_deck: int
     settings: Settings
+    standby_rows: int = 5_000_000  # rows of the standby backlog, half expired
 
     @staticmethod
     def for_mode(
-        mode: str, dsn: str | None, scenario_list: str = "all", runs: int | None = None
+        mode: str,
+        dsn: str | None,
+        scenario_list: str = "all",
+        runs: int | None = None,
+        standby_rows: int | None = None,
     ) -> Options:
         options = MODES[mode]
         chosen = SCENARIOS if scenario_list == "all" else tuple(
@@ -45,7 +51,10 @@ class Options:
         if unknown:
             raise SystemExit(f"unknown scenario(s) {sorted(unknown)}; choose from {SCENARIOS}")
         settings = options.settings if runs is None else replace(options.settings, runs=runs)
-        return replace(options, dsn=dsn, scenarios=chosen, settings=settings)
+        return replace(
+            options, dsn=dsn, scenarios=chosen, settings=settings,
+            standby_rows=standby_rows or options.standby_rows,
+        )
 
 
 MODES = {
@@ -58,11 +67,13 @@ MODES = {
         "quick", None, SCENARIOS, 20_000, (5_000, 20_000, 100_000), 20_000, 20, 100,
         Settings(runs=3, warmup=1, seed="pgsweep-bench", s4_clients=8, s4_seconds=3.0,
                  s4_warmup_seconds=0.5),
+        standby_rows=200_000,
     ),
     "smoke": Options(
         "smoke", None, SCENARIOS, 2_000, (1_000, 2_000), 2_000, 3, 10,
         Settings(runs=1, warmup=0, seed="pgsweep-bench", s4_clients=2, s4_seconds=0.3,
                  s4_warmup_seconds=0.0),
+        standby_rows=20_000,
     ),
 }
 
@@ -175,6 +186,12 @@ def run(options: Options, progress: TextIO | None = None) -> Report:
                     report.scenarios.append(result)
         if "growth" in wanted:
             report.scenarios += _growth(results, options)
+        if "standby" in wanted:
+            rows = options.standby_rows
+            _log(progress, f"standby backlog: {rows:,} rows, half expired, with a standby")
+            # The smoke mode checks the machinery: short idle and stall windows.
+            windows = (0.2, 0.3) if options.mode == "smoke" else ()
+            report.scenarios.append(standby_backlog(rows, *windows))
         _log(progress, "done")
     return report
 

@@ -37,6 +37,7 @@ def test_the_smoke_mode_runs_every_scenario_and_both_sides_do_the_same_work(
         "S4 insert path",
         "S5 deck progress",
         "growth",
+        "standby backlog",
     ]
     assert all(s.figures for s in report.scenarios)
 
@@ -63,6 +64,11 @@ def test_the_smoke_mode_runs_every_scenario_and_both_sides_do_the_same_work(
     growth = facts["growth"]
     assert set(growth) == {f"{s}_{rows}" for s in ("S1", "S2") for rows in options.growth_rows}
     assert growth["S2_2000"]["rows_deleted"] == 2 * growth["S2_1000"]["rows_deleted"]
+
+    standby = facts["standby backlog"]
+    for variant in ("replaying_unpaced", "replaying_paced", "stalled_unpaced", "stalled_paced"):
+        assert standby[variant]["deleted"] == standby["rows"] // 2, variant
+        assert standby[variant]["wal_bytes"] > 0, variant
 
 
 def test_the_report_renders_as_a_table_markdown_and_json(report: Report) -> None:
