@@ -156,7 +156,7 @@ def test_the_sweep_pauses_while_the_standby_does_not_replay_and_finishes_once_it
 def test_a_crash_in_the_middle_of_a_sweep_loses_no_live_row_and_the_next_run_finishes() -> None:
     with LocalCluster(preload_cron=False) as pg:
         engine.install(pg.dsn())
-        garbage, live = 60_000, 3000
+        garbage, live = 30_000, 3000
         with connect(pg.dsn()) as conn:
             scale_tables.create(conn, "crashing", garbage=garbage, live=live)
             before = scale_tables.counts(conn, "crashing")
@@ -192,7 +192,7 @@ def test_a_crash_in_the_middle_of_a_sweep_loses_no_live_row_and_the_next_run_fin
 
 def test_pgsweep_run_with_two_hosts_keeps_going_after_the_standby_is_promoted(pair: Pair) -> None:
     primary, standby = pair
-    garbage, live = 40_000, 700
+    garbage, live = 24_000, 700
     with connect(primary.dsn()) as conn:
         scale_tables.create(conn, "failover", garbage=garbage, live=live)
         before = scale_tables.counts(conn, "failover")
