@@ -532,37 +532,43 @@ BEGIN
     IF NOT pgsweep.setting('pacing')::boolean THEN
         RETURN;
     END IF;
-    SELECT coalesce(r.application_name, '') AS name, r.client_addr,
-           pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint AS bytes, r.replay_lag
-      INTO v_standby
-      FROM pg_stat_replication r
-     WHERE r.replay_lsn IS NOT NULL
-     ORDER BY pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) DESC
-     LIMIT 1;
-    IF v_lag_bytes > 0 AND v_standby.bytes > v_lag_bytes THEN
-        wait := v_step;
-        reason := format('standby %s (%s) has %s of WAL to replay (pgsweep.max_replay_lag = %s)',
-                         quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
-                         pg_size_pretty(v_standby.bytes), pg_size_pretty(v_lag_bytes));
-        RETURN;
-    END IF;
-    SELECT coalesce(r.application_name, '') AS name, r.client_addr, r.replay_lag
-      INTO v_standby
-      FROM pg_stat_replication r
-     WHERE r.replay_lag IS NOT NULL
-     ORDER BY r.replay_lag DESC
-     LIMIT 1;
-    IF v_lag_time > '0' AND v_standby.replay_lag > v_lag_time THEN
-        wait := v_step;
-        reason := format('standby %s (%s) replays %s behind (pgsweep.max_replay_delay = %s)',
-                         quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
-                         date_trunc('second', v_standby.replay_lag), v_lag_time);
-        RETURN;
+    -- No standby connected (pg_stat_get_wal_senders, behind pg_stat_replication): nothing to ask.
+    IF EXISTS (SELECT FROM pg_stat_get_wal_senders()) THEN
+        SELECT coalesce(r.application_name, '') AS name, r.client_addr,
+               pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint AS bytes, r.replay_lag
+          INTO v_standby
+          FROM pg_stat_replication r
+         WHERE r.replay_lsn IS NOT NULL
+         ORDER BY pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) DESC
+         LIMIT 1;
+        IF v_lag_bytes > 0 AND v_standby.bytes > v_lag_bytes THEN
+            wait := v_step;
+            reason := format('standby %s (%s) has %s of WAL to replay (pgsweep.max_replay_lag = %s)',
+                             quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
+                             pg_size_pretty(v_standby.bytes), pg_size_pretty(v_lag_bytes));
+            RETURN;
+        END IF;
+        SELECT coalesce(r.application_name, '') AS name, r.client_addr, r.replay_lag
+          INTO v_standby
+          FROM pg_stat_replication r
+         WHERE r.replay_lag IS NOT NULL
+         ORDER BY r.replay_lag DESC
+         LIMIT 1;
+        IF v_lag_time > '0' AND v_standby.replay_lag > v_lag_time THEN
+            wait := v_step;
+            reason := format('standby %s (%s) replays %s behind (pgsweep.max_replay_delay = %s)',
+                             quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
+                             date_trunc('second', v_standby.replay_lag), v_lag_time);
+            RETURN;
+        END IF;
     END IF;
     IF pgsweep.setting('pause_for_autovacuum')::boolean
-       AND EXISTS (SELECT FROM pg_stat_progress_vacuum v
-                     JOIN pg_stat_activity a ON a.pid = v.pid
-                    WHERE v.relid = p_table AND a.backend_type = 'autovacuum worker') THEN
+       -- (The functions behind pg_stat_progress_vacuum and pg_stat_activity, for one pid:
+       -- asked after every batch, the views would cost more than the rest of the decision.)
+       AND EXISTS (SELECT FROM pg_stat_get_progress_info('VACUUM') v
+                    WHERE v.relid = p_table
+                      AND EXISTS (SELECT FROM pg_stat_get_activity(v.pid) a
+                                   WHERE a.backend_type = 'autovacuum worker')) THEN
         wait := v_step;
         reason := format('autovacuum is working on %s', p_table);
         RETURN;
@@ -865,14 +871,17 @@ COMMENT ON FUNCTION pgsweep.rule_problem(pgsweep.expiry_rule) IS
 -- ---- functions/sessions_waiting_for_me.sql ----------------------------------------
 -- How many sessions wait for a lock this session holds (pg_blocking_pids). A sweep asks at the
 -- end of a batch, before it commits: an app query that met a row the batch deleted waits now.
+-- Only sessions waiting for a lock are asked about (pg_stat_get_activity: reading pg_locks
+-- instead costs half a millisecond a batch); another role's sessions show their wait only to
+-- a member of pg_read_all_stats (pg_monitor).
 CREATE OR REPLACE FUNCTION pgsweep.sessions_waiting_for_me()
 RETURNS integer
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT count(DISTINCT l.pid)::integer FROM pg_locks l
-     WHERE NOT l.granted AND l.pid <> pg_backend_pid()
-       AND pg_backend_pid() = ANY (pg_blocking_pids(l.pid))
+    SELECT count(*)::integer FROM pg_stat_get_activity(NULL) a
+     WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid()
+       AND pg_backend_pid() = ANY (pg_blocking_pids(a.pid))
 $$;
 COMMENT ON FUNCTION pgsweep.sessions_waiting_for_me() IS
     'The sessions waiting for a lock this session holds (a sweep batch before its commit)';

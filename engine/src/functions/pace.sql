@@ -42,37 +42,43 @@ BEGIN
     IF NOT pgsweep.setting('pacing')::boolean THEN
         RETURN;
     END IF;
-    SELECT coalesce(r.application_name, '') AS name, r.client_addr,
-           pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint AS bytes, r.replay_lag
-      INTO v_standby
-      FROM pg_stat_replication r
-     WHERE r.replay_lsn IS NOT NULL
-     ORDER BY pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) DESC
-     LIMIT 1;
-    IF v_lag_bytes > 0 AND v_standby.bytes > v_lag_bytes THEN
-        wait := v_step;
-        reason := format('standby %s (%s) has %s of WAL to replay (pgsweep.max_replay_lag = %s)',
-                         quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
-                         pg_size_pretty(v_standby.bytes), pg_size_pretty(v_lag_bytes));
-        RETURN;
-    END IF;
-    SELECT coalesce(r.application_name, '') AS name, r.client_addr, r.replay_lag
-      INTO v_standby
-      FROM pg_stat_replication r
-     WHERE r.replay_lag IS NOT NULL
-     ORDER BY r.replay_lag DESC
-     LIMIT 1;
-    IF v_lag_time > '0' AND v_standby.replay_lag > v_lag_time THEN
-        wait := v_step;
-        reason := format('standby %s (%s) replays %s behind (pgsweep.max_replay_delay = %s)',
-                         quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
-                         date_trunc('second', v_standby.replay_lag), v_lag_time);
-        RETURN;
+    -- No standby connected (pg_stat_get_wal_senders, behind pg_stat_replication): nothing to ask.
+    IF EXISTS (SELECT FROM pg_stat_get_wal_senders()) THEN
+        SELECT coalesce(r.application_name, '') AS name, r.client_addr,
+               pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint AS bytes, r.replay_lag
+          INTO v_standby
+          FROM pg_stat_replication r
+         WHERE r.replay_lsn IS NOT NULL
+         ORDER BY pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) DESC
+         LIMIT 1;
+        IF v_lag_bytes > 0 AND v_standby.bytes > v_lag_bytes THEN
+            wait := v_step;
+            reason := format('standby %s (%s) has %s of WAL to replay (pgsweep.max_replay_lag = %s)',
+                             quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
+                             pg_size_pretty(v_standby.bytes), pg_size_pretty(v_lag_bytes));
+            RETURN;
+        END IF;
+        SELECT coalesce(r.application_name, '') AS name, r.client_addr, r.replay_lag
+          INTO v_standby
+          FROM pg_stat_replication r
+         WHERE r.replay_lag IS NOT NULL
+         ORDER BY r.replay_lag DESC
+         LIMIT 1;
+        IF v_lag_time > '0' AND v_standby.replay_lag > v_lag_time THEN
+            wait := v_step;
+            reason := format('standby %s (%s) replays %s behind (pgsweep.max_replay_delay = %s)',
+                             quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
+                             date_trunc('second', v_standby.replay_lag), v_lag_time);
+            RETURN;
+        END IF;
     END IF;
     IF pgsweep.setting('pause_for_autovacuum')::boolean
-       AND EXISTS (SELECT FROM pg_stat_progress_vacuum v
-                     JOIN pg_stat_activity a ON a.pid = v.pid
-                    WHERE v.relid = p_table AND a.backend_type = 'autovacuum worker') THEN
+       -- (The functions behind pg_stat_progress_vacuum and pg_stat_activity, for one pid:
+       -- asked after every batch, the views would cost more than the rest of the decision.)
+       AND EXISTS (SELECT FROM pg_stat_get_progress_info('VACUUM') v
+                    WHERE v.relid = p_table
+                      AND EXISTS (SELECT FROM pg_stat_get_activity(v.pid) a
+                                   WHERE a.backend_type = 'autovacuum worker')) THEN
         wait := v_step;
         reason := format('autovacuum is working on %s', p_table);
         RETURN;
