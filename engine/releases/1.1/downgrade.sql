@@ -3,6 +3,8 @@
 -- 1.1's (same signatures). Safe to run again: should the second fail (a lock not granted), run
 -- this file again and it finishes the job.
 -- Run with:  psql -X -d "$DATABASE_URL" -f engine/releases/1.1/downgrade.sql
+-- A downgrade exists to remove what its release added.
+-- squawk-ignore-file ban-drop-function
 \set ON_ERROR_STOP on
 
 BEGIN;

@@ -1112,7 +1112,7 @@ DECLARE
     v_slept_from timestamptz;
     v_stop boolean := false;
     v_pauses integer := 0;
-    v_paused_for interval := '0';
+    v_paused_for interval := '0'::pg_catalog.interval;
 BEGIN
     deleted := 0;
     IF pg_catalog.pg_is_in_recovery() THEN
