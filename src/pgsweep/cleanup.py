@@ -107,9 +107,12 @@ class _Run:
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
-        row = conn.execute("SELECT clock_timestamp(), pg_current_wal_lsn()").fetchone()
+        # As epoch seconds and text: a timestamptz would come back in the session's DateStyle.
+        row = conn.execute(
+            "SELECT extract(epoch FROM clock_timestamp())::float8, pg_current_wal_lsn()::text"
+        ).fetchone()
         assert row is not None
-        self.started, self.wal_start = row
+        self.started, self.wal_start = float(row[0]), str(row[1])
         self.total = 0
         self.pauses: list[Pause] = []
         self.stopped = False
@@ -173,7 +176,7 @@ class _Run:
         while True:
             row = self.conn.execute(
                 "SELECT extract(epoch FROM p.wait)::float8, p.reason, p.stop"
-                " FROM pgsweep.pace(%s::regclass, %s, %s, %s, %s) p",
+                " FROM pgsweep.pace(%s::regclass, to_timestamp(%s), %s, %s::pg_lsn, %s) p",
                 (table, self.started, self.total, self.wal_start, blocked),
             ).fetchone()
             assert row is not None
