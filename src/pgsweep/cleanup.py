@@ -113,6 +113,7 @@ class _Run:
         ).fetchone()
         assert row is not None
         self.started, self.wal_start = float(row[0]), str(row[1])
+        self.wal_at = _lsn(self.wal_start)  # where the WAL stood when the next batch began
         self.total = 0
         self.pauses: list[Pause] = []
         self.stopped = False
@@ -152,14 +153,18 @@ class _Run:
                 return deleted
             deleted += int(row[0])
             self.total += int(row[0])
+            batch_wal = _lsn(str(row[3])) - self.wal_at
             if on_batch is not None:
                 on_batch(Progress(table, column, deleted, self.total))
             start = row[1]
             if start is None:
                 return deleted
             blocked = int(row[2])
-            size = self._next_size(size, time.monotonic() - clock, blocked)
-            if not self._pace(table, column, blocked):
+            next_size = self._next_size(size, time.monotonic() - clock, blocked)
+            # The next batch's WAL, expected from this one's per row (for the replay budget).
+            next_wal = batch_wal * next_size // max(int(row[0]), 1)
+            size = next_size
+            if not self._pace(table, column, blocked, next_wal):
                 return deleted
 
     def _next_size(self, size: int, took_s: float, blocked: int) -> int:
@@ -170,17 +175,19 @@ class _Run:
         assert row is not None
         return int(row[0])
 
-    def _pace(self, table: str, column: str, blocked: int) -> bool:
+    def _pace(self, table: str, column: str, blocked: int, next_wal: int) -> bool:
         """Wait while pgsweep.pace says so; False when the run must stop here."""
         said: str | None = None
         while True:
             row = self.conn.execute(
-                "SELECT extract(epoch FROM p.wait)::float8, p.reason, p.stop"
-                " FROM pgsweep.pace(%s::regclass, to_timestamp(%s), %s, %s::pg_lsn, %s) p",
-                (table, self.started, self.total, self.wal_start, blocked),
+                "SELECT extract(epoch FROM p.wait)::float8, p.reason, p.stop,"
+                " pg_current_wal_lsn()::text"
+                " FROM pgsweep.pace(%s::regclass, to_timestamp(%s), %s, %s::pg_lsn, %s, %s) p",
+                (table, self.started, self.total, self.wal_start, blocked, next_wal),
             ).fetchone()
             assert row is not None
             wait_s, reason, stop = float(row[0]), row[1], bool(row[2])
+            self.wal_at = _lsn(str(row[3]))
             if stop:
                 self.pauses.append(Pause(table, column, str(reason), stopped=True))
                 self.stopped = True
@@ -194,14 +201,22 @@ class _Run:
             blocked = 0
 
 
+def _lsn(text: str) -> int:
+    """A WAL position ('16/B374D848') as a byte offset."""
+    high, low = text.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
 def _batch(
     conn: psycopg.Connection[Any], table: str, column: str, start: str | None, batch_size: int
 ) -> tuple[Any, ...] | None:
     """One batch of one rule (its own transaction: the connection is in autocommit mode)."""
-    # The count of sessions waiting for this batch is taken after its DELETE, in its own
-    # transaction (one statement: the function scan runs first), before the commit.
+    # The count of sessions waiting for this batch, and the WAL position, are taken after its
+    # DELETE, in its own transaction (one statement: the function scan runs first), before the
+    # commit.
     return conn.execute(
-        "SELECT b.deleted, b.next_from, pgsweep.sessions_waiting_for_me()"
+        "SELECT b.deleted, b.next_from, pgsweep.sessions_waiting_for_me(),"
+        " pg_current_wal_lsn()::text"
         " FROM pgsweep.expiry_rule r, pgsweep.purge_range(r, %s, %s) b"
         " WHERE r.table_name = %s::regclass AND r.column_name = %s",
         (start, batch_size, table, column),

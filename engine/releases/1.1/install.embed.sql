@@ -493,7 +493,10 @@ COMMENT ON FUNCTION pgsweep.next_batch_size(integer, interval, integer) IS
 -- One function for every consumer: CALL pgsweep.sweep() (so the pg_cron job and pgsweep run)
 -- and pgsweep cleanup. Its budgets are settings (pgsweep.setting), checked in this order:
 --   max_run_time         the run has worked that long: stop;
---   max_replay_lag       a connected standby (pg_stat_replication) has that much WAL to replay;
+--   max_replay_lag       a connected standby (pg_stat_replication) has that much WAL to replay,
+--                        less room for the next batch (p_next_wal, its WAL as the caller
+--                        expects it: the last batch's; at most half the budget), so that the
+--                        lag stays within the budget, not the budget plus a batch;
 --   max_replay_delay     a standby's replay_lag is that long;
 --   pause_for_autovacuum an autovacuum worker is vacuuming the table (pg_stat_progress_vacuum);
 --   pause_for_blocked    p_blocked sessions were waiting for the sweep's last batch;
@@ -504,7 +507,7 @@ COMMENT ON FUNCTION pgsweep.next_batch_size(integer, interval, integer) IS
 -- (or pg_read_all_stats): without it those budgets see nothing to wait for.
 CREATE OR REPLACE FUNCTION pgsweep.pace(
     p_table regclass, p_started timestamptz, p_deleted bigint, p_wal_start pg_lsn,
-    p_blocked integer DEFAULT 0,
+    p_blocked integer DEFAULT 0, p_next_wal bigint DEFAULT 0,
     OUT wait interval, OUT reason text, OUT stop boolean)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -541,11 +544,16 @@ BEGIN
          WHERE r.replay_lsn IS NOT NULL
          ORDER BY pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) DESC
          LIMIT 1;
-        IF v_lag_bytes > 0 AND v_standby.bytes > v_lag_bytes THEN
+        IF v_lag_bytes > 0 AND v_standby.bytes
+               > v_lag_bytes - least(greatest(coalesce(p_next_wal, 0), 0), v_lag_bytes / 2) THEN
             wait := v_step;
-            reason := format('standby %s (%s) has %s of WAL to replay (pgsweep.max_replay_lag = %s)',
-                             quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
-                             pg_size_pretty(v_standby.bytes), pg_size_pretty(v_lag_bytes));
+            reason := format('standby %s (%s) has %s of WAL to replay, a batch writes about %s'
+                             ' (pgsweep.max_replay_lag = %s)',
+                             quote_ident(v_standby.name),
+                             coalesce(host(v_standby.client_addr), 'local'),
+                             pg_size_pretty(v_standby.bytes),
+                             pg_size_pretty(greatest(coalesce(p_next_wal, 0), 0)),
+                             pg_size_pretty(v_lag_bytes));
             RETURN;
         END IF;
         SELECT coalesce(r.application_name, '') AS name, r.client_addr, r.replay_lag
@@ -599,7 +607,7 @@ BEGIN
         END IF;
     END IF;
 END $$;
-COMMENT ON FUNCTION pgsweep.pace(regclass, timestamptz, bigint, pg_lsn, integer) IS
+COMMENT ON FUNCTION pgsweep.pace(regclass, timestamptz, bigint, pg_lsn, integer, bigint) IS
     'Between two sweep batches: how long to wait and why, or stop (the pacing budgets)';
 
 -- ---- functions/pg_cron_unusable_reason.sql ----------------------------------------
@@ -1106,7 +1114,10 @@ DECLARE
     v_started timestamptz := pg_catalog.clock_timestamp();
     v_wal_start pg_catalog.pg_lsn;
     v_size integer;
+    v_next_size integer;
     v_batch_started timestamptz;
+    v_batch_lsn pg_catalog.pg_lsn;
+    v_batch_wal bigint;
     v_blocked integer;
     v_reason text;
     v_slept_from timestamptz;
@@ -1149,22 +1160,30 @@ BEGIN
         v_size := p_batch_size;
         LOOP
             v_batch_started := pg_catalog.clock_timestamp();
+            v_batch_lsn := pg_catalog.pg_current_wal_lsn();
             SELECT b.deleted, b.next_from INTO v_batch
               FROM pgsweep.purge_range(v_rule, v_from, v_size) AS b;
             -- Before the commit: whoever waits for this batch's row locks waits now.
             v_blocked := pgsweep.sessions_waiting_for_me();
+            v_batch_wal := pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(),
+                                                      v_batch_lsn)::bigint;
             v_rule_total := v_rule_total OPERATOR(pg_catalog.+) v_batch.deleted;
             EXIT WHEN v_batch.next_from IS NULL;
             v_from := v_batch.next_from;
-            v_size := pgsweep.next_batch_size(
+            v_next_size := pgsweep.next_batch_size(
                 v_size, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_batch_started,
                 v_blocked);
+            -- The next batch's WAL, expected from this one's per row (for the replay budget).
+            v_batch_wal := v_batch_wal OPERATOR(pg_catalog./)
+                GREATEST(v_batch.deleted, 1::bigint)
+                OPERATOR(pg_catalog.*) v_next_size;
+            v_size := v_next_size;
             v_reason := NULL;
             LOOP
                 SELECT p.wait, p.reason, p.stop INTO v_pace
                   FROM pgsweep.pace(v_rule.table_name, v_started,
                                     deleted OPERATOR(pg_catalog.+) v_rule_total, v_wal_start,
-                                    v_blocked) AS p;
+                                    v_blocked, v_batch_wal) AS p;
                 IF v_pace.stop THEN
                     RAISE NOTICE 'pgsweep: stopping % (%): %; the rest is left for the next run',
                         v_rule.table_name, v_rule.column_name, v_pace.reason;
