@@ -22,8 +22,11 @@ def main(argv: list[str] | None = None) -> int:
                       help="tiny tables, 1 run: checks the machinery, not performance")
     parser.set_defaults(mode="full")
     parser.add_argument("--scenario", default="all",
-                        help="comma-separated subset of S1,S2,S3,S4,S5,growth,partitions"
+                        help="comma-separated subset of S1,S2,S3,S4,S5,growth,partitions,K,standby"
                              " (default: all)")
+    parser.add_argument("--standby-rows", type=int, metavar="N",
+                        help="rows of the standby backlog, half expired (default: 5,000,000;"
+                             " --quick 200,000)")
     parser.add_argument("--runs", type=int, help="timed runs per measurement (after a warm-up)")
     parser.add_argument("--rows", type=int,
                         help="rows of the partitions scenario (default: 10M; --quick 200k)")
@@ -40,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.render) as saved:
             report = Report.from_json(saved.read())
     else:
-        options = Options.for_mode(args.mode, args.dsn, args.scenario, args.runs, args.rows)
+        options = Options.for_mode(
+            args.mode, args.dsn, args.scenario, args.runs, args.rows, args.standby_rows
+        )
         report = run(options, progress=sys.stderr)  # progress on stderr, results on stdout
     if args.json:
         print(report.to_json())

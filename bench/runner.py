@@ -13,9 +13,10 @@ from bench.dataset import Layout, Pair, build_pair
 from bench.report import Report, ScenarioResult
 from bench.scenarios import Settings
 from bench.server import BenchServer, bench_server
+from bench.standby import standby_backlog
 from pgsweep.runner import SWEEP_BATCH_SIZE
 
-SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth", "partitions", "K")
+SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth", "partitions", "K", "standby")
 # Rows of the partition-retention scenario per mode (--rows overrides): the 10M in full.
 PARTITION_ROWS = {"full": 10_000_000, "quick": 200_000, "smoke": 20_000}
 S1_TARGET = 100.0  # x faster than plain, at the main size
@@ -35,6 +36,7 @@ class Options:
     cards_per_deck: int
     settings: Settings
     partition_rows: int = 0  # 0: PARTITION_ROWS[mode]
+    standby_rows: int = 5_000_000  # rows of the standby backlog, half expired
 
     @staticmethod
     def for_mode(
@@ -43,6 +45,7 @@ class Options:
         scenario_list: str = "all",
         runs: int | None = None,
         rows: int | None = None,
+        standby_rows: int | None = None,
     ) -> Options:
         options = MODES[mode]
         chosen = SCENARIOS if scenario_list == "all" else tuple(
@@ -54,7 +57,8 @@ class Options:
         settings = options.settings if runs is None else replace(options.settings, runs=runs)
         partition_rows = rows or PARTITION_ROWS[mode]
         return replace(
-            options, dsn=dsn, scenarios=chosen, settings=settings, partition_rows=partition_rows
+            options, dsn=dsn, scenarios=chosen, settings=settings, partition_rows=partition_rows,
+            standby_rows=standby_rows or options.standby_rows,
         )
 
 
@@ -68,11 +72,13 @@ MODES = {
         "quick", None, SCENARIOS, 20_000, (5_000, 20_000, 100_000), 20_000, 20, 100,
         Settings(runs=3, warmup=1, seed="pgsweep-bench", s4_clients=8, s4_seconds=3.0,
                  s4_warmup_seconds=0.5),
+        standby_rows=200_000,
     ),
     "smoke": Options(
         "smoke", None, SCENARIOS, 2_000, (1_000, 2_000), 2_000, 3, 10,
         Settings(runs=1, warmup=0, seed="pgsweep-bench", s4_clients=2, s4_seconds=0.3,
                  s4_warmup_seconds=0.0),
+        standby_rows=20_000,
     ),
 }
 
@@ -195,6 +201,12 @@ def run(options: Options, progress: TextIO | None = None) -> Report:
             report.scenarios += _growth(results, options)
         if "K" in wanted:
             report.scenarios += kind_results
+        if "standby" in wanted:
+            rows = options.standby_rows
+            _log(progress, f"standby backlog: {rows:,} rows, half expired, with a standby")
+            # The smoke mode checks the machinery: short idle and stall windows.
+            windows = (0.2, 0.3) if options.mode == "smoke" else ()
+            report.scenarios.append(standby_backlog(rows, *windows))
         _log(progress, "done")
     return report
 

@@ -40,6 +40,7 @@ def test_the_smoke_mode_runs_every_scenario_and_both_sides_do_the_same_work(
         "growth",
         "K1 orphans",
         "K2 live view",
+        "standby backlog",
     ]
     assert all(s.figures for s in report.scenarios)
 
@@ -85,6 +86,10 @@ def test_the_smoke_mode_runs_every_scenario_and_both_sides_do_the_same_work(
     k2 = facts["K2 live view"]
     # The view hides the expired third of the rows the same lookups find in the table.
     assert 0 < k2["rows_found"]["view"][0] < k2["rows_found"]["table"][0] == k2["lookups"]
+    standby = facts["standby backlog"]
+    for variant in ("replaying_unpaced", "replaying_paced", "stalled_unpaced", "stalled_paced"):
+        assert standby[variant]["deleted"] == standby["rows"] // 2, variant
+        assert standby[variant]["wal_bytes"] > 0, variant
 
 
 def test_the_report_renders_as_a_table_markdown_and_json(report: Report) -> None:

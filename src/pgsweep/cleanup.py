@@ -134,13 +134,14 @@ class _Run:
     def __init__(self, conn: psycopg.Connection[Any], run_id: int) -> None:
         self.conn = conn
         self.run_id = run_id
-        # The start as epoch seconds: a timestamp would come back in the session's DateStyle,
+        # As epoch seconds and text: a timestamptz would come back in the session's DateStyle,
         # which need not be one the driver reads.
         row = conn.execute(
-            "SELECT extract(epoch FROM clock_timestamp())::float8, pg_current_wal_lsn()"
+            "SELECT extract(epoch FROM clock_timestamp())::float8, pg_current_wal_lsn()::text"
         ).fetchone()
         assert row is not None
-        self.started, self.wal_start = row
+        self.started, self.wal_start = float(row[0]), str(row[1])
+        self.wal_at = _lsn(self.wal_start)  # where the WAL stood when the next batch began
         self.total = 0
         self.pauses: list[Pause] = []
         self.stopped = False
@@ -249,14 +250,18 @@ class _Run:
             self.unrecorded_pauses, self.unrecorded_pause_s = 0, 0.0
             deleted += int(row[0])
             self.total += int(row[0])
+            batch_wal = _lsn(str(row[3])) - self.wal_at
             if on_batch is not None:
                 on_batch(Progress(table, column, deleted, self.total))
             start = row[1]
             if start is None:
                 return deleted
             blocked = int(row[2])
-            size = self._next_size(size, time.monotonic() - clock, blocked)
-            if not self._pace(table, column, blocked):
+            next_size = self._next_size(size, time.monotonic() - clock, blocked)
+            # The next batch's WAL, expected from this one's per row (for the replay budget).
+            next_wal = batch_wal * next_size // max(int(row[0]), 1)
+            size = next_size
+            if not self._pace(table, column, blocked, next_wal):
                 return deleted
 
     def _next_size(self, size: int, took_s: float, blocked: int) -> int:
@@ -267,17 +272,19 @@ class _Run:
         assert row is not None
         return int(row[0])
 
-    def _pace(self, table: str, column: str, blocked: int) -> bool:
+    def _pace(self, table: str, column: str, blocked: int, next_wal: int) -> bool:
         """Wait while pgsweep.pace says so; False when the run must stop here."""
         said: str | None = None
         while True:
             row = self.conn.execute(
-                "SELECT extract(epoch FROM p.wait)::float8, p.reason, p.stop"
-                " FROM pgsweep.pace(%s::regclass, to_timestamp(%s), %s, %s, %s) p",
-                (table, self.started, self.total, self.wal_start, blocked),
+                "SELECT extract(epoch FROM p.wait)::float8, p.reason, p.stop,"
+                " pg_current_wal_lsn()::text"
+                " FROM pgsweep.pace(%s::regclass, to_timestamp(%s), %s, %s::pg_lsn, %s, %s) p",
+                (table, self.started, self.total, self.wal_start, blocked, next_wal),
             ).fetchone()
             assert row is not None
             wait_s, reason, stop = float(row[0]), row[1], bool(row[2])
+            self.wal_at = _lsn(str(row[3]))
             if stop:
                 self.pauses.append(Pause(table, column, str(reason), stopped=True))
                 self.stopped = True
@@ -294,6 +301,12 @@ class _Run:
 
 
 
+def _lsn(text: str) -> int:
+    """A WAL position ('16/B374D848') as a byte offset."""
+    high, low = text.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
 def _batch(
     conn: psycopg.Connection[Any],
     run_id: int,
@@ -305,10 +318,12 @@ def _batch(
 ) -> tuple[Any, ...] | None:
     """One batch of one rule and its record in the run, with the pauses before it (one
     statement, so one transaction: the connection is in autocommit mode)."""
-    # The count of sessions waiting for this batch is taken after its DELETE, in its own
-    # transaction (one statement: the function scan runs first), before the commit.
+    # The count of sessions waiting for this batch, and the WAL position, are taken after its
+    # DELETE, in its own transaction (one statement: the function scan runs first), before the
+    # commit.
     return conn.execute(
         "SELECT b.deleted, b.next_from, pgsweep.sessions_waiting_for_me(),"
+        " pg_current_wal_lsn()::text,"
         " pgsweep.run_record(%s, r.table_name, r.column_name, b.deleted, 1, %s,"
         " make_interval(secs => %s), statement_timestamp())"
         " FROM pgsweep.expiry_rule r, pgsweep.purge_range(r, %s, %s) b"

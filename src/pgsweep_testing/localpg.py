@@ -190,6 +190,12 @@ class LocalCluster:
         deadline = time.monotonic() + _START_TIMEOUT_S
         while any(_alive(p) for p in [pid, *children]) and time.monotonic() < deadline:
             time.sleep(0.05)
+        # A killed postmaster may stay a zombie where nothing reaps orphans (PID 1 of a
+        # container), and a zombie's pid still answers kill(pid, 0): its lock file would then
+        # keep the next start out. Every process of the server is gone, so the file is stale.
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
+        for lock in self.socket_dir.glob(".s.PGSQL.*.lock"):
+            lock.unlink(missing_ok=True)
         self._running = False
 
     def start_again(self) -> None:

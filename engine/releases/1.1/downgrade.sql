@@ -126,7 +126,7 @@ ALTER TABLE IF EXISTS pgsweep.expiry_rule
     DROP COLUMN IF EXISTS kind,
     DROP COLUMN IF EXISTS epoch_unit;
 -- Pacing and the per-rule lock (1.0's CALL pgsweep.sweep() uses neither).
-DROP FUNCTION IF EXISTS pgsweep.pace(regclass, timestamptz, bigint, pg_lsn, integer);
+DROP FUNCTION IF EXISTS pgsweep.pace(regclass, timestamptz, bigint, pg_lsn, integer, bigint);
 DROP FUNCTION IF EXISTS pgsweep.next_batch_size(integer, interval, integer);
 DROP FUNCTION IF EXISTS pgsweep.sessions_waiting_for_me();
 DROP FUNCTION IF EXISTS pgsweep.setting(text);

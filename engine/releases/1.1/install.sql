@@ -1290,7 +1290,10 @@ COMMENT ON FUNCTION pgsweep.next_batch_size(integer, interval, integer) IS
 -- One function for every consumer: CALL pgsweep.sweep() (so the pg_cron job and pgsweep run)
 -- and pgsweep cleanup. Its budgets are settings (pgsweep.setting), checked in this order:
 --   max_run_time         the run has worked that long: stop;
---   max_replay_lag       a connected standby (pg_stat_replication) has that much WAL to replay;
+--   max_replay_lag       a connected standby (pg_stat_replication) has that much WAL to replay,
+--                        less room for the next batch (p_next_wal, its WAL as the caller
+--                        expects it: the last batch's; at most half the budget), so that the
+--                        lag stays within the budget, not the budget plus a batch;
 --   max_replay_delay     a standby's replay_lag is that long;
 --   pause_for_autovacuum an autovacuum worker is vacuuming the table (pg_stat_progress_vacuum);
 --   pause_for_blocked    p_blocked sessions were waiting for the sweep's last batch;
@@ -1301,7 +1304,7 @@ COMMENT ON FUNCTION pgsweep.next_batch_size(integer, interval, integer) IS
 -- (or pg_read_all_stats): without it those budgets see nothing to wait for.
 CREATE OR REPLACE FUNCTION pgsweep.pace(
     p_table regclass, p_started timestamptz, p_deleted bigint, p_wal_start pg_lsn,
-    p_blocked integer DEFAULT 0,
+    p_blocked integer DEFAULT 0, p_next_wal bigint DEFAULT 0,
     OUT wait interval, OUT reason text, OUT stop boolean)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1329,37 +1332,48 @@ BEGIN
     IF NOT pgsweep.setting('pacing')::boolean THEN
         RETURN;
     END IF;
-    SELECT coalesce(r.application_name, '') AS name, r.client_addr,
-           pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint AS bytes, r.replay_lag
-      INTO v_standby
-      FROM pg_stat_replication r
-     WHERE r.replay_lsn IS NOT NULL
-     ORDER BY pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) DESC
-     LIMIT 1;
-    IF v_lag_bytes > 0 AND v_standby.bytes > v_lag_bytes THEN
-        wait := v_step;
-        reason := format('standby %s (%s) has %s of WAL to replay (pgsweep.max_replay_lag = %s)',
-                         quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
-                         pg_size_pretty(v_standby.bytes), pg_size_pretty(v_lag_bytes));
-        RETURN;
-    END IF;
-    SELECT coalesce(r.application_name, '') AS name, r.client_addr, r.replay_lag
-      INTO v_standby
-      FROM pg_stat_replication r
-     WHERE r.replay_lag IS NOT NULL
-     ORDER BY r.replay_lag DESC
-     LIMIT 1;
-    IF v_lag_time > '0' AND v_standby.replay_lag > v_lag_time THEN
-        wait := v_step;
-        reason := format('standby %s (%s) replays %s behind (pgsweep.max_replay_delay = %s)',
-                         quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
-                         date_trunc('second', v_standby.replay_lag), v_lag_time);
-        RETURN;
+    -- No standby connected (pg_stat_get_wal_senders, behind pg_stat_replication): nothing to ask.
+    IF EXISTS (SELECT FROM pg_stat_get_wal_senders()) THEN
+        SELECT coalesce(r.application_name, '') AS name, r.client_addr,
+               pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint AS bytes, r.replay_lag
+          INTO v_standby
+          FROM pg_stat_replication r
+         WHERE r.replay_lsn IS NOT NULL
+         ORDER BY pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) DESC
+         LIMIT 1;
+        IF v_lag_bytes > 0 AND v_standby.bytes
+               > v_lag_bytes - least(greatest(coalesce(p_next_wal, 0), 0), v_lag_bytes / 2) THEN
+            wait := v_step;
+            reason := format('standby %s (%s) has %s of WAL to replay, a batch writes about %s'
+                             ' (pgsweep.max_replay_lag = %s)',
+                             quote_ident(v_standby.name),
+                             coalesce(host(v_standby.client_addr), 'local'),
+                             pg_size_pretty(v_standby.bytes),
+                             pg_size_pretty(greatest(coalesce(p_next_wal, 0), 0)),
+                             pg_size_pretty(v_lag_bytes));
+            RETURN;
+        END IF;
+        SELECT coalesce(r.application_name, '') AS name, r.client_addr, r.replay_lag
+          INTO v_standby
+          FROM pg_stat_replication r
+         WHERE r.replay_lag IS NOT NULL
+         ORDER BY r.replay_lag DESC
+         LIMIT 1;
+        IF v_lag_time > '0' AND v_standby.replay_lag > v_lag_time THEN
+            wait := v_step;
+            reason := format('standby %s (%s) replays %s behind (pgsweep.max_replay_delay = %s)',
+                             quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
+                             date_trunc('second', v_standby.replay_lag), v_lag_time);
+            RETURN;
+        END IF;
     END IF;
     IF pgsweep.setting('pause_for_autovacuum')::boolean
-       AND EXISTS (SELECT FROM pg_stat_progress_vacuum v
-                     JOIN pg_stat_activity a ON a.pid = v.pid
-                    WHERE v.relid = p_table AND a.backend_type = 'autovacuum worker') THEN
+       -- (The functions behind pg_stat_progress_vacuum and pg_stat_activity, for one pid:
+       -- asked after every batch, the views would cost more than the rest of the decision.)
+       AND EXISTS (SELECT FROM pg_stat_get_progress_info('VACUUM') v
+                    WHERE v.relid = p_table
+                      AND EXISTS (SELECT FROM pg_stat_get_activity(v.pid) a
+                                   WHERE a.backend_type = 'autovacuum worker')) THEN
         wait := v_step;
         reason := format('autovacuum is working on %s', p_table);
         RETURN;
@@ -1390,7 +1404,7 @@ BEGIN
         END IF;
     END IF;
 END $$;
-COMMENT ON FUNCTION pgsweep.pace(regclass, timestamptz, bigint, pg_lsn, integer) IS
+COMMENT ON FUNCTION pgsweep.pace(regclass, timestamptz, bigint, pg_lsn, integer, bigint) IS
     'Between two sweep batches: how long to wait and why, or stop (the pacing budgets)';
 
 -- ---- functions/pg_cron_unusable_reason.sql ----------------------------------------
@@ -2141,14 +2155,17 @@ COMMENT ON FUNCTION pgsweep.save_rule(pgsweep.expiry_rule) IS
 -- ---- functions/sessions_waiting_for_me.sql ----------------------------------------
 -- How many sessions wait for a lock this session holds (pg_blocking_pids). A sweep asks at the
 -- end of a batch, before it commits: an app query that met a row the batch deleted waits now.
+-- Only sessions waiting for a lock are asked about (pg_stat_get_activity: reading pg_locks
+-- instead costs half a millisecond a batch); another role's sessions show their wait only to
+-- a member of pg_read_all_stats (pg_monitor).
 CREATE OR REPLACE FUNCTION pgsweep.sessions_waiting_for_me()
 RETURNS integer
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT count(DISTINCT l.pid)::integer FROM pg_locks l
-     WHERE NOT l.granted AND l.pid <> pg_backend_pid()
-       AND pg_backend_pid() = ANY (pg_blocking_pids(l.pid))
+    SELECT count(*)::integer FROM pg_stat_get_activity(NULL) a
+     WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid()
+       AND pg_backend_pid() = ANY (pg_blocking_pids(a.pid))
 $$;
 COMMENT ON FUNCTION pgsweep.sessions_waiting_for_me() IS
     'The sessions waiting for a lock this session holds (a sweep batch before its commit)';
@@ -2558,7 +2575,10 @@ DECLARE
     v_started timestamptz := pg_catalog.clock_timestamp();
     v_wal_start pg_catalog.pg_lsn;
     v_size integer;
+    v_next_size integer;
     v_batch_started timestamptz;
+    v_batch_lsn pg_catalog.pg_lsn;
+    v_batch_wal bigint;
     v_blocked integer;
     v_reason text;
     v_slept_from timestamptz;
@@ -2630,6 +2650,7 @@ BEGIN
         v_size := p_batch_size;
         LOOP
             v_batch_started := pg_catalog.clock_timestamp();
+            v_batch_lsn := pg_catalog.pg_current_wal_lsn();
             -- The batch and its record in one subtransaction: an error undoes the batch and is
             -- recorded (after the block, where COMMIT is allowed) before it is raised again.
             BEGIN
@@ -2666,18 +2687,25 @@ BEGIN
             v_pauses_recorded := v_pauses;
             v_paused_for_recorded := v_paused_for;
             COMMIT;
+            v_batch_wal := pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(),
+                                                      v_batch_lsn)::bigint;
             v_rule_total := v_rule_total OPERATOR(pg_catalog.+) v_batch.deleted;
             EXIT WHEN v_batch.next_from IS NULL;
             v_from := v_batch.next_from;
-            v_size := pgsweep.next_batch_size(
+            v_next_size := pgsweep.next_batch_size(
                 v_size, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_batch_started,
                 v_blocked);
+            -- The next batch's WAL, expected from this one's per row (for the replay budget).
+            v_batch_wal := v_batch_wal OPERATOR(pg_catalog./)
+                GREATEST(v_batch.deleted, 1::bigint)
+                OPERATOR(pg_catalog.*) v_next_size;
+            v_size := v_next_size;
             v_reason := NULL;
             LOOP
                 SELECT p.wait, p.reason, p.stop INTO v_pace
                   FROM pgsweep.pace(v_rule.table_name, v_started,
                                     deleted OPERATOR(pg_catalog.+) v_rule_total, v_wal_start,
-                                    v_blocked) AS p;
+                                    v_blocked, v_batch_wal) AS p;
                 IF v_pace.stop THEN
                     RAISE NOTICE 'pgsweep: stopping % (%): %; the rest is left for the next run',
                         v_rule.table_name, v_rule.column_name, v_pace.reason;

@@ -3,7 +3,10 @@
 -- One function for every consumer: CALL pgsweep.sweep() (so the pg_cron job and pgsweep run)
 -- and pgsweep cleanup. Its budgets are settings (pgsweep.setting), checked in this order:
 --   max_run_time         the run has worked that long: stop;
---   max_replay_lag       a connected standby (pg_stat_replication) has that much WAL to replay;
+--   max_replay_lag       a connected standby (pg_stat_replication) has that much WAL to replay,
+--                        less room for the next batch (p_next_wal, its WAL as the caller
+--                        expects it: the last batch's; at most half the budget), so that the
+--                        lag stays within the budget, not the budget plus a batch;
 --   max_replay_delay     a standby's replay_lag is that long;
 --   pause_for_autovacuum an autovacuum worker is vacuuming the table (pg_stat_progress_vacuum);
 --   pause_for_blocked    p_blocked sessions were waiting for the sweep's last batch;
@@ -14,7 +17,7 @@
 -- (or pg_read_all_stats): without it those budgets see nothing to wait for.
 CREATE OR REPLACE FUNCTION pgsweep.pace(
     p_table regclass, p_started timestamptz, p_deleted bigint, p_wal_start pg_lsn,
-    p_blocked integer DEFAULT 0,
+    p_blocked integer DEFAULT 0, p_next_wal bigint DEFAULT 0,
     OUT wait interval, OUT reason text, OUT stop boolean)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -42,37 +45,48 @@ BEGIN
     IF NOT pgsweep.setting('pacing')::boolean THEN
         RETURN;
     END IF;
-    SELECT coalesce(r.application_name, '') AS name, r.client_addr,
-           pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint AS bytes, r.replay_lag
-      INTO v_standby
-      FROM pg_stat_replication r
-     WHERE r.replay_lsn IS NOT NULL
-     ORDER BY pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) DESC
-     LIMIT 1;
-    IF v_lag_bytes > 0 AND v_standby.bytes > v_lag_bytes THEN
-        wait := v_step;
-        reason := format('standby %s (%s) has %s of WAL to replay (pgsweep.max_replay_lag = %s)',
-                         quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
-                         pg_size_pretty(v_standby.bytes), pg_size_pretty(v_lag_bytes));
-        RETURN;
-    END IF;
-    SELECT coalesce(r.application_name, '') AS name, r.client_addr, r.replay_lag
-      INTO v_standby
-      FROM pg_stat_replication r
-     WHERE r.replay_lag IS NOT NULL
-     ORDER BY r.replay_lag DESC
-     LIMIT 1;
-    IF v_lag_time > '0' AND v_standby.replay_lag > v_lag_time THEN
-        wait := v_step;
-        reason := format('standby %s (%s) replays %s behind (pgsweep.max_replay_delay = %s)',
-                         quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
-                         date_trunc('second', v_standby.replay_lag), v_lag_time);
-        RETURN;
+    -- No standby connected (pg_stat_get_wal_senders, behind pg_stat_replication): nothing to ask.
+    IF EXISTS (SELECT FROM pg_stat_get_wal_senders()) THEN
+        SELECT coalesce(r.application_name, '') AS name, r.client_addr,
+               pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint AS bytes, r.replay_lag
+          INTO v_standby
+          FROM pg_stat_replication r
+         WHERE r.replay_lsn IS NOT NULL
+         ORDER BY pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) DESC
+         LIMIT 1;
+        IF v_lag_bytes > 0 AND v_standby.bytes
+               > v_lag_bytes - least(greatest(coalesce(p_next_wal, 0), 0), v_lag_bytes / 2) THEN
+            wait := v_step;
+            reason := format('standby %s (%s) has %s of WAL to replay, a batch writes about %s'
+                             ' (pgsweep.max_replay_lag = %s)',
+                             quote_ident(v_standby.name),
+                             coalesce(host(v_standby.client_addr), 'local'),
+                             pg_size_pretty(v_standby.bytes),
+                             pg_size_pretty(greatest(coalesce(p_next_wal, 0), 0)),
+                             pg_size_pretty(v_lag_bytes));
+            RETURN;
+        END IF;
+        SELECT coalesce(r.application_name, '') AS name, r.client_addr, r.replay_lag
+          INTO v_standby
+          FROM pg_stat_replication r
+         WHERE r.replay_lag IS NOT NULL
+         ORDER BY r.replay_lag DESC
+         LIMIT 1;
+        IF v_lag_time > '0' AND v_standby.replay_lag > v_lag_time THEN
+            wait := v_step;
+            reason := format('standby %s (%s) replays %s behind (pgsweep.max_replay_delay = %s)',
+                             quote_ident(v_standby.name), coalesce(host(v_standby.client_addr), 'local'),
+                             date_trunc('second', v_standby.replay_lag), v_lag_time);
+            RETURN;
+        END IF;
     END IF;
     IF pgsweep.setting('pause_for_autovacuum')::boolean
-       AND EXISTS (SELECT FROM pg_stat_progress_vacuum v
-                     JOIN pg_stat_activity a ON a.pid = v.pid
-                    WHERE v.relid = p_table AND a.backend_type = 'autovacuum worker') THEN
+       -- (The functions behind pg_stat_progress_vacuum and pg_stat_activity, for one pid:
+       -- asked after every batch, the views would cost more than the rest of the decision.)
+       AND EXISTS (SELECT FROM pg_stat_get_progress_info('VACUUM') v
+                    WHERE v.relid = p_table
+                      AND EXISTS (SELECT FROM pg_stat_get_activity(v.pid) a
+                                   WHERE a.backend_type = 'autovacuum worker')) THEN
         wait := v_step;
         reason := format('autovacuum is working on %s', p_table);
         RETURN;
@@ -103,5 +117,5 @@ BEGIN
         END IF;
     END IF;
 END $$;
-COMMENT ON FUNCTION pgsweep.pace(regclass, timestamptz, bigint, pg_lsn, integer) IS
+COMMENT ON FUNCTION pgsweep.pace(regclass, timestamptz, bigint, pg_lsn, integer, bigint) IS
     'Between two sweep batches: how long to wait and why, or stop (the pacing budgets)';

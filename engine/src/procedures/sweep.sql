@@ -35,7 +35,10 @@ DECLARE
     v_started timestamptz := pg_catalog.clock_timestamp();
     v_wal_start pg_catalog.pg_lsn;
     v_size integer;
+    v_next_size integer;
     v_batch_started timestamptz;
+    v_batch_lsn pg_catalog.pg_lsn;
+    v_batch_wal bigint;
     v_blocked integer;
     v_reason text;
     v_slept_from timestamptz;
@@ -107,6 +110,7 @@ BEGIN
         v_size := p_batch_size;
         LOOP
             v_batch_started := pg_catalog.clock_timestamp();
+            v_batch_lsn := pg_catalog.pg_current_wal_lsn();
             -- The batch and its record in one subtransaction: an error undoes the batch and is
             -- recorded (after the block, where COMMIT is allowed) before it is raised again.
             BEGIN
@@ -143,18 +147,25 @@ BEGIN
             v_pauses_recorded := v_pauses;
             v_paused_for_recorded := v_paused_for;
             COMMIT;
+            v_batch_wal := pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(),
+                                                      v_batch_lsn)::bigint;
             v_rule_total := v_rule_total OPERATOR(pg_catalog.+) v_batch.deleted;
             EXIT WHEN v_batch.next_from IS NULL;
             v_from := v_batch.next_from;
-            v_size := pgsweep.next_batch_size(
+            v_next_size := pgsweep.next_batch_size(
                 v_size, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_batch_started,
                 v_blocked);
+            -- The next batch's WAL, expected from this one's per row (for the replay budget).
+            v_batch_wal := v_batch_wal OPERATOR(pg_catalog./)
+                GREATEST(v_batch.deleted, 1::bigint)
+                OPERATOR(pg_catalog.*) v_next_size;
+            v_size := v_next_size;
             v_reason := NULL;
             LOOP
                 SELECT p.wait, p.reason, p.stop INTO v_pace
                   FROM pgsweep.pace(v_rule.table_name, v_started,
                                     deleted OPERATOR(pg_catalog.+) v_rule_total, v_wal_start,
-                                    v_blocked) AS p;
+                                    v_blocked, v_batch_wal) AS p;
                 IF v_pace.stop THEN
                     RAISE NOTICE 'pgsweep: stopping % (%): %; the rest is left for the next run',
                         v_rule.table_name, v_rule.column_name, v_pace.reason;
