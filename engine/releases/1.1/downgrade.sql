@@ -24,6 +24,9 @@ BEGIN
             USING HINT = 'Downgrade it to 1.1 first, with its own downgrade.sql.';
     END IF;
 END $$;
+-- No rule may be registered or changed between the checks below and the drops: a rule committed
+-- in between would lose what 1.0 cannot read and be run as 1.0 reads it.
+LOCK TABLE pgsweep.expiry_rule IN EXCLUSIVE MODE;
 
 -- Rules 1.0 would misread refuse the downgrade: 1.0 ignores conditions, epoch units and rule
 -- kinds, so it would delete rows 1.1 keeps (a condition rule or orphan rule read as "column <
@@ -84,6 +87,7 @@ DROP FUNCTION IF EXISTS pgsweep.run_housekeeping();
 DROP FUNCTION IF EXISTS pgsweep.run_record(bigint, regclass, name, bigint, bigint, integer, interval, timestamptz, text, bigint);
 DROP FUNCTION IF EXISTS pgsweep.run_end(bigint, text, text);
 DROP FUNCTION IF EXISTS pgsweep.run_alive(bigint, bigint);
+DROP FUNCTION IF EXISTS pgsweep.require_own_run(bigint);
 DROP FUNCTION IF EXISTS pgsweep.set_lag_target(regclass, name, interval);
 DROP FUNCTION IF EXISTS pgsweep.table_key(regclass);
 DROP FUNCTION IF EXISTS pgsweep.history_retention();

@@ -578,9 +578,14 @@ BEGIN
             coalesce(lower(v_bad), 'a whole-row reference')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Stable is not enough: table_to_xml and its siblings are stable pg_catalog functions that
+    -- run a query on any relation (a view's functions included) with the sweeping role's
+    -- rights; they, and anything else that runs SQL it is handed, are refused by name.
     SELECT string_agg(DISTINCT format('%s (%s)', p.oid::regprocedure,
                                       CASE WHEN p.pronamespace <> 'pg_catalog'::regnamespace
-                                           THEN 'not a pg_catalog function' ELSE 'volatile' END),
+                                           THEN 'not a pg_catalog function'
+                                           WHEN p.provolatile = 'v' THEN 'volatile'
+                                           ELSE 'it runs a query' END),
                       ', ')
       INTO v_bad
       FROM (SELECT m[1]::oid AS f
@@ -589,7 +594,8 @@ BEGIN
             SELECT o.oprcode::oid FROM regexp_matches(v_tree, ':opno (\d+)', 'g') m
               JOIN pg_operator o ON o.oid = m[1]::oid) used
       JOIN pg_proc p ON p.oid = used.f
-     WHERE p.pronamespace <> 'pg_catalog'::regnamespace OR p.provolatile = 'v' OR p.prokind <> 'f';
+     WHERE p.pronamespace <> 'pg_catalog'::regnamespace OR p.provolatile = 'v' OR p.prokind <> 'f'
+        OR p.proname ~ '^(table|schema|database|query|cursor)_to_xml';
     IF v_bad IS NOT NULL THEN
         RAISE EXCEPTION 'condition of a rule on % calls functions a sweep may not run: %',
             p_table, v_bad
@@ -1449,12 +1455,15 @@ COMMENT ON FUNCTION pgsweep.pg_cron_unusable_reason() IS
 -- ---- functions/purge_few.sql ----------------------------------------
 -- At most p_rows garbage rows of a rule, oldest first, skipping rows another transaction holds:
 -- the insert trigger's bounded batch. Rows are locked before they are deleted, so the trigger
--- never waits, whatever the app holds. An orphan rule is left to the scheduled sweep: it would
--- lock its parent table inside the app's insert.
+-- never waits, whatever the app holds; a lock beyond them (a foreign key's cascade into a row
+-- the app holds) is waited for at most 20 ms, then the trigger gives up with a warning. An
+-- orphan rule is left to the scheduled sweep: it would lock its parent table inside the app's
+-- insert.
 CREATE OR REPLACE FUNCTION pgsweep.purge_few(p_rule pgsweep.expiry_rule, p_rows integer)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '20ms'
 AS $$
 DECLARE
     v_deleted integer;
@@ -1495,7 +1504,7 @@ DECLARE
     v_table     regclass := p_rule.table_name;
     v_column    name := p_rule.column_name;
     v_condition text;
-    v_type      regtype;
+    v_type      text;
 BEGIN
     IF p_batch_size IS NULL OR p_batch_size < 1 THEN
         RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
@@ -1519,7 +1528,10 @@ BEGIN
     IF deleted > 0 THEN
         RETURN;
     END IF;
-    v_type := pgsweep.column_type(v_table, v_column);
+    -- As rule_condition: a char(n) column's bound is cast to bpchar, never to char(1).
+    v_type := CASE pgsweep.column_type(v_table, v_column)
+                  WHEN 'character'::regtype THEN 'pg_catalog.bpchar'
+                  ELSE pgsweep.column_type(v_table, v_column)::text END;
     EXECUTE pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(
         v_table, format('%s AND %I = %L::%s', v_condition, v_column, next_from, v_type),
         NULL, p_batch_size));
@@ -1674,6 +1686,25 @@ END $$;
 COMMENT ON FUNCTION pgsweep.require_leading_index(regclass, name) IS
     'Raise, naming the index to build, unless an index of the table leads with the column';
 
+-- ---- functions/require_own_run.sql ----------------------------------------
+-- The history is written only by the session that began a run: run_record and run_end are
+-- SECURITY DEFINER, so without this check any role allowed to sweep could close or inflate
+-- another session's run (or have run_end analyze tables with the engine owner's rights).
+CREATE OR REPLACE FUNCTION pgsweep.require_own_run(p_run_id bigint)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pgsweep.run r
+                    WHERE r.run_id = p_run_id AND r.pid = pg_backend_pid()) THEN
+        RAISE EXCEPTION 'pgsweep: run % was not begun by this session', p_run_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END $$;
+COMMENT ON FUNCTION pgsweep.require_own_run(bigint) IS
+    'Refuse to record into a run another session began';
+
 -- ---- functions/rule_condition.sql ----------------------------------------
 -- The garbage of one rule as an SQL condition, within [p_from, p_before) of its column when
 -- given. Bounds are text (a batch hands its end to the next), read back as the column's type.
@@ -1697,7 +1728,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_column name := p_rule.column_name;
-    v_type   regtype := pgsweep.column_type(p_rule.table_name, v_column);
+    -- The bounds are cast to the column's type; a char(n) column's regtype reads "character",
+    -- which as a cast is char(1) and would cut each bound to its first letter.
+    v_type   text := CASE pgsweep.column_type(p_rule.table_name, v_column)
+                        WHEN 'character'::regtype THEN 'pg_catalog.bpchar'
+                        ELSE pgsweep.column_type(p_rule.table_name, v_column)::text END;
     v_scale  integer := pgsweep.epoch_scale(p_rule);
     v_key    text := coalesce(p_rule.child_key, format('%I', v_column));
     v_parts  text[] := '{}'::text[];
@@ -1973,16 +2008,21 @@ COMMENT ON FUNCTION pgsweep.run_begin(text, boolean) IS
 -- planner stops costing rows that are gone. ANALYZE reads a sample (300 x
 -- default_statistics_target rows), not the table; it runs in this transaction, also inside a
 -- caller's transaction (unlike VACUUM). Never VACUUM FULL: autovacuum reclaims the space.
--- A table the caller may not analyze is skipped with ANALYZE's own warning.
+-- A table the caller may not analyze is skipped with ANALYZE's own warning; one whose lock is
+-- not granted within 100 ms (a VACUUM or an index build holds it) is left to autovacuum, so
+-- that a caller holding the table's lock (sweep_table after dropping partitions) never makes
+-- the app wait on it. Only the session that began a run may end it.
 CREATE OR REPLACE FUNCTION pgsweep.run_end(
     p_run_id bigint, p_status text DEFAULT 'succeeded', p_error text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '100ms'
 AS $$
 DECLARE
     v_table record;
 BEGIN
+    PERFORM pgsweep.require_own_run(p_run_id);
     UPDATE pgsweep.run r
        SET status = p_status, error = p_error, ended_at = clock_timestamp()
      WHERE r.run_id = p_run_id;
@@ -1996,7 +2036,12 @@ BEGIN
            AND (c.reltuples < 0 OR t.deleted >= pgsweep.analyze_share() * c.reltuples)
     LOOP
         RAISE NOTICE 'pgsweep: % rows deleted from %: analyzing it', v_table.deleted, v_table.rel;
-        EXECUTE format('ANALYZE %s', v_table.rel);
+        BEGIN
+            EXECUTE format('ANALYZE %s', v_table.rel);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE NOTICE 'pgsweep: % not analyzed: its lock was not granted at once', v_table.rel
+                USING HINT = 'Autovacuum analyzes it, or run ANALYZE yourself.';
+        END;
     END LOOP;
     PERFORM pg_advisory_unlock(1886614391, (p_run_id % 2147483648)::integer)
       FROM pg_locks l
@@ -2104,6 +2149,7 @@ AS $$
 DECLARE
     v_table text := pgsweep.table_key(p_table);
 BEGIN
+    PERFORM pgsweep.require_own_run(p_run_id);
     INSERT INTO pgsweep.run_rule AS rr
            (run_id, table_name, column_name, started_at, ended_at, rows_deleted, rows_archived,
             batches, pauses, paused_for, error)
@@ -2199,12 +2245,22 @@ BEGIN
          WHERE r.table_name = p_table AND r.column_name = p_column;
         RETURN NULL;
     END IF;
-    SELECT coalesce(p_archive, format('%I.%I', n.nspname, c.relname || '_archive')) INTO v_name
+    -- A name without a schema is in the table's schema (never in this function's search_path,
+    -- which is pg_catalog's); each part is quoted again from what parse_ident read.
+    SELECT CASE WHEN p_archive IS NULL THEN format('%I.%I', n.nspname, c.relname || '_archive')
+                WHEN cardinality(parse_ident(p_archive)) = 1
+                THEN format('%I.%I', n.nspname, (parse_ident(p_archive))[1])
+                WHEN cardinality(parse_ident(p_archive)) = 2
+                THEN format('%I.%I', (parse_ident(p_archive))[1], (parse_ident(p_archive))[2])
+           END INTO v_name
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
+    IF v_name IS NULL THEN
+        RAISE EXCEPTION 'archive name "%" is not [schema.]table', p_archive
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     v_archive := to_regclass(v_name);
     IF v_archive IS NULL THEN
-        /* The table is regclass output, the archive's name came through to_regclass's parser
-         * rules: it is created as the name it would resolve to.
+        /* The table is regclass output, the archive's name is quoted part by part (%I).
          * @plpgsql_check_options: security_warnings = false
          */
         EXECUTE format('CREATE TABLE %s (LIKE %s)', v_name, p_table);
@@ -2224,7 +2280,9 @@ BEGIN
             UNION ALL SELECT 'archived_by', 'text'::regtype, -1) t
      WHERE NOT EXISTS (SELECT FROM pg_attribute b
                         WHERE b.attrelid = v_archive AND b.attname = t.attname
-                          AND b.atttypid = t.atttypid AND NOT b.attisdropped);
+                          AND b.atttypid = t.atttypid AND NOT b.attisdropped
+                          -- the same length or precision, or none: never a value cut short
+                          AND (b.atttypmod = t.atttypmod OR b.atttypmod = -1));
     IF v_missing IS NOT NULL THEN
         RAISE EXCEPTION 'archive % lacks columns of % it must hold: %', v_archive, p_table, v_missing
             USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -2662,7 +2720,7 @@ BEGIN
                     v_paused_for OPERATOR(pg_catalog.-) v_paused_for_recorded, v_batch_started);
                 -- Before the commit: whoever waits for this batch's row locks waits now.
                 v_blocked := pgsweep.sessions_waiting_for_me();
-            EXCEPTION WHEN OTHERS THEN
+            EXCEPTION WHEN OTHERS OR query_canceled THEN  -- a cancel too: record, unlock, raise
                 GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_error = MESSAGE_TEXT,
                                         v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
             END;

@@ -18,7 +18,7 @@ DECLARE
     v_table     regclass := p_rule.table_name;
     v_column    name := p_rule.column_name;
     v_condition text;
-    v_type      regtype;
+    v_type      text;
 BEGIN
     IF p_batch_size IS NULL OR p_batch_size < 1 THEN
         RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
@@ -42,7 +42,10 @@ BEGIN
     IF deleted > 0 THEN
         RETURN;
     END IF;
-    v_type := pgsweep.column_type(v_table, v_column);
+    -- As rule_condition: a char(n) column's bound is cast to bpchar, never to char(1).
+    v_type := CASE pgsweep.column_type(v_table, v_column)
+                  WHEN 'character'::regtype THEN 'pg_catalog.bpchar'
+                  ELSE pgsweep.column_type(v_table, v_column)::text END;
     EXECUTE pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(
         v_table, format('%s AND %I = %L::%s', v_condition, v_column, next_from, v_type),
         NULL, p_batch_size));

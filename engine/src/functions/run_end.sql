@@ -3,16 +3,21 @@
 -- planner stops costing rows that are gone. ANALYZE reads a sample (300 x
 -- default_statistics_target rows), not the table; it runs in this transaction, also inside a
 -- caller's transaction (unlike VACUUM). Never VACUUM FULL: autovacuum reclaims the space.
--- A table the caller may not analyze is skipped with ANALYZE's own warning.
+-- A table the caller may not analyze is skipped with ANALYZE's own warning; one whose lock is
+-- not granted within 100 ms (a VACUUM or an index build holds it) is left to autovacuum, so
+-- that a caller holding the table's lock (sweep_table after dropping partitions) never makes
+-- the app wait on it. Only the session that began a run may end it.
 CREATE OR REPLACE FUNCTION pgsweep.run_end(
     p_run_id bigint, p_status text DEFAULT 'succeeded', p_error text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '100ms'
 AS $$
 DECLARE
     v_table record;
 BEGIN
+    PERFORM pgsweep.require_own_run(p_run_id);
     UPDATE pgsweep.run r
        SET status = p_status, error = p_error, ended_at = clock_timestamp()
      WHERE r.run_id = p_run_id;
@@ -26,7 +31,12 @@ BEGIN
            AND (c.reltuples < 0 OR t.deleted >= pgsweep.analyze_share() * c.reltuples)
     LOOP
         RAISE NOTICE 'pgsweep: % rows deleted from %: analyzing it', v_table.deleted, v_table.rel;
-        EXECUTE format('ANALYZE %s', v_table.rel);
+        BEGIN
+            EXECUTE format('ANALYZE %s', v_table.rel);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE NOTICE 'pgsweep: % not analyzed: its lock was not granted at once', v_table.rel
+                USING HINT = 'Autovacuum analyzes it, or run ANALYZE yourself.';
+        END;
     END LOOP;
     PERFORM pg_advisory_unlock(1886614391, (p_run_id % 2147483648)::integer)
       FROM pg_locks l

@@ -13,6 +13,7 @@ AS $$
 DECLARE
     v_table text := pgsweep.table_key(p_table);
 BEGIN
+    PERFORM pgsweep.require_own_run(p_run_id);
     INSERT INTO pgsweep.run_rule AS rr
            (run_id, table_name, column_name, started_at, ended_at, rows_deleted, rows_archived,
             batches, pauses, paused_for, error)

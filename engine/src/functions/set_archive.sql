@@ -26,12 +26,22 @@ BEGIN
          WHERE r.table_name = p_table AND r.column_name = p_column;
         RETURN NULL;
     END IF;
-    SELECT coalesce(p_archive, format('%I.%I', n.nspname, c.relname || '_archive')) INTO v_name
+    -- A name without a schema is in the table's schema (never in this function's search_path,
+    -- which is pg_catalog's); each part is quoted again from what parse_ident read.
+    SELECT CASE WHEN p_archive IS NULL THEN format('%I.%I', n.nspname, c.relname || '_archive')
+                WHEN cardinality(parse_ident(p_archive)) = 1
+                THEN format('%I.%I', n.nspname, (parse_ident(p_archive))[1])
+                WHEN cardinality(parse_ident(p_archive)) = 2
+                THEN format('%I.%I', (parse_ident(p_archive))[1], (parse_ident(p_archive))[2])
+           END INTO v_name
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
+    IF v_name IS NULL THEN
+        RAISE EXCEPTION 'archive name "%" is not [schema.]table', p_archive
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     v_archive := to_regclass(v_name);
     IF v_archive IS NULL THEN
-        /* The table is regclass output, the archive's name came through to_regclass's parser
-         * rules: it is created as the name it would resolve to.
+        /* The table is regclass output, the archive's name is quoted part by part (%I).
          * @plpgsql_check_options: security_warnings = false
          */
         EXECUTE format('CREATE TABLE %s (LIKE %s)', v_name, p_table);
@@ -51,7 +61,9 @@ BEGIN
             UNION ALL SELECT 'archived_by', 'text'::regtype, -1) t
      WHERE NOT EXISTS (SELECT FROM pg_attribute b
                         WHERE b.attrelid = v_archive AND b.attname = t.attname
-                          AND b.atttypid = t.atttypid AND NOT b.attisdropped);
+                          AND b.atttypid = t.atttypid AND NOT b.attisdropped
+                          -- the same length or precision, or none: never a value cut short
+                          AND (b.atttypmod = t.atttypmod OR b.atttypmod = -1));
     IF v_missing IS NOT NULL THEN
         RAISE EXCEPTION 'archive % lacks columns of % it must hold: %', v_archive, p_table, v_missing
             USING ERRCODE = 'object_not_in_prerequisite_state';

@@ -122,7 +122,7 @@ BEGIN
                     v_paused_for OPERATOR(pg_catalog.-) v_paused_for_recorded, v_batch_started);
                 -- Before the commit: whoever waits for this batch's row locks waits now.
                 v_blocked := pgsweep.sessions_waiting_for_me();
-            EXCEPTION WHEN OTHERS THEN
+            EXCEPTION WHEN OTHERS OR query_canceled THEN  -- a cancel too: record, unlock, raise
                 GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_error = MESSAGE_TEXT,
                                         v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
             END;
