@@ -142,3 +142,20 @@ def test_a_session_may_not_write_into_a_run_another_session_began(db: str) -> No
         assert conn.execute("SELECT status, rows_deleted FROM pgsweep.run").fetchall() == [
             ("succeeded", 0)
         ]
+
+
+def test_a_run_records_the_rows_an_archiving_rule_moved(db: str) -> None:
+    with connect(db) as conn:
+        conn.execute("CREATE TABLE notes (id bigserial PRIMARY KEY, at timestamptz)")
+        conn.execute("CREATE INDEX ON notes (at)")
+        conn.execute(
+            "INSERT INTO notes (at)"
+            " SELECT now() - g * interval '1 day' FROM generate_series(0, 9) g"
+        )
+        conn.execute("SELECT pgsweep.add_rule('notes', 'at', '36 hours')")
+        conn.execute("SELECT pgsweep.set_archive('notes', 'at')")
+        conn.execute("CALL pgsweep.sweep()")
+        assert conn.execute("SELECT rows_deleted, rows_archived FROM pgsweep.run").fetchall() == [
+            (8, 8)
+        ]
+        assert conn.execute("SELECT count(*) FROM notes_archive").fetchone() == (8,)

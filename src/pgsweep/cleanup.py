@@ -325,7 +325,8 @@ def _batch(
         "SELECT b.deleted, b.next_from, pgsweep.sessions_waiting_for_me(),"
         " pg_current_wal_lsn()::text,"
         " pgsweep.run_record(%s, r.table_name, r.column_name, b.deleted, 1, %s,"
-        " make_interval(secs => %s), statement_timestamp())"
+        " make_interval(secs => %s), statement_timestamp(),"
+        " p_archived => CASE WHEN r.archive_to IS NOT NULL THEN b.deleted ELSE 0 END)"
         " FROM pgsweep.expiry_rule r, pgsweep.purge_range(r, %s, %s) b"
         " WHERE r.table_name = %s::regclass AND r.column_name = %s",
         (run_id, pauses[0], pauses[1], start, batch_size, table, column),

@@ -116,6 +116,11 @@ def _remove_one(
 ) -> bool:
     """Remove one partition; False when it was left half-detached by a concurrent detach."""
     how = "detached"
+    if concurrently and not _still_expired(conn, table, column, partition):
+        # The rule changed since the candidates were read (a longer keep_for, a condition, an
+        # archive): the partition stays; the engine's own path re-checks under its lock.
+        removal.left.append(f"{partition}: no longer wholly past the rule's cutoff")
+        return True
     if concurrently and not _archive_blocked(conn, partition, archive):
         try:
             conn.execute(
@@ -162,6 +167,17 @@ def _remove_one(
         return True
     removal.left.append(f"{partition}: {last} (tried {ATTEMPTS} times)")
     return how == "detached"
+
+
+def _still_expired(conn: psycopg.Connection[Any], table: str, column: str, partition: str) -> bool:
+    """Whether the rule, as it is now, still marks the whole partition as garbage."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pgsweep.expiry_rule r, pgsweep.expired_partitions(r) e"
+        " WHERE r.table_name = %s::regclass AND r.column_name = %s"
+        " AND e.partition = %s::regclass)",
+        (table, column, partition),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _pending(conn: psycopg.Connection[Any], partition: str) -> bool:

@@ -2523,7 +2523,9 @@ BEGIN
         v_deleted := (SELECT d.rows FROM pgsweep.drop_expired_partitions(v_rule) d)
                      + pgsweep.purge_rule(v_rule);
         PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, v_deleted, 1,
-                                   p_since => v_start);
+                                   p_since => v_start,
+                                   p_archived => CASE WHEN v_rule.archive_to IS NOT NULL
+                                                      THEN v_deleted ELSE 0 END);
         v_total := v_total + v_deleted;
     END LOOP;
     PERFORM pgsweep.run_end(v_run_id, 'succeeded');
@@ -2717,7 +2719,10 @@ BEGIN
                 PERFORM pgsweep.run_record(
                     v_run_id, v_rule.table_name, v_rule.column_name, v_batch.deleted, 1,
                     v_pauses OPERATOR(pg_catalog.-) v_pauses_recorded,
-                    v_paused_for OPERATOR(pg_catalog.-) v_paused_for_recorded, v_batch_started);
+                    v_paused_for OPERATOR(pg_catalog.-) v_paused_for_recorded, v_batch_started,
+                    -- an archiving rule's rows moved to its archive as they were deleted
+                    p_archived => CASE WHEN v_rule.archive_to IS NOT NULL
+                                       THEN v_batch.deleted ELSE 0 END);
                 -- Before the commit: whoever waits for this batch's row locks waits now.
                 v_blocked := pgsweep.sessions_waiting_for_me();
             EXCEPTION WHEN OTHERS OR query_canceled THEN  -- a cancel too: record, unlock, raise

@@ -40,7 +40,9 @@ BEGIN
         v_deleted := (SELECT d.rows FROM pgsweep.drop_expired_partitions(v_rule) d)
                      + pgsweep.purge_rule(v_rule);
         PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, v_deleted, 1,
-                                   p_since => v_start);
+                                   p_since => v_start,
+                                   p_archived => CASE WHEN v_rule.archive_to IS NOT NULL
+                                                      THEN v_deleted ELSE 0 END);
         v_total := v_total + v_deleted;
     END LOOP;
     PERFORM pgsweep.run_end(v_run_id, 'succeeded');

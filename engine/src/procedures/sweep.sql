@@ -119,7 +119,10 @@ BEGIN
                 PERFORM pgsweep.run_record(
                     v_run_id, v_rule.table_name, v_rule.column_name, v_batch.deleted, 1,
                     v_pauses OPERATOR(pg_catalog.-) v_pauses_recorded,
-                    v_paused_for OPERATOR(pg_catalog.-) v_paused_for_recorded, v_batch_started);
+                    v_paused_for OPERATOR(pg_catalog.-) v_paused_for_recorded, v_batch_started,
+                    -- an archiving rule's rows moved to its archive as they were deleted
+                    p_archived => CASE WHEN v_rule.archive_to IS NOT NULL
+                                       THEN v_batch.deleted ELSE 0 END);
                 -- Before the commit: whoever waits for this batch's row locks waits now.
                 v_blocked := pgsweep.sessions_waiting_for_me();
             EXCEPTION WHEN OTHERS OR query_canceled THEN  -- a cancel too: record, unlock, raise
