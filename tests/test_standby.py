@@ -145,15 +145,22 @@ def test_the_sweep_pauses_while_the_standby_does_not_replay_and_finishes_once_it
     deleted, wal = result
     assert deleted == garbage
     # It paused once the lag and the next batch would pass the budget (the batch's room is at
-    # most half the budget); the budget holds but for a batch that writes more than expected
-    # (and what other sessions wrote meanwhile): one batch's WAL is the margin asserted.
+    # most half the budget); the budget holds but for a batch that writes more than expected:
+    # the first change to a page after a checkpoint logs the whole page, so one batch can write
+    # twice the average, and other sessions (autovacuum) write meanwhile. Two batches' average
+    # WAL is the margin asserted (docs/scheduling.md, "Pacing").
     one_batch = wal / garbage * batch_max
     assert max(samples) > budget // 2
-    assert max(samples) <= budget + one_batch, (max(samples), budget, one_batch)
+    assert max(samples) <= budget + 2 * one_batch, (max(samples), budget, one_batch)
     caught_up(primary, standby)
     for server in pair:
+        # Polled: on a loaded machine the standby's first query after catching up has been seen
+        # to run before the last commits showed; the counts must still come right, exactly.
+        deadline = time.monotonic() + 30
         with connect(server.dsn()) as conn:
-            assert scale_tables.counts(conn, "lagging")[:2] == (0, live)
+            while (got := scale_tables.counts(conn, "lagging")[:2]) != (0, live):
+                assert time.monotonic() < deadline, (server is standby, got)
+                time.sleep(0.1)
 
 
 def test_a_crash_in_the_middle_of_a_sweep_loses_no_live_row_and_the_next_run_finishes() -> None:
