@@ -31,6 +31,8 @@ from pgsweep import partitions as pgsweep_partitions
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 DAYS, KEEP_DAYS = 10, 7
+# The platform's retention, as its DELETE and pgsweep's rule both say it.
+KEEP_FOR = f"{KEEP_DAYS} days"
 DATABASE = "bench_partitions"
 
 
@@ -231,9 +233,10 @@ def partition_retention(server: BenchServer, rows: int) -> ScenarioResult:
         with connect(dsn) as conn:
             build(conn, rows)
             for parent in PARTITIONED:
-                conn.execute("SELECT pgsweep.add_rule(%s, 'seen_at', '7 days')", (parent,))
+                conn.execute("SELECT pgsweep.add_rule(%s, 'seen_at', %s)", (parent, KEEP_FOR))
             row = conn.execute(
-                "SELECT count(*) FROM events_plain WHERE seen_at < now() - interval '7 days'"
+                "SELECT count(*) FROM events_plain WHERE seen_at < now() - %s::interval",
+                (KEEP_FOR,),
             ).fetchone()
             expected = int(row[0]) if row else 0
 
@@ -257,7 +260,7 @@ def partition_retention(server: BenchServer, rows: int) -> ScenarioResult:
         def plain_side() -> tuple[int, int]:
             with connect(dsn) as conn:
                 done = conn.execute(
-                    "DELETE FROM events_plain WHERE seen_at < now() - interval '7 days'"
+                    "DELETE FROM events_plain WHERE seen_at < now() - %s::interval", (KEEP_FOR,)
                 )
                 return done.rowcount, 0
 

@@ -14,9 +14,11 @@ its advisory lock, ``pgsweep.lock_rule``; a rule another run holds for longer th
 ``pgsweep.lock_wait`` is skipped and reported), paced by the same decision (``pgsweep.pace``:
 the batch size follows ``pgsweep.batch_target``, and the work pauses while a budget is exceeded,
 each pause reported with its reason), and refused on a standby.
+
 On a table range-partitioned on a rule's column, the partitions entirely past the cutoff leave
 first, whole (:mod:`pgsweep.partitions`: ``DETACH ... CONCURRENTLY`` where PostgreSQL allows it),
 and their rows count as deleted; the dry run lists them with their rows.
+
 The cleanup is recorded as a run (``invoked_by`` 'cli', docs/observability.md) through the
 engine's own API: ``pgsweep.run_begin`` (committed at once), ``pgsweep.run_record`` in the same
 statement as each batch (so the counts are exact whatever happens next), ``pgsweep.run_end``
@@ -516,28 +518,8 @@ def _estimate_rule(
             error = db.one_line(exc.diag.message_primary or str(exc))
             break
     batches = -(-rule.rows // batch_size)
-    if sample is None:
-        return RuleEstimate(
-            table,
-            rule.column,
-            rule.rows,
-            batches,
-            0,
-            0.0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0.0,
-            0,
-            "",
-            [],
-            keys,
-            0.0,
-            skip_locked,
-            error,
-        )
+    if sample is None:  # it failed: nothing measured, the error says why
+        sample = _Sample(0, 0.0, 0, 0, 0, 0, 0, "", [], 0.0)
     scale = rule.rows / sample.rows if sample.rows else 0.0
     return RuleEstimate(
         table=table,
@@ -558,7 +540,7 @@ def _estimate_rule(
         foreign_keys=keys,
         trigger_seconds=sample.trigger_seconds,
         skip_locked=skip_locked,
-        error=None,
+        error=error,
     )
 
 
