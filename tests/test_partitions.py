@@ -25,6 +25,7 @@ import pytest
 
 from pgsweep import cleanup, engine, partitions, runner, verify
 from tests.cli import pgsweep
+from tests.engine_downgrade import downgrade_to, run_downgrade
 from tests.pg import connect
 from tests.roles import grant, temporary_roles
 
@@ -542,24 +543,26 @@ def test_verify_names_the_partitions_a_cleanup_would_remove_by_their_bounds(db: 
 def test_the_downgrade_to_1_0_refuses_while_a_rule_keeps_partitions_in_an_archive(
     db: str,
 ) -> None:
-    """1.0 would delete row by row what such a rule keeps (the module's database stays 1.1)."""
+    """1.0 would delete row by row what such a rule keeps (the module's database stays 1.1 after,
+    then goes back to the newest release)."""
     events = make_events(db, "Events_downgrade", "date")
     with connect(db) as conn:
         conn.execute(
             "SELECT pgsweep.set_partition_archive(%s, 'seenAt', 'Archive')", (events.table,)
         )
-    done = subprocess.run(
-        ["psql", "-X", "-q", "-d", db, "-f", str(engine.release_file("1.1", "downgrade.sql"))],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    downgrade_to(db, "1.1")
+    done = run_downgrade(db, "1.1")
     assert done.returncode != 0
     assert "keeps its expired partitions in an archive schema" in done.stderr
     with connect(db) as conn:
         assert conn.execute("SELECT pgsweep.version()").fetchone() == ("1.1",)
         conn.execute("SELECT pgsweep.set_partition_archive(%s, 'seenAt', NULL)", (events.table,))
+    upgrade = engine.release_file(engine.latest(), "upgrade.sql")
+    done = subprocess.run(
+        ["psql", "-X", "-q", "-d", db, "-f", str(upgrade)], capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_status_names_the_partitions_due_and_sizes_a_partitioned_table_by_its_partitions(

@@ -29,6 +29,7 @@ import pytest
 from pgsweep import cron, engine, verify
 from tests.cli import Outcome, pgsweep
 from tests.cron_cluster import cron_cluster
+from tests.engine_downgrade import downgrade_to, run_downgrade
 from tests.pg import connect, tolerate_lag
 
 ATTRIBUTES = '"Actor"."Attributes"'
@@ -380,14 +381,9 @@ def test_an_epoch_unit_the_values_contradict_is_refused_and_values_before_2000_a
 
 
 def downgrade(dsn: str) -> subprocess.CompletedProcess[str]:
-    script = Path(__file__).resolve().parents[1] / "engine/releases/1.1/downgrade.sql"
-    return subprocess.run(
-        ["psql", "-X", "-q", "-d", dsn, "-f", str(script)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    """1.1's downgrade to 1.0, once the releases after 1.1 are stepped back."""
+    downgrade_to(dsn, "1.1")
+    return run_downgrade(dsn, "1.1")
 
 
 def test_the_downgrade_refuses_while_a_rule_uses_a_kind_1_0_would_misread(kinds_db: str) -> None:

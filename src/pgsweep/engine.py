@@ -142,6 +142,15 @@ DO $$ BEGIN IF current_setting('lock_timeout') = '0' THEN SET LOCAL lock_timeout
 END $$;
 -- Two installs at once (two deploy pods) take turns; the second finds the work done.
 DO $$ BEGIN PERFORM pg_advisory_xact_lock(hashtext('pgsweep.install')); END $$;
+-- An upgrade in place re-runs every CREATE ... IF NOT EXISTS, and each would say "already
+-- exists, skipping": only warnings are shown until the end (the caller's level is put back there,
+-- also when a migration tool runs this file inside a transaction of its own).
+DO $$
+BEGIN
+    PERFORM set_config('pgsweep.install_client_min_messages',
+                       current_setting('client_min_messages'), true);
+    PERFORM set_config('client_min_messages', 'warning', true);
+END $$;
 -- Never step an engine back: a newer release is undone only by its own downgrade.sql.
 DO $$
 BEGIN
@@ -159,6 +168,11 @@ END $$;
 
 _INSTALL_FOOTER = """\
 INSERT INTO pgsweep.release (version) VALUES ('{version}') ON CONFLICT (version) DO NOTHING;
+DO $$
+BEGIN
+    PERFORM set_config('client_min_messages',
+                       current_setting('pgsweep.install_client_min_messages'), true);
+END $$;
 
 COMMIT;
 """

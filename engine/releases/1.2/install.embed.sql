@@ -13,6 +13,15 @@ DO $$ BEGIN IF current_setting('lock_timeout') = '0' THEN SET LOCAL lock_timeout
 END $$;
 -- Two installs at once (two deploy pods) take turns; the second finds the work done.
 DO $$ BEGIN PERFORM pg_advisory_xact_lock(hashtext('pgsweep.install')); END $$;
+-- An upgrade in place re-runs every CREATE ... IF NOT EXISTS, and each would say "already
+-- exists, skipping": only warnings are shown until the end (the caller's level is put back there,
+-- also when a migration tool runs this file inside a transaction of its own).
+DO $$
+BEGIN
+    PERFORM set_config('pgsweep.install_client_min_messages',
+                       current_setting('client_min_messages'), true);
+    PERFORM set_config('client_min_messages', 'warning', true);
+END $$;
 -- Never step an engine back: a newer release is undone only by its own downgrade.sql.
 DO $$
 BEGIN
@@ -114,7 +123,7 @@ BEGIN
                AND a.atttypid IN ('timestamp'::regtype, 'date'::regtype)
             RETURNING r.table_name, r.column_name
         LOOP
-            RAISE NOTICE 'pgsweep: rule %.% now states the zone its values were read in: %',
+            RAISE WARNING 'pgsweep: rule %.% now states the zone its values were read in: %',
                 v_rule.table_name, v_rule.column_name, v_zone
                 USING HINT = 'If they hold UTC, SELECT pgsweep.add_rule(table, column, keep_for, ''UTC'').';
         END LOOP;
@@ -3074,4 +3083,9 @@ REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA pgsweep FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgsweep TO PUBLIC;
 
 INSERT INTO pgsweep.release (version) VALUES ('1.2') ON CONFLICT (version) DO NOTHING;
+DO $$
+BEGIN
+    PERFORM set_config('client_min_messages',
+                       current_setting('pgsweep.install_client_min_messages'), true);
+END $$;
 

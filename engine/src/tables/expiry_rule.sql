@@ -28,7 +28,7 @@ BEGIN
                AND a.atttypid IN ('timestamp'::regtype, 'date'::regtype)
             RETURNING r.table_name, r.column_name
         LOOP
-            RAISE NOTICE 'pgsweep: rule %.% now states the zone its values were read in: %',
+            RAISE WARNING 'pgsweep: rule %.% now states the zone its values were read in: %',
                 v_rule.table_name, v_rule.column_name, v_zone
                 USING HINT = 'If they hold UTC, SELECT pgsweep.add_rule(table, column, keep_for, ''UTC'').';
         END LOOP;
