@@ -20,7 +20,6 @@ import json
 import re
 import subprocess
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import psycopg
