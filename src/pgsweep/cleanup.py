@@ -1,28 +1,28 @@
 """``pgsweep cleanup``: delete what every rule marks as garbage, or say exactly what it would.
 
-The cleanup takes every rule of every table (``table`` narrows it to one table), in the order
-``pgsweep.garbage_counts()`` counts them, batch by batch with ``pgsweep.purge_range`` (the
-function ``CALL pgsweep.sweep()`` runs), each batch its own short transaction. The batches are
-driven from here rather than by one ``CALL`` so that every batch can be reported (a progress
-display) and the counts come back per rule. ``--dry-run`` asks ``pgsweep.garbage_counts()``:
-per rule, the rows it would delete now, each row counted once per table, so the cleanup deletes
-what the dry run counts (barring rows written or held meanwhile). A rule that cannot run
-(its table or column is gone) is reported and skipped, never an error for the others.
+The cleanup takes every rule of every table (``table`` narrows it to one table) in the order of
+``pgsweep.run_order`` (an orphan rule after its parent's rules), and repeats
+``pgsweep.sweep_step`` for each: the engine routine that ``CALL pgsweep.sweep()`` repeats too.
+The step takes every decision about a rule's rows (the rule read again in each step's
+transaction, its advisory lock, its batch, its record in the run, its errors); this driver only
+calls it, one short transaction per step (the connection is in autocommit mode), reports each
+step (a progress display) and paces between steps with the engine's ``pgsweep.pace``. It reads
+what happened from the step's columns (its outcome and message), never from message text.
 
-As ``CALL pgsweep.sweep()``: never at the same time as another run of a rule (each rule under
-its advisory lock, ``pgsweep.lock_rule``; a rule another run holds for longer than
-``pgsweep.lock_wait`` is skipped and reported), paced by the same decision (``pgsweep.pace``:
-the batch size follows ``pgsweep.batch_target``, and the work pauses while a budget is exceeded,
-each pause reported with its reason), and refused on a standby.
+A rule that cannot run, that another run holds, that gives way to the app or that fails is
+reported (:class:`SkippedRule`, :class:`FailedRule`) and the cleanup goes on with the next rule.
+A run stopped by ``pgsweep.max_run_time`` ends 'stopped', the rules it did not reach recorded as
+left for the next run. A standby is refused.
 
 On a table range-partitioned on a rule's column, the partitions entirely past the cutoff leave
-first, whole (:mod:`pgsweep.partitions`: ``DETACH ... CONCURRENTLY`` where PostgreSQL allows it),
-and their rows count as deleted; the dry run lists them with their rows.
+first, whole (:mod:`pgsweep.partitions`: ``DETACH ... CONCURRENTLY`` where PostgreSQL allows it,
+which no function can do), and their rows count as deleted; the dry run lists them with their
+rows.
 
-The cleanup is recorded as a run (``invoked_by`` 'cli', docs/observability.md) through the
-engine's own API: ``pgsweep.run_begin`` (committed at once), ``pgsweep.run_record`` in the same
-statement as each batch (so the counts are exact whatever happens next), ``pgsweep.run_end``
-with 'succeeded' or 'failed' and the error. A cleanup killed mid-way shows as 'interrupted'.
+The cleanup is recorded as a run (``invoked_by`` 'cli', docs/observability.md): ``run_begin``
+(committed at once), each step's record, ``run_end`` with 'succeeded', 'stopped' or 'failed' and
+why. An error or an interrupt (Ctrl-C) closes the run and releases the rule's lock before it is
+raised; a cleanup killed outright shows as 'interrupted'.
 """
 
 from __future__ import annotations
@@ -37,13 +37,59 @@ from psycopg import sql
 
 from pgsweep import db, partitions
 from pgsweep.deploy import require_engine
-from pgsweep.errors import UsageError
+from pgsweep.errors import PgsweepError, UsageError
 from pgsweep.partitions import PartitionCount
-from pgsweep.runner import SWEEP_BATCH_SIZE, Pause, SkippedRule, require_primary
+
+# CALL pgsweep.sweep()'s default batch since 0008; tests/test_purge.py checks the two agree.
+SWEEP_BATCH_SIZE = 5000
+
+
+@dataclass(frozen=True)
+class SkippedRule:
+    """A rule no consumer can run now (``pgsweep.rules.problem``): its table or column is gone."""
+
+    table: str
+    column: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class Pause:
+    """The sweep of a rule paused (``pgsweep.pace``), or stopped (``stopped``), and why."""
+
+    table: str
+    column: str
+    reason: str
+    stopped: bool = False
+
+
+def require_primary(conn: psycopg.Connection[Any], dsn: str) -> None:
+    """A usage error for a standby: a sweep deletes, and a standby is read-only."""
+    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    if row is not None and row[0]:
+        raise StandbyServer(
+            f"{db.describe(dsn)} is a standby (in recovery): run the sweep against the primary"
+            " (with several hosts in the DSN: target_session_attrs=read-write)"
+        )
+
+
+class StandbyServer(PgsweepError):
+    """The server is a standby: nothing can be deleted there."""
+
 
 # A cleanup that would delete more rows than this asks first (pgsweep cleanup: --yes, or y on a
 # terminal): a backlog that large is worth a look at what it is before it goes.
 CONSENT_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class FailedRule:
+    """A rule whose step raised an error: its work of that step undone, the others went on."""
+
+    table: str
+    column: str
+    error: str
+    sqlstate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +115,9 @@ class CleanupResult:
     tables: list[TableCount]
     skipped: list[SkippedRule] = field(default_factory=list)
     pauses: list[Pause] = field(default_factory=list)
+    failed: list[FailedRule] = field(default_factory=list)
+    # Rules a stopped run did not finish or reach (left for the next run).
+    left: list[SkippedRule] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -77,12 +126,21 @@ class CleanupResult:
 
 @dataclass(frozen=True)
 class Progress:
-    """One committed batch: the rule, its rows deleted so far, and the whole run's."""
+    """One committed step: the rule, its rows deleted so far, and the whole run's."""
 
     table: str
     column: str
     rule_deleted: int
     total_deleted: int
+
+
+class SweepCancelled(PgsweepError):
+    """The server cancelled a step (statement_timeout, pg_cancel_backend): the run is closed,
+    every step before it committed and recorded; running again is safe."""
+
+
+# (table, column, its position from 1, how many rules): called before each rule is begun.
+RuleCallback = Callable[[str, str, int, int], None]
 
 
 def cleanup(
@@ -92,46 +150,66 @@ def cleanup(
     batch_size: int = SWEEP_BATCH_SIZE,
     on_batch: Callable[[Progress], None] | None = None,
 ) -> CleanupResult:
-    """Delete the garbage of every rule (of ``table``), one transaction per batch."""
+    """Delete the garbage of every rule (of ``table``), one transaction per step."""
     if batch_size < 1:
         raise UsageError("--batch-size must be a positive integer")
     with db.connect(dsn) as conn:
         require_engine(conn)
         require_primary(conn, dsn)
-        rules, skipped = _rules(conn, table)
-        run = _Run(conn, _run_begin(conn, table))
-        try:
-            tables = run.sweep(rules, skipped, batch_size, on_batch)
-        except psycopg.Error as exc:
-            _run_end(conn, run.run_id, "failed", db.one_line(str(exc)))
-            raise
-        _run_end(conn, run.run_id, "succeeded", None)
-    return CleanupResult(False, _tables(tables), skipped, run.pauses)
+        if table is not None:
+            _require_rules(conn, table)
+        return sweep(conn, table=table, batch_size=batch_size, on_batch=on_batch)
 
 
-def _run_begin(conn: psycopg.Connection[Any], table: str | None) -> int:
-    """The run's row in pgsweep.run, committed ('cli'), with the rules that cannot run."""
+def sweep(
+    conn: psycopg.Connection[Any],
+    *,
+    table: str | None = None,
+    batch_size: int = SWEEP_BATCH_SIZE,
+    on_batch: Callable[[Progress], None] | None = None,
+    on_rule: RuleCallback | None = None,
+) -> CleanupResult:
+    """One recorded run over every rule (of ``table``) on an open autocommit connection: what
+    ``pgsweep cleanup`` and each run of ``pgsweep run`` do."""
     row = conn.execute("SELECT pgsweep.run_begin('cli')").fetchone()
     assert row is not None
-    run_id = int(row[0])
-    conn.execute(
-        "SELECT pgsweep.run_record(%s, r.table_name, r.column_name, 0, 0,"
-        " p_error => 'skipped: ' || p.problem)"
-        " FROM pgsweep.expiry_rule r, LATERAL (SELECT pgsweep.rule_problem(r) AS problem) p"
-        " WHERE p.problem IS NOT NULL AND (%s::regclass IS NULL OR r.table_name = %s::regclass)",
-        (run_id, table, table),
-    )
-    return run_id
+    run = _Run(conn, int(row[0]))
+    try:
+        tables = run.sweep(_run_order(conn, table), batch_size, on_batch, on_rule)
+    except BaseException as exc:  # an interrupt too: nothing may be left to this session
+        run.abandon(exc)
+        raise
+    run.end()
+    if run.cancelled is not None:
+        raise SweepCancelled(f"the sweep was cancelled: {run.cancelled}")
+    return CleanupResult(False, _tables(tables), run.skipped, run.pauses, run.failed, run.left)
 
 
-def _run_end(conn: psycopg.Connection[Any], run_id: int, state: str, error: str | None) -> None:
-    if conn.closed or conn.broken:
-        return  # the run shows as interrupted once its session is gone
-    conn.execute("SELECT pgsweep.run_end(%s, %s, %s)", (run_id, state, error))
+def _run_order(conn: psycopg.Connection[Any], table: str | None) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        "SELECT table_name::text, column_name::text FROM pgsweep.run_order(%s::regclass)",
+        (table,),
+    ).fetchall()
+    return [(str(t), str(c)) for t, c in rows]
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What one ``pgsweep.sweep_step`` did (its columns)."""
+
+    outcome: str  # more, done, skipped, gave_way, failed, cancelled
+    deleted: int  # row by row
+    removed_whole: int  # rows of partitions removed whole
+    cursor: str | None
+    size: int
+    next_wal: int
+    blocked: int
+    message: str | None
+    sqlstate: str | None
 
 
 class _Run:
-    """One cleanup: its start, its rows and WAL so far, and the pauses pgsweep.pace asked for."""
+    """One recorded run: the steps of each rule, paced, and what they said."""
 
     def __init__(self, conn: psycopg.Connection[Any], run_id: int) -> None:
         self.conn = conn
@@ -143,61 +221,132 @@ class _Run:
         ).fetchone()
         assert row is not None
         self.started, self.wal_start = float(row[0]), str(row[1])
-        self.wal_at = _lsn(self.wal_start)  # where the WAL stood when the next batch began
-        self.total = 0
+        self.total = 0  # every row, partitions removed whole included
+        self.row_deleted = 0  # rows deleted row by row: what the row-rate budget counts
         self.pauses: list[Pause] = []
-        self.stopped = False
-        # Pauses since the last batch recorded: the next batch's record carries them.
+        self.skipped: list[SkippedRule] = []
+        self.failed: list[FailedRule] = []
+        self.left: list[SkippedRule] = []
+        self.stopped: str | None = None
+        self.cancelled: str | None = None
+        self.current: tuple[str, str] | None = None  # the rule being worked on
+        # Pauses since the last step recorded: the next step's record carries them.
         self.unrecorded_pauses = 0
         self.unrecorded_pause_s = 0.0
 
     def sweep(
         self,
         rules: list[tuple[str, str]],
-        skipped: list[SkippedRule],
         batch_size: int,
         on_batch: Callable[[Progress], None] | None,
+        on_rule: RuleCallback | None,
     ) -> dict[str, list[RuleCount]]:
-        """Every rule under its lock, in order, until done or told to stop."""
         tables: dict[str, list[RuleCount]] = {}
-        for rule_table, column in rules:
-            holder = self.lock(rule_table, column)
-            if holder is not None:
-                problem = f"another run is working on it (pid {holder})"
-                skipped.append(SkippedRule(rule_table, column, problem))
-                self.conn.execute(
-                    "SELECT pgsweep.run_record(%s, %s::regclass, %s, 0, 0, p_error => %s)",
-                    (self.run_id, rule_table, column, f"skipped: {problem}"),
-                )
+        for position, (table, column) in enumerate(rules, start=1):
+            if self.stopped is not None or self.cancelled is not None:
+                self._leave(table, column)
                 continue
-            try:
-                removal = self.remove_partitions(rule_table, column, on_batch)
-                if removal is None:  # the table or column went away meanwhile
-                    skipped.append(SkippedRule(rule_table, column, "its table or column is gone"))
-                    continue
-                deleted = removal.rows + self.rule(
-                    rule_table, column, batch_size, on_batch, skipped
-                )
-            finally:
-                self.conn.execute(
-                    "SELECT pgsweep.unlock_rule(%s::regclass, %s)", (rule_table, column)
-                )
-            tables.setdefault(rule_table, []).append(
-                RuleCount(column, deleted, removal.removed, removal.left)
-            )
-            if self.stopped:
-                break
+            if on_rule is not None:
+                on_rule(table, column, position, len(rules))
+            self.current = (table, column)
+            counted = self.rule(table, column, batch_size, on_batch)
+            self.current = None
+            if counted is not None:
+                tables.setdefault(table, []).append(counted)
         return tables
 
-    def remove_partitions(
+    def rule(
+        self,
+        table: str,
+        column: str,
+        batch_size: int,
+        on_batch: Callable[[Progress], None] | None,
+    ) -> RuleCount | None:
+        """Every step of one rule; its count, or None when it did not run at all."""
+        # The first step takes the rule's lock; the partitions go whole here, concurrently.
+        step = self.step(table, column, None, batch_size)
+        if step.outcome != "more":
+            self._ended(table, column, step)
+            return None
+        removal = self._remove_partitions(table, column, on_batch)
+        deleted = removal.rows
+        while step.outcome == "more":
+            assert step.cursor is not None
+            step = self.step(table, column, step.cursor, step.size)
+            deleted += step.deleted + step.removed_whole
+            self.total += step.deleted + step.removed_whole
+            self.row_deleted += step.deleted
+            if on_batch is not None and step.outcome in ("more", "done"):
+                on_batch(Progress(table, column, deleted, self.total))
+            if step.outcome == "more" and not self._pace(table, column, step):
+                reason = f"left for the next run: {self.stopped}"
+                self.left.append(SkippedRule(table, column, reason))
+                self.conn.execute(
+                    "SELECT pgsweep.sweep_step_end(%s, %s::regclass, %s, true, 'stopped', %s)",
+                    (self.run_id, table, column, reason),
+                )
+                break
+        self._ended(table, column, step)
+        return RuleCount(column, deleted, removal.removed, removal.left)
+
+    def step(self, table: str, column: str, cursor: str | None, size: int) -> _Step:
+        row = self.conn.execute(
+            "SELECT s.outcome, s.deleted, s.removed_whole, s.next_cursor, s.next_size,"
+            " s.next_wal, s.blocked, s.message, s.error_code"
+            " FROM pgsweep.sweep_step(%s, %s::regclass, %s, %s, %s, %s,"
+            "                         make_interval(secs => %s), p_whole_partitions => false) s",
+            (
+                self.run_id,
+                table,
+                column,
+                cursor,
+                size,
+                self.unrecorded_pauses,
+                self.unrecorded_pause_s,
+            ),
+        ).fetchone()
+        assert row is not None
+        if cursor is not None:
+            self.unrecorded_pauses, self.unrecorded_pause_s = 0, 0.0
+        return _Step(
+            outcome=str(row[0]),
+            deleted=int(row[1]),
+            removed_whole=int(row[2]),
+            cursor=row[3],
+            size=int(row[4]) if row[4] is not None else size,
+            next_wal=int(row[5]),
+            blocked=int(row[6]),
+            message=row[7],
+            sqlstate=row[8],
+        )
+
+    def _ended(self, table: str, column: str, step: _Step) -> None:
+        """What a rule's last step says of it (the step has said, recorded and released it)."""
+        if step.outcome in ("skipped", "gave_way") and step.message:
+            self.skipped.append(SkippedRule(table, column, step.message))
+        elif step.outcome == "failed":
+            self.failed.append(FailedRule(table, column, step.message or "?", step.sqlstate))
+        elif step.outcome == "cancelled":
+            self.cancelled = step.message or "cancelled"
+
+    def _leave(self, table: str, column: str) -> None:
+        reason = self.stopped or self.cancelled or "?"
+        self.left.append(SkippedRule(table, column, f"left for the next run: {reason}"))
+        if self.cancelled is None:
+            self.conn.execute(
+                "SELECT pgsweep.run_record(%s, %s::regclass, %s, 0, 0, p_error => %s)",
+                (self.run_id, table, column, f"left for the next run: {reason}"),
+            )
+
+    def _remove_partitions(
         self, table: str, column: str, on_batch: Callable[[Progress], None] | None
-    ) -> partitions.Removal | None:
+    ) -> partitions.Removal:
         """The rule's partitions entirely past the cutoff, removed whole and recorded in the
-        run (None when the table or column went away since the rules were read)."""
+        run. A table or column gone meanwhile: nothing removed (the next step says why)."""
         try:
             removal = partitions.remove_expired(self.conn, table, column)
         except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
-            return None
+            return partitions.Removal()
         if removal.rows:
             self.conn.execute(
                 "SELECT pgsweep.run_record(%s, %s::regclass, %s, %s, 0)",
@@ -208,88 +357,21 @@ class _Run:
             on_batch(Progress(table, column, removal.rows, self.total))
         return removal
 
-    def lock(self, table: str, column: str) -> int | str | None:
-        """None once this session holds the rule's lock; else who holds it (its pid)."""
-        row = self.conn.execute(
-            "SELECT pgsweep.lock_rule(%s::regclass, %s, pgsweep.setting('lock_wait')::interval),"
-            " pgsweep.rule_lock_holder(%s::regclass, %s)",
-            (table, column, table, column),
-        ).fetchone()
-        assert row is not None
-        return None if row[0] else (row[1] if row[1] is not None else "?")
-
-    def rule(
-        self,
-        table: str,
-        column: str,
-        batch_size: int,
-        on_batch: Callable[[Progress], None] | None,
-        skipped: list[SkippedRule],
-    ) -> int:
-        """Every batch of one rule, paced; the rows deleted."""
-        deleted, size = 0, batch_size
-        start: str | None = None
-        while True:
-            clock = time.monotonic()
-            try:
-                row = _batch(
-                    self.conn,
-                    self.run_id,
-                    table,
-                    column,
-                    start,
-                    size,
-                    (self.unrecorded_pauses, self.unrecorded_pause_s),
-                )
-            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-                # The table or column went away since the rules were read: said, and the
-                # other rules go on (the batches done are committed). Any other error (a
-                # missing privilege) is the operator's to see, not a rule to skip.
-                skipped.append(SkippedRule(table, column, db.one_line(str(exc))))
-                return deleted
-            if row is None:  # the rule was removed meanwhile
-                return deleted
-            self.unrecorded_pauses, self.unrecorded_pause_s = 0, 0.0
-            deleted += int(row[0])
-            self.total += int(row[0])
-            batch_wal = _lsn(str(row[3])) - self.wal_at
-            if on_batch is not None:
-                on_batch(Progress(table, column, deleted, self.total))
-            start = row[1]
-            if start is None:
-                return deleted
-            blocked = int(row[2])
-            next_size = self._next_size(size, time.monotonic() - clock, blocked)
-            # The next batch's WAL, expected from this one's per row (for the replay budget).
-            next_wal = batch_wal * next_size // max(int(row[0]), 1)
-            size = next_size
-            if not self._pace(table, column, blocked, next_wal):
-                return deleted
-
-    def _next_size(self, size: int, took_s: float, blocked: int) -> int:
-        row = self.conn.execute(
-            "SELECT pgsweep.next_batch_size(%s, make_interval(secs => %s), %s)",
-            (size, took_s, blocked),
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
-
-    def _pace(self, table: str, column: str, blocked: int, next_wal: int) -> bool:
+    def _pace(self, table: str, column: str, step: _Step) -> bool:
         """Wait while pgsweep.pace says so; False when the run must stop here."""
         said: str | None = None
+        blocked = step.blocked
         while True:
             row = self.conn.execute(
-                "SELECT extract(epoch FROM p.wait)::float8, p.reason, p.stop,"
-                " pg_current_wal_lsn()::text"
+                "SELECT extract(epoch FROM p.wait)::float8, p.reason, p.stop"
                 " FROM pgsweep.pace(%s::regclass, to_timestamp(%s), %s, %s::pg_lsn, %s, %s) p",
-                (table, self.started, self.total, self.wal_start, blocked, next_wal),
+                (table, self.started, self.row_deleted, self.wal_start, blocked, step.next_wal),
             ).fetchone()
             assert row is not None
             wait_s, reason, stop = float(row[0]), row[1], bool(row[2])
-            self.wal_at = _lsn(str(row[3]))
             if stop:
                 self.pauses.append(Pause(table, column, str(reason), stopped=True))
-                self.stopped = True
+                self.stopped = str(reason)
                 return False
             if wait_s <= 0:
                 return True
@@ -301,38 +383,40 @@ class _Run:
             self.unrecorded_pause_s += wait_s
             blocked = 0
 
+    def end(self) -> None:
+        if self.cancelled is not None:
+            status, error = "failed", f"cancelled: {self.cancelled}"
+        elif self.failed:
+            named = "; ".join(f"{f.table} ({f.column}): {f.error}" for f in self.failed)
+            status, error = "failed", f"{len(self.failed)} rule(s) failed: {named}"
+        elif self.stopped is not None:
+            status, error = "stopped", self.stopped
+        else:
+            status, error = "succeeded", None
+        self.conn.execute("SELECT pgsweep.run_end(%s, %s, %s)", (self.run_id, status, error))
 
-
-def _lsn(text: str) -> int:
-    """A WAL position ('16/B374D848') as a byte offset."""
-    high, low = text.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
-def _batch(
-    conn: psycopg.Connection[Any],
-    run_id: int,
-    table: str,
-    column: str,
-    start: str | None,
-    batch_size: int,
-    pauses: tuple[int, float] = (0, 0.0),
-) -> tuple[Any, ...] | None:
-    """One batch of one rule and its record in the run, with the pauses before it (one
-    statement, so one transaction: the connection is in autocommit mode)."""
-    # The count of sessions waiting for this batch, and the WAL position, are taken after its
-    # DELETE, in its own transaction (one statement: the function scan runs first), before the
-    # commit.
-    return conn.execute(
-        "SELECT b.deleted, b.next_from, pgsweep.sessions_waiting_for_me(),"
-        " pg_current_wal_lsn()::text,"
-        " pgsweep.run_record(%s, r.table_name, r.column_name, b.deleted, 1, %s,"
-        " make_interval(secs => %s), statement_timestamp(),"
-        " p_archived => CASE WHEN r.archive_to IS NOT NULL THEN b.deleted ELSE 0 END)"
-        " FROM pgsweep.expiry_rule r, pgsweep.purge_range(r, %s, %s) b"
-        " WHERE r.table_name = %s::regclass AND r.column_name = %s",
-        (run_id, pauses[0], pauses[1], start, batch_size, table, column),
-    ).fetchone()
+    def abandon(self, exc: BaseException) -> None:
+        """Close the run and release the rule being worked on after an error or an interrupt
+        raised here (the step's own errors come back as outcomes)."""
+        if self.conn.closed or self.conn.broken:
+            return  # the session is gone, and its locks with it; the run shows 'interrupted'
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        what = "interrupted (Ctrl-C)" if interrupted else db.one_line(str(exc))
+        try:
+            if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self.conn.rollback()
+            if self.current is not None:
+                table, column = self.current
+                self.conn.execute(
+                    "SELECT pgsweep.sweep_step_end(%s, %s::regclass, %s, true, 'cancelled', %s)",
+                    (self.run_id, table, column, what),
+                )
+            self.conn.execute(
+                "SELECT pgsweep.run_end(%s, %s, %s)",
+                (self.run_id, "interrupted" if interrupted else "failed", what),
+            )
+        except psycopg.Error:
+            pass  # nothing more can be done on this connection; its end releases the rest
 
 
 def dry_run(dsn: str, *, table: str | None = None) -> CleanupResult:

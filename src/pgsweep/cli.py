@@ -1008,9 +1008,11 @@ def _cleanup(ctx: Context) -> int:
                 ],
                 "skipped": [dataclasses.asdict(r) for r in result.skipped],
                 "pauses": [dataclasses.asdict(p) for p in result.pauses],
+                "failed": [dataclasses.asdict(f) for f in result.failed],
+                "left": [dataclasses.asdict(r) for r in result.left],
             }
         )
-        return EXIT_OK
+        return EXIT_FAILED if result.failed else EXIT_OK
     verb = "would delete" if result.dry_run else "deleted"
     plain, rows = [], []
     for table in result.tables:
@@ -1033,7 +1035,15 @@ def _cleanup(ctx: Context) -> int:
     _skipped(out, result.skipped)
     for pause in result.pauses:
         out.line(_pause_text(pause), style="yellow")
-    return EXIT_OK
+    for rule in result.left:
+        out.line(f"left rule {rule.table}.{rule.column}: {rule.problem}", style="yellow")
+    for failure in result.failed:
+        out.line(_failed_text(failure), style="red")
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _failed_text(f: runner.FailedRule) -> str:
+    return f"failed rule {f.table}.{f.column}: {f.error} (undone; the other rules were swept)"
 
 
 def _estimate(ctx: Context) -> int:
@@ -1508,6 +1518,8 @@ def _run_json(c: runner.RunCounts) -> dict[str, Any]:
         "partitions_removed": c.partitions,
         "skipped": [dataclasses.asdict(s) for s in c.skipped],
         "pauses": [dataclasses.asdict(p) for p in c.pauses],
+        "failed": [dataclasses.asdict(f) for f in c.failed],
+        "left": [dataclasses.asdict(r) for r in c.left],
     }
 
 
@@ -1519,6 +1531,8 @@ def _run_text(c: runner.RunCounts) -> str:
         text += f"; partitions removed whole: {whole}"
     notes = [f"skipped rule {s.table}.{s.column}: {s.problem}" for s in c.skipped]
     notes += [_pause_text(p) for p in c.pauses]
+    notes += [f"left rule {r.table}.{r.column}: {r.problem}" for r in c.left]
+    notes += [_failed_text(f) for f in c.failed]
     return "; ".join([text, *notes])
 
 

@@ -1,34 +1,30 @@
 """``pgsweep run --every DURATION``: the scheduler for deployments without pg_cron.
 
-Each run calls ``CALL pgsweep.sweep(table)`` once per table under an expiry rule that can run:
-one short transaction per batch (as the pg_cron job does), and a count per table to log.
-Partitions entirely past a cutoff are removed first, ``DETACH ... CONCURRENTLY`` where
-PostgreSQL allows it (:mod:`pgsweep.partitions`), and counted per table. A rule
-whose table or column is gone is left out, and every run reports it (as ``pgsweep cleanup``,
-``status`` and ``verify`` do), so a log of runs shows that a table is no longer cleaned. Between
-runs it waits on a :class:`threading.Event`, so a SIGTERM/SIGINT handler that sets it stops the
-loop at once while waiting, or right after the table being swept.
+Each run is one run of the cleanup's driver (:func:`pgsweep.cleanup.sweep`): every rule in the
+engine's order (``pgsweep.run_order``), each repeating the engine's sweep step
+(``pgsweep.sweep_step``) as ``CALL pgsweep.sweep()`` and the pg_cron job do, one short
+transaction per step, and a count per table to log. Partitions entirely past a cutoff are
+removed first, ``DETACH ... CONCURRENTLY`` where PostgreSQL allows it (:mod:`pgsweep.partitions`).
+A rule that cannot run, that another run holds, that gave way or that failed is in the run's
+counts (skipped, failed) and its log line, and the loop goes on: one bad rule never stops the
+others, nor the loop. Between runs it waits on a :class:`threading.Event`, so a SIGTERM/SIGINT
+handler that sets it stops the loop at once while waiting, or right after the rule being swept.
 
-Each ``CALL`` records its run in the engine's history as the command's (``invoked_by`` 'cli':
-the session setting ``pgsweep.invoked_by``), docs/observability.md.
+Each run is recorded in the engine's history as the command's (``invoked_by`` 'cli'),
+docs/observability.md; a run stopped by ``pgsweep.max_run_time`` ends 'stopped', with the rules
+left for the next run.
 
 A misconfiguration (unreachable server, wrong password, database without the engine) fails the
 first connection and is reported at once. After that, losing the database (a restart, a
 failover) is an outage to ride out: the error is reported and the loop reconnects with a growing
 pause (1 s, 2 s, 4 s … up to ``max_backoff_s``). A server that turns out to be a standby (a
 multi-host DSN that landed on one, a primary demoted by a failover) is such an outage too: the
-procedure refuses to sweep there, and the next connection (``target_session_attrs=read-write``)
+engine refuses to sweep there, and the next connection (``target_session_attrs=read-write``)
 finds the new primary. Only a first connection to a standby is an error at once.
-
-The procedure paces itself (``pgsweep.pace``) and never works on a rule another run holds
-(``pgsweep.lock_rule``); what it says about that in NOTICEs and WARNINGs (a pause and its reason,
-a rule skipped because another run works on it, a run stopped by its time budget) comes back in
-:class:`RunCounts`, so every run's log line says it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 import re
@@ -40,12 +36,31 @@ from typing import Any
 
 import psycopg
 
-from pgsweep import db, partitions
+from pgsweep import cleanup, db
+from pgsweep.cleanup import (  # re-exported: the names pgsweep run's callers know
+    SWEEP_BATCH_SIZE,
+    FailedRule,
+    Pause,
+    SkippedRule,
+    StandbyServer,
+    require_primary,
+)
 from pgsweep.deploy import require_engine
 from pgsweep.errors import PgsweepError, UsageError
 
-# CALL pgsweep.sweep()'s default batch since 0008; tests/test_purge.py checks the two agree.
-SWEEP_BATCH_SIZE = 5000
+__all__ = [
+    "SWEEP_BATCH_SIZE",
+    "FailedRule",
+    "Outage",
+    "Pause",
+    "RunCounts",
+    "SkippedRule",
+    "StandbyServer",
+    "parse_duration",
+    "require_primary",
+    "run",
+    "sweep_once",
+]
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -72,25 +87,6 @@ def parse_duration(text: str) -> float:
 
 
 @dataclass(frozen=True)
-class SkippedRule:
-    """A rule no consumer can run now (``pgsweep.rules.problem``): its table or column is gone."""
-
-    table: str
-    column: str
-    problem: str
-
-
-@dataclass(frozen=True)
-class Pause:
-    """The sweep of a rule paused (``pgsweep.pace``), or stopped (``stopped``), and why."""
-
-    table: str
-    column: str
-    reason: str
-    stopped: bool = False
-
-
-@dataclass(frozen=True)
 class RunCounts:
     number: int
     started_at: dt.datetime
@@ -99,6 +95,8 @@ class RunCounts:
     skipped: list[SkippedRule] = field(default_factory=list)
     pauses: list[Pause] = field(default_factory=list)
     partitions: dict[str, int] = field(default_factory=dict)  # per table: removed whole
+    failed: list[FailedRule] = field(default_factory=list)
+    left: list[SkippedRule] = field(default_factory=list)  # a stopped run's rules left over
 
     @property
     def total(self) -> int:
@@ -121,141 +119,36 @@ def sweep_once(
     batch_size: int,
     on_table: TableCallback | None = None,
 ) -> RunCounts:
+    """One run: the cleanup's driver (:func:`pgsweep.cleanup.sweep`, the engine's sweep step
+    rule by rule), recorded as the command's run; its counts per table."""
     started, clock = dt.datetime.now(dt.UTC), time.monotonic()
-    rules = conn.execute(
-        "SELECT table_name, column_name::text, problem FROM pgsweep.rules"
-        " ORDER BY table_name, column_name"
-    ).fetchall()
-    runnable = [(str(t), str(c)) for t, c, problem in rules if problem is None]
-    tables = list(dict.fromkeys(t for t, _ in runnable))
-    columns = {t: [c for r, c in runnable if r == t] for t in tables}
-    skipped = [SkippedRule(str(t), str(c), str(p)) for t, c, p in rules if p is not None]
-    deleted: dict[str, int] = {}
-    removed: dict[str, int] = {}
-    pauses: list[Pause] = []
-    messages: list[str] = []
+    tables_seen: list[str] = []
 
-    def on_notice(diag: psycopg.errors.Diagnostic) -> None:
-        messages.append(diag.message_primary or "")
-
-    # pgsweep.max_run_time is a budget per run: each table's CALL gets what is left of it.
-    budget_row = conn.execute(
-        "SELECT current_setting('pgsweep.max_run_time', true),"
-        " extract(epoch FROM pgsweep.setting('max_run_time')::interval)::float8"
-    ).fetchone()
-    assert budget_row is not None
-    configured, budget_s = budget_row[0], float(budget_row[1])
-    # Each CALL records its run (pgsweep.run) as this command's, not as a bare procedure call.
-    conn.execute("SELECT set_config('pgsweep.invoked_by', 'cli', false)")
-    conn.add_notice_handler(on_notice)
-    try:
-        for position, table in enumerate(tables, start=1):
-            if budget_s > 0:
-                left = budget_s - (time.monotonic() - clock)
-                if left <= 0:
-                    reason = (
-                        f"the run's time budget (pgsweep.max_run_time = {budget_s:g} s) is used up"
-                    )
-                    pauses += [Pause(table, c, reason, stopped=True) for c in columns[table]]
-                    continue
-                conn.execute(
-                    "SELECT set_config('pgsweep.max_run_time', %s, false)", (f"{left:.3f}s",)
-                )
+    def on_rule(table: str, _column: str, _position: int, _count: int) -> None:
+        if table not in tables_seen:
+            tables_seen.append(table)
             if on_table is not None:
-                on_table(number, table, position, len(tables))
-            messages.clear()
-            try:
-                # Partitions past the cutoff first, DETACH ... CONCURRENTLY where possible
-                # (which the procedure cannot do); the procedure then removes any left, and
-                # the rows.
-                whole = [partitions.remove_expired(conn, table, c) for c in columns[table]]
-                _record_partitions(conn, table, columns[table], whole)
-                row = conn.execute(
-                    "CALL pgsweep.sweep(%s::regclass, %s, '0'::interval, NULL)",
-                    (table, batch_size),
-                ).fetchone()
-            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-                # The table or column went away since the rules were read: say so and go on
-                # with the others (each batch committed on its own). Any other error (a missing
-                # privilege) is the operator's to see, not a rule to skip. The rule's lock, held
-                # by this session, goes with the failed call.
-                conn.execute("SELECT pg_advisory_unlock_all()")
-                skipped.append(SkippedRule(table, "*", db.one_line(str(exc))))
-                continue
-            swept = int(row[0]) if row and row[0] is not None else 0
-            deleted[table] = swept + sum(w.rows for w in whole)
-            if any(w.removed for w in whole):
-                removed[table] = sum(len(w.removed) for w in whole)
-            said = read_messages(table, columns[table], messages)
-            skipped += said.skipped
-            pauses += said.pauses
-    finally:
-        conn.remove_notice_handler(on_notice)
-        if budget_s > 0 and not conn.closed:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute(
-                    "SELECT set_config('pgsweep.max_run_time', %s, false)", (configured or "",)
-                )
+                on_table(number, table, len(tables_seen), _table_count(conn))
+
+    result = cleanup.sweep(conn, batch_size=batch_size, on_rule=on_rule)
+    deleted = {t.table: t.rows for t in result.tables}
+    removed = {t.table: n for t in result.tables if (n := sum(len(r.partitions) for r in t.rules))}
     return RunCounts(
-        number, started, time.monotonic() - clock, deleted, skipped, pauses, removed
+        number,
+        started,
+        time.monotonic() - clock,
+        deleted,
+        result.skipped,
+        result.pauses,
+        removed,
+        result.failed,
+        result.left,
     )
 
 
-def _record_partitions(
-    conn: psycopg.Connection[Any], table: str, columns: list[str], whole: list[partitions.Removal]
-) -> None:
-    """The rows of the partitions removed whole outside the procedure, as a run of their own
-    in the history ('cli'), so that every row a run removed is counted there."""
-    if not any(w.rows for w in whole):
-        return
-    row = conn.execute("SELECT pgsweep.run_begin('cli')").fetchone()
-    assert row is not None
-    for column, removal in zip(columns, whole, strict=True):
-        if removal.rows:
-            conn.execute(
-                "SELECT pgsweep.run_record(%s, %s::regclass, %s, %s, 0)",
-                (row[0], table, column, removal.rows),
-            )
-    conn.execute("SELECT pgsweep.run_end(%s, 'succeeded')", (row[0],))
-
-
-@dataclass(frozen=True)
-class Said:
-    skipped: list[SkippedRule]
-    pauses: list[Pause]
-
-
-def read_messages(table: str, columns: list[str], messages: list[str]) -> Said:
-    """What ``CALL pgsweep.sweep(table)`` said about the table's rules: a rule skipped because
-    another run works on it, a pause and its reason, a stop at the run's time budget."""
-    said = Said([], [])
-    for message in messages:
-        for column in columns:
-            rule = f"pgsweep: rule {table}.{column} skipped: "
-            pausing = f"pgsweep: pausing {table} ({column}): "
-            stopping = f"pgsweep: stopping {table} ({column}): "
-            if message.startswith(rule):
-                said.skipped.append(SkippedRule(table, column, message.removeprefix(rule)))
-            elif message.startswith(pausing):
-                said.pauses.append(Pause(table, column, message.removeprefix(pausing)))
-            elif message.startswith(stopping):
-                reason = message.removeprefix(stopping).split("; the rest", 1)[0]
-                said.pauses.append(Pause(table, column, reason, stopped=True))
-    return said
-
-
-def require_primary(conn: psycopg.Connection[Any], dsn: str) -> None:
-    """A usage error for a standby: a sweep deletes, and a standby is read-only."""
-    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-    if row is not None and row[0]:
-        raise StandbyServer(
-            f"{db.describe(dsn)} is a standby (in recovery): run the sweep against the primary"
-            " (with several hosts in the DSN: target_session_attrs=read-write)"
-        )
-
-
-class StandbyServer(PgsweepError):
-    """The server is a standby: nothing can be deleted there."""
+def _table_count(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT count(DISTINCT table_name) FROM pgsweep.expiry_rule").fetchone()
+    return int(row[0]) if row else 0
 
 
 def run(

@@ -25,6 +25,12 @@ END $$;
 -- No rule may be registered or changed between the checks below and the drops.
 LOCK TABLE pgsweep.expiry_rule IN EXCLUSIVE MODE;
 
+-- The one sweep step (1.2): 1.1's procedure, functions and commands loop on their own.
+DROP FUNCTION IF EXISTS pgsweep.sweep_step(bigint, regclass, name, text, integer, integer, interval, boolean);
+DROP FUNCTION IF EXISTS pgsweep.sweep_step_end(bigint, regclass, name, boolean, text, text);
+DROP FUNCTION IF EXISTS pgsweep.locked_rule(regclass, name);
+DROP FUNCTION IF EXISTS pgsweep.run_order(regclass);
+
 DELETE FROM pgsweep.release WHERE version = '1.2';
 COMMIT;
 

@@ -1265,6 +1265,28 @@ END $$;
 COMMENT ON FUNCTION pgsweep.lock_rule(regclass, name, interval) IS
     'Take the advisory lock of a rule (session-level), waiting at most p_wait; false if held';
 
+-- ---- functions/locked_rule.sql ----------------------------------------
+-- A rule as it is now, with its row locked (FOR SHARE) until the caller's transaction ends: a
+-- sweep step reads its rule through this, so that a rule changed or removed while a run is on
+-- it (a longer keep_for, remove_rule) takes effect from the next step on and never halfway
+-- through one; the change waits for the step's commit (one batch). The row lock needs UPDATE on
+-- pgsweep.expiry_rule, which a sweeping role does not have: hence SECURITY DEFINER, reading only
+-- this one row. A change not committed within 1 s (a session that changed the rule and keeps
+-- its transaction open) makes the step skip the rule this time: lock_not_available to the step.
+-- NULL when the rule no longer exists.
+CREATE OR REPLACE FUNCTION pgsweep.locked_rule(p_table regclass, p_column name)
+RETURNS pgsweep.expiry_rule
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '1s'
+AS $$
+    SELECT r.* FROM pgsweep.expiry_rule r
+     WHERE r.table_name OPERATOR(pg_catalog.=) p_table AND r.column_name OPERATOR(pg_catalog.=) p_column
+       FOR SHARE
+$$;
+COMMENT ON FUNCTION pgsweep.locked_rule(regclass, name) IS
+    'A rule, its row locked against change until the transaction ends (NULL: removed)';
+
 -- ---- functions/next_batch_size.sql ----------------------------------------
 -- The size of a sweep's next batch, from the last one's (p_size rows, p_took long): grown or
 -- shrunk towards pgsweep.batch_target, by at most 1.2x up and 0.5x down per batch (as GitLab's
@@ -2142,6 +2164,36 @@ END $$;
 COMMENT ON FUNCTION pgsweep.run_housekeeping() IS
     'Mark interrupted runs, prune old history, fold the insert trigger''s sweeps into daily runs';
 
+-- ---- functions/run_order.sql ----------------------------------------
+-- The rules of a run (every table's, or p_table's), in the order every driver works them: an
+-- orphan rule after every rule of its parent table, so that the parents a run deletes take their
+-- orphans with them in the same run (an orphan whose parent is deleted later in the run would
+-- wait for the next run); otherwise by table and column, as the dry run counts them. depth is
+-- how many orphan rules stand between a rule and a table no orphan rule depends on (a cycle of
+-- orphan rules, parent to child and back, is cut at 8 levels: each is still swept once).
+CREATE OR REPLACE FUNCTION pgsweep.run_order(p_table regclass DEFAULT NULL)
+RETURNS TABLE (table_name regclass, column_name name, depth integer)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE below (table_name, column_name, depth) AS (
+        SELECT r.table_name, r.column_name, 0
+          FROM pgsweep.expiry_rule r
+        UNION ALL
+        SELECT child.table_name, child.column_name, b.depth + 1
+          FROM below b
+          JOIN pgsweep.expiry_rule child
+            ON child.kind = 'orphan' AND child.parent_table = b.table_name
+         WHERE b.depth < 8)
+    SELECT b.table_name, b.column_name, max(b.depth)::integer
+      FROM below b
+     WHERE p_table IS NULL OR b.table_name = p_table
+     GROUP BY b.table_name, b.column_name
+     ORDER BY max(b.depth), b.table_name::text, b.column_name
+$$;
+COMMENT ON FUNCTION pgsweep.run_order(regclass) IS
+    'The rules a run works, in order: an orphan rule after the rules of its parent table';
+
 -- ---- functions/run_record.sql ----------------------------------------
 -- Add what one batch (or one whole rule, in a function run) did to a run, in the transaction
 -- that did it: the counts are exact whatever happens to the run later. p_since is when that
@@ -2489,24 +2541,228 @@ END $$;
 COMMENT ON FUNCTION pgsweep.sweep_on_insert() IS
     'Insert trigger: delete one small batch of one expiry rule of the table (args: column, rows, skip)';
 
+-- ---- functions/sweep_step.sql ----------------------------------------
+-- One step of a sweep: the unit CALL pgsweep.sweep(), pgsweep.sweep_table(), the cleanup
+-- functions, pgsweep cleanup and pgsweep run all repeat, so that every decision about a rule's
+-- rows is taken here, once, inside the step's own transaction:
+--   * the rule is read as it is now, its row locked until the step commits (locked_rule): a
+--     rule changed or removed by another session applies from the next step on;
+--   * the rule is skipped, with a warning, when it cannot run (rule_problem), is gone, or
+--     another run holds it (lock_rule, waiting pgsweep.lock_wait);
+--   * p_cursor NULL begins the rule: its advisory lock is taken (released when the rule is done,
+--     failed, gave way or was skipped: never left behind by a step), and its partitions
+--     entirely past the cutoff go whole (unless p_whole_partitions is off: pgsweep cleanup
+--     detaches them concurrently itself); that step deletes no row;
+--   * a later step deletes one batch (purge_range) from the cursor it was handed, with its
+--     record in the run (run_record) in the same subtransaction;
+--   * p_batch_size NULL: the rule's whole garbage in one DELETE, in the caller's transaction,
+--     without the advisory lock (sweep_table: one call, one rule). An orphan rule is left to
+--     the batched drivers there: its parent's SHARE lock would last until the caller commits;
+--   * any error of the rule (a key expression that fails on one value, an archive that no
+--     longer fits, a foreign key that refuses) undoes the step's own work, is recorded in the
+--     run with its message, said in a WARNING, and returned: the driver goes on with the next
+--     rule. A lock not granted in time (the app holds what the batch needs) is giving way, not
+--     an error. A cancel (statement_timeout, pg_cancel_backend) is recorded and returned as
+--     'cancelled': the driver ends its run and raises it again.
+-- outcome: 'more' (call again with next_cursor and next_size), 'done', 'skipped', 'gave_way',
+-- 'failed', 'cancelled'. deleted counts rows deleted row by row (what pacing's row rate
+-- counts), removed_whole the rows of partitions removed whole. next_wal is the next batch's
+-- expected WAL (this batch's per row), for the replay budget. blocked: sessions that waited
+-- for this batch's locks (asked before the commit). message and error_code (its SQLSTATE):
+-- why, when not 'more' or 'done'.
+CREATE OR REPLACE FUNCTION pgsweep.sweep_step(
+    p_run_id bigint, p_table regclass, p_column name, p_cursor text DEFAULT NULL,
+    p_batch_size integer DEFAULT 5000, p_pauses integer DEFAULT 0,
+    p_paused_for interval DEFAULT '0', p_whole_partitions boolean DEFAULT true,
+    OUT outcome text, OUT deleted bigint, OUT removed_whole bigint, OUT next_cursor text,
+    OUT next_size integer, OUT next_wal bigint, OUT blocked integer, OUT message text,
+    OUT error_code text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rule    pgsweep.expiry_rule;
+    v_started timestamptz := clock_timestamp();
+    v_lsn     pg_lsn := pg_current_wal_lsn();
+    v_batch   record;
+    v_dropped record;
+    v_from    text;
+    v_begins  boolean := p_cursor IS NULL;
+BEGIN
+    deleted := 0;
+    removed_whole := 0;
+    blocked := 0;
+    next_size := p_batch_size;
+    next_wal := 0;
+    IF p_batch_size IS NOT NULL AND p_batch_size < 1 THEN
+        RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'pgsweep: this server is a standby (in recovery): nothing to sweep here'
+            USING ERRCODE = 'read_only_sql_transaction',
+                  HINT = 'Run the sweep on the primary; its deletes reach the standby by replication.';
+    END IF;
+    BEGIN
+        v_rule := pgsweep.locked_rule(p_table, p_column);
+    EXCEPTION WHEN lock_not_available THEN
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
+                                       'skipped', 'another session is changing the rule');
+        outcome := 'skipped';
+        message := 'another session is changing the rule';
+        RETURN;
+    END;
+    IF v_rule.table_name IS NULL THEN
+        -- Removed since the run began (or since the last step): nothing more to do, nothing to say.
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
+                                       'done', NULL);
+        outcome := 'done';
+        RETURN;
+    END IF;
+    message := pgsweep.rule_problem(v_rule);
+    IF message IS NULL AND p_batch_size IS NULL AND v_rule.kind = 'orphan' THEN
+        message := 'an orphan rule is swept by CALL pgsweep.sweep() or pgsweep cleanup, not in'
+                   ' the caller''s transaction (its parent table would stay locked against'
+                   ' writers until that transaction ends)';
+    END IF;
+    IF message IS NULL AND p_batch_size IS NOT NULL
+       AND (v_begins OR pgsweep.rule_lock_holder(p_table, p_column) IS DISTINCT FROM pg_backend_pid())
+       AND NOT pgsweep.lock_rule(p_table, p_column, pgsweep.setting('lock_wait')::interval) THEN
+        message := format('another run is working on it (pid %s)',
+                          coalesce(pgsweep.rule_lock_holder(p_table, p_column)::text, '?'));
+        outcome := 'skipped';
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, false, outcome, message);
+        RETURN;
+    END IF;
+    IF message IS NOT NULL THEN
+        outcome := 'skipped';
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
+                                       outcome, message);
+        RETURN;
+    END IF;
+    -- The rule's work, undone as a whole on any error (one subtransaction per step).
+    BEGIN
+        IF v_begins AND (p_whole_partitions OR p_batch_size IS NULL) THEN
+            SELECT d.partitions, d.rows INTO v_dropped FROM pgsweep.drop_expired_partitions(v_rule) d;
+            removed_whole := v_dropped.rows;
+        END IF;
+        IF v_begins AND p_batch_size IS NOT NULL THEN
+            -- The first step of a batched rule only begins it: the partitions' catalog locks
+            -- go with this commit, before any batch.
+            IF removed_whole > 0 THEN
+                PERFORM pgsweep.run_record(p_run_id, p_table, p_column, removed_whole, 0,
+                                           p_since => v_started);
+            END IF;
+            outcome := 'more';
+            next_cursor := '*';
+            RETURN;
+        END IF;
+        IF NOT pgsweep.hold_parents(v_rule) THEN
+            outcome := 'gave_way';
+            message := format('writers of %s kept it busy', v_rule.parent_table);
+        ELSIF p_batch_size IS NULL THEN
+            deleted := pgsweep.purge_rule(v_rule);
+            outcome := 'done';
+        ELSE
+            v_from := CASE WHEN p_cursor = '*' THEN NULL ELSE substr(p_cursor, 2) END;
+            SELECT b.deleted, b.next_from INTO v_batch
+              FROM pgsweep.purge_range(v_rule, v_from, p_batch_size) b;
+            deleted := v_batch.deleted;
+            outcome := CASE WHEN v_batch.next_from IS NULL THEN 'done' ELSE 'more' END;
+            next_cursor := '>' || v_batch.next_from;
+            blocked := pgsweep.sessions_waiting_for_me();
+        END IF;
+        IF outcome <> 'gave_way' THEN
+            PERFORM pgsweep.run_record(
+                p_run_id, p_table, p_column, deleted + removed_whole, 1, p_pauses, p_paused_for,
+                v_started,
+                -- an archiving rule's rows moved to its archive as they were deleted
+                p_archived => CASE WHEN v_rule.archive_to IS NOT NULL THEN deleted ELSE 0 END);
+        END IF;
+    EXCEPTION
+        WHEN lock_not_available THEN
+            outcome := 'gave_way';
+            message := SQLERRM;
+        WHEN query_canceled THEN
+            outcome := 'cancelled';
+            message := SQLERRM;
+            error_code := SQLSTATE;
+        WHEN OTHERS THEN
+            outcome := 'failed';
+            message := SQLERRM;
+            error_code := SQLSTATE;
+    END;
+    IF outcome IN ('gave_way', 'cancelled', 'failed') THEN
+        deleted := 0;
+        removed_whole := 0;
+        next_cursor := NULL;
+    END IF;
+    IF outcome = 'more' THEN
+        next_size := pgsweep.next_batch_size(p_batch_size, clock_timestamp() - v_started, blocked);
+        next_wal := (pg_wal_lsn_diff(pg_current_wal_lsn(), v_lsn)::bigint
+                     / greatest(deleted, 1)) * next_size;
+        RETURN;
+    END IF;
+    PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
+                                   outcome, message);
+END $$;
+COMMENT ON FUNCTION pgsweep.sweep_step(bigint, regclass, name, text, integer, integer, interval, boolean) IS
+    'One step of a sweep of one rule: begin it, or delete its next batch; every driver repeats it';
+
+-- ---- functions/sweep_step_end.sql ----------------------------------------
+-- The end of a rule's part in a run, whatever ended it (pgsweep.sweep_step): said to the caller
+-- (a WARNING for a rule skipped or failed, a NOTICE when it gave way), recorded in the run when
+-- it did not finish ('skipped: ', 'failed: ', 'gave way: ' and the reason, so that status and
+-- health name it), and the rule's advisory lock released when this session holds it (p_locked:
+-- a batched run; sweep_table takes none), so that no outcome leaves the rule to this session.
+CREATE OR REPLACE FUNCTION pgsweep.sweep_step_end(
+    p_run_id bigint, p_table regclass, p_column name, p_locked boolean, p_outcome text,
+    p_message text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_outcome IN ('skipped', 'failed') THEN
+        RAISE WARNING 'pgsweep: rule %.% %: %', p_table, p_column, p_outcome, p_message;
+    ELSIF p_outcome = 'gave_way' THEN
+        RAISE NOTICE 'pgsweep: rule %.% gave way (the rest is left for the next run): %',
+            p_table, p_column, p_message;
+    ELSIF p_outcome = 'cancelled' THEN
+        RAISE WARNING 'pgsweep: rule %.% cancelled: %', p_table, p_column, p_message;
+    END IF;
+    IF p_outcome <> 'done' AND p_message IS NOT NULL AND p_run_id IS NOT NULL THEN
+        PERFORM pgsweep.run_record(p_run_id, p_table, p_column, 0, 0,
+            p_error => replace(p_outcome, '_', ' ') || ': ' || p_message);
+    END IF;
+    IF p_locked AND pgsweep.rule_lock_holder(p_table, p_column) = pg_backend_pid() THEN
+        PERFORM pgsweep.unlock_rule(p_table, p_column);
+    END IF;
+END $$;
+COMMENT ON FUNCTION pgsweep.sweep_step_end(bigint, regclass, name, boolean, text, text) IS
+    'Say, record and release the end of a rule''s part in a run (pgsweep.sweep_step)';
+
 -- ---- functions/sweep_table.sql ----------------------------------------
--- All rules of one table, in the caller's transaction, one DELETE per rule. A table without
--- rules is an error, never a silent "0 rows"; a rule that cannot run (rule_problem) is skipped
--- with a warning. p_batch_size is checked and otherwise unused (each rule is one DELETE); it
--- stays so that callers of the embedded engine keep working. The run is recorded in the
--- caller's transaction ('function'; pgsweep.run): it commits with the deletes, or vanishes with
--- them when the caller rolls back (an error included).
+-- All rules of one table, in the caller's transaction, one DELETE per rule (pgsweep.sweep_step
+-- with no batch size), in pgsweep.run_order. A table without rules is an error, never a silent
+-- "0 rows". A rule that cannot run is skipped with a warning; an orphan rule is left to the
+-- batched sweep (its parent's lock would last until the caller commits); a rule that fails is
+-- undone alone, said in a WARNING and recorded, and the other rules are still swept: the total
+-- is of the rules that ran. A cancel is raised again. p_batch_size is checked and otherwise
+-- unused (each rule is one DELETE); it stays so that callers of the embedded engine keep
+-- working. The run is recorded in the caller's transaction ('function'; pgsweep.run): it
+-- commits with the deletes, or vanishes with them when the caller rolls back.
 CREATE OR REPLACE FUNCTION pgsweep.sweep_table(p_table regclass, p_batch_size integer DEFAULT 1000)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_total bigint := 0;
-    v_rule  pgsweep.expiry_rule;
-    v_deleted bigint;
-    v_run_id bigint;
-    v_start timestamptz;
+    v_total    bigint := 0;
+    v_rule     record;
+    v_step     record;
+    v_run_id   bigint;
+    v_failures text[] := '{}'::text[];
 BEGIN
     IF p_batch_size IS NULL OR p_batch_size < 1 THEN
         RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
@@ -2517,27 +2773,23 @@ BEGIN
             USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
     END IF;
     v_run_id := pgsweep.run_begin('function', false);
-    FOR v_rule IN
-        SELECT r.* FROM pgsweep.expiry_rule r WHERE r.table_name = p_table ORDER BY r.column_name
-    LOOP
-        IF pgsweep.rule_problem(v_rule) IS NOT NULL THEN
-            RAISE WARNING 'pgsweep: rule %.% skipped: %', v_rule.table_name, v_rule.column_name,
-                pgsweep.rule_problem(v_rule);
-            PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, 0, 0,
-                                       p_error => 'skipped: ' || pgsweep.rule_problem(v_rule));
-            CONTINUE;
+    FOR v_rule IN SELECT o.table_name, o.column_name FROM pgsweep.run_order(p_table) o LOOP
+        SELECT s.* INTO v_step
+          FROM pgsweep.sweep_step(v_run_id, v_rule.table_name, v_rule.column_name, NULL, NULL) s;
+        IF v_step.outcome = 'cancelled' THEN
+            RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = v_step.message;
+        ELSIF v_step.outcome = 'failed' THEN
+            v_failures := v_failures || format('%s (%s): %s', v_rule.table_name,
+                                               v_rule.column_name, v_step.message);
         END IF;
-        v_start := clock_timestamp();
-        -- Whole partitions past the cutoff first; the parent's lock lasts until the caller commits.
-        v_deleted := (SELECT d.rows FROM pgsweep.drop_expired_partitions(v_rule) d)
-                     + pgsweep.purge_rule(v_rule);
-        PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, v_deleted, 1,
-                                   p_since => v_start,
-                                   p_archived => CASE WHEN v_rule.archive_to IS NOT NULL
-                                                      THEN v_deleted ELSE 0 END);
-        v_total := v_total + v_deleted;
+        v_total := v_total + v_step.deleted + v_step.removed_whole;
     END LOOP;
-    PERFORM pgsweep.run_end(v_run_id, 'succeeded');
+    IF cardinality(v_failures) > 0 THEN
+        PERFORM pgsweep.run_end(v_run_id, 'failed', format('%s rule(s) failed: %s',
+            cardinality(v_failures), array_to_string(v_failures, '; ')));
+    ELSE
+        PERFORM pgsweep.run_end(v_run_id, 'succeeded');
+    END IF;
     RETURN v_total;
 END $$;
 COMMENT ON FUNCTION pgsweep.sweep_table(regclass, integer) IS
@@ -2607,22 +2859,23 @@ $$;
 COMMENT ON FUNCTION pgsweep.version() IS 'The engine release installed in this database';
 
 -- ---- procedures/sweep.sql ----------------------------------------
--- Every rule of every table (or of p_table), each batch its own transaction, so no lock is
--- held longer than one batch and vacuum can keep up. CALL it outside a transaction block.
--- A rule that cannot run (rule_problem) is skipped with a warning; the others go on.
--- Never two runs of one rule at once: each rule is worked under its advisory lock
--- (pgsweep.lock_rule); a rule another run holds for longer than pgsweep.lock_wait is skipped
--- with a warning. Paced (pgsweep.pace, docs/scheduling.md "Pacing"): the batch size follows
--- pgsweep.batch_target from p_batch_size on, and between batches the run pauses while a budget
--- is exceeded (standby replay lag, autovacuum on the table, sessions waiting for the sweep, WAL
--- and row rates), each pause said in a NOTICE with its reason, or stops at pgsweep.max_run_time.
--- A standby (a server in recovery) is refused before anything is read. A partitioned table's
--- partitions entirely past the cutoff go whole first (pgsweep.drop_expired_partitions,
--- docs/partitions.md); the batches then find the rows of the partition that straddles it.
--- The run is recorded (pgsweep.run, docs/observability.md): its row is committed first, each
--- batch adds its counts (and the pauses before it) in its own transaction, and the run ends
--- 'succeeded', or 'failed' with the error (recorded and committed, then raised again to the
--- caller); a run killed mid-way is later shown 'interrupted'.
+-- Every rule of every table (or of p_table), each step its own transaction, so no lock is held
+-- longer than one batch and vacuum can keep up. CALL it outside a transaction block.
+-- The rules come in pgsweep.run_order (an orphan rule after its parent's rules); each is worked
+-- by repeating pgsweep.sweep_step, which takes every decision about its rows (the rule re-read
+-- per step, its lock, its partitions, its batch, its record, its errors): this procedure only
+-- commits, paces and ends the run. A rule that cannot run, is held by another run, gives way
+-- or fails is said (WARNING/NOTICE), recorded with its reason, and the run goes on with the
+-- next rule; the run then ends 'failed' with the failures named (nothing is raised: every
+-- other rule's work is done and committed). Paced (pgsweep.pace, docs/scheduling.md "Pacing"):
+-- the batch size follows pgsweep.batch_target from p_batch_size on, and between batches the
+-- run pauses while a budget is exceeded, each pause said in a NOTICE with its reason and
+-- recorded, or stops at pgsweep.max_run_time: the run ends 'stopped' and the rules it did not
+-- finish are recorded as left for the next run. Rows of partitions removed whole do not count
+-- against pgsweep.max_rows_per_second. A standby is refused before anything is read.
+-- A cancel (statement_timeout, pg_cancel_backend), in a step or in a pause, releases the rule's
+-- lock and closes the run ('failed', with the cancel's message), commits that, and is raised
+-- again: nothing is left to this session.
 -- PostgreSQL forbids a SET search_path clause on a procedure that commits, so this body names
 -- everything schema-qualified, operators included (OPERATOR(pg_catalog.=): an unqualified
 -- "regclass = regclass" resolves to any exact-match operator planted on the caller's path,
@@ -2634,35 +2887,32 @@ CREATE OR REPLACE PROCEDURE pgsweep.sweep(
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_rule  pgsweep.expiry_rule;
-    v_batch record;
+    v_rule  record;
+    v_step  record;
     v_pace  record;
-    v_dropped record;
-    v_from  text;
-    v_problem text;
+    v_cursor text;
+    v_size  integer;
     v_rule_total bigint;
+    v_rule_whole bigint;
+    v_row_deleted bigint := 0;
     v_started timestamptz := pg_catalog.clock_timestamp();
     v_wal_start pg_catalog.pg_lsn;
-    v_size integer;
-    v_next_size integer;
-    v_batch_started timestamptz;
-    v_batch_lsn pg_catalog.pg_lsn;
-    v_batch_wal bigint;
-    v_blocked integer;
     v_reason text;
     v_slept_from timestamptz;
-    v_stop boolean := false;
+    v_stopped text;
     v_run_id bigint;
     v_pauses integer := 0;
     v_paused_for interval := '0'::pg_catalog.interval;
     v_pauses_recorded integer := 0;
     v_paused_for_recorded interval := '0'::pg_catalog.interval;
-    v_error text;
-    v_state text;
-    v_detail text;
-    v_hint text;
+    v_failures text[] := '{}'::text[];
+    v_cancel text;
 BEGIN
     deleted := 0;
+    IF p_batch_size IS NULL OR p_batch_size OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF pg_catalog.pg_is_in_recovery() THEN
         RAISE EXCEPTION 'pgsweep: this server is a standby (in recovery): nothing to sweep here'
             USING ERRCODE = 'read_only_sql_transaction',
@@ -2676,145 +2926,127 @@ BEGIN
     END IF;
     v_run_id := pgsweep.run_begin('procedure');
     v_wal_start := pg_catalog.pg_current_wal_lsn();
-    FOR v_rule IN
-        SELECT r.* FROM pgsweep.expiry_rule r
-         WHERE p_table IS NULL OR r.table_name OPERATOR(pg_catalog.=) p_table
-         ORDER BY r.table_name::pg_catalog.text, r.column_name
-    LOOP
-        v_problem := pgsweep.rule_problem(v_rule);
-        IF v_problem IS NOT NULL THEN
-            RAISE WARNING 'pgsweep: rule %.% skipped: %', v_rule.table_name, v_rule.column_name,
-                v_problem;
+    <<rules>>
+    FOR v_rule IN SELECT o.table_name, o.column_name FROM pgsweep.run_order(p_table) o LOOP
+        IF v_stopped IS NOT NULL THEN
             PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, 0, 0,
-                                       p_error => 'skipped: ' OPERATOR(pg_catalog.||) v_problem);
+                p_error => 'left for the next run: ' OPERATOR(pg_catalog.||) v_stopped);
             CONTINUE;
         END IF;
-        IF v_stop THEN
-            RAISE NOTICE 'pgsweep: % (%) left for the next run', v_rule.table_name, v_rule.column_name;
-            CONTINUE;
-        END IF;
-        IF NOT pgsweep.lock_rule(v_rule.table_name, v_rule.column_name,
-                                 pgsweep.setting('lock_wait')::pg_catalog.interval) THEN
-            v_problem := pg_catalog.format('another run is working on it (pid %s)',
-                coalesce(pgsweep.rule_lock_holder(v_rule.table_name, v_rule.column_name)::text, '?'));
-            RAISE WARNING 'pgsweep: rule %.% skipped: %', v_rule.table_name, v_rule.column_name,
-                v_problem;
-            PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, 0, 0,
-                                       p_error => 'skipped: ' OPERATOR(pg_catalog.||) v_problem);
-            CONTINUE;
-        END IF;
-        v_from := NULL;
-        -- Whole partitions past the cutoff first (committed at once: the parent's lock goes).
-        v_batch_started := pg_catalog.clock_timestamp();
-        SELECT d.partitions, d.rows INTO v_dropped FROM pgsweep.drop_expired_partitions(v_rule) AS d;
-        IF v_dropped.partitions OPERATOR(pg_catalog.>) 0 THEN
-            PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name,
-                                       v_dropped.rows, 0, p_since => v_batch_started);
-        END IF;
-        v_rule_total := v_dropped.rows;
+        v_cursor := NULL;
         v_size := p_batch_size;
+        v_rule_total := 0;
+        v_rule_whole := 0;
         LOOP
-            v_batch_started := pg_catalog.clock_timestamp();
-            v_batch_lsn := pg_catalog.pg_current_wal_lsn();
-            -- The batch and its record in one subtransaction: an error undoes the batch and is
-            -- recorded (after the block, where COMMIT is allowed) before it is raised again.
             BEGIN
-                SELECT b.deleted, b.next_from INTO v_batch
-                  FROM pgsweep.purge_range(v_rule, v_from, v_size) AS b;
-                PERFORM pgsweep.run_record(
-                    v_run_id, v_rule.table_name, v_rule.column_name, v_batch.deleted, 1,
-                    v_pauses OPERATOR(pg_catalog.-) v_pauses_recorded,
-                    v_paused_for OPERATOR(pg_catalog.-) v_paused_for_recorded, v_batch_started,
-                    -- an archiving rule's rows moved to its archive as they were deleted
-                    p_archived => CASE WHEN v_rule.archive_to IS NOT NULL
-                                       THEN v_batch.deleted ELSE 0 END);
-                -- Before the commit: whoever waits for this batch's row locks waits now.
-                v_blocked := pgsweep.sessions_waiting_for_me();
-            EXCEPTION WHEN OTHERS OR query_canceled THEN  -- a cancel too: record, unlock, raise
-                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_error = MESSAGE_TEXT,
-                                        v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
+                SELECT s.* INTO v_step
+                  FROM pgsweep.sweep_step(
+                           v_run_id, v_rule.table_name, v_rule.column_name, v_cursor, v_size,
+                           v_pauses OPERATOR(pg_catalog.-) v_pauses_recorded,
+                           v_paused_for OPERATOR(pg_catalog.-) v_paused_for_recorded) s;
+            EXCEPTION WHEN query_canceled THEN
+                v_cancel := SQLERRM;
             END;
-            IF v_error IS NOT NULL THEN
-                PERFORM pgsweep.run_record(v_run_id, v_rule.table_name, v_rule.column_name, 0, 0,
-                                           p_error => v_error);
-                PERFORM pgsweep.run_end(v_run_id, 'failed',
-                    pg_catalog.format('%s (%s): %s', v_rule.table_name, v_rule.column_name, v_error));
-                PERFORM pgsweep.unlock_rule(v_rule.table_name, v_rule.column_name);
-                -- Raised again as it came (an empty DETAIL or HINT would still be printed).
-                IF v_detail OPERATOR(pg_catalog.<>) '' AND v_hint OPERATOR(pg_catalog.<>) '' THEN
-                    RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error,
-                        DETAIL = v_detail, HINT = v_hint;
-                ELSIF v_detail OPERATOR(pg_catalog.<>) '' THEN
-                    RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error, DETAIL = v_detail;
-                ELSIF v_hint OPERATOR(pg_catalog.<>) '' THEN
-                    RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error, HINT = v_hint;
-                END IF;
-                RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_error;
+            EXIT rules WHEN v_cancel IS NOT NULL;
+            IF v_step.outcome OPERATOR(pg_catalog.=) 'cancelled' THEN
+                v_cancel := v_step.message;
+                EXIT rules;
             END IF;
-            v_pauses_recorded := v_pauses;
-            v_paused_for_recorded := v_paused_for;
-            v_batch_wal := pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(),
-                                                      v_batch_lsn)::bigint;
-            v_rule_total := v_rule_total OPERATOR(pg_catalog.+) v_batch.deleted;
-            EXIT WHEN v_batch.next_from IS NULL;
-            v_from := v_batch.next_from;
-            v_next_size := pgsweep.next_batch_size(
-                v_size, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_batch_started,
-                v_blocked);
-            -- The next batch's WAL, expected from this one's per row (for the replay budget).
-            v_batch_wal := v_batch_wal OPERATOR(pg_catalog./)
-                GREATEST(v_batch.deleted, 1::bigint)
-                OPERATOR(pg_catalog.*) v_next_size;
-            v_size := v_next_size;
+            IF v_step.outcome OPERATOR(pg_catalog.<>) 'skipped' AND v_cursor IS NOT NULL THEN
+                v_pauses_recorded := v_pauses;
+                v_paused_for_recorded := v_paused_for;
+            END IF;
+            v_rule_total := v_rule_total OPERATOR(pg_catalog.+) v_step.deleted
+                            OPERATOR(pg_catalog.+) v_step.removed_whole;
+            v_rule_whole := v_rule_whole OPERATOR(pg_catalog.+) v_step.removed_whole;
+            v_row_deleted := v_row_deleted OPERATOR(pg_catalog.+) v_step.deleted;
+            IF v_step.outcome OPERATOR(pg_catalog.=) 'failed' THEN
+                v_failures := v_failures OPERATOR(pg_catalog.||) pg_catalog.format(
+                    '%s (%s): %s', v_rule.table_name, v_rule.column_name, v_step.message);
+            END IF;
+            EXIT WHEN v_step.outcome OPERATOR(pg_catalog.<>) 'more';
+            v_cursor := v_step.next_cursor;
+            v_size := v_step.next_size;
+            CONTINUE WHEN v_step.deleted OPERATOR(pg_catalog.=) 0
+                          AND v_step.removed_whole OPERATOR(pg_catalog.>) 0;  -- no pause after partitions
+            -- Between batches: pace. A cancel while pausing ends the run like one in a step.
             v_reason := NULL;
-            LOOP
-                SELECT p.wait, p.reason, p.stop INTO v_pace
-                  FROM pgsweep.pace(v_rule.table_name, v_started,
-                                    deleted OPERATOR(pg_catalog.+) v_rule_total, v_wal_start,
-                                    v_blocked, v_batch_wal) AS p;
-                IF v_pace.stop THEN
-                    RAISE NOTICE 'pgsweep: stopping % (%): %; the rest is left for the next run',
-                        v_rule.table_name, v_rule.column_name, v_pace.reason;
-                    v_stop := true;
-                    EXIT;
-                END IF;
-                EXIT WHEN v_pace.wait OPERATOR(pg_catalog.<=) '0'::pg_catalog.interval;
-                IF v_pace.reason IS DISTINCT FROM v_reason THEN
+            BEGIN
+                LOOP
+                    SELECT p.wait, p.reason, p.stop INTO v_pace
+                      FROM pgsweep.pace(v_rule.table_name, v_started, v_row_deleted, v_wal_start,
+                                        v_step.blocked, v_step.next_wal) AS p;
+                    IF v_pace.stop THEN
+                        RAISE NOTICE 'pgsweep: stopping % (%): %; the rest is left for the next run',
+                            v_rule.table_name, v_rule.column_name, v_pace.reason;
+                        v_stopped := v_pace.reason;
+                        EXIT;
+                    END IF;
+                    EXIT WHEN v_pace.wait OPERATOR(pg_catalog.<=) '0'::pg_catalog.interval;
+                    IF v_pace.reason IS DISTINCT FROM v_reason THEN
+                        v_pauses := v_pauses OPERATOR(pg_catalog.+) 1;
+                        RAISE NOTICE 'pgsweep: pausing % (%): %', v_rule.table_name,
+                            v_rule.column_name, v_pace.reason;
+                        v_reason := v_pace.reason;
+                    END IF;
+                    v_slept_from := pg_catalog.clock_timestamp();
+                    PERFORM pg_catalog.pg_sleep_for(v_pace.wait);
+                    v_paused_for := v_paused_for OPERATOR(pg_catalog.+)
+                        (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_slept_from);
+                    v_step.blocked := 0;
+                END LOOP;
+                IF v_stopped IS NULL AND p_pause OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
+                    PERFORM pg_catalog.pg_sleep_for(p_pause);
                     v_pauses := v_pauses OPERATOR(pg_catalog.+) 1;
-                    RAISE NOTICE 'pgsweep: pausing % (%): %', v_rule.table_name,
-                        v_rule.column_name, v_pace.reason;
-                    v_reason := v_pace.reason;
+                    v_paused_for := v_paused_for OPERATOR(pg_catalog.+) p_pause;
                 END IF;
-                v_slept_from := pg_catalog.clock_timestamp();
-                PERFORM pg_catalog.pg_sleep_for(v_pace.wait);
-                -- No snapshot held from one pause step to the next (vacuum's horizon moves on).
-                v_paused_for := v_paused_for OPERATOR(pg_catalog.+)
-                    (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_slept_from);
-                v_blocked := 0;
-            END LOOP;
-            EXIT WHEN v_stop;
-            IF p_pause OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
-                PERFORM pg_catalog.pg_sleep_for(p_pause);
-                v_pauses := v_pauses OPERATOR(pg_catalog.+) 1;
-                v_paused_for := v_paused_for OPERATOR(pg_catalog.+) p_pause;
+            EXCEPTION WHEN query_canceled THEN
+                v_cancel := SQLERRM;
+            END;
+            EXIT rules WHEN v_cancel IS NOT NULL;
+            -- No snapshot held from one pause to the next batch (vacuum's horizon moves on).
+            IF v_stopped IS NOT NULL THEN
+                PERFORM pgsweep.sweep_step_end(v_run_id, v_rule.table_name, v_rule.column_name,
+                    true, 'stopped', 'left for the next run: ' OPERATOR(pg_catalog.||) v_stopped);
+                EXIT;
             END IF;
         END LOOP;
-        PERFORM pgsweep.unlock_rule(v_rule.table_name, v_rule.column_name);
-        RAISE NOTICE 'pgsweep: % rows deleted from % (%)', v_rule_total, v_rule.table_name, v_rule.column_name;
-        IF v_dropped.partitions OPERATOR(pg_catalog.>) 0 THEN
-            RAISE NOTICE 'pgsweep: of them, % rows in % partitions removed whole', v_dropped.rows,
-                v_dropped.partitions;
+        RAISE NOTICE 'pgsweep: % rows deleted from % (%)', v_rule_total, v_rule.table_name,
+            v_rule.column_name;
+        IF v_rule_whole OPERATOR(pg_catalog.>) 0 THEN
+            RAISE NOTICE 'pgsweep: of them, % rows in partitions removed whole', v_rule_whole;
         END IF;
         deleted := deleted OPERATOR(pg_catalog.+) v_rule_total;
     END LOOP;
+    IF v_cancel IS NOT NULL THEN
+        -- Whatever the step had not closed itself (a cancel while pausing): the rule's lock,
+        -- its record; then the run, committed before the cancel goes on to the caller.
+        PERFORM pgsweep.sweep_step_end(v_run_id, v_rule.table_name, v_rule.column_name, true,
+            'cancelled', v_cancel)
+          WHERE v_step.outcome IS DISTINCT FROM 'cancelled';
+        PERFORM pgsweep.run_end(v_run_id, 'failed',
+            pg_catalog.format('cancelled at %s (%s): %s', v_rule.table_name,
+                              v_rule.column_name, v_cancel));
+        RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = v_cancel,
+            HINT = 'Every batch before it is committed and recorded; running the sweep again is safe.';
+    END IF;
     IF v_pauses OPERATOR(pg_catalog.>) 0 THEN
         RAISE NOTICE 'pgsweep: paused % time(s), % in all', v_pauses,
             pg_catalog.date_trunc('millisecond', v_paused_for);
     END IF;
-    PERFORM pgsweep.run_end(v_run_id, 'succeeded');
+    IF pg_catalog.cardinality(v_failures) OPERATOR(pg_catalog.>) 0 THEN
+        RAISE WARNING 'pgsweep: % rule(s) failed, the others were swept: %',
+            pg_catalog.cardinality(v_failures), pg_catalog.array_to_string(v_failures, '; ');
+        PERFORM pgsweep.run_end(v_run_id, 'failed', pg_catalog.format('%s rule(s) failed: %s',
+            pg_catalog.cardinality(v_failures), pg_catalog.array_to_string(v_failures, '; ')));
+    ELSIF v_stopped IS NOT NULL THEN
+        PERFORM pgsweep.run_end(v_run_id, 'stopped', v_stopped);
+    ELSE
+        PERFORM pgsweep.run_end(v_run_id, 'succeeded');
+    END IF;
 END $$;
 COMMENT ON PROCEDURE pgsweep.sweep(regclass, integer, interval, bigint) IS
-    'Delete all garbage, paced, one short transaction per batch, recorded in pgsweep.run; CALL outside a transaction block';
+    'Delete all garbage, paced, one short transaction per step (pgsweep.sweep_step), recorded in pgsweep.run; CALL outside a transaction block';
 
 -- ---- views/rows_deleted_per_day.sql ----------------------------------------
 -- Rows deleted per day (UTC) and rule, every way they went: runs of each kind and the insert

@@ -1,0 +1,166 @@
+-- One step of a sweep: the unit CALL pgsweep.sweep(), pgsweep.sweep_table(), the cleanup
+-- functions, pgsweep cleanup and pgsweep run all repeat, so that every decision about a rule's
+-- rows is taken here, once, inside the step's own transaction:
+--   * the rule is read as it is now, its row locked until the step commits (locked_rule): a
+--     rule changed or removed by another session applies from the next step on;
+--   * the rule is skipped, with a warning, when it cannot run (rule_problem), is gone, or
+--     another run holds it (lock_rule, waiting pgsweep.lock_wait);
+--   * p_cursor NULL begins the rule: its advisory lock is taken (released when the rule is done,
+--     failed, gave way or was skipped: never left behind by a step), and its partitions
+--     entirely past the cutoff go whole (unless p_whole_partitions is off: pgsweep cleanup
+--     detaches them concurrently itself); that step deletes no row;
+--   * a later step deletes one batch (purge_range) from the cursor it was handed, with its
+--     record in the run (run_record) in the same subtransaction;
+--   * p_batch_size NULL: the rule's whole garbage in one DELETE, in the caller's transaction,
+--     without the advisory lock (sweep_table: one call, one rule). An orphan rule is left to
+--     the batched drivers there: its parent's SHARE lock would last until the caller commits;
+--   * any error of the rule (a key expression that fails on one value, an archive that no
+--     longer fits, a foreign key that refuses) undoes the step's own work, is recorded in the
+--     run with its message, said in a WARNING, and returned: the driver goes on with the next
+--     rule. A lock not granted in time (the app holds what the batch needs) is giving way, not
+--     an error. A cancel (statement_timeout, pg_cancel_backend) is recorded and returned as
+--     'cancelled': the driver ends its run and raises it again.
+-- outcome: 'more' (call again with next_cursor and next_size), 'done', 'skipped', 'gave_way',
+-- 'failed', 'cancelled'. deleted counts rows deleted row by row (what pacing's row rate
+-- counts), removed_whole the rows of partitions removed whole. next_wal is the next batch's
+-- expected WAL (this batch's per row), for the replay budget. blocked: sessions that waited
+-- for this batch's locks (asked before the commit). message and error_code (its SQLSTATE):
+-- why, when not 'more' or 'done'.
+CREATE OR REPLACE FUNCTION pgsweep.sweep_step(
+    p_run_id bigint, p_table regclass, p_column name, p_cursor text DEFAULT NULL,
+    p_batch_size integer DEFAULT 5000, p_pauses integer DEFAULT 0,
+    p_paused_for interval DEFAULT '0', p_whole_partitions boolean DEFAULT true,
+    OUT outcome text, OUT deleted bigint, OUT removed_whole bigint, OUT next_cursor text,
+    OUT next_size integer, OUT next_wal bigint, OUT blocked integer, OUT message text,
+    OUT error_code text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rule    pgsweep.expiry_rule;
+    v_started timestamptz := clock_timestamp();
+    v_lsn     pg_lsn := pg_current_wal_lsn();
+    v_batch   record;
+    v_dropped record;
+    v_from    text;
+    v_begins  boolean := p_cursor IS NULL;
+BEGIN
+    deleted := 0;
+    removed_whole := 0;
+    blocked := 0;
+    next_size := p_batch_size;
+    next_wal := 0;
+    IF p_batch_size IS NOT NULL AND p_batch_size < 1 THEN
+        RAISE EXCEPTION 'batch size must be a positive integer, not %', p_batch_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'pgsweep: this server is a standby (in recovery): nothing to sweep here'
+            USING ERRCODE = 'read_only_sql_transaction',
+                  HINT = 'Run the sweep on the primary; its deletes reach the standby by replication.';
+    END IF;
+    BEGIN
+        v_rule := pgsweep.locked_rule(p_table, p_column);
+    EXCEPTION WHEN lock_not_available THEN
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
+                                       'skipped', 'another session is changing the rule');
+        outcome := 'skipped';
+        message := 'another session is changing the rule';
+        RETURN;
+    END;
+    IF v_rule.table_name IS NULL THEN
+        -- Removed since the run began (or since the last step): nothing more to do, nothing to say.
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
+                                       'done', NULL);
+        outcome := 'done';
+        RETURN;
+    END IF;
+    message := pgsweep.rule_problem(v_rule);
+    IF message IS NULL AND p_batch_size IS NULL AND v_rule.kind = 'orphan' THEN
+        message := 'an orphan rule is swept by CALL pgsweep.sweep() or pgsweep cleanup, not in'
+                   ' the caller''s transaction (its parent table would stay locked against'
+                   ' writers until that transaction ends)';
+    END IF;
+    IF message IS NULL AND p_batch_size IS NOT NULL
+       AND (v_begins OR pgsweep.rule_lock_holder(p_table, p_column) IS DISTINCT FROM pg_backend_pid())
+       AND NOT pgsweep.lock_rule(p_table, p_column, pgsweep.setting('lock_wait')::interval) THEN
+        message := format('another run is working on it (pid %s)',
+                          coalesce(pgsweep.rule_lock_holder(p_table, p_column)::text, '?'));
+        outcome := 'skipped';
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, false, outcome, message);
+        RETURN;
+    END IF;
+    IF message IS NOT NULL THEN
+        outcome := 'skipped';
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
+                                       outcome, message);
+        RETURN;
+    END IF;
+    -- The rule's work, undone as a whole on any error (one subtransaction per step).
+    BEGIN
+        IF v_begins AND (p_whole_partitions OR p_batch_size IS NULL) THEN
+            SELECT d.partitions, d.rows INTO v_dropped FROM pgsweep.drop_expired_partitions(v_rule) d;
+            removed_whole := v_dropped.rows;
+        END IF;
+        IF v_begins AND p_batch_size IS NOT NULL THEN
+            -- The first step of a batched rule only begins it: the partitions' catalog locks
+            -- go with this commit, before any batch.
+            IF removed_whole > 0 THEN
+                PERFORM pgsweep.run_record(p_run_id, p_table, p_column, removed_whole, 0,
+                                           p_since => v_started);
+            END IF;
+            outcome := 'more';
+            next_cursor := '*';
+            RETURN;
+        END IF;
+        IF NOT pgsweep.hold_parents(v_rule) THEN
+            outcome := 'gave_way';
+            message := format('writers of %s kept it busy', v_rule.parent_table);
+        ELSIF p_batch_size IS NULL THEN
+            deleted := pgsweep.purge_rule(v_rule);
+            outcome := 'done';
+        ELSE
+            v_from := CASE WHEN p_cursor = '*' THEN NULL ELSE substr(p_cursor, 2) END;
+            SELECT b.deleted, b.next_from INTO v_batch
+              FROM pgsweep.purge_range(v_rule, v_from, p_batch_size) b;
+            deleted := v_batch.deleted;
+            outcome := CASE WHEN v_batch.next_from IS NULL THEN 'done' ELSE 'more' END;
+            next_cursor := '>' || v_batch.next_from;
+            blocked := pgsweep.sessions_waiting_for_me();
+        END IF;
+        IF outcome <> 'gave_way' THEN
+            PERFORM pgsweep.run_record(
+                p_run_id, p_table, p_column, deleted + removed_whole, 1, p_pauses, p_paused_for,
+                v_started,
+                -- an archiving rule's rows moved to its archive as they were deleted
+                p_archived => CASE WHEN v_rule.archive_to IS NOT NULL THEN deleted ELSE 0 END);
+        END IF;
+    EXCEPTION
+        WHEN lock_not_available THEN
+            outcome := 'gave_way';
+            message := SQLERRM;
+        WHEN query_canceled THEN
+            outcome := 'cancelled';
+            message := SQLERRM;
+            error_code := SQLSTATE;
+        WHEN OTHERS THEN
+            outcome := 'failed';
+            message := SQLERRM;
+            error_code := SQLSTATE;
+    END;
+    IF outcome IN ('gave_way', 'cancelled', 'failed') THEN
+        deleted := 0;
+        removed_whole := 0;
+        next_cursor := NULL;
+    END IF;
+    IF outcome = 'more' THEN
+        next_size := pgsweep.next_batch_size(p_batch_size, clock_timestamp() - v_started, blocked);
+        next_wal := (pg_wal_lsn_diff(pg_current_wal_lsn(), v_lsn)::bigint
+                     / greatest(deleted, 1)) * next_size;
+        RETURN;
+    END IF;
+    PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
+                                   outcome, message);
+END $$;
+COMMENT ON FUNCTION pgsweep.sweep_step(bigint, regclass, name, text, integer, integer, interval, boolean) IS
+    'One step of a sweep of one rule: begin it, or delete its next batch; every driver repeats it';
