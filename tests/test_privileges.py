@@ -43,6 +43,8 @@ JUSTIFIED_SECURITY_DEFINER = {
     "pgsweep.run_end(bigint,text,text)",
     "pgsweep.run_record(bigint,regclass,name,bigint,bigint,integer,interval,"
     "timestamp with time zone,text,bigint)",
+    # a sweeping role locks the rule it works on against change, with no UPDATE on the rules
+    "pgsweep.locked_rule(regclass,name)",
 }
 
 

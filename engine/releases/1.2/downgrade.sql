@@ -31,6 +31,11 @@ DROP FUNCTION IF EXISTS pgsweep.sweep_step_end(bigint, regclass, name, boolean, 
 DROP FUNCTION IF EXISTS pgsweep.locked_rule(regclass, name);
 DROP FUNCTION IF EXISTS pgsweep.run_order(regclass);
 
+-- The rules' registration time (1.2), which rule_status reads: 1.1's install puts the view back.
+-- Grants made on pgsweep.rule_status since must be made again.
+DROP VIEW IF EXISTS pgsweep.rule_status;
+ALTER TABLE pgsweep.expiry_rule DROP COLUMN IF EXISTS registered_at;
+
 DELETE FROM pgsweep.release WHERE version = '1.2';
 COMMIT;
 

@@ -182,6 +182,14 @@ COMMENT ON COLUMN pgsweep.expiry_rule.archive_to IS
 ALTER TABLE pgsweep.expiry_rule ADD COLUMN IF NOT EXISTS partition_archive_schema name;
 COMMENT ON COLUMN pgsweep.expiry_rule.partition_archive_schema IS
     'Schema that partitions entirely past the cutoff are moved into as plain tables (NULL: dropped)';
+-- 1.2: when the rule was first registered (re-registering keeps it). A condition or orphan rule
+-- has no instant to age its garbage by: its expiry lag counts from the last time a finished
+-- run left it clean, or from here when none has (pgsweep.rule_status). Rules of an older
+-- engine count from the upgrade.
+ALTER TABLE pgsweep.expiry_rule
+    ADD COLUMN IF NOT EXISTS registered_at timestamptz NOT NULL DEFAULT now();
+COMMENT ON COLUMN pgsweep.expiry_rule.registered_at IS
+    'When the rule was first registered (kept when it is registered again)';
 
 -- ---- tables/release.sql ----------------------------------------
 -- The engine releases applied to this database, newest last: the engine's own version record,
@@ -854,10 +862,12 @@ COMMENT ON FUNCTION pgsweep.delete_rows_waiting_briefly(regclass, text, pgsweep.
 -- are row-deleted by the batches that follow; the next sweep tries again). A partition that
 -- cannot be removed for good (the role may not drop it, a foreign key refers to the table, the
 -- archive already has a table of its name) gets a WARNING and is row-deleted the same way.
--- Every partition's rows are counted first (under a SHARE lock on it alone), before the first
--- lock on the table: the table's ACCESS EXCLUSIVE lock then covers catalog changes only. Runs
--- in the caller's transaction: that lock is held until it ends, so CALL pgsweep.sweep()
--- commits right after it.
+-- Every partition's rows are counted first, before the first lock on the table: the table's
+-- ACCESS EXCLUSIVE lock then covers catalog changes only. The count takes no lock writers wait
+-- for (a SHARE lock would hold them off until the drop commits): a row written into such a
+-- partition meanwhile is past the cutoff too, and the count may miss it, never the reverse.
+-- Runs in the caller's transaction: the table's lock is held until it ends, so the sweep step
+-- that calls this commits right after it.
 CREATE OR REPLACE FUNCTION pgsweep.drop_expired_partitions(
     p_rule pgsweep.expiry_rule, OUT partitions integer, OUT rows bigint)
 LANGUAGE plpgsql VOLATILE
@@ -877,7 +887,6 @@ BEGIN
             /* A regclass: quoted by its output function.
              * @plpgsql_check_options: security_warnings = false
              */
-            EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_part);
             EXECUTE format('SELECT count(*) FROM %s', v_part) INTO v_count;
             v_parts := v_parts || v_part;
             v_counts := v_counts || v_count;
@@ -3117,7 +3126,8 @@ COMMENT ON VIEW pgsweep.rule_last_run IS
 -- ---- views/rule_status.sql ----------------------------------------
 -- One row per rule: what it leaves, what waits, how far behind the cleanup is, what the history
 -- says, and the table's size and vacuum state (docs/observability.md). garbage, expiry_lag and
--- oldest_row_age are exact and cost what the garbage costs (pgsweep.rule_figures: the rule's
+-- oldest_row_age are exact (a condition or orphan rule's lag: how long it has had garbage at
+-- most, see below) and cost what the garbage costs (pgsweep.rule_figures: the rule's
 -- index); rows_never_expire and rows_alive are exact up to exact_count_limit() rows and the
 -- planner's estimates above it (counts_estimated). delete_rate is rows per second of sweeping
 -- this rule, from the last 24 hours of runs (pauses included, the insert trigger's sweeps
@@ -3130,11 +3140,7 @@ SELECT k.table_name,
        f.rows_never_expire,
        greatest(f.rows_total - f.rows_never_expire - f.garbage, 0) AS rows_alive,
        f.garbage,
-       CASE WHEN p.problem IS NULL THEN
-            CASE WHEN f.garbage > 0
-                 THEN greatest(f.cutoff_at - f.oldest_garbage_at, '0'::interval)
-                 ELSE '0'::interval END
-       END AS expiry_lag,
+       g.expiry_lag,
        now() - f.oldest_row_at AS oldest_row_age,
        coalesce(r.lag_target, pgsweep.default_lag_target()) AS lag_target,
        lr.started_at AS last_run_at,
@@ -3149,12 +3155,7 @@ SELECT k.table_name,
        sz.index_bytes,
        s.n_dead_tup AS dead_tuples,
        s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze,
-       CASE WHEN p.problem IS NULL THEN
-            CASE WHEN f.garbage > 0
-                 THEN greatest(f.cutoff_at - f.oldest_garbage_at, '0'::interval)
-                 ELSE '0'::interval END
-            <= coalesce(r.lag_target, pgsweep.default_lag_target())
-       END AS lag_ok,
+       g.expiry_lag <= coalesce(r.lag_target, pgsweep.default_lag_target()) AS lag_ok,
        f.rows_total,
        f.estimated AS counts_estimated,
        CASE WHEN f.garbage > 0 THEN f.cutoff_at - f.newest_garbage_at END AS newest_garbage_lag,
@@ -3174,6 +3175,17 @@ SELECT k.table_name,
          ON lr.table_name = k.table_name AND lr.column_name = r.column_name
   LEFT JOIN pgsweep.rule_counters c
          ON c.table_name = k.table_name AND c.column_name = r.column_name
+  -- How far behind: an age rule by its oldest garbage row's instant; a condition or orphan rule
+  -- (no instant) by how long it has had garbage at most: since a finished run last left it
+  -- clean, or since it was registered. NULL when the rule cannot run.
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN p.problem IS NOT NULL THEN NULL
+                    WHEN f.garbage = 0 THEN '0'::interval
+                    WHEN r.kind = 'age'
+                        THEN greatest(f.cutoff_at - f.oldest_garbage_at, '0'::interval)
+                    ELSE greatest(now() - greatest(c.last_success_at, r.registered_at),
+                                  '0'::interval)
+               END AS expiry_lag) g
   LEFT JOIN LATERAL (
         SELECT coalesce(rr.error, ru.error) AS error, coalesce(rr.ended_at, ru.ended_at) AS at
           FROM pgsweep.run_rule rr JOIN pgsweep.run ru ON ru.run_id = rr.run_id

@@ -6,10 +6,12 @@
 -- are row-deleted by the batches that follow; the next sweep tries again). A partition that
 -- cannot be removed for good (the role may not drop it, a foreign key refers to the table, the
 -- archive already has a table of its name) gets a WARNING and is row-deleted the same way.
--- Every partition's rows are counted first (under a SHARE lock on it alone), before the first
--- lock on the table: the table's ACCESS EXCLUSIVE lock then covers catalog changes only. Runs
--- in the caller's transaction: that lock is held until it ends, so CALL pgsweep.sweep()
--- commits right after it.
+-- Every partition's rows are counted first, before the first lock on the table: the table's
+-- ACCESS EXCLUSIVE lock then covers catalog changes only. The count takes no lock writers wait
+-- for (a SHARE lock would hold them off until the drop commits): a row written into such a
+-- partition meanwhile is past the cutoff too, and the count may miss it, never the reverse.
+-- Runs in the caller's transaction: the table's lock is held until it ends, so the sweep step
+-- that calls this commits right after it.
 CREATE OR REPLACE FUNCTION pgsweep.drop_expired_partitions(
     p_rule pgsweep.expiry_rule, OUT partitions integer, OUT rows bigint)
 LANGUAGE plpgsql VOLATILE
@@ -29,7 +31,6 @@ BEGIN
             /* A regclass: quoted by its output function.
              * @plpgsql_check_options: security_warnings = false
              */
-            EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_part);
             EXECUTE format('SELECT count(*) FROM %s', v_part) INTO v_count;
             v_parts := v_parts || v_part;
             v_counts := v_counts || v_count;

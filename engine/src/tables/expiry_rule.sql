@@ -87,3 +87,11 @@ COMMENT ON COLUMN pgsweep.expiry_rule.archive_to IS
 ALTER TABLE pgsweep.expiry_rule ADD COLUMN IF NOT EXISTS partition_archive_schema name;
 COMMENT ON COLUMN pgsweep.expiry_rule.partition_archive_schema IS
     'Schema that partitions entirely past the cutoff are moved into as plain tables (NULL: dropped)';
+-- 1.2: when the rule was first registered (re-registering keeps it). A condition or orphan rule
+-- has no instant to age its garbage by: its expiry lag counts from the last time a finished
+-- run left it clean, or from here when none has (pgsweep.rule_status). Rules of an older
+-- engine count from the upgrade.
+ALTER TABLE pgsweep.expiry_rule
+    ADD COLUMN IF NOT EXISTS registered_at timestamptz NOT NULL DEFAULT now();
+COMMENT ON COLUMN pgsweep.expiry_rule.registered_at IS
+    'When the rule was first registered (kept when it is registered again)';

@@ -1,6 +1,7 @@
 -- One row per rule: what it leaves, what waits, how far behind the cleanup is, what the history
 -- says, and the table's size and vacuum state (docs/observability.md). garbage, expiry_lag and
--- oldest_row_age are exact and cost what the garbage costs (pgsweep.rule_figures: the rule's
+-- oldest_row_age are exact (a condition or orphan rule's lag: how long it has had garbage at
+-- most, see below) and cost what the garbage costs (pgsweep.rule_figures: the rule's
 -- index); rows_never_expire and rows_alive are exact up to exact_count_limit() rows and the
 -- planner's estimates above it (counts_estimated). delete_rate is rows per second of sweeping
 -- this rule, from the last 24 hours of runs (pauses included, the insert trigger's sweeps
@@ -13,11 +14,7 @@ SELECT k.table_name,
        f.rows_never_expire,
        greatest(f.rows_total - f.rows_never_expire - f.garbage, 0) AS rows_alive,
        f.garbage,
-       CASE WHEN p.problem IS NULL THEN
-            CASE WHEN f.garbage > 0
-                 THEN greatest(f.cutoff_at - f.oldest_garbage_at, '0'::interval)
-                 ELSE '0'::interval END
-       END AS expiry_lag,
+       g.expiry_lag,
        now() - f.oldest_row_at AS oldest_row_age,
        coalesce(r.lag_target, pgsweep.default_lag_target()) AS lag_target,
        lr.started_at AS last_run_at,
@@ -32,12 +29,7 @@ SELECT k.table_name,
        sz.index_bytes,
        s.n_dead_tup AS dead_tuples,
        s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze,
-       CASE WHEN p.problem IS NULL THEN
-            CASE WHEN f.garbage > 0
-                 THEN greatest(f.cutoff_at - f.oldest_garbage_at, '0'::interval)
-                 ELSE '0'::interval END
-            <= coalesce(r.lag_target, pgsweep.default_lag_target())
-       END AS lag_ok,
+       g.expiry_lag <= coalesce(r.lag_target, pgsweep.default_lag_target()) AS lag_ok,
        f.rows_total,
        f.estimated AS counts_estimated,
        CASE WHEN f.garbage > 0 THEN f.cutoff_at - f.newest_garbage_at END AS newest_garbage_lag,
@@ -57,6 +49,17 @@ SELECT k.table_name,
          ON lr.table_name = k.table_name AND lr.column_name = r.column_name
   LEFT JOIN pgsweep.rule_counters c
          ON c.table_name = k.table_name AND c.column_name = r.column_name
+  -- How far behind: an age rule by its oldest garbage row's instant; a condition or orphan rule
+  -- (no instant) by how long it has had garbage at most: since a finished run last left it
+  -- clean, or since it was registered. NULL when the rule cannot run.
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN p.problem IS NOT NULL THEN NULL
+                    WHEN f.garbage = 0 THEN '0'::interval
+                    WHEN r.kind = 'age'
+                        THEN greatest(f.cutoff_at - f.oldest_garbage_at, '0'::interval)
+                    ELSE greatest(now() - greatest(c.last_success_at, r.registered_at),
+                                  '0'::interval)
+               END AS expiry_lag) g
   LEFT JOIN LATERAL (
         SELECT coalesce(rr.error, ru.error) AS error, coalesce(rr.ended_at, ru.ended_at) AS at
           FROM pgsweep.run_rule rr JOIN pgsweep.run ru ON ru.run_id = rr.run_id
