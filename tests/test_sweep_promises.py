@@ -20,6 +20,7 @@ change. Every table name needs no quoting and sorts where the case needs it.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import psycopg
@@ -31,6 +32,7 @@ from pgsweep.errors import PgsweepError
 from tests.pg import connect
 from tests.sweep_gates import (
     Background,
+    Gates,
     advisory_locks_of,
     age_table,
     gates,
@@ -130,18 +132,49 @@ TOKENS_AGES = {
 }
 
 
+# One row per 2 s: after its first batch the sweep paces for about 2 s, the moment a rule change
+# that waited for that batch commits in.
+PACED = {"pgsweep.max_rows_per_second": "0.5"}
+
+
+def change_during_the_batch(dsn: str, gate: Gates, statement: str) -> None:
+    """``statement`` (a rule change) from another session while the sweep's batch is under way
+    (held at ``gate`` 1): it waits for that batch, which read the rule and holds it until it
+    commits, and commits right after it, while the sweep paces (PACED). So the batch under way
+    finishes under the rule it began with, and every later batch runs under the new one."""
+
+    def change() -> None:
+        with connect(dsn) as other:
+            other.execute("SET lock_timeout = '30s'")
+            other.execute(statement)
+
+    changing = Background(change)
+    with connect(dsn) as watcher:
+        deadline = time.monotonic() + 30
+        while not watcher.execute(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query = %s)",
+            (statement,),
+        ).fetchone()[0]:  # type: ignore[index]
+            assert not changing.done(), "the rule change did not wait for the batch under way"
+            assert time.monotonic() < deadline, "the rule change never started"
+            time.sleep(0.01)
+    gate.release(1)
+    changing.result()
+
+
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_longer_keep_for_committed_mid_run_holds_for_the_next_batches(db: str, driver: str) -> None:
-    """keep_for made 20 days while the sweep waits in its first batch of a_tokens: the rows
-    younger than 20 days are no longer garbage, and the following batches leave them."""
+    """keep_for made 20 days while the sweep is in its first batch of a_tokens: the change
+    waits for that batch, and the following batches leave the rows younger than 20 days."""
     with connect(db) as conn:
         age_table(conn, "a_tokens", TOKENS_AGES, gate=True)
         with gates(db, [1]) as gate:
-            work, session = start_sweep(db, driver)
+            work, session = start_sweep(db, driver, PACED)
             gate.wait_at(1)
-            conn.execute("SET lock_timeout = '5s'")
-            conn.execute("SELECT pgsweep.add_rule('a_tokens', 'at', '20 days')")
-            gate.release(1)
+            change_during_the_batch(
+                db, gate, "SELECT pgsweep.add_rule('a_tokens', 'at', '20 days')"
+            )
             work.result()
         assert labels(conn, "a_tokens") == ["live", "mid 10", "mid 15", "recent 1", "recent 5"], (
             "rows inside the new 20-day retention were deleted by the batches after the change"
@@ -152,16 +185,15 @@ def test_longer_keep_for_committed_mid_run_holds_for_the_next_batches(db: str, d
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_rule_removed_mid_run_deletes_nothing_more(db: str, driver: str) -> None:
-    """remove_rule on a_tokens while the sweep waits in its first batch: the batch that was
-    under way commits (its row was garbage then), no later batch deletes anything."""
+    """remove_rule on a_tokens while the sweep is in its first batch: the batch under way
+    commits (its row was garbage then), the removal right after it, and no later batch deletes
+    anything."""
     with connect(db) as conn:
         age_table(conn, "a_tokens", TOKENS_AGES, gate=True)
         with gates(db, [1]) as gate:
-            work, session = start_sweep(db, driver)
+            work, session = start_sweep(db, driver, PACED)
             gate.wait_at(1)
-            conn.execute("SET lock_timeout = '5s'")
-            conn.execute("SELECT pgsweep.remove_rule('a_tokens')")
-            gate.release(1)
+            change_during_the_batch(db, gate, "SELECT pgsweep.remove_rule('a_tokens')")
             error = work.error()
         assert error is None or isinstance(error, PgsweepError), error
         kept = sorted(label for label in TOKENS_AGES if label != "gate:1")
@@ -465,6 +497,8 @@ def test_lag_of_condition_and_orphan_rules_is_the_time_their_garbage_waited(db: 
         conn.execute("CREATE TABLE b_cache (id bigserial PRIMARY KEY, user_id bigint)")
         conn.execute("CREATE INDEX ON b_cache (user_id)")
         conn.execute("SELECT pgsweep.add_orphan_rule('b_cache', 'user_id', 'b_users', 'id')")
+        # Registered a day ago (1.2 keeps when), last left clean 3 hours ago.
+        conn.execute("UPDATE pgsweep.expiry_rule SET registered_at = now() - interval '1 day'")
         conn.execute(
             "WITH r AS (INSERT INTO pgsweep.run (started_at, ended_at, invoked_by, status)"
             " VALUES (now() - interval '3 hours', now() - interval '3 hours' + interval '1s',"
@@ -485,6 +519,25 @@ def test_lag_of_condition_and_orphan_rules_is_the_time_their_garbage_waited(db: 
             ("public.a_tokens", 1, True, False),
             ("public.b_cache", 1, True, False),
         ], status
+        # Never swept since it was registered 2 hours ago: the lag counts from there.
+        conn.execute("DELETE FROM pgsweep.run")
+        conn.execute("UPDATE pgsweep.expiry_rule SET registered_at = now() - interval '2 hours'")
+        status = conn.execute(
+            "SELECT table_name::text, expiry_lag >= interval '1 hour 59 minutes',"
+            " expiry_lag < interval '2 hours 1 minute', lag_ok"
+            " FROM pgsweep.rule_status ORDER BY 1"
+        ).fetchall()
+        assert status == [
+            ("public.a_tokens", True, True, False),
+            ("public.b_cache", True, True, False),
+        ]
+        # No garbage: no lag.
+        conn.execute("DELETE FROM a_tokens")
+        conn.execute("DELETE FROM b_cache")
+        status = conn.execute(
+            "SELECT expiry_lag, lag_ok FROM pgsweep.rule_status ORDER BY table_name"
+        ).fetchall()
+        assert status == [(dt.timedelta(0), True), (dt.timedelta(0), True)]
 
 
 # --- 8. sweep_table() holds no parent's lock for the caller's transaction ----------------
