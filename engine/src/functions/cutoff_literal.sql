@@ -4,6 +4,9 @@
 -- as Israel time). now() - keep_for is reckoned in UTC (a day is 24 hours, whatever daylight
 -- saving the session's zone observes), and a timestamp or date column takes that instant in the
 -- rule's value_zone (UTC when unset): neither the session's nor the server's TimeZone moves it.
+-- Around a daylight-saving change a wall-clock value has two readings: the cutoff is the first
+-- wall-clock time that may be live (pgsweep.wall_clock_cutoff), so a row goes only when every
+-- reading of it is past; a date goes once its whole day is before that.
 -- A number counts the rule's epoch_unit (seconds when unset). NULL for rules that are not age
 -- rules (a condition or orphan rule has no cutoff).
 CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_rule pgsweep.expiry_rule)
@@ -26,7 +29,7 @@ BEGIN
         WHEN v_type = 'timestamptz'::regtype THEN
             RETURN format('%L::%s', v_instant, v_type);
         WHEN v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
-            RETURN format('%L::%s', v_instant AT TIME ZONE v_zone, v_type);
+            RETURN format('%L::%s', pgsweep.wall_clock_cutoff(v_instant, v_zone), v_type);
         -- Whole units: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
             RETURN format('%s::%s', ceil(extract(epoch FROM v_instant) * v_scale)::bigint, v_type);
