@@ -719,6 +719,9 @@ DECLARE
     v_instant text := format('((now() AT TIME ZONE ''UTC'') - %L::interval) AT TIME ZONE ''UTC''',
                              p_rule.keep_for);
     v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
+    v_largest numeric := CASE v_type WHEN 'smallint'::regtype THEN 32767
+                                     WHEN 'integer'::regtype THEN 2147483647
+                                     ELSE 9223372036854775807 END;
 BEGIN
     IF p_rule.kind IS DISTINCT FROM 'age' THEN
         RETURN NULL;
@@ -730,7 +733,9 @@ BEGIN
             RETURN format('pgsweep.wall_clock_cutoff(%s, %L)::%s', v_instant,
                           coalesce(p_rule.value_zone, 'UTC'), v_type);
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-            RETURN format('ceil(extract(epoch FROM %s) * %s)::%s', v_instant, v_scale, v_type);
+            -- Clamped to the type's range, as cutoff_literal's.
+            RETURN format('greatest(least(ceil(extract(epoch FROM %s) * %s), %s), %s)::%s',
+                          v_instant, v_scale, v_largest, -v_largest - 1, v_type);
         ELSE
             RETURN format('(extract(epoch FROM %s) * %s)::%s', v_instant, v_scale, v_type);
     END CASE;
@@ -762,6 +767,9 @@ DECLARE
     v_instant timestamptz := now() - p_rule.keep_for;
     v_zone    text := coalesce(p_rule.value_zone, 'UTC');
     v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
+    v_largest numeric := CASE v_type WHEN 'smallint'::regtype THEN 32767
+                                     WHEN 'integer'::regtype THEN 2147483647
+                                     ELSE 9223372036854775807 END;
 BEGIN
     IF p_rule.kind IS DISTINCT FROM 'age' THEN
         RETURN NULL;
@@ -773,7 +781,10 @@ BEGIN
             RETURN format('%L::%s', pgsweep.wall_clock_cutoff(v_instant, v_zone), v_type);
         -- Whole units: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-            RETURN format('%s::%s', ceil(extract(epoch FROM v_instant) * v_scale)::bigint, v_type);
+            -- Clamped to the type's range (a smallint never reaches 2000 in seconds, an integer
+            -- in milliseconds): no value is past the cutoff, and the literal must still cast.
+            RETURN format('%s::%s', greatest(least(ceil(extract(epoch FROM v_instant) * v_scale),
+                                                   v_largest), -v_largest - 1)::bigint, v_type);
         WHEN v_type IN ('numeric'::regtype, 'double precision'::regtype, 'real'::regtype) THEN
             RETURN format('%s::%s', extract(epoch FROM v_instant) * v_scale, v_type);
         ELSE
@@ -2659,7 +2670,7 @@ SET timezone = 'UTC'
 AS $$
 DECLARE
     -- Wider than any daylight-saving shift tzdata knows (at most 2 hours).
-    v_reach      constant interval := '3 hours';
+    v_reach      constant interval := interval '3 hours';
     v_utc        constant timestamp := p_instant AT TIME ZONE 'UTC';
     v_candidates timestamp[];
     v_candidate  timestamp;

@@ -13,6 +13,9 @@ DECLARE
     v_instant text := format('((now() AT TIME ZONE ''UTC'') - %L::interval) AT TIME ZONE ''UTC''',
                              p_rule.keep_for);
     v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
+    v_largest numeric := CASE v_type WHEN 'smallint'::regtype THEN 32767
+                                     WHEN 'integer'::regtype THEN 2147483647
+                                     ELSE 9223372036854775807 END;
 BEGIN
     IF p_rule.kind IS DISTINCT FROM 'age' THEN
         RETURN NULL;
@@ -24,7 +27,9 @@ BEGIN
             RETURN format('pgsweep.wall_clock_cutoff(%s, %L)::%s', v_instant,
                           coalesce(p_rule.value_zone, 'UTC'), v_type);
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-            RETURN format('ceil(extract(epoch FROM %s) * %s)::%s', v_instant, v_scale, v_type);
+            -- Clamped to the type's range, as cutoff_literal's.
+            RETURN format('greatest(least(ceil(extract(epoch FROM %s) * %s), %s), %s)::%s',
+                          v_instant, v_scale, v_largest, -v_largest - 1, v_type);
         ELSE
             RETURN format('(extract(epoch FROM %s) * %s)::%s', v_instant, v_scale, v_type);
     END CASE;

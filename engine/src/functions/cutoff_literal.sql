@@ -21,6 +21,9 @@ DECLARE
     v_instant timestamptz := now() - p_rule.keep_for;
     v_zone    text := coalesce(p_rule.value_zone, 'UTC');
     v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
+    v_largest numeric := CASE v_type WHEN 'smallint'::regtype THEN 32767
+                                     WHEN 'integer'::regtype THEN 2147483647
+                                     ELSE 9223372036854775807 END;
 BEGIN
     IF p_rule.kind IS DISTINCT FROM 'age' THEN
         RETURN NULL;
@@ -32,7 +35,10 @@ BEGIN
             RETURN format('%L::%s', pgsweep.wall_clock_cutoff(v_instant, v_zone), v_type);
         -- Whole units: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-            RETURN format('%s::%s', ceil(extract(epoch FROM v_instant) * v_scale)::bigint, v_type);
+            -- Clamped to the type's range (a smallint never reaches 2000 in seconds, an integer
+            -- in milliseconds): no value is past the cutoff, and the literal must still cast.
+            RETURN format('%s::%s', greatest(least(ceil(extract(epoch FROM v_instant) * v_scale),
+                                                   v_largest), -v_largest - 1)::bigint, v_type);
         WHEN v_type IN ('numeric'::regtype, 'double precision'::regtype, 'real'::regtype) THEN
             RETURN format('%s::%s', extract(epoch FROM v_instant) * v_scale, v_type);
         ELSE

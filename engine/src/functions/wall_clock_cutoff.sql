@@ -19,7 +19,7 @@ SET timezone = 'UTC'
 AS $$
 DECLARE
     -- Wider than any daylight-saving shift tzdata knows (at most 2 hours).
-    v_reach      constant interval := '3 hours';
+    v_reach      constant interval := interval '3 hours';
     v_utc        constant timestamp := p_instant AT TIME ZONE 'UTC';
     v_candidates timestamp[];
     v_candidate  timestamp;
