@@ -226,3 +226,20 @@ def test_the_cutoff_of_a_wall_clock_rule_is_a_plain_comparison_an_index_serves(
     ).fetchone() or ("",)
     assert condition.startswith("at < '")
     assert condition.endswith("'::timestamp without time zone")
+
+
+@pytest.mark.parametrize(
+    ("column_type", "unit"), [("smallint", "seconds"), ("integer", "milliseconds")]
+)
+def test_a_number_column_too_narrow_for_the_cutoff_is_swept_without_an_overflow(
+    conn: psycopg.Connection[Any], column_type: str, unit: str
+) -> None:
+    # No value of such a column reaches 2000-01-01 (the floor), so none is garbage; the cutoff
+    # literal must still cast to the column's type.
+    conn.execute(f"CREATE TABLE t (label text, at {column_type})")
+    conn.execute("CREATE INDEX ON t (at)")
+    conn.execute("SELECT pgsweep.add_rule('t', 'at', p_epoch_unit => %s)", [unit])
+    conn.execute("INSERT INTO t VALUES ('max', 32767), ('zero', 0)")
+    with conn.transaction():
+        assert conn.execute("SELECT pgsweep.sweep_table('t')").fetchone() == (0,)
+    assert labels(conn) == {"max", "zero"}
