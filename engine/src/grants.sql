@@ -2,3 +2,6 @@
 -- (docs, "Roles"). PUBLIC may use the schema, to name its objects, and reads none of its tables.
 REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA pgsweep FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgsweep TO PUBLIC;
+-- Pure arithmetic on an instant and a zone, deleting nothing: the views that hide expired rows
+-- (pgsweep.create_live_view) call it with their reader's rights.
+GRANT EXECUTE ON FUNCTION pgsweep.wall_clock_cutoff(timestamptz, text) TO PUBLIC;

@@ -182,6 +182,24 @@ COMMENT ON COLUMN pgsweep.expiry_rule.archive_to IS
 ALTER TABLE pgsweep.expiry_rule ADD COLUMN IF NOT EXISTS partition_archive_schema name;
 COMMENT ON COLUMN pgsweep.expiry_rule.partition_archive_schema IS
     'Schema that partitions entirely past the cutoff are moved into as plain tables (NULL: dropped)';
+-- 1.2: the type the rule's column had when the rule was registered (pgsweep.save_rule). A value
+-- means what that type says (an instant, a wall-clock time in value_zone, an epoch number): a
+-- column retyped since (ALTER TABLE ... ALTER COLUMN ... TYPE) holds values the rule was never
+-- told how to read, so the rule reports a problem (pgsweep.rule_problem) until registered again.
+-- Rules of an upgraded engine are taken to be registered for the type their column has now.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'pgsweep.expiry_rule'::regclass
+                                              AND attname = 'registered_type' AND NOT attisdropped) THEN
+        ALTER TABLE pgsweep.expiry_rule ADD COLUMN registered_type regtype;
+        UPDATE pgsweep.expiry_rule r SET registered_type = a.atttypid
+          FROM pg_attribute a
+         WHERE a.attrelid = r.table_name AND a.attname = r.column_name
+           AND a.attnum > 0 AND NOT a.attisdropped;
+    END IF;
+END $$;
+COMMENT ON COLUMN pgsweep.expiry_rule.registered_type IS
+    'The type column_name had when the rule was registered; a rule whose column has another type now cannot run';
 -- 1.2: when the rule was first registered (re-registering keeps it). A condition or orphan rule
 -- has no instant to age its garbage by: its expiry lag counts from the last time a finished
 -- run left it clean, or from here when none has (pgsweep.rule_status). Rules of an older
@@ -705,8 +723,9 @@ COMMENT ON FUNCTION pgsweep.create_live_view(regclass, text) IS
 -- ---- functions/cutoff_expression.sql ----------------------------------------
 -- The cutoff of an age rule as an SQL expression of now(), for what is evaluated later (the
 -- views that hide expired rows: pgsweep.create_live_view): the same instant as cutoff_literal,
--- now() - keep_for reckoned in UTC, in the column's type, zone and epoch unit. NULL for rules
--- that are not age rules.
+-- now() - keep_for reckoned in UTC, in the column's type, zone and epoch unit (a wall-clock
+-- cutoff through pgsweep.wall_clock_cutoff, as cutoff_literal's). NULL for rules that are not
+-- age rules.
 CREATE OR REPLACE FUNCTION pgsweep.cutoff_expression(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -717,6 +736,9 @@ DECLARE
     v_instant text := format('((now() AT TIME ZONE ''UTC'') - %L::interval) AT TIME ZONE ''UTC''',
                              p_rule.keep_for);
     v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
+    v_largest numeric := CASE v_type WHEN 'smallint'::regtype THEN 32767
+                                     WHEN 'integer'::regtype THEN 2147483647
+                                     ELSE 9223372036854775807 END;
 BEGIN
     IF p_rule.kind IS DISTINCT FROM 'age' THEN
         RETURN NULL;
@@ -725,10 +747,12 @@ BEGIN
         WHEN v_type = 'timestamptz'::regtype THEN
             RETURN format('(%s)', v_instant);
         WHEN v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
-            RETURN format('((%s) AT TIME ZONE %L)::%s', v_instant,
+            RETURN format('pgsweep.wall_clock_cutoff(%s, %L)::%s', v_instant,
                           coalesce(p_rule.value_zone, 'UTC'), v_type);
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-            RETURN format('ceil(extract(epoch FROM %s) * %s)::%s', v_instant, v_scale, v_type);
+            -- Clamped to the type's range, as cutoff_literal's.
+            RETURN format('greatest(least(ceil(extract(epoch FROM %s) * %s), %s), %s)::%s',
+                          v_instant, v_scale, v_largest, -v_largest - 1, v_type);
         ELSE
             RETURN format('(extract(epoch FROM %s) * %s)::%s', v_instant, v_scale, v_type);
     END CASE;
@@ -743,6 +767,9 @@ COMMENT ON FUNCTION pgsweep.cutoff_expression(pgsweep.expiry_rule) IS
 -- as Israel time). now() - keep_for is reckoned in UTC (a day is 24 hours, whatever daylight
 -- saving the session's zone observes), and a timestamp or date column takes that instant in the
 -- rule's value_zone (UTC when unset): neither the session's nor the server's TimeZone moves it.
+-- Around a daylight-saving change a wall-clock value has two readings: the cutoff is the first
+-- wall-clock time that may be live (pgsweep.wall_clock_cutoff), so a row goes only when every
+-- reading of it is past; a date goes once its whole day is before that.
 -- A number counts the rule's epoch_unit (seconds when unset). NULL for rules that are not age
 -- rules (a condition or orphan rule has no cutoff).
 CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_rule pgsweep.expiry_rule)
@@ -757,6 +784,9 @@ DECLARE
     v_instant timestamptz := now() - p_rule.keep_for;
     v_zone    text := coalesce(p_rule.value_zone, 'UTC');
     v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
+    v_largest numeric := CASE v_type WHEN 'smallint'::regtype THEN 32767
+                                     WHEN 'integer'::regtype THEN 2147483647
+                                     ELSE 9223372036854775807 END;
 BEGIN
     IF p_rule.kind IS DISTINCT FROM 'age' THEN
         RETURN NULL;
@@ -765,10 +795,13 @@ BEGIN
         WHEN v_type = 'timestamptz'::regtype THEN
             RETURN format('%L::%s', v_instant, v_type);
         WHEN v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
-            RETURN format('%L::%s', v_instant AT TIME ZONE v_zone, v_type);
+            RETURN format('%L::%s', pgsweep.wall_clock_cutoff(v_instant, v_zone), v_type);
         -- Whole units: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-            RETURN format('%s::%s', ceil(extract(epoch FROM v_instant) * v_scale)::bigint, v_type);
+            -- Clamped to the type's range (a smallint never reaches 2000 in seconds, an integer
+            -- in milliseconds): no value is past the cutoff, and the literal must still cast.
+            RETURN format('%s::%s', greatest(least(ceil(extract(epoch FROM v_instant) * v_scale),
+                                                   v_largest), -v_largest - 1)::bigint, v_type);
         WHEN v_type IN ('numeric'::regtype, 'double precision'::regtype, 'real'::regtype) THEN
             RETURN format('%s::%s', extract(epoch FROM v_instant) * v_scale, v_type);
         ELSE
@@ -1220,7 +1253,10 @@ COMMENT ON FUNCTION pgsweep.hold_parents(pgsweep.expiry_rule) IS
 -- ---- functions/instant_expression.sql ----------------------------------------
 -- The instant a value of the rule's column stands for, as an SQL expression over the column
 -- (for ages and reports: "how long ago did this row expire"). The inverse of cutoff_literal;
--- NULL for rules that are not age rules.
+-- NULL for rules that are not age rules. A wall-clock value repeated or skipped by a
+-- daylight-saving change reads as the later of its two instants (what AT TIME ZONE gives), the
+-- reading cutoff_literal deletes by: a row counted as garbage is one the sweep deletes, and its
+-- age is never overstated.
 CREATE OR REPLACE FUNCTION pgsweep.instant_expression(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -1946,7 +1982,9 @@ COMMENT ON FUNCTION pgsweep.rule_lock_keys(regclass, name) IS
 -- ---- functions/rule_problem.sql ----------------------------------------
 -- Why a rule cannot run now, or NULL when it can: its table or column is gone (dropped, or the
 -- column renamed, where no event trigger removed the rule at the time) or the column's type
--- changed to one that cannot expire. Every consumer skips such a rule, says so, and goes on
+-- changed to one that cannot expire, or (age rules) to any other type than the one the rule was
+-- registered for: timestamptz to timestamp, a number to a timestamp, ... change what a value
+-- means, and the rule must be told again (its zone, its unit) rather than guess. Every consumer skips such a rule, says so, and goes on
 -- with the others; pgsweep verify fails it.
 CREATE OR REPLACE FUNCTION pgsweep.rule_problem(p_rule pgsweep.expiry_rule)
 RETURNS text
@@ -1970,6 +2008,16 @@ AS $$
                                 'numeric'::regtype, 'double precision'::regtype, 'real'::regtype)
             THEN format('column %I of %s has type %s, which cannot expire',
                         p_rule.column_name, p_rule.table_name, a.atttypid::regtype)
+        WHEN p_rule.kind = 'age' AND a.atttypid <> p_rule.registered_type
+            THEN format('column %I of %s was %s when the rule was registered and is %s now:'
+                        ' register the rule again with pgsweep.add_rule(%L, %L, %L%s)',
+                        p_rule.column_name, p_rule.table_name, p_rule.registered_type,
+                        a.atttypid::regtype, p_rule.table_name::text, p_rule.column_name,
+                        p_rule.keep_for,
+                        CASE WHEN a.atttypid IN ('timestamp'::regtype, 'date'::regtype)
+                             THEN ', p_value_zone => ''<the zone its values are in>'''
+                             WHEN a.atttypid IN ('timestamptz'::regtype) THEN ''
+                             ELSE ', p_epoch_unit => ''seconds'' or ''milliseconds''' END)
     END
       FROM (SELECT NULL) AS one
       LEFT JOIN pg_attribute a
@@ -1977,7 +2025,7 @@ AS $$
             AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 COMMENT ON FUNCTION pgsweep.rule_problem(pgsweep.expiry_rule) IS
-    'Why a rule cannot run (its table or column is gone, or cannot expire), or NULL';
+    'Why a rule cannot run (its table or column is gone, retyped or cannot expire), or NULL';
 
 -- ---- functions/run_alive.sql ----------------------------------------
 -- Whether the session of a 'running' run still holds the run's advisory lock (taken by
@@ -2245,7 +2293,8 @@ COMMENT ON FUNCTION pgsweep.run_record(bigint, regclass, name, bigint, bigint, i
     'Add one batch''s (or rule''s) counts to a run and its rule';
 
 -- ---- functions/save_rule.sql ----------------------------------------
--- Record a checked rule, replacing the one with its (table, column) if any.
+-- Record a checked rule, replacing the one with its (table, column) if any, with the type its
+-- column has now: the type its values are read as (a later retype is a problem: rule_problem).
 CREATE OR REPLACE FUNCTION pgsweep.save_rule(p_rule pgsweep.expiry_rule)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -2254,15 +2303,17 @@ AS $$
 BEGIN
     INSERT INTO pgsweep.expiry_rule AS r
            (table_name, column_name, keep_for, value_zone, epoch_unit, kind, condition,
-            parent_table, parent_key, child_key, archive_to)
+            parent_table, parent_key, child_key, archive_to, registered_type)
     VALUES (p_rule.table_name, p_rule.column_name, p_rule.keep_for, p_rule.value_zone,
             p_rule.epoch_unit, p_rule.kind, p_rule.condition, p_rule.parent_table,
-            p_rule.parent_key, p_rule.child_key, p_rule.archive_to)
+            p_rule.parent_key, p_rule.child_key, p_rule.archive_to,
+            pgsweep.column_type(p_rule.table_name, p_rule.column_name))
     ON CONFLICT (table_name, column_name) DO UPDATE
        SET keep_for = excluded.keep_for, value_zone = excluded.value_zone,
            epoch_unit = excluded.epoch_unit, kind = excluded.kind,
            condition = excluded.condition, parent_table = excluded.parent_table,
-           parent_key = excluded.parent_key, child_key = excluded.child_key;
+           parent_key = excluded.parent_key, child_key = excluded.child_key,
+           registered_type = excluded.registered_type;
     -- archive_to is the rule's own setting (pgsweep.set_archive): re-registering keeps it.
 END $$;
 COMMENT ON FUNCTION pgsweep.save_rule(pgsweep.expiry_rule) IS
@@ -2867,6 +2918,70 @@ AS $$
 $$;
 COMMENT ON FUNCTION pgsweep.version() IS 'The engine release installed in this database';
 
+-- ---- functions/wall_clock_cutoff.sql ----------------------------------------
+-- The cutoff of a timestamp column whose values are wall-clock times in p_zone: the earliest
+-- wall-clock time that may stand for an instant at or after p_instant, so that
+-- "column < wall_clock_cutoff(...)" takes a row only when every reading of its value is before
+-- p_instant, and stays a plain comparison an index can serve. A value has two readings around a
+-- daylight-saving change: in the repeated hour of a fall-back, and in the skipped hour of a
+-- spring-forward (a time that never happened could have meant either offset). PostgreSQL's own
+-- reading ("value AT TIME ZONE zone", instant_expression) is the later of the two in either case,
+-- so this is the smallest wall-clock time that PostgreSQL reads as p_instant or later. It is
+-- p_instant's own wall-clock time, or an earlier one when a change is near: p_instant plus the
+-- offset in force before or after the change, or the wall-clock time at which the change ends
+-- (the start of a repeated hour). A wall-clock time after a skipped hour whose reading is before
+-- p_instant may still be kept (the rows of the skipped hour before it may be live): it goes at
+-- most the length of the skipped hour later, never early.
+CREATE OR REPLACE FUNCTION pgsweep.wall_clock_cutoff(p_instant timestamptz, p_zone text)
+RETURNS timestamp
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET timezone = 'UTC'
+AS $$
+DECLARE
+    -- Wider than any daylight-saving shift tzdata knows (at most 2 hours).
+    v_reach      constant interval := interval '3 hours';
+    v_utc        constant timestamp := p_instant AT TIME ZONE 'UTC';
+    v_candidates timestamp[];
+    v_candidate  timestamp;
+    v_best       timestamp := p_instant AT TIME ZONE p_zone;
+    v_lo         timestamptz;
+    v_hi         timestamptz;
+    v_mid        timestamptz;
+BEGIN
+    -- p_instant plus the offset in force at either edge of the reach.
+    v_candidates := ARRAY[
+        v_utc + (((p_instant - v_reach) AT TIME ZONE p_zone) - ((p_instant - v_reach) AT TIME ZONE 'UTC')),
+        v_utc + (((p_instant + v_reach) AT TIME ZONE p_zone) - ((p_instant + v_reach) AT TIME ZONE 'UTC'))];
+    -- Where the offset changes on either side of p_instant, the wall-clock time the change ends
+    -- at: its first whole second (tzdata changes fall on whole seconds), found by bisection.
+    FOR v_half IN 0..1 LOOP
+        v_lo := to_timestamp(floor(extract(epoch FROM p_instant - (1 - v_half) * v_reach)));
+        v_hi := to_timestamp(ceil(extract(epoch FROM p_instant + v_half * v_reach)));
+        CONTINUE WHEN (v_lo AT TIME ZONE p_zone) - (v_lo AT TIME ZONE 'UTC')
+                    = (v_hi AT TIME ZONE p_zone) - (v_hi AT TIME ZONE 'UTC');
+        WHILE v_hi - v_lo > interval '1 second' LOOP
+            v_mid := to_timestamp(floor(extract(epoch FROM v_lo)
+                                        + extract(epoch FROM v_hi - v_lo) / 2));
+            IF (v_mid AT TIME ZONE p_zone) - (v_mid AT TIME ZONE 'UTC')
+             = (v_lo AT TIME ZONE p_zone) - (v_lo AT TIME ZONE 'UTC') THEN
+                v_lo := v_mid;
+            ELSE
+                v_hi := v_mid;
+            END IF;
+        END LOOP;
+        v_candidates := v_candidates || (v_hi AT TIME ZONE p_zone);
+    END LOOP;
+    FOREACH v_candidate IN ARRAY v_candidates LOOP
+        IF v_candidate < v_best AND (v_candidate AT TIME ZONE p_zone) >= p_instant THEN
+            v_best := v_candidate;
+        END IF;
+    END LOOP;
+    RETURN v_best;
+END $$;
+COMMENT ON FUNCTION pgsweep.wall_clock_cutoff(timestamptz, text) IS
+    'The earliest wall-clock time in a zone that may stand for the instant or later (cutoffs)';
+
 -- ---- procedures/sweep.sql ----------------------------------------
 -- Every rule of every table (or of p_table), each step its own transaction, so no lock is held
 -- longer than one batch and vacuum can keep up. CALL it outside a transaction block.
@@ -3234,7 +3349,8 @@ COMMENT ON COLUMN pgsweep.rule_status.dead_tuples IS
 -- ---- views/rules.sql ----------------------------------------
 -- Every rule, with what an operator asks first: the column's type, the zone its values are in,
 -- and why the rule cannot run, if it cannot (NULL: it runs); since 1.1 (appended) its kind, epoch
--- unit, condition and, for orphans, its parent. The pgsweep command reads this.
+-- unit, condition and, for orphans, its parent; since 1.2 (appended) the column type it was
+-- registered for. The pgsweep command reads this.
 CREATE OR REPLACE VIEW pgsweep.rules AS
 SELECT r.table_name::text AS table_name,
        r.column_name,
@@ -3248,7 +3364,8 @@ SELECT r.table_name::text AS table_name,
        r.parent_table::text AS parent_table,
        r.parent_key,
        r.child_key,
-       r.archive_to::text AS archive_to
+       r.archive_to::text AS archive_to,
+       r.registered_type
   FROM pgsweep.expiry_rule r
   LEFT JOIN pg_catalog.pg_attribute a
          ON a.attrelid = r.table_name AND a.attname = r.column_name
@@ -3331,6 +3448,9 @@ END $$;
 -- (docs, "Roles"). PUBLIC may use the schema, to name its objects, and reads none of its tables.
 REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA pgsweep FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgsweep TO PUBLIC;
+-- Pure arithmetic on an instant and a zone, deleting nothing: the views that hide expired rows
+-- (pgsweep.create_live_view) call it with their reader's rights.
+GRANT EXECUTE ON FUNCTION pgsweep.wall_clock_cutoff(timestamptz, text) TO PUBLIC;
 
 INSERT INTO pgsweep.release (version) VALUES ('1.2') ON CONFLICT (version) DO NOTHING;
 DO $$

@@ -1,7 +1,8 @@
 -- The cutoff of an age rule as an SQL expression of now(), for what is evaluated later (the
 -- views that hide expired rows: pgsweep.create_live_view): the same instant as cutoff_literal,
--- now() - keep_for reckoned in UTC, in the column's type, zone and epoch unit. NULL for rules
--- that are not age rules.
+-- now() - keep_for reckoned in UTC, in the column's type, zone and epoch unit (a wall-clock
+-- cutoff through pgsweep.wall_clock_cutoff, as cutoff_literal's). NULL for rules that are not
+-- age rules.
 CREATE OR REPLACE FUNCTION pgsweep.cutoff_expression(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -12,6 +13,9 @@ DECLARE
     v_instant text := format('((now() AT TIME ZONE ''UTC'') - %L::interval) AT TIME ZONE ''UTC''',
                              p_rule.keep_for);
     v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
+    v_largest numeric := CASE v_type WHEN 'smallint'::regtype THEN 32767
+                                     WHEN 'integer'::regtype THEN 2147483647
+                                     ELSE 9223372036854775807 END;
 BEGIN
     IF p_rule.kind IS DISTINCT FROM 'age' THEN
         RETURN NULL;
@@ -20,10 +24,12 @@ BEGIN
         WHEN v_type = 'timestamptz'::regtype THEN
             RETURN format('(%s)', v_instant);
         WHEN v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
-            RETURN format('((%s) AT TIME ZONE %L)::%s', v_instant,
+            RETURN format('pgsweep.wall_clock_cutoff(%s, %L)::%s', v_instant,
                           coalesce(p_rule.value_zone, 'UTC'), v_type);
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-            RETURN format('ceil(extract(epoch FROM %s) * %s)::%s', v_instant, v_scale, v_type);
+            -- Clamped to the type's range, as cutoff_literal's.
+            RETURN format('greatest(least(ceil(extract(epoch FROM %s) * %s), %s), %s)::%s',
+                          v_instant, v_scale, v_largest, -v_largest - 1, v_type);
         ELSE
             RETURN format('(extract(epoch FROM %s) * %s)::%s', v_instant, v_scale, v_type);
     END CASE;

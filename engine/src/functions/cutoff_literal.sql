@@ -4,6 +4,9 @@
 -- as Israel time). now() - keep_for is reckoned in UTC (a day is 24 hours, whatever daylight
 -- saving the session's zone observes), and a timestamp or date column takes that instant in the
 -- rule's value_zone (UTC when unset): neither the session's nor the server's TimeZone moves it.
+-- Around a daylight-saving change a wall-clock value has two readings: the cutoff is the first
+-- wall-clock time that may be live (pgsweep.wall_clock_cutoff), so a row goes only when every
+-- reading of it is past; a date goes once its whole day is before that.
 -- A number counts the rule's epoch_unit (seconds when unset). NULL for rules that are not age
 -- rules (a condition or orphan rule has no cutoff).
 CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_rule pgsweep.expiry_rule)
@@ -18,6 +21,9 @@ DECLARE
     v_instant timestamptz := now() - p_rule.keep_for;
     v_zone    text := coalesce(p_rule.value_zone, 'UTC');
     v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
+    v_largest numeric := CASE v_type WHEN 'smallint'::regtype THEN 32767
+                                     WHEN 'integer'::regtype THEN 2147483647
+                                     ELSE 9223372036854775807 END;
 BEGIN
     IF p_rule.kind IS DISTINCT FROM 'age' THEN
         RETURN NULL;
@@ -26,10 +32,13 @@ BEGIN
         WHEN v_type = 'timestamptz'::regtype THEN
             RETURN format('%L::%s', v_instant, v_type);
         WHEN v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
-            RETURN format('%L::%s', v_instant AT TIME ZONE v_zone, v_type);
+            RETURN format('%L::%s', pgsweep.wall_clock_cutoff(v_instant, v_zone), v_type);
         -- Whole units: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-            RETURN format('%s::%s', ceil(extract(epoch FROM v_instant) * v_scale)::bigint, v_type);
+            -- Clamped to the type's range (a smallint never reaches 2000 in seconds, an integer
+            -- in milliseconds): no value is past the cutoff, and the literal must still cast.
+            RETURN format('%s::%s', greatest(least(ceil(extract(epoch FROM v_instant) * v_scale),
+                                                   v_largest), -v_largest - 1)::bigint, v_type);
         WHEN v_type IN ('numeric'::regtype, 'double precision'::regtype, 'real'::regtype) THEN
             RETURN format('%s::%s', extract(epoch FROM v_instant) * v_scale, v_type);
         ELSE

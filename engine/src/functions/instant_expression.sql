@@ -1,6 +1,9 @@
 -- The instant a value of the rule's column stands for, as an SQL expression over the column
 -- (for ages and reports: "how long ago did this row expire"). The inverse of cutoff_literal;
--- NULL for rules that are not age rules.
+-- NULL for rules that are not age rules. A wall-clock value repeated or skipped by a
+-- daylight-saving change reads as the later of its two instants (what AT TIME ZONE gives), the
+-- reading cutoff_literal deletes by: a row counted as garbage is one the sweep deletes, and its
+-- age is never overstated.
 CREATE OR REPLACE FUNCTION pgsweep.instant_expression(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE plpgsql STABLE

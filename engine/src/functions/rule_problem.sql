@@ -1,6 +1,8 @@
 -- Why a rule cannot run now, or NULL when it can: its table or column is gone (dropped, or the
 -- column renamed, where no event trigger removed the rule at the time) or the column's type
--- changed to one that cannot expire. Every consumer skips such a rule, says so, and goes on
+-- changed to one that cannot expire, or (age rules) to any other type than the one the rule was
+-- registered for: timestamptz to timestamp, a number to a timestamp, ... change what a value
+-- means, and the rule must be told again (its zone, its unit) rather than guess. Every consumer skips such a rule, says so, and goes on
 -- with the others; pgsweep verify fails it.
 CREATE OR REPLACE FUNCTION pgsweep.rule_problem(p_rule pgsweep.expiry_rule)
 RETURNS text
@@ -24,6 +26,16 @@ AS $$
                                 'numeric'::regtype, 'double precision'::regtype, 'real'::regtype)
             THEN format('column %I of %s has type %s, which cannot expire',
                         p_rule.column_name, p_rule.table_name, a.atttypid::regtype)
+        WHEN p_rule.kind = 'age' AND a.atttypid <> p_rule.registered_type
+            THEN format('column %I of %s was %s when the rule was registered and is %s now:'
+                        ' register the rule again with pgsweep.add_rule(%L, %L, %L%s)',
+                        p_rule.column_name, p_rule.table_name, p_rule.registered_type,
+                        a.atttypid::regtype, p_rule.table_name::text, p_rule.column_name,
+                        p_rule.keep_for,
+                        CASE WHEN a.atttypid IN ('timestamp'::regtype, 'date'::regtype)
+                             THEN ', p_value_zone => ''<the zone its values are in>'''
+                             WHEN a.atttypid IN ('timestamptz'::regtype) THEN ''
+                             ELSE ', p_epoch_unit => ''seconds'' or ''milliseconds''' END)
     END
       FROM (SELECT NULL) AS one
       LEFT JOIN pg_attribute a
@@ -31,4 +43,4 @@ AS $$
             AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 COMMENT ON FUNCTION pgsweep.rule_problem(pgsweep.expiry_rule) IS
-    'Why a rule cannot run (its table or column is gone, or cannot expire), or NULL';
+    'Why a rule cannot run (its table or column is gone, retyped or cannot expire), or NULL';

@@ -1,4 +1,5 @@
--- Record a checked rule, replacing the one with its (table, column) if any.
+-- Record a checked rule, replacing the one with its (table, column) if any, with the type its
+-- column has now: the type its values are read as (a later retype is a problem: rule_problem).
 CREATE OR REPLACE FUNCTION pgsweep.save_rule(p_rule pgsweep.expiry_rule)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -7,15 +8,17 @@ AS $$
 BEGIN
     INSERT INTO pgsweep.expiry_rule AS r
            (table_name, column_name, keep_for, value_zone, epoch_unit, kind, condition,
-            parent_table, parent_key, child_key, archive_to)
+            parent_table, parent_key, child_key, archive_to, registered_type)
     VALUES (p_rule.table_name, p_rule.column_name, p_rule.keep_for, p_rule.value_zone,
             p_rule.epoch_unit, p_rule.kind, p_rule.condition, p_rule.parent_table,
-            p_rule.parent_key, p_rule.child_key, p_rule.archive_to)
+            p_rule.parent_key, p_rule.child_key, p_rule.archive_to,
+            pgsweep.column_type(p_rule.table_name, p_rule.column_name))
     ON CONFLICT (table_name, column_name) DO UPDATE
        SET keep_for = excluded.keep_for, value_zone = excluded.value_zone,
            epoch_unit = excluded.epoch_unit, kind = excluded.kind,
            condition = excluded.condition, parent_table = excluded.parent_table,
-           parent_key = excluded.parent_key, child_key = excluded.child_key;
+           parent_key = excluded.parent_key, child_key = excluded.child_key,
+           registered_type = excluded.registered_type;
     -- archive_to is the rule's own setting (pgsweep.set_archive): re-registering keeps it.
 END $$;
 COMMENT ON FUNCTION pgsweep.save_rule(pgsweep.expiry_rule) IS

@@ -87,6 +87,24 @@ COMMENT ON COLUMN pgsweep.expiry_rule.archive_to IS
 ALTER TABLE pgsweep.expiry_rule ADD COLUMN IF NOT EXISTS partition_archive_schema name;
 COMMENT ON COLUMN pgsweep.expiry_rule.partition_archive_schema IS
     'Schema that partitions entirely past the cutoff are moved into as plain tables (NULL: dropped)';
+-- 1.2: the type the rule's column had when the rule was registered (pgsweep.save_rule). A value
+-- means what that type says (an instant, a wall-clock time in value_zone, an epoch number): a
+-- column retyped since (ALTER TABLE ... ALTER COLUMN ... TYPE) holds values the rule was never
+-- told how to read, so the rule reports a problem (pgsweep.rule_problem) until registered again.
+-- Rules of an upgraded engine are taken to be registered for the type their column has now.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'pgsweep.expiry_rule'::regclass
+                                              AND attname = 'registered_type' AND NOT attisdropped) THEN
+        ALTER TABLE pgsweep.expiry_rule ADD COLUMN registered_type regtype;
+        UPDATE pgsweep.expiry_rule r SET registered_type = a.atttypid
+          FROM pg_attribute a
+         WHERE a.attrelid = r.table_name AND a.attname = r.column_name
+           AND a.attnum > 0 AND NOT a.attisdropped;
+    END IF;
+END $$;
+COMMENT ON COLUMN pgsweep.expiry_rule.registered_type IS
+    'The type column_name had when the rule was registered; a rule whose column has another type now cannot run';
 -- 1.2: when the rule was first registered (re-registering keeps it). A condition or orphan rule
 -- has no instant to age its garbage by: its expiry lag counts from the last time a finished
 -- run left it clean, or from here when none has (pgsweep.rule_status). Rules of an older
