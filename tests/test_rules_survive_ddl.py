@@ -407,7 +407,7 @@ def test_a_database_owner_who_is_not_a_superuser_installs_the_engine_without_the
         ).fetchone() == (False,)
     done = run(capsys, "install", "--dsn", dsn)
     notice = "pgsweep: event trigger pgsweep_forget_dropped_rules not created (needs a superuser)"
-    assert f"NOTICE: {notice}" in done.err
+    assert f"WARNING: {notice}" in done.err
     assert f"installed engine {engine.latest()}" in done.out
     with connect(admin_dsn) as admin:
         assert admin.execute(

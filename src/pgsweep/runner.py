@@ -131,7 +131,9 @@ def sweep_once(
                 on_table(number, table, len(tables_seen), _table_count(conn))
 
     result = cleanup.sweep(conn, batch_size=batch_size, on_rule=on_rule)
-    deleted = {t.table: t.rows for t in result.tables}
+    # Every table with a rule, 0 for one whose rules were all skipped, failed or left.
+    swept = {t.table: t.rows for t in result.tables}
+    deleted = {t: swept.get(t, 0) for t in _tables(conn) + list(swept)}
     removed = {t.table: n for t in result.tables if (n := sum(len(r.partitions) for r in t.rules))}
     return RunCounts(
         number,
@@ -147,8 +149,13 @@ def sweep_once(
 
 
 def _table_count(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT count(DISTINCT table_name) FROM pgsweep.expiry_rule").fetchone()
-    return int(row[0]) if row else 0
+    return len(_tables(conn))
+
+
+def _tables(conn: psycopg.Connection[Any]) -> list[str]:
+    """The tables with rules, in the order a run works them."""
+    rows = conn.execute("SELECT table_name::text FROM pgsweep.run_order()").fetchall()
+    return list(dict.fromkeys(str(r[0]) for r in rows))
 
 
 def run(

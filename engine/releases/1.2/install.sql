@@ -2626,7 +2626,7 @@ COMMENT ON FUNCTION pgsweep.sweep_on_insert() IS
 --     'cancelled': the driver ends its run and raises it again.
 -- outcome: 'more' (call again with next_cursor and next_size), 'done', 'skipped', 'gave_way',
 -- 'failed', 'cancelled'. deleted counts rows deleted row by row (what pacing's row rate
--- counts), removed_whole the rows of partitions removed whole. next_wal is the next batch's
+-- counts), removed_whole the rows of the partitions_removed partitions removed whole. next_wal is the next batch's
 -- expected WAL (this batch's per row), for the replay budget. blocked: sessions that waited
 -- for this batch's locks (asked before the commit). message and error_code (its SQLSTATE):
 -- why, when not 'more' or 'done'.
@@ -2634,7 +2634,8 @@ CREATE OR REPLACE FUNCTION pgsweep.sweep_step(
     p_run_id bigint, p_table regclass, p_column name, p_cursor text DEFAULT NULL,
     p_batch_size integer DEFAULT 5000, p_pauses integer DEFAULT 0,
     p_paused_for interval DEFAULT '0', p_whole_partitions boolean DEFAULT true,
-    OUT outcome text, OUT deleted bigint, OUT removed_whole bigint, OUT next_cursor text,
+    OUT outcome text, OUT deleted bigint, OUT removed_whole bigint, OUT partitions_removed integer,
+    OUT next_cursor text,
     OUT next_size integer, OUT next_wal bigint, OUT blocked integer, OUT message text,
     OUT error_code text)
 LANGUAGE plpgsql VOLATILE
@@ -2651,6 +2652,7 @@ DECLARE
 BEGIN
     deleted := 0;
     removed_whole := 0;
+    partitions_removed := 0;
     blocked := 0;
     next_size := p_batch_size;
     next_wal := 0;
@@ -2702,9 +2704,17 @@ BEGIN
     END IF;
     -- The rule's work, undone as a whole on any error (one subtransaction per step).
     BEGIN
+        IF p_batch_size IS NOT NULL THEN
+            -- A deferred check (an ORM's DEFERRABLE INITIALLY DEFERRED foreign key, a deferred
+            -- constraint trigger) would otherwise fail at the step's COMMIT, outside any
+            -- handler: checked here, it fails this rule's step alone. The step is the whole of
+            -- its transaction, so no caller's deferred work is checked early.
+            SET CONSTRAINTS ALL IMMEDIATE;
+        END IF;
         IF v_begins AND (p_whole_partitions OR p_batch_size IS NULL) THEN
             SELECT d.partitions, d.rows INTO v_dropped FROM pgsweep.drop_expired_partitions(v_rule) d;
             removed_whole := v_dropped.rows;
+            partitions_removed := v_dropped.partitions;
         END IF;
         IF v_begins AND p_batch_size IS NOT NULL THEN
             -- The first step of a batched rule only begins it: the partitions' catalog locks
@@ -2755,6 +2765,7 @@ BEGIN
     IF outcome IN ('gave_way', 'cancelled', 'failed') THEN
         deleted := 0;
         removed_whole := 0;
+        partitions_removed := 0;
         next_cursor := NULL;
     END IF;
     IF outcome = 'more' THEN
@@ -3018,6 +3029,7 @@ DECLARE
     v_size  integer;
     v_rule_total bigint;
     v_rule_whole bigint;
+    v_rule_partitions integer;
     v_row_deleted bigint := 0;
     v_started timestamptz := pg_catalog.clock_timestamp();
     v_wal_start pg_catalog.pg_lsn;
@@ -3063,6 +3075,7 @@ BEGIN
         v_size := p_batch_size;
         v_rule_total := 0;
         v_rule_whole := 0;
+        v_rule_partitions := 0;
         LOOP
             BEGIN
                 SELECT s.* INTO v_step
@@ -3086,6 +3099,7 @@ BEGIN
             v_rule_total := v_rule_total OPERATOR(pg_catalog.+) v_step.deleted
                             OPERATOR(pg_catalog.+) v_step.removed_whole;
             v_rule_whole := v_rule_whole OPERATOR(pg_catalog.+) v_step.removed_whole;
+            v_rule_partitions := v_rule_partitions OPERATOR(pg_catalog.+) v_step.partitions_removed;
             v_row_deleted := v_row_deleted OPERATOR(pg_catalog.+) v_step.deleted;
             IF v_step.outcome OPERATOR(pg_catalog.=) 'failed' THEN
                 v_failures := v_failures OPERATOR(pg_catalog.||) pg_catalog.format(
@@ -3094,8 +3108,7 @@ BEGIN
             EXIT WHEN v_step.outcome OPERATOR(pg_catalog.<>) 'more';
             v_cursor := v_step.next_cursor;
             v_size := v_step.next_size;
-            CONTINUE WHEN v_step.deleted OPERATOR(pg_catalog.=) 0
-                          AND v_step.removed_whole OPERATOR(pg_catalog.>) 0;  -- no pause after partitions
+            CONTINUE WHEN v_step.partitions_removed OPERATOR(pg_catalog.>) 0;  -- no pause after those
             -- Between batches: pace. A cancel while pausing ends the run like one in a step.
             v_reason := NULL;
             BEGIN
@@ -3142,8 +3155,9 @@ BEGIN
         END LOOP;
         RAISE NOTICE 'pgsweep: % rows deleted from % (%)', v_rule_total, v_rule.table_name,
             v_rule.column_name;
-        IF v_rule_whole OPERATOR(pg_catalog.>) 0 THEN
-            RAISE NOTICE 'pgsweep: of them, % rows in partitions removed whole', v_rule_whole;
+        IF v_rule_partitions OPERATOR(pg_catalog.>) 0 THEN
+            RAISE NOTICE 'pgsweep: of them, % rows in % partitions removed whole', v_rule_whole,
+                v_rule_partitions;
         END IF;
         deleted := deleted OPERATOR(pg_catalog.+) v_rule_total;
     END LOOP;
@@ -3420,7 +3434,7 @@ BEGIN
         RETURN;
     END IF;
     IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
-        RAISE NOTICE 'pgsweep: event trigger pgsweep_forget_dropped_rules not created (needs a superuser)'
+        RAISE WARNING 'pgsweep: event trigger pgsweep_forget_dropped_rules not created (needs a superuser)'
             USING HINT = 'Rules of dropped tables are skipped and reported by pgsweep verify instead.';
     ELSIF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = v_owner)
           -- The function deletes from pgsweep.expiry_rule, firing its triggers: whoever owns
@@ -3429,7 +3443,7 @@ BEGIN
                WHERE c.oid = 'pgsweep.expiry_rule'::regclass) IS DISTINCT FROM v_owner
           OR (SELECT r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
                WHERE n.nspname = 'pgsweep') IS DISTINCT FROM v_owner THEN
-        RAISE NOTICE 'pgsweep: event trigger pgsweep_forget_dropped_rules not created: the engine belongs to % (its function), % (its rule table) and % (its schema), not to one superuser',
+        RAISE WARNING 'pgsweep: event trigger pgsweep_forget_dropped_rules not created: the engine belongs to % (its function), % (its rule table) and % (its schema), not to one superuser',
             v_owner,
             (SELECT r.rolname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
               WHERE c.oid = 'pgsweep.expiry_rule'::regclass),

@@ -14,7 +14,7 @@ BEGIN
         RETURN;
     END IF;
     IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
-        RAISE NOTICE 'pgsweep: event trigger pgsweep_forget_dropped_rules not created (needs a superuser)'
+        RAISE WARNING 'pgsweep: event trigger pgsweep_forget_dropped_rules not created (needs a superuser)'
             USING HINT = 'Rules of dropped tables are skipped and reported by pgsweep verify instead.';
     ELSIF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = v_owner)
           -- The function deletes from pgsweep.expiry_rule, firing its triggers: whoever owns
@@ -23,7 +23,7 @@ BEGIN
                WHERE c.oid = 'pgsweep.expiry_rule'::regclass) IS DISTINCT FROM v_owner
           OR (SELECT r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
                WHERE n.nspname = 'pgsweep') IS DISTINCT FROM v_owner THEN
-        RAISE NOTICE 'pgsweep: event trigger pgsweep_forget_dropped_rules not created: the engine belongs to % (its function), % (its rule table) and % (its schema), not to one superuser',
+        RAISE WARNING 'pgsweep: event trigger pgsweep_forget_dropped_rules not created: the engine belongs to % (its function), % (its rule table) and % (its schema), not to one superuser',
             v_owner,
             (SELECT r.rolname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
               WHERE c.oid = 'pgsweep.expiry_rule'::regclass),

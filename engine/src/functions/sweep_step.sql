@@ -22,7 +22,7 @@
 --     'cancelled': the driver ends its run and raises it again.
 -- outcome: 'more' (call again with next_cursor and next_size), 'done', 'skipped', 'gave_way',
 -- 'failed', 'cancelled'. deleted counts rows deleted row by row (what pacing's row rate
--- counts), removed_whole the rows of partitions removed whole. next_wal is the next batch's
+-- counts), removed_whole the rows of the partitions_removed partitions removed whole. next_wal is the next batch's
 -- expected WAL (this batch's per row), for the replay budget. blocked: sessions that waited
 -- for this batch's locks (asked before the commit). message and error_code (its SQLSTATE):
 -- why, when not 'more' or 'done'.
@@ -30,7 +30,8 @@ CREATE OR REPLACE FUNCTION pgsweep.sweep_step(
     p_run_id bigint, p_table regclass, p_column name, p_cursor text DEFAULT NULL,
     p_batch_size integer DEFAULT 5000, p_pauses integer DEFAULT 0,
     p_paused_for interval DEFAULT '0', p_whole_partitions boolean DEFAULT true,
-    OUT outcome text, OUT deleted bigint, OUT removed_whole bigint, OUT next_cursor text,
+    OUT outcome text, OUT deleted bigint, OUT removed_whole bigint, OUT partitions_removed integer,
+    OUT next_cursor text,
     OUT next_size integer, OUT next_wal bigint, OUT blocked integer, OUT message text,
     OUT error_code text)
 LANGUAGE plpgsql VOLATILE
@@ -47,6 +48,7 @@ DECLARE
 BEGIN
     deleted := 0;
     removed_whole := 0;
+    partitions_removed := 0;
     blocked := 0;
     next_size := p_batch_size;
     next_wal := 0;
@@ -98,9 +100,17 @@ BEGIN
     END IF;
     -- The rule's work, undone as a whole on any error (one subtransaction per step).
     BEGIN
+        IF p_batch_size IS NOT NULL THEN
+            -- A deferred check (an ORM's DEFERRABLE INITIALLY DEFERRED foreign key, a deferred
+            -- constraint trigger) would otherwise fail at the step's COMMIT, outside any
+            -- handler: checked here, it fails this rule's step alone. The step is the whole of
+            -- its transaction, so no caller's deferred work is checked early.
+            SET CONSTRAINTS ALL IMMEDIATE;
+        END IF;
         IF v_begins AND (p_whole_partitions OR p_batch_size IS NULL) THEN
             SELECT d.partitions, d.rows INTO v_dropped FROM pgsweep.drop_expired_partitions(v_rule) d;
             removed_whole := v_dropped.rows;
+            partitions_removed := v_dropped.partitions;
         END IF;
         IF v_begins AND p_batch_size IS NOT NULL THEN
             -- The first step of a batched rule only begins it: the partitions' catalog locks
@@ -151,6 +161,7 @@ BEGIN
     IF outcome IN ('gave_way', 'cancelled', 'failed') THEN
         deleted := 0;
         removed_whole := 0;
+        partitions_removed := 0;
         next_cursor := NULL;
     END IF;
     IF outcome = 'more' THEN

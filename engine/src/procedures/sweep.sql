@@ -33,6 +33,7 @@ DECLARE
     v_size  integer;
     v_rule_total bigint;
     v_rule_whole bigint;
+    v_rule_partitions integer;
     v_row_deleted bigint := 0;
     v_started timestamptz := pg_catalog.clock_timestamp();
     v_wal_start pg_catalog.pg_lsn;
@@ -78,6 +79,7 @@ BEGIN
         v_size := p_batch_size;
         v_rule_total := 0;
         v_rule_whole := 0;
+        v_rule_partitions := 0;
         LOOP
             BEGIN
                 SELECT s.* INTO v_step
@@ -101,6 +103,7 @@ BEGIN
             v_rule_total := v_rule_total OPERATOR(pg_catalog.+) v_step.deleted
                             OPERATOR(pg_catalog.+) v_step.removed_whole;
             v_rule_whole := v_rule_whole OPERATOR(pg_catalog.+) v_step.removed_whole;
+            v_rule_partitions := v_rule_partitions OPERATOR(pg_catalog.+) v_step.partitions_removed;
             v_row_deleted := v_row_deleted OPERATOR(pg_catalog.+) v_step.deleted;
             IF v_step.outcome OPERATOR(pg_catalog.=) 'failed' THEN
                 v_failures := v_failures OPERATOR(pg_catalog.||) pg_catalog.format(
@@ -109,8 +112,7 @@ BEGIN
             EXIT WHEN v_step.outcome OPERATOR(pg_catalog.<>) 'more';
             v_cursor := v_step.next_cursor;
             v_size := v_step.next_size;
-            CONTINUE WHEN v_step.deleted OPERATOR(pg_catalog.=) 0
-                          AND v_step.removed_whole OPERATOR(pg_catalog.>) 0;  -- no pause after partitions
+            CONTINUE WHEN v_step.partitions_removed OPERATOR(pg_catalog.>) 0;  -- no pause after those
             -- Between batches: pace. A cancel while pausing ends the run like one in a step.
             v_reason := NULL;
             BEGIN
@@ -157,8 +159,9 @@ BEGIN
         END LOOP;
         RAISE NOTICE 'pgsweep: % rows deleted from % (%)', v_rule_total, v_rule.table_name,
             v_rule.column_name;
-        IF v_rule_whole OPERATOR(pg_catalog.>) 0 THEN
-            RAISE NOTICE 'pgsweep: of them, % rows in partitions removed whole', v_rule_whole;
+        IF v_rule_partitions OPERATOR(pg_catalog.>) 0 THEN
+            RAISE NOTICE 'pgsweep: of them, % rows in % partitions removed whole', v_rule_whole,
+                v_rule_partitions;
         END IF;
         deleted := deleted OPERATOR(pg_catalog.+) v_rule_total;
     END LOOP;
