@@ -134,7 +134,7 @@ def test_a_failing_rule_is_recorded_with_its_error_and_the_run_goes_on_and_ends_
         assert conn.execute(
             "SELECT table_name, column_name::text, error FROM pgsweep.run_failures"
         ).fetchall() == [
-            ("public.sessions", "expiresAt", "failed: sessions are kept for audit"),
+            ("public.sessions", "expiresAt", "sessions are kept for audit"),
         ]
         assert conn.execute(
             "SELECT failures_total, runs_total FROM pgsweep.rule_counters"
@@ -144,7 +144,7 @@ def test_a_failing_rule_is_recorded_with_its_error_and_the_run_goes_on_and_ends_
             "SELECT last_error, last_run_at IS NOT NULL FROM pgsweep.rule_status"
             " WHERE table_name = 'public.sessions'"
         ).fetchone()
-        assert last_error == ("failed: sessions are kept for audit", True)
+        assert last_error == ("sessions are kept for audit", True)
     failed = pgsweep(capsys, "cleanup", "--table", "sessions", "--dsn", app_db)
     assert failed.code != 0
     with connect(app_db) as conn:

@@ -154,7 +154,10 @@ def _table_count(conn: psycopg.Connection[Any]) -> int:
 
 def _tables(conn: psycopg.Connection[Any]) -> list[str]:
     """The tables with rules, in the order a run works them."""
-    rows = conn.execute("SELECT table_name::text FROM pgsweep.run_order()").fetchall()
+    rows = conn.execute(
+        "SELECT o.table_name::text FROM pgsweep.run_order() o"
+        " WHERE EXISTS (SELECT FROM pg_class c WHERE c.oid = o.table_name)"  # not a dropped one
+    ).fetchall()
     return list(dict.fromkeys(str(r[0]) for r in rows))
 
 

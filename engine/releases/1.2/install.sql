@@ -2804,7 +2804,8 @@ BEGIN
     END IF;
     IF p_outcome <> 'done' AND p_message IS NOT NULL AND p_run_id IS NOT NULL THEN
         PERFORM pgsweep.run_record(p_run_id, p_table, p_column, 0, 0,
-            p_error => replace(p_outcome, '_', ' ') || ': ' || p_message);
+            p_error => CASE WHEN p_outcome = 'failed' THEN p_message
+                            ELSE replace(p_outcome, '_', ' ') || ': ' || p_message END);
     END IF;
     IF p_locked AND pgsweep.rule_lock_holder(p_table, p_column) = pg_backend_pid() THEN
         PERFORM pgsweep.unlock_rule(p_table, p_column);
