@@ -167,7 +167,9 @@ def test_a_renamed_column_is_reported_skipped_everywhere_and_fails_verify_for_th
         ]
         messages = Messages(conn)
         conn.execute("CALL pgsweep.sweep(NULL, 5000, '0', NULL)")
-        assert messages.of("WARNING") == [f"pgsweep: rule public.sessions.expiresAt skipped: {problem}"]
+        assert messages.of("WARNING") == [
+            f"pgsweep: rule public.sessions.expiresAt skipped: {problem}"
+        ]
         counts = conn.execute("SELECT * FROM pgsweep.garbage_counts()").fetchall()
         assert [str(r[0]) for r in counts] == [ATTRIBUTES]
         # Its only rule cannot run: no count, a warning, and no error.
