@@ -1984,8 +1984,9 @@ COMMENT ON FUNCTION pgsweep.rule_lock_keys(regclass, name) IS
 -- column renamed, where no event trigger removed the rule at the time) or the column's type
 -- changed to one that cannot expire, or (age rules) to any other type than the one the rule was
 -- registered for: timestamptz to timestamp, a number to a timestamp, ... change what a value
--- means, and the rule must be told again (its zone, its unit) rather than guess. Every consumer skips such a rule, says so, and goes on
--- with the others; pgsweep verify fails it.
+-- means, and the rule must be told again (its zone, its unit) rather than guess; or the table
+-- it archives into is gone. Every consumer skips such a rule, says so, and goes on with the
+-- others; pgsweep verify fails it.
 CREATE OR REPLACE FUNCTION pgsweep.rule_problem(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE sql STABLE
@@ -2003,6 +2004,12 @@ AS $$
                     AND pa.attnum > 0 AND NOT pa.attisdropped)
             THEN format('parent key %I of %s no longer exists', p_rule.parent_key,
                         p_rule.parent_table::oid)
+        -- A dropped archive leaves its oid behind: every batch would fail on it.
+        WHEN p_rule.archive_to IS NOT NULL AND NOT EXISTS (
+                 SELECT FROM pg_class c WHERE c.oid = p_rule.archive_to AND c.relkind IN ('r', 'p'))
+            THEN format('its archive table %s no longer exists (pgsweep.set_archive(%L, %L, '''')'
+                        ' to delete without archiving, or point it at a new archive)',
+                        p_rule.archive_to::oid, p_rule.table_name, p_rule.column_name)
         WHEN p_rule.kind = 'age' AND a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype,
                                 'smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
                                 'numeric'::regtype, 'double precision'::regtype, 'real'::regtype)
