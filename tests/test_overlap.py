@@ -73,8 +73,8 @@ def test_two_sweeps_of_one_rule_at_once_one_works_the_other_skips_and_says_so(db
             row = conn.execute("CALL pgsweep.sweep('overlap')").fetchone()
             assert row == (0,)
             assert len(notices.matching(f"skipped: {OTHER_RUN}")) == 1, notices.messages
-            first = notices.messages[0]
-            assert first.startswith("WARNING: pgsweep: rule public.overlap.expires_at"), first
+            said = notices.messages[0]
+            assert said.startswith("WARNING: pgsweep: rule public.overlap.expires_at"), said
     finally:
         thread.join(120)
     assert first_done == [6000]
