@@ -38,9 +38,10 @@ JUSTIFIED_SECURITY_DEFINER = {
     "pgsweep.sweep_on_insert()",
     # whoever drops a table of theirs has the event trigger forget its rules, with no grant
     "pgsweep.forget_dropped_rules()",
-    # a role allowed to sweep records its runs with no right on the history tables
+    # a role allowed to sweep records its runs with no right on the history tables (run_end,
+    # which ANALYZEs, runs with its caller's rights and closes the run through run_close)
     "pgsweep.run_begin(text,boolean)",
-    "pgsweep.run_end(bigint,text,text)",
+    "pgsweep.run_close(bigint,text,text)",
     "pgsweep.run_record(bigint,regclass,name,bigint,bigint,integer,interval,"
     "timestamp with time zone,text,bigint)",
     # a sweeping role locks the rule it works on against change, with no UPDATE on the rules

@@ -4,7 +4,7 @@
 -- it finishes the job.
 -- Run with:  psql -X -d "$DATABASE_URL" -f engine/releases/1.2/downgrade.sql
 -- Removing what 1.2 added is what this file is for.
--- squawk-ignore-file ban-drop-function, ban-drop-column, ban-drop-table, ban-drop-view
+-- squawk-ignore-file ban-drop-function, ban-drop-column, ban-drop-table, ban-drop-view, ban-drop-constraint
 \set ON_ERROR_STOP on
 
 BEGIN;
@@ -76,6 +76,82 @@ DROP FUNCTION IF EXISTS pgsweep.run_order(regclass);
 -- Grants made on pgsweep.rule_status since must be made again.
 DROP VIEW IF EXISTS pgsweep.rule_status;
 ALTER TABLE pgsweep.expiry_rule DROP COLUMN IF EXISTS registered_at;
+
+-- Run history (1.2): 1.1 has no pgsweep.idle_run and no status 'stopped'. The idle runs are
+-- counted into rule_counter first (as run_housekeeping does), so the counters never go down;
+-- a stopped run becomes what 1.1 holds, 'succeeded' with an error saying it stopped.
+DO $$
+BEGIN
+    IF to_regclass('pgsweep.idle_run') IS NOT NULL THEN  -- gone when this file runs again
+        INSERT INTO pgsweep.rule_counter AS c (table_name, column_name, runs_total, last_success_at)
+        SELECT u.table_name, u.column_name, count(*), max(i.ended_at)
+          FROM pgsweep.idle_run i
+         CROSS JOIN LATERAL unnest(i.table_names, i.column_names) AS u(table_name, column_name)
+         GROUP BY u.table_name, u.column_name
+        ON CONFLICT (table_name, column_name) DO UPDATE
+           SET runs_total = c.runs_total + excluded.runs_total,
+               last_success_at = greatest(c.last_success_at, excluded.last_success_at);
+        DELETE FROM pgsweep.idle_run;
+    END IF;
+END $$;
+ALTER TABLE pgsweep.run DROP CONSTRAINT IF EXISTS run_status_known;
+UPDATE pgsweep.run
+   SET status = 'succeeded',
+       error = 'stopped before it finished' || coalesce(': ' || error, '')
+ WHERE status = 'stopped';
+-- 1.1's constraint, as its install creates it (the table is small: the history of 30 days).
+-- squawk-ignore constraint-missing-not-valid
+ALTER TABLE pgsweep.run ADD CONSTRAINT run_status_known
+    CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted'));
+-- The views that read pgsweep.idle_run, as 1.1 has them (CREATE OR REPLACE keeps their grants),
+-- before the table goes.
+-- The totals of every rule since the engine was installed, whatever the history's retention:
+-- the runs pruned (pgsweep.rule_counter), the runs kept (pgsweep.run_rule) and the insert
+-- trigger's sweeps not folded yet. What Prometheus counters read: they only grow. A failure is
+-- a rule a run skipped or failed on, or a run that failed or was interrupted.
+CREATE OR REPLACE VIEW pgsweep.rule_counters AS
+SELECT t.table_name, t.column_name,
+       sum(t.rows_deleted)::bigint AS rows_deleted_total,
+       sum(t.rows_archived)::bigint AS rows_archived_total,
+       sum(t.runs)::bigint AS runs_total,
+       sum(t.failures)::bigint AS failures_total,
+       max(t.last_success_at) AS last_success_at
+  FROM (SELECT c.table_name, c.column_name, c.rows_deleted_total AS rows_deleted,
+               c.rows_archived_total AS rows_archived, c.runs_total AS runs,
+               c.failures_total AS failures, c.last_success_at
+          FROM pgsweep.rule_counter c
+        UNION ALL
+        SELECT rr.table_name, rr.column_name, rr.rows_deleted, rr.rows_archived,
+               CASE WHEN r.status <> 'running' THEN 1 ELSE 0 END,
+               CASE WHEN rr.error IS NOT NULL OR r.status IN ('failed', 'interrupted')
+                    THEN 1 ELSE 0 END,
+               CASE WHEN rr.error IS NULL AND r.status = 'succeeded' THEN rr.ended_at END
+          FROM pgsweep.run_rule rr JOIN pgsweep.run r ON r.run_id = rr.run_id
+        UNION ALL
+        SELECT s.table_name, s.column_name, s.rows_deleted, 0, 0, 0, s.swept_at
+          FROM pgsweep.trigger_sweep s) t
+ GROUP BY t.table_name, t.column_name;
+COMMENT ON VIEW pgsweep.rule_counters IS
+    'Per rule totals since install (monotonic): pruned runs, kept history, unfolded trigger sweeps';
+-- The last run of every rule that has one (the insert trigger's daily aggregate aside), and how
+-- it went for that rule: what pg_cron's job_run_details cannot say (it keeps "CALL").
+CREATE OR REPLACE VIEW pgsweep.rule_last_run AS
+SELECT DISTINCT ON (rr.table_name, rr.column_name)
+       rr.table_name, rr.column_name, rr.run_id, r.invoked_by, r.role_name,
+       rr.started_at, rr.ended_at, s.status AS run_status,
+       coalesce(rr.error, CASE WHEN s.status <> 'succeeded' THEN r.error END) AS error,
+       rr.rows_deleted, rr.rows_archived, rr.batches, rr.pauses, rr.paused_for
+  FROM pgsweep.run_rule rr
+  JOIN pgsweep.run r ON r.run_id = rr.run_id,
+       LATERAL (SELECT CASE WHEN r.status = 'running' AND NOT pgsweep.run_alive(r.run_id, r.pid)
+                THEN 'interrupted' ELSE r.status END AS status) s
+ WHERE r.invoked_by <> 'trigger'
+ ORDER BY rr.table_name, rr.column_name, rr.started_at DESC, rr.run_id DESC;
+COMMENT ON VIEW pgsweep.rule_last_run IS
+    'The last recorded run of each rule (trigger sweeps aside) with its counts and error';
+DROP TABLE IF EXISTS pgsweep.idle_run;
+DROP FUNCTION IF EXISTS pgsweep.run_close(bigint, text, text);
+DROP FUNCTION IF EXISTS pgsweep.run_write_pending(jsonb);
 
 DELETE FROM pgsweep.release WHERE version = '1.2';
 COMMIT;

@@ -209,6 +209,27 @@ ALTER TABLE pgsweep.expiry_rule
 COMMENT ON COLUMN pgsweep.expiry_rule.registered_at IS
     'When the rule was first registered (kept when it is registered again)';
 
+-- ---- tables/idle_run.sql ----------------------------------------
+-- Runs inside one transaction (sweep_table, the cleanup functions over it) that deleted,
+-- archived and failed nothing: one short insert-only row each instead of a run and its rules,
+-- so that the app's frequent calls cost one insert (docs/observability.md). The rules it swept
+-- are the parallel arrays; run_id is the one run_begin drew (no pgsweep.run row has it).
+-- run_housekeeping folds the rows into pgsweep.rule_counter (runs_total, last_success_at), all
+-- but each rule's newest, which pgsweep.rule_last_run shows as the rule's last run when it is;
+-- pgsweep.rule_counters adds the rows not folded yet.
+CREATE TABLE IF NOT EXISTS pgsweep.idle_run (
+    run_id       bigint      NOT NULL,
+    started_at   timestamptz NOT NULL,
+    ended_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    invoked_by   text        NOT NULL,
+    role_name    name        NOT NULL DEFAULT session_user,
+    table_names  text[]      NOT NULL,
+    column_names name[]      NOT NULL,
+    batches      bigint[]    NOT NULL
+);
+COMMENT ON TABLE pgsweep.idle_run IS
+    'Function runs that deleted nothing, not yet folded into pgsweep.rule_counter';
+
 -- ---- tables/release.sql ----------------------------------------
 -- The engine releases applied to this database, newest last: the engine's own version record,
 -- apart from any application's migration history (alembic_version, flyway_schema_history, …).
@@ -242,11 +263,13 @@ COMMENT ON TABLE pgsweep.rule_counter IS
 -- One row per cleanup run (docs/observability.md): when, who, how it was invoked, how it ended,
 -- and what it did in total. CALL pgsweep.sweep() and the command's client-driven batches commit
 -- the row at the start ('running') and update it batch by batch, so a run that was killed stays
--- 'running' until pgsweep.run_begin (or pgsweep.run_mark_interrupted) sees that its session is
--- gone and marks it 'interrupted'. sweep_table() and the cleanup functions record in the
--- caller's transaction: a run whose transaction rolls back leaves no row, as it deletes nothing.
+-- 'running' until pgsweep.run_housekeeping (from the next run_begin) sees that its session is
+-- gone and marks it 'interrupted'. A run cut by its time budget (pgsweep.max_run_time) ends
+-- 'stopped': neither a failure nor a full success. sweep_table() and the cleanup functions
+-- record in the caller's transaction: a run whose transaction rolls back leaves no row, as it
+-- deletes nothing; one that deleted nothing writes only a row of pgsweep.idle_run.
 -- The insert trigger's sweeps are counted in aggregate: one 'trigger' run per day.
--- Kept for pgsweep.history_retention() (30 days), pruned by run_begin.
+-- Kept for pgsweep.history_retention() (30 days), pruned by run_housekeeping.
 CREATE TABLE IF NOT EXISTS pgsweep.run (
     run_id         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     started_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -266,8 +289,20 @@ CREATE TABLE IF NOT EXISTS pgsweep.run (
     CONSTRAINT run_invoked_by_known
         CHECK (invoked_by IN ('procedure', 'function', 'cli', 'scheduler', 'trigger')),
     CONSTRAINT run_status_known
-        CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted'))
+        CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted', 'stopped'))
 );
+-- 1.1's constraint had no 'stopped' (a run cut by pgsweep.max_run_time); replaced on upgrade
+-- with the very expression above, so a fresh and an upgraded engine have one catalog.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint c
+                    WHERE c.conrelid = 'pgsweep.run'::regclass AND c.conname = 'run_status_known'
+                      AND pg_get_constraintdef(c.oid) LIKE '%stopped%') THEN
+        ALTER TABLE pgsweep.run DROP CONSTRAINT IF EXISTS run_status_known;
+        ALTER TABLE pgsweep.run ADD CONSTRAINT run_status_known
+            CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted', 'stopped'));
+    END IF;
+END $$;
 -- Created with the table, empty: nothing to wait for (and CONCURRENTLY cannot run in the
 -- install's transaction).
 -- squawk-ignore require-concurrent-index-creation
@@ -496,17 +531,20 @@ COMMENT ON FUNCTION pgsweep.add_rule(regclass, name, interval, text, text, text)
 
 -- ---- functions/analyze_share.sql ----------------------------------------
 -- A run that deleted at least this share of a table's rows (pg_class.reltuples before the run)
--- ANALYZEs it at its end (run_end): 0.1, unless the setting pgsweep.analyze_share says otherwise.
+-- ANALYZEs it at its end (run_end, with the caller's rights): 0.1, unless the setting
+-- pgsweep.analyze_share says otherwise. Kept within (0, 1]: a share of 0 or less would analyze
+-- every table a run touched, one above 1 none; such a value means the default.
 CREATE OR REPLACE FUNCTION pgsweep.analyze_share()
 RETURNS double precision
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(nullif(current_setting('pgsweep.analyze_share', true), '')::double precision,
-                    0.1)
+    SELECT CASE WHEN s.share > 0 AND s.share <= 1 THEN s.share ELSE 0.1 END
+      FROM (SELECT nullif(current_setting('pgsweep.analyze_share', true), '')::double precision
+                       AS share) s
 $$;
 COMMENT ON FUNCTION pgsweep.analyze_share() IS
-    'Share of a table a run must delete to ANALYZE it (setting pgsweep.analyze_share, default 0.1)';
+    'Share of a table a run must delete to ANALYZE it (setting pgsweep.analyze_share within (0, 1], default 0.1)';
 
 -- ---- functions/archiving_statement.sql ----------------------------------------
 -- A purge's DELETE (p_delete, built by purge_statement or skip_locked_statement), made to move
@@ -687,6 +725,9 @@ COMMENT ON FUNCTION pgsweep.column_type(regclass, name) IS 'The type of a table 
 -- table's rules: the view holds their conditions as they were). security_invoker: the reader's
 -- own rights and row-level security apply, never the creator's. The cutoffs are expressions of
 -- now() (rule_condition(..., p_as_of_now => true)), evaluated at each read. Returns the view.
+-- p_view is a name as SQL writes it, [schema.]view (parse_ident: "My View" keeps its case and
+-- space, my_view is folded to lower case; without a schema, the table's); anything else is
+-- refused before any statement runs, and each part is quoted (%I) into the statements.
 CREATE OR REPLACE FUNCTION pgsweep.create_live_view(p_table regclass, p_view text DEFAULT NULL)
 RETURNS regclass
 LANGUAGE plpgsql VOLATILE
@@ -695,7 +736,20 @@ AS $$
 DECLARE
     v_name  text;
     v_marks text;
+    v_parts text[];
 BEGIN
+    IF p_view IS NOT NULL THEN
+        BEGIN
+            v_parts := parse_ident(p_view);
+        EXCEPTION WHEN invalid_parameter_value THEN
+            v_parts := NULL;
+        END;
+        IF cardinality(v_parts) NOT BETWEEN 1 AND 2 OR v_parts IS NULL THEN
+            RAISE EXCEPTION 'pgsweep: % is not a view name ([schema.]name)', quote_literal(p_view)
+                USING ERRCODE = 'invalid_name',
+                      HINT = 'Double-quote a name with spaces or capitals: "My view".';
+        END IF;
+    END IF;
     SELECT string_agg(format('(%s)', pgsweep.rule_condition(r, NULL, NULL, true)), ' OR '
                       ORDER BY r.column_name)
       INTO v_marks
@@ -705,9 +759,14 @@ BEGIN
         RAISE EXCEPTION 'table % has no expiry rule that can run', p_table
             USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
     END IF;
-    SELECT coalesce(p_view, format('%I.%I', n.nspname, c.relname || '_live')) INTO v_name
+    -- A name without a schema goes in the table's (the pinned search_path would say pg_catalog).
+    SELECT CASE cardinality(v_parts)
+                WHEN 2 THEN format('%I.%I', v_parts[1], v_parts[2])
+                WHEN 1 THEN format('%I.%I', n.nspname, v_parts[1])
+                ELSE format('%I.%I', n.nspname, c.relname || '_live') END INTO v_name
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
-    /* Every part is regclass output, %I-quoted or built by rule_condition from quoted parts.
+    /* Every part is regclass output, %I-quoted (the view's name too, part by part) or built by
+     * rule_condition from quoted parts.
      * @plpgsql_check_options: security_warnings = false
      */
     EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS'
@@ -1201,18 +1260,32 @@ COMMENT ON FUNCTION pgsweep.garbage_counts(regclass) IS
     'Rows each expiry rule would delete now (each row counted once per table), index-driven';
 
 -- ---- functions/history_retention.sql ----------------------------------------
--- How long pgsweep.run keeps a run (pruned by run_begin): 30 days, unless the setting
--- pgsweep.history_retention says otherwise (ALTER DATABASE … SET pgsweep.history_retention = '90 days').
+-- How long pgsweep.run keeps a run (pruned by run_housekeeping): 30 days, unless the database
+-- says otherwise (ALTER DATABASE app SET pgsweep.history_retention = '90 days', or ALTER ROLE
+-- ALL SET ...), and never less than a day. Only those stored defaults count, never a session's
+-- SET, PGOPTIONS or a role's own ALTER ROLE: pruning runs inside SECURITY DEFINER routines, and
+-- a role allowed only to EXECUTE them must not choose how much history they delete.
 CREATE OR REPLACE FUNCTION pgsweep.history_retention()
 RETURNS interval
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(nullif(current_setting('pgsweep.history_retention', true), '')::interval,
-                    '30 days')
+    SELECT greatest(
+        coalesce((SELECT nullif(substr(c.setting, length('pgsweep.history_retention=') + 1),
+                                '')::interval
+                    FROM pg_db_role_setting s
+                   CROSS JOIN LATERAL unnest(s.setconfig) AS c(setting)
+                   WHERE s.setrole = 0
+                     AND s.setdatabase IN (0, (SELECT d.oid FROM pg_database d
+                                                WHERE d.datname = current_database()))
+                     AND c.setting LIKE 'pgsweep.history\_retention=%'
+                   -- the database's own default before the one for all databases
+                   ORDER BY s.setdatabase DESC LIMIT 1),
+                 '30 days'),
+        '1 day')
 $$;
 COMMENT ON FUNCTION pgsweep.history_retention() IS
-    'How long run history is kept (setting pgsweep.history_retention, default 30 days)';
+    'How long run history is kept (ALTER DATABASE ... SET pgsweep.history_retention, default 30 days, at least 1 day)';
 
 -- ---- functions/hold_parents.sql ----------------------------------------
 -- Before an orphan rule deletes, no parent may be on its way in: a READ COMMITTED NOT EXISTS
@@ -2059,12 +2132,17 @@ COMMENT ON FUNCTION pgsweep.run_alive(bigint, bigint) IS
 -- Start recording a cleanup run; returns its run_id for run_record and run_end. p_invoked_by is
 -- what the caller is ('procedure', 'function', 'cli'); a pg_cron session records 'scheduler',
 -- and a session may state its own with the setting pgsweep.invoked_by (the pgsweep command sets
--- 'cli'). A run that commits before it ends (p_commits: the procedure, client-driven batches)
--- holds a session advisory lock until run_end, so that once its session is gone it shows as
--- 'interrupted' (run_alive). Before the run, cheap housekeeping (skipped when another run_begin
--- is doing it): mark interrupted runs, prune history past history_retention(), fold the insert
--- trigger's sweeps into their day's 'trigger' run.
--- run_begin, run_record and run_end are SECURITY DEFINER: a role allowed to sweep (EXECUTE on
+-- 'cli').
+-- A run that commits before it ends (p_commits: the procedure, client-driven batches) writes its
+-- row at once and holds a session advisory lock until run_end, so that once its session is gone
+-- it shows as 'interrupted' (run_alive); before it, cheap housekeeping (run_housekeeping,
+-- skipped when another run_begin is doing it).
+-- A run inside one transaction (p_commits false: sweep_table) writes nothing yet: its run_id and
+-- the rules recorded so far are kept in the transaction's setting pgsweep.pending_run, and only
+-- a record that deleted, archived, paused or failed writes the run (run_write_pending); one that
+-- did none of that ends as a single row of pgsweep.idle_run (run_close). It tidies the history
+-- only one run_id in 64, so that the app's calls pay for it now and then, never each time.
+-- run_begin, run_record and run_close are SECURITY DEFINER: a role allowed to sweep (EXECUTE on
 -- the engine's routines, DELETE on its tables) records its runs without any right on the history
 -- tables, which only the engine writes; the run names the session's role (session_user).
 CREATE OR REPLACE FUNCTION pgsweep.run_begin(p_invoked_by text, p_commits boolean DEFAULT true)
@@ -2075,83 +2153,153 @@ AS $$
 DECLARE
     v_invoked_by text := coalesce(
         nullif(current_setting('pgsweep.invoked_by', true), ''),
-        CASE WHEN current_setting('application_name') = 'pg_cron'
-                  OR EXISTS (SELECT FROM pg_stat_activity a
-                              WHERE a.pid = pg_backend_pid() AND a.backend_type = 'pg_cron')
-             THEN 'scheduler' END,
-        p_invoked_by);
+        CASE WHEN current_setting('application_name') = 'pg_cron' THEN 'scheduler' END);
+    v_pending text := nullif(current_setting('pgsweep.pending_run', true), '');
     v_run_id bigint;
 BEGIN
+    IF v_pending IS NOT NULL AND NOT (v_pending::jsonb ->> 'written')::boolean THEN
+        -- Two open runs in one transaction: the older is written in full, as any other.
+        PERFORM pgsweep.run_write_pending(v_pending::jsonb);
+    END IF;
+    IF NOT p_commits THEN
+        v_run_id := nextval('pgsweep.run_run_id_seq');
+        IF v_run_id % 64 = 0 AND pg_try_advisory_xact_lock(1886614391, 0) THEN
+            PERFORM pgsweep.run_housekeeping();
+        END IF;
+        PERFORM set_config('pgsweep.pending_run',
+                           jsonb_build_object('run_id', v_run_id,
+                                              'invoked_by', coalesce(v_invoked_by, p_invoked_by),
+                                              'started_at', clock_timestamp(),
+                                              'written', false, 'rules', '[]'::jsonb)::text,
+                           true);
+        RETURN v_run_id;
+    END IF;
     IF pg_try_advisory_xact_lock(1886614391, 0) THEN
         PERFORM pgsweep.run_housekeeping();
     END IF;
     INSERT INTO pgsweep.run (invoked_by, pid, backend_start)
-    SELECT v_invoked_by, pg_backend_pid(),
-           (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())
+    SELECT coalesce(v_invoked_by,
+                    CASE WHEN a.backend_type = 'pg_cron' THEN 'scheduler' END, p_invoked_by),
+           pg_backend_pid(), a.backend_start
+      FROM (SELECT) AS one
+      LEFT JOIN pg_stat_activity a ON a.pid = pg_backend_pid()
     RETURNING run_id INTO v_run_id;
-    IF p_commits THEN
-        PERFORM pg_advisory_lock(1886614391, (v_run_id % 2147483648)::integer);
-    END IF;
+    PERFORM pg_advisory_lock(1886614391, (v_run_id % 2147483648)::integer);
     RETURN v_run_id;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_begin(text, boolean) IS
     'Record the start of a cleanup run (and tidy the history); returns its run_id';
 
+-- ---- functions/run_close.sql ----------------------------------------
+-- The part of run_end that writes the history, with the engine's rights (SECURITY DEFINER, like
+-- run_begin): the run's status ('succeeded', 'failed', 'stopped'), error and end time, the
+-- release of a committing run's advisory lock; returns the tables the run deleted a large share
+-- of (analyze_share() of pg_class.reltuples, or any rows of a table never analyzed), which
+-- run_end then ANALYZEs with the caller's own rights, never these. A pending run (run_begin with
+-- p_commits false) that succeeded with nothing written ends as one row of pgsweep.idle_run.
+-- Only the session that began a run may end it.
+CREATE OR REPLACE FUNCTION pgsweep.run_close(p_run_id bigint, p_status text, p_error text)
+RETURNS TABLE (table_name regclass, rows_deleted numeric)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_state jsonb := nullif(current_setting('pgsweep.pending_run', true), '')::jsonb;
+    v_pending boolean := (v_state ->> 'run_id')::bigint IS NOT DISTINCT FROM p_run_id;
+BEGIN
+    IF v_pending THEN
+        PERFORM set_config('pgsweep.pending_run', '', true);
+        IF NOT (v_state ->> 'written')::boolean THEN
+            IF p_status = 'succeeded' AND p_error IS NULL THEN
+                INSERT INTO pgsweep.idle_run
+                       (run_id, started_at, invoked_by, table_names, column_names, batches)
+                SELECT p_run_id, (v_state ->> 'started_at')::timestamptz, v_state ->> 'invoked_by',
+                       coalesce(array_agg(r.table_name ORDER BY r.table_name, r.column_name), '{}'),
+                       coalesce(array_agg(r.column_name ORDER BY r.table_name, r.column_name), '{}'),
+                       coalesce(array_agg(r.batches ORDER BY r.table_name, r.column_name), '{}')
+                  FROM (SELECT e.table_name, e.column_name, sum(e.batches)::bigint AS batches
+                          FROM jsonb_to_recordset(v_state -> 'rules')
+                                   AS e(table_name text, column_name name, batches bigint)
+                         GROUP BY e.table_name, e.column_name) r;
+                RETURN;
+            END IF;
+            PERFORM pgsweep.run_write_pending(v_state);
+            PERFORM set_config('pgsweep.pending_run', '', true);
+        END IF;
+    END IF;
+    PERFORM pgsweep.require_own_run(p_run_id);
+    UPDATE pgsweep.run r
+       SET status = p_status, error = p_error, ended_at = clock_timestamp()
+     WHERE r.run_id = p_run_id;
+    -- Only a committing run holds the lock (a pending run never took it): no pg_locks look-up
+    -- for the others.
+    IF NOT v_pending THEN
+        PERFORM pg_advisory_unlock(1886614391, (p_run_id % 2147483648)::integer)
+          FROM pg_locks l
+         WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid()
+           AND l.classid = 1886614391::oid
+           AND l.objid = (p_run_id % 2147483648)::integer::oid AND l.objsubid = 2;
+    END IF;
+    RETURN QUERY
+    SELECT t.oid::regclass, t.deleted
+      FROM (SELECT to_regclass(rr.table_name) AS oid, sum(rr.rows_deleted) AS deleted
+              FROM pgsweep.run_rule rr WHERE rr.run_id = p_run_id
+             GROUP BY rr.table_name) t
+      JOIN pg_class c ON c.oid = t.oid
+     WHERE t.deleted > 0
+       AND (c.reltuples < 0 OR t.deleted >= pgsweep.analyze_share() * c.reltuples);
+END $$;
+COMMENT ON FUNCTION pgsweep.run_close(bigint, text, text) IS
+    'Close a run with its status; return the tables it deleted a large share of';
+
 -- ---- functions/run_end.sql ----------------------------------------
--- Close a run: its status ('succeeded', 'failed'), error, end time; and ANALYZE each table it deleted a large share of
--- (analyze_share() of pg_class.reltuples, or any rows of a table never analyzed), so the
--- planner stops costing rows that are gone. ANALYZE reads a sample (300 x
+-- Close a run (run_close: its status 'succeeded', 'failed' or 'stopped', error, end time), then
+-- ANALYZE each table it deleted a large share of, so the planner stops costing rows that are
+-- gone. This function is SECURITY INVOKER on purpose: the ANALYZE runs with the caller's rights
+-- (a table the caller may not analyze is skipped with ANALYZE's own warning), never with the
+-- engine owner's, whatever table names a run recorded. ANALYZE reads a sample (300 x
 -- default_statistics_target rows), not the table; it runs in this transaction, also inside a
--- caller's transaction (unlike VACUUM). Never VACUUM FULL: autovacuum reclaims the space.
--- A table the caller may not analyze is skipped with ANALYZE's own warning; one whose lock is
--- not granted within 100 ms (a VACUUM or an index build holds it) is left to autovacuum, so
--- that a caller holding the table's lock (sweep_table after dropping partitions) never makes
--- the app wait on it. Only the session that began a run may end it.
+-- caller's transaction (unlike VACUUM). Never VACUUM FULL: autovacuum reclaims the space. A
+-- table whose lock is not granted within 100 ms (a VACUUM or an index build holds it) is left to
+-- autovacuum, so that a caller holding the table's lock (sweep_table after dropping partitions)
+-- never makes the app wait on it.
 CREATE OR REPLACE FUNCTION pgsweep.run_end(
     p_run_id bigint, p_status text DEFAULT 'succeeded', p_error text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '100ms'
 AS $$
 DECLARE
     v_table record;
 BEGIN
-    PERFORM pgsweep.require_own_run(p_run_id);
-    UPDATE pgsweep.run r
-       SET status = p_status, error = p_error, ended_at = clock_timestamp()
-     WHERE r.run_id = p_run_id;
-    FOR v_table IN
-        SELECT t.oid::regclass AS rel, t.deleted
-          FROM (SELECT to_regclass(rr.table_name) AS oid, sum(rr.rows_deleted) AS deleted
-                  FROM pgsweep.run_rule rr WHERE rr.run_id = p_run_id
-                 GROUP BY rr.table_name) t
-          JOIN pg_class c ON c.oid = t.oid
-         WHERE t.deleted > 0
-           AND (c.reltuples < 0 OR t.deleted >= pgsweep.analyze_share() * c.reltuples)
+    FOR v_table IN SELECT c.table_name, c.rows_deleted FROM pgsweep.run_close(p_run_id, p_status, p_error) c
     LOOP
-        RAISE NOTICE 'pgsweep: % rows deleted from %: analyzing it', v_table.deleted, v_table.rel;
+        RAISE NOTICE 'pgsweep: % rows deleted from %: analyzing it', v_table.rows_deleted,
+            v_table.table_name;
         BEGIN
-            EXECUTE format('ANALYZE %s', v_table.rel);
+            EXECUTE format('ANALYZE %s', v_table.table_name);
         EXCEPTION WHEN lock_not_available THEN
-            RAISE NOTICE 'pgsweep: % not analyzed: its lock was not granted at once', v_table.rel
+            RAISE NOTICE 'pgsweep: % not analyzed: its lock was not granted at once',
+                v_table.table_name
                 USING HINT = 'Autovacuum analyzes it, or run ANALYZE yourself.';
         END;
     END LOOP;
-    PERFORM pg_advisory_unlock(1886614391, (p_run_id % 2147483648)::integer)
-      FROM pg_locks l
-     WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.classid = 1886614391::oid
-       AND l.objid = (p_run_id % 2147483648)::integer::oid AND l.objsubid = 2;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_end(bigint, text, text) IS
-    'Close a run with its status; ANALYZE the tables it deleted a large share of';
+    'Close a run with its status; ANALYZE, with the caller''s rights, the tables it deleted a large share of';
 
 -- ---- functions/run_housekeeping.sql ----------------------------------------
--- What run_begin does before each run, each step reading only what it changes: runs still
--- 'running' whose session is gone become 'interrupted' (a partial index holds the running ones);
--- runs older than history_retention() go (an index on started_at; their rules with them), their
--- totals added to rule_counter; the
--- insert trigger's sweeps (pgsweep.trigger_sweep) are folded into one 'trigger' run per day.
+-- What committing runs' run_begin does before each run (and an in-transaction run now and
+-- then), each step reading only what it changes: runs still 'running' whose session is gone
+-- become 'interrupted' (a partial index holds the running ones); runs older than
+-- history_retention() go (an index on started_at; their rules with them), their totals added to
+-- rule_counter; the in-transaction runs that deleted nothing (pgsweep.idle_run) are added to
+-- rule_counter (each rule's newest kept); the insert trigger's sweeps (pgsweep.trigger_sweep) are folded into one
+-- 'trigger' run per day. A rule's outcome in a run is the run's status, except that a rule with
+-- no error of a run that failed on other rules succeeded, and so did every rule of a 'stopped'
+-- run but the last one it worked (the one its time budget cut): pgsweep.rule_counters and
+-- pgsweep.rule_last_run say the same.
 CREATE OR REPLACE FUNCTION pgsweep.run_housekeeping()
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -2174,20 +2322,54 @@ BEGIN
     WITH gone AS (
         DELETE FROM pgsweep.run r
          WHERE r.started_at < now() - pgsweep.history_retention() AND r.status <> 'running'
-        RETURNING r.run_id, r.status)
+        RETURNING r.run_id, r.status),
+    outcome AS (
+        SELECT rr.*, g.status,
+               CASE WHEN rr.error IS NULL AND g.status = 'failed'
+                         AND EXISTS (SELECT FROM pgsweep.run_rule o
+                                      WHERE o.run_id = rr.run_id AND o.error IS NOT NULL
+                                        AND o.error NOT LIKE 'skipped: %')
+                    THEN 'succeeded'
+                    WHEN rr.error IS NULL AND g.status = 'stopped'
+                         AND EXISTS (SELECT FROM pgsweep.run_rule o
+                                      WHERE o.run_id = rr.run_id AND o.error IS NULL
+                                        AND (o.started_at, o.table_name, o.column_name)
+                                            > (rr.started_at, rr.table_name, rr.column_name))
+                    THEN 'succeeded'
+                    ELSE g.status END AS outcome
+          FROM gone g JOIN pgsweep.run_rule rr ON rr.run_id = g.run_id)
     INSERT INTO pgsweep.rule_counter AS c
            (table_name, column_name, rows_deleted_total, rows_archived_total, runs_total,
             failures_total, last_success_at)
-    SELECT rr.table_name, rr.column_name, sum(rr.rows_deleted), sum(rr.rows_archived), count(*),
-           count(*) FILTER (WHERE rr.error IS NOT NULL OR g.status <> 'succeeded'),
-           max(rr.ended_at) FILTER (WHERE rr.error IS NULL AND g.status = 'succeeded')
-      FROM gone g JOIN pgsweep.run_rule rr ON rr.run_id = g.run_id
-     GROUP BY rr.table_name, rr.column_name
+    SELECT o.table_name, o.column_name, sum(o.rows_deleted), sum(o.rows_archived), count(*),
+           count(*) FILTER (WHERE o.error IS NOT NULL OR o.outcome IN ('failed', 'interrupted')),
+           max(o.ended_at) FILTER (WHERE o.error IS NULL AND o.outcome = 'succeeded')
+      FROM outcome o
+     GROUP BY o.table_name, o.column_name
     ON CONFLICT (table_name, column_name) DO UPDATE
        SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
            rows_archived_total = c.rows_archived_total + excluded.rows_archived_total,
            runs_total = c.runs_total + excluded.runs_total,
            failures_total = c.failures_total + excluded.failures_total,
+           last_success_at = greatest(c.last_success_at, excluded.last_success_at);
+    -- Each idle run is one successful run of each of its rules, and deleted nothing. Each
+    -- rule's newest stays, for rule_last_run (a later failed run still shows as the last).
+    WITH newest AS (
+        SELECT DISTINCT ON (u.table_name, u.column_name) i.run_id
+          FROM pgsweep.idle_run i
+         CROSS JOIN LATERAL unnest(i.table_names, i.column_names) AS u(table_name, column_name)
+         ORDER BY u.table_name, u.column_name, i.ended_at DESC, i.run_id DESC),
+    gone AS (
+        DELETE FROM pgsweep.idle_run i
+         WHERE NOT EXISTS (SELECT FROM newest n WHERE n.run_id = i.run_id)
+        RETURNING i.*)
+    INSERT INTO pgsweep.rule_counter AS c (table_name, column_name, runs_total, last_success_at)
+    SELECT u.table_name, u.column_name, count(*), max(g.ended_at)
+      FROM gone g
+     CROSS JOIN LATERAL unnest(g.table_names, g.column_names) AS u(table_name, column_name)
+     GROUP BY u.table_name, u.column_name
+    ON CONFLICT (table_name, column_name) DO UPDATE
+       SET runs_total = c.runs_total + excluded.runs_total,
            last_success_at = greatest(c.last_success_at, excluded.last_success_at);
     WITH gone AS (DELETE FROM pgsweep.trigger_sweep t RETURNING t.*)
     SELECT jsonb_agg(d) INTO v_folded
@@ -2226,7 +2408,7 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_housekeeping() IS
-    'Mark interrupted runs, prune old history, fold the insert trigger''s sweeps into daily runs';
+    'Mark interrupted runs, prune old history, count idle runs, fold the insert trigger''s sweeps into daily runs';
 
 -- ---- functions/run_order.sql ----------------------------------------
 -- The rules of a run (every table's, or p_table's), in the order every driver works them: an
@@ -2262,7 +2444,9 @@ COMMENT ON FUNCTION pgsweep.run_order(regclass) IS
 -- Add what one batch (or one whole rule, in a function run) did to a run, in the transaction
 -- that did it: the counts are exact whatever happens to the run later. p_since is when that
 -- work began (the rule's start on its first record). A rule skipped or failed carries p_error.
--- Only the run's own rows are written: two runs at once never wait on each other here.
+-- Only the run's own rows are written: two runs at once never wait on each other here. A record
+-- of a pending run (run_begin with p_commits false) that deleted, archived, paused and failed
+-- nothing is only added to the pending state; any other writes the run first.
 CREATE OR REPLACE FUNCTION pgsweep.run_record(
     p_run_id bigint, p_table regclass, p_column name, p_deleted bigint,
     p_batches bigint DEFAULT 1, p_pauses integer DEFAULT 0, p_paused_for interval DEFAULT '0',
@@ -2273,7 +2457,22 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table text := pgsweep.table_key(p_table);
+    v_state jsonb := nullif(current_setting('pgsweep.pending_run', true), '')::jsonb;
 BEGIN
+    IF (v_state ->> 'run_id')::bigint = p_run_id AND NOT (v_state ->> 'written')::boolean THEN
+        IF p_deleted = 0 AND p_archived = 0 AND p_error IS NULL AND p_pauses = 0
+           AND p_paused_for = '0' THEN
+            PERFORM set_config('pgsweep.pending_run',
+                jsonb_insert(v_state, '{rules, -1}',
+                             jsonb_build_object('table_name', v_table, 'column_name', p_column,
+                                                'started_at', coalesce(p_since, clock_timestamp()),
+                                                'ended_at', clock_timestamp(),
+                                                'batches', p_batches), true)::text,
+                true);
+            RETURN;
+        END IF;
+        PERFORM pgsweep.run_write_pending(v_state);
+    END IF;
     PERFORM pgsweep.require_own_run(p_run_id);
     INSERT INTO pgsweep.run_rule AS rr
            (run_id, table_name, column_name, started_at, ended_at, rows_deleted, rows_archived,
@@ -2298,6 +2497,39 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgsweep.run_record(bigint, regclass, name, bigint, bigint, integer, interval, timestamptz, text, bigint) IS
     'Add one batch''s (or rule''s) counts to a run and its rule';
+
+-- ---- functions/run_write_pending.sql ----------------------------------------
+-- Write a run that run_begin kept pending (p_commits false: see run_begin) into pgsweep.run, with
+-- the rules recorded so far, once a record makes it more than an idle run. Returns the state
+-- with written = true, for the transaction's setting pgsweep.pending_run. Called by the
+-- SECURITY DEFINER recorders, with their rights; a caller of its own needs INSERT on the history.
+CREATE OR REPLACE FUNCTION pgsweep.run_write_pending(p_state jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_run_id bigint := (p_state ->> 'run_id')::bigint;
+    v_state  jsonb := jsonb_set(p_state, '{written}', 'true') - 'rules';
+BEGIN
+    INSERT INTO pgsweep.run (run_id, started_at, invoked_by, pid, batches) OVERRIDING SYSTEM VALUE
+    SELECT v_run_id, (p_state ->> 'started_at')::timestamptz, p_state ->> 'invoked_by',
+           pg_backend_pid(),
+           coalesce((SELECT sum((r.rule ->> 'batches')::bigint)
+                       FROM jsonb_array_elements(p_state -> 'rules') AS r(rule)), 0);
+    INSERT INTO pgsweep.run_rule AS rr (run_id, table_name, column_name, started_at, ended_at,
+                                        batches)
+    SELECT v_run_id, r.table_name, r.column_name, min(r.started_at), max(r.ended_at),
+           sum(r.batches)
+      FROM jsonb_to_recordset(p_state -> 'rules')
+               AS r(table_name text, column_name name, started_at timestamptz,
+                    ended_at timestamptz, batches bigint)
+     GROUP BY r.table_name, r.column_name;
+    PERFORM set_config('pgsweep.pending_run', v_state::text, true);
+    RETURN v_state;
+END $$;
+COMMENT ON FUNCTION pgsweep.run_write_pending(jsonb) IS
+    'Write a pending in-transaction run and its rules so far into pgsweep.run';
 
 -- ---- functions/save_rule.sql ----------------------------------------
 -- Record a checked rule, replacing the one with its (table, column) if any, with the type its
@@ -3214,9 +3446,12 @@ COMMENT ON VIEW pgsweep.rows_deleted_per_day IS
 
 -- ---- views/rule_counters.sql ----------------------------------------
 -- The totals of every rule since the engine was installed, whatever the history's retention:
--- the runs pruned (pgsweep.rule_counter), the runs kept (pgsweep.run_rule) and the insert
--- trigger's sweeps not folded yet. What Prometheus counters read: they only grow. A failure is
--- a rule a run skipped or failed on, or a run that failed or was interrupted.
+-- the runs pruned (pgsweep.rule_counter), the runs kept (pgsweep.run_rule), the in-transaction
+-- runs that deleted nothing (pgsweep.idle_run) and the insert trigger's sweeps not folded yet.
+-- What Prometheus counters read: they only grow. A failure is a rule a run skipped or failed
+-- on, or a rule of a run that failed (unless the run's failure is another rule's) or was
+-- interrupted; a rule a 'stopped' run cut is a run, neither a failure nor a success (its
+-- last_success_at does not move), and every rule that run finished before it succeeded.
 CREATE OR REPLACE VIEW pgsweep.rule_counters AS
 SELECT t.table_name, t.column_name,
        sum(t.rows_deleted)::bigint AS rows_deleted_total,
@@ -3231,34 +3466,77 @@ SELECT t.table_name, t.column_name,
         UNION ALL
         SELECT rr.table_name, rr.column_name, rr.rows_deleted, rr.rows_archived,
                CASE WHEN r.status <> 'running' THEN 1 ELSE 0 END,
-               CASE WHEN rr.error IS NOT NULL OR r.status IN ('failed', 'interrupted')
+               CASE WHEN rr.error IS NOT NULL OR o.outcome IN ('failed', 'interrupted')
                     THEN 1 ELSE 0 END,
-               CASE WHEN rr.error IS NULL AND r.status = 'succeeded' THEN rr.ended_at END
+               CASE WHEN rr.error IS NULL AND o.outcome = 'succeeded' THEN rr.ended_at END
           FROM pgsweep.run_rule rr JOIN pgsweep.run r ON r.run_id = rr.run_id
+         CROSS JOIN LATERAL (
+                SELECT CASE WHEN rr.error IS NULL AND r.status = 'failed'
+                                 AND EXISTS (SELECT FROM pgsweep.run_rule f
+                                              WHERE f.run_id = rr.run_id AND f.error IS NOT NULL
+                                                AND f.error NOT LIKE 'skipped: %')
+                            THEN 'succeeded'
+                            WHEN rr.error IS NULL AND r.status = 'stopped'
+                                 AND EXISTS (SELECT FROM pgsweep.run_rule l
+                                              WHERE l.run_id = rr.run_id AND l.error IS NULL
+                                                AND (l.started_at, l.table_name, l.column_name)
+                                                    > (rr.started_at, rr.table_name, rr.column_name))
+                            THEN 'succeeded'
+                            ELSE r.status END AS outcome) o
+        UNION ALL
+        SELECT u.table_name, u.column_name, 0, 0, 1, 0, i.ended_at
+          FROM pgsweep.idle_run i
+         CROSS JOIN LATERAL unnest(i.table_names, i.column_names) AS u(table_name, column_name)
         UNION ALL
         SELECT s.table_name, s.column_name, s.rows_deleted, 0, 0, 0, s.swept_at
           FROM pgsweep.trigger_sweep s) t
  GROUP BY t.table_name, t.column_name;
 COMMENT ON VIEW pgsweep.rule_counters IS
-    'Per rule totals since install (monotonic): pruned runs, kept history, unfolded trigger sweeps';
+    'Per rule totals since install (monotonic): pruned runs, kept history, idle runs, unfolded trigger sweeps';
 
 -- ---- views/rule_last_run.sql ----------------------------------------
 -- The last run of every rule that has one (the insert trigger's daily aggregate aside), and how
 -- it went for that rule: what pg_cron's job_run_details cannot say (it keeps "CALL").
+-- run_status is the rule's outcome in that run: the run's status (a dead 'running' run shows
+-- 'interrupted'), except 'succeeded' for a rule without error in a run that failed on other
+-- rules, and for every rule a 'stopped' run finished (the last one it worked, cut by the time
+-- budget, is 'stopped'). error is the rule's own, or the run's where the run's failure is the
+-- rule's. An in-transaction run that deleted nothing (pgsweep.idle_run, each rule's newest is
+-- kept there) counts as a run that succeeded with nothing to do.
 CREATE OR REPLACE VIEW pgsweep.rule_last_run AS
-SELECT DISTINCT ON (rr.table_name, rr.column_name)
-       rr.table_name, rr.column_name, rr.run_id, r.invoked_by, r.role_name,
-       rr.started_at, rr.ended_at, s.status AS run_status,
-       coalesce(rr.error, CASE WHEN s.status <> 'succeeded' THEN r.error END) AS error,
+SELECT DISTINCT ON (l.table_name, l.column_name) l.*
+  FROM (
+SELECT rr.table_name, rr.column_name, rr.run_id, r.invoked_by, r.role_name,
+       rr.started_at, rr.ended_at, o.outcome AS run_status,
+       coalesce(rr.error, CASE WHEN o.outcome IN ('failed', 'interrupted') THEN r.error END)
+           AS error,
        rr.rows_deleted, rr.rows_archived, rr.batches, rr.pauses, rr.paused_for
   FROM pgsweep.run_rule rr
   JOIN pgsweep.run r ON r.run_id = rr.run_id,
        LATERAL (SELECT CASE WHEN r.status = 'running' AND NOT pgsweep.run_alive(r.run_id, r.pid)
-                THEN 'interrupted' ELSE r.status END AS status) s
+                THEN 'interrupted' ELSE r.status END AS status) s,
+       LATERAL (SELECT CASE WHEN rr.error IS NULL AND s.status = 'failed'
+                                 AND EXISTS (SELECT FROM pgsweep.run_rule f
+                                              WHERE f.run_id = rr.run_id AND f.error IS NOT NULL
+                                                AND f.error NOT LIKE 'skipped: %')
+                            THEN 'succeeded'
+                            WHEN rr.error IS NULL AND s.status = 'stopped'
+                                 AND EXISTS (SELECT FROM pgsweep.run_rule l
+                                              WHERE l.run_id = rr.run_id AND l.error IS NULL
+                                                AND (l.started_at, l.table_name, l.column_name)
+                                                    > (rr.started_at, rr.table_name, rr.column_name))
+                            THEN 'succeeded'
+                            ELSE s.status END AS outcome) o
  WHERE r.invoked_by <> 'trigger'
- ORDER BY rr.table_name, rr.column_name, rr.started_at DESC, rr.run_id DESC;
+UNION ALL
+SELECT u.table_name, u.column_name, i.run_id, i.invoked_by, i.role_name, i.started_at,
+       i.ended_at, 'succeeded', NULL, 0, 0, u.batches, 0, '0'::interval
+  FROM pgsweep.idle_run i
+ CROSS JOIN LATERAL unnest(i.table_names, i.column_names, i.batches)
+           AS u(table_name, column_name, batches)) l
+ ORDER BY l.table_name, l.column_name, l.started_at DESC, l.run_id DESC;
 COMMENT ON VIEW pgsweep.rule_last_run IS
-    'The last recorded run of each rule (trigger sweeps aside) with its counts and error';
+    'The last recorded run of each rule (trigger sweeps aside) with its outcome for the rule, counts and error';
 
 -- ---- views/rule_status.sql ----------------------------------------
 -- One row per rule: what it leaves, what waits, how far behind the cleanup is, what the history
@@ -3323,12 +3601,9 @@ SELECT k.table_name,
                     ELSE greatest(now() - greatest(c.last_success_at, r.registered_at),
                                   '0'::interval)
                END AS expiry_lag) g
+  -- The error of the rule's last run only: a run that went well after a failure clears it.
   LEFT JOIN LATERAL (
-        SELECT coalesce(rr.error, ru.error) AS error, coalesce(rr.ended_at, ru.ended_at) AS at
-          FROM pgsweep.run_rule rr JOIN pgsweep.run ru ON ru.run_id = rr.run_id
-         WHERE rr.table_name = k.table_name AND rr.column_name = r.column_name
-           AND (rr.error IS NOT NULL OR ru.status IN ('failed', 'interrupted'))
-         ORDER BY rr.started_at DESC, rr.run_id DESC LIMIT 1) le ON true
+        SELECT lr.error, lr.ended_at AS at WHERE lr.error IS NOT NULL) le ON true
   LEFT JOIN LATERAL (
         SELECT (coalesce(sum(rr.rows_deleted), 0)
                 + coalesce((SELECT sum(t.rows_deleted) FROM pgsweep.trigger_sweep t

@@ -4,6 +4,9 @@
 -- table's rules: the view holds their conditions as they were). security_invoker: the reader's
 -- own rights and row-level security apply, never the creator's. The cutoffs are expressions of
 -- now() (rule_condition(..., p_as_of_now => true)), evaluated at each read. Returns the view.
+-- p_view is a name as SQL writes it, [schema.]view (parse_ident: "My View" keeps its case and
+-- space, my_view is folded to lower case; without a schema, the table's); anything else is
+-- refused before any statement runs, and each part is quoted (%I) into the statements.
 CREATE OR REPLACE FUNCTION pgsweep.create_live_view(p_table regclass, p_view text DEFAULT NULL)
 RETURNS regclass
 LANGUAGE plpgsql VOLATILE
@@ -12,7 +15,20 @@ AS $$
 DECLARE
     v_name  text;
     v_marks text;
+    v_parts text[];
 BEGIN
+    IF p_view IS NOT NULL THEN
+        BEGIN
+            v_parts := parse_ident(p_view);
+        EXCEPTION WHEN invalid_parameter_value THEN
+            v_parts := NULL;
+        END;
+        IF cardinality(v_parts) NOT BETWEEN 1 AND 2 OR v_parts IS NULL THEN
+            RAISE EXCEPTION 'pgsweep: % is not a view name ([schema.]name)', quote_literal(p_view)
+                USING ERRCODE = 'invalid_name',
+                      HINT = 'Double-quote a name with spaces or capitals: "My view".';
+        END IF;
+    END IF;
     SELECT string_agg(format('(%s)', pgsweep.rule_condition(r, NULL, NULL, true)), ' OR '
                       ORDER BY r.column_name)
       INTO v_marks
@@ -22,9 +38,14 @@ BEGIN
         RAISE EXCEPTION 'table % has no expiry rule that can run', p_table
             USING ERRCODE = 'no_data_found', HINT = 'Register one with pgsweep.add_rule().';
     END IF;
-    SELECT coalesce(p_view, format('%I.%I', n.nspname, c.relname || '_live')) INTO v_name
+    -- A name without a schema goes in the table's (the pinned search_path would say pg_catalog).
+    SELECT CASE cardinality(v_parts)
+                WHEN 2 THEN format('%I.%I', v_parts[1], v_parts[2])
+                WHEN 1 THEN format('%I.%I', n.nspname, v_parts[1])
+                ELSE format('%I.%I', n.nspname, c.relname || '_live') END INTO v_name
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
-    /* Every part is regclass output, %I-quoted or built by rule_condition from quoted parts.
+    /* Every part is regclass output, %I-quoted (the view's name too, part by part) or built by
+     * rule_condition from quoted parts.
      * @plpgsql_check_options: security_warnings = false
      */
     EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS'

@@ -1,8 +1,13 @@
--- What run_begin does before each run, each step reading only what it changes: runs still
--- 'running' whose session is gone become 'interrupted' (a partial index holds the running ones);
--- runs older than history_retention() go (an index on started_at; their rules with them), their
--- totals added to rule_counter; the
--- insert trigger's sweeps (pgsweep.trigger_sweep) are folded into one 'trigger' run per day.
+-- What committing runs' run_begin does before each run (and an in-transaction run now and
+-- then), each step reading only what it changes: runs still 'running' whose session is gone
+-- become 'interrupted' (a partial index holds the running ones); runs older than
+-- history_retention() go (an index on started_at; their rules with them), their totals added to
+-- rule_counter; the in-transaction runs that deleted nothing (pgsweep.idle_run) are added to
+-- rule_counter (each rule's newest kept); the insert trigger's sweeps (pgsweep.trigger_sweep) are folded into one
+-- 'trigger' run per day. A rule's outcome in a run is the run's status, except that a rule with
+-- no error of a run that failed on other rules succeeded, and so did every rule of a 'stopped'
+-- run but the last one it worked (the one its time budget cut): pgsweep.rule_counters and
+-- pgsweep.rule_last_run say the same.
 CREATE OR REPLACE FUNCTION pgsweep.run_housekeeping()
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -25,20 +30,54 @@ BEGIN
     WITH gone AS (
         DELETE FROM pgsweep.run r
          WHERE r.started_at < now() - pgsweep.history_retention() AND r.status <> 'running'
-        RETURNING r.run_id, r.status)
+        RETURNING r.run_id, r.status),
+    outcome AS (
+        SELECT rr.*, g.status,
+               CASE WHEN rr.error IS NULL AND g.status = 'failed'
+                         AND EXISTS (SELECT FROM pgsweep.run_rule o
+                                      WHERE o.run_id = rr.run_id AND o.error IS NOT NULL
+                                        AND o.error NOT LIKE 'skipped: %')
+                    THEN 'succeeded'
+                    WHEN rr.error IS NULL AND g.status = 'stopped'
+                         AND EXISTS (SELECT FROM pgsweep.run_rule o
+                                      WHERE o.run_id = rr.run_id AND o.error IS NULL
+                                        AND (o.started_at, o.table_name, o.column_name)
+                                            > (rr.started_at, rr.table_name, rr.column_name))
+                    THEN 'succeeded'
+                    ELSE g.status END AS outcome
+          FROM gone g JOIN pgsweep.run_rule rr ON rr.run_id = g.run_id)
     INSERT INTO pgsweep.rule_counter AS c
            (table_name, column_name, rows_deleted_total, rows_archived_total, runs_total,
             failures_total, last_success_at)
-    SELECT rr.table_name, rr.column_name, sum(rr.rows_deleted), sum(rr.rows_archived), count(*),
-           count(*) FILTER (WHERE rr.error IS NOT NULL OR g.status <> 'succeeded'),
-           max(rr.ended_at) FILTER (WHERE rr.error IS NULL AND g.status = 'succeeded')
-      FROM gone g JOIN pgsweep.run_rule rr ON rr.run_id = g.run_id
-     GROUP BY rr.table_name, rr.column_name
+    SELECT o.table_name, o.column_name, sum(o.rows_deleted), sum(o.rows_archived), count(*),
+           count(*) FILTER (WHERE o.error IS NOT NULL OR o.outcome IN ('failed', 'interrupted')),
+           max(o.ended_at) FILTER (WHERE o.error IS NULL AND o.outcome = 'succeeded')
+      FROM outcome o
+     GROUP BY o.table_name, o.column_name
     ON CONFLICT (table_name, column_name) DO UPDATE
        SET rows_deleted_total = c.rows_deleted_total + excluded.rows_deleted_total,
            rows_archived_total = c.rows_archived_total + excluded.rows_archived_total,
            runs_total = c.runs_total + excluded.runs_total,
            failures_total = c.failures_total + excluded.failures_total,
+           last_success_at = greatest(c.last_success_at, excluded.last_success_at);
+    -- Each idle run is one successful run of each of its rules, and deleted nothing. Each
+    -- rule's newest stays, for rule_last_run (a later failed run still shows as the last).
+    WITH newest AS (
+        SELECT DISTINCT ON (u.table_name, u.column_name) i.run_id
+          FROM pgsweep.idle_run i
+         CROSS JOIN LATERAL unnest(i.table_names, i.column_names) AS u(table_name, column_name)
+         ORDER BY u.table_name, u.column_name, i.ended_at DESC, i.run_id DESC),
+    gone AS (
+        DELETE FROM pgsweep.idle_run i
+         WHERE NOT EXISTS (SELECT FROM newest n WHERE n.run_id = i.run_id)
+        RETURNING i.*)
+    INSERT INTO pgsweep.rule_counter AS c (table_name, column_name, runs_total, last_success_at)
+    SELECT u.table_name, u.column_name, count(*), max(g.ended_at)
+      FROM gone g
+     CROSS JOIN LATERAL unnest(g.table_names, g.column_names) AS u(table_name, column_name)
+     GROUP BY u.table_name, u.column_name
+    ON CONFLICT (table_name, column_name) DO UPDATE
+       SET runs_total = c.runs_total + excluded.runs_total,
            last_success_at = greatest(c.last_success_at, excluded.last_success_at);
     WITH gone AS (DELETE FROM pgsweep.trigger_sweep t RETURNING t.*)
     SELECT jsonb_agg(d) INTO v_folded
@@ -77,4 +116,4 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_housekeeping() IS
-    'Mark interrupted runs, prune old history, fold the insert trigger''s sweeps into daily runs';
+    'Mark interrupted runs, prune old history, count idle runs, fold the insert trigger''s sweeps into daily runs';

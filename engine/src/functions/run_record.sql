@@ -1,7 +1,9 @@
 -- Add what one batch (or one whole rule, in a function run) did to a run, in the transaction
 -- that did it: the counts are exact whatever happens to the run later. p_since is when that
 -- work began (the rule's start on its first record). A rule skipped or failed carries p_error.
--- Only the run's own rows are written: two runs at once never wait on each other here.
+-- Only the run's own rows are written: two runs at once never wait on each other here. A record
+-- of a pending run (run_begin with p_commits false) that deleted, archived, paused and failed
+-- nothing is only added to the pending state; any other writes the run first.
 CREATE OR REPLACE FUNCTION pgsweep.run_record(
     p_run_id bigint, p_table regclass, p_column name, p_deleted bigint,
     p_batches bigint DEFAULT 1, p_pauses integer DEFAULT 0, p_paused_for interval DEFAULT '0',
@@ -12,7 +14,22 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table text := pgsweep.table_key(p_table);
+    v_state jsonb := nullif(current_setting('pgsweep.pending_run', true), '')::jsonb;
 BEGIN
+    IF (v_state ->> 'run_id')::bigint = p_run_id AND NOT (v_state ->> 'written')::boolean THEN
+        IF p_deleted = 0 AND p_archived = 0 AND p_error IS NULL AND p_pauses = 0
+           AND p_paused_for = '0' THEN
+            PERFORM set_config('pgsweep.pending_run',
+                jsonb_insert(v_state, '{rules, -1}',
+                             jsonb_build_object('table_name', v_table, 'column_name', p_column,
+                                                'started_at', coalesce(p_since, clock_timestamp()),
+                                                'ended_at', clock_timestamp(),
+                                                'batches', p_batches), true)::text,
+                true);
+            RETURN;
+        END IF;
+        PERFORM pgsweep.run_write_pending(v_state);
+    END IF;
     PERFORM pgsweep.require_own_run(p_run_id);
     INSERT INTO pgsweep.run_rule AS rr
            (run_id, table_name, column_name, started_at, ended_at, rows_deleted, rows_archived,

@@ -60,12 +60,9 @@ SELECT k.table_name,
                     ELSE greatest(now() - greatest(c.last_success_at, r.registered_at),
                                   '0'::interval)
                END AS expiry_lag) g
+  -- The error of the rule's last run only: a run that went well after a failure clears it.
   LEFT JOIN LATERAL (
-        SELECT coalesce(rr.error, ru.error) AS error, coalesce(rr.ended_at, ru.ended_at) AS at
-          FROM pgsweep.run_rule rr JOIN pgsweep.run ru ON ru.run_id = rr.run_id
-         WHERE rr.table_name = k.table_name AND rr.column_name = r.column_name
-           AND (rr.error IS NOT NULL OR ru.status IN ('failed', 'interrupted'))
-         ORDER BY rr.started_at DESC, rr.run_id DESC LIMIT 1) le ON true
+        SELECT lr.error, lr.ended_at AS at WHERE lr.error IS NOT NULL) le ON true
   LEFT JOIN LATERAL (
         SELECT (coalesce(sum(rr.rows_deleted), 0)
                 + coalesce((SELECT sum(t.rows_deleted) FROM pgsweep.trigger_sweep t
