@@ -111,6 +111,7 @@ def test_install_puts_the_engine_alone_into_an_empty_database_and_again_changes_
         "pgsweep.run_rule",
         "pgsweep.rule_counter",
         "pgsweep.trigger_sweep",
+        "pgsweep.idle_run",  # function runs that deleted nothing (1.2)
         "pgsweep.runs",
         "pgsweep.rule_last_run",
         "pgsweep.run_failures",

@@ -3283,6 +3283,7 @@ DECLARE
     v_paused_for_recorded interval := '0'::pg_catalog.interval;
     v_failures text[] := '{}'::text[];
     v_cancel text;
+    v_began boolean;
 BEGIN
     deleted := 0;
     IF p_batch_size IS NULL OR p_batch_size OPERATOR(pg_catalog.<) 1 THEN
@@ -3343,9 +3344,12 @@ BEGIN
                     '%s (%s): %s', v_rule.table_name, v_rule.column_name, v_step.message);
             END IF;
             EXIT WHEN v_step.outcome OPERATOR(pg_catalog.<>) 'more';
+            -- Paced between batches only (not after the step that began the rule, which deleted
+            -- no row): a rule once begun gets at least one batch per run.
+            v_began := v_cursor IS NULL;
             v_cursor := v_step.next_cursor;
             v_size := v_step.next_size;
-            CONTINUE WHEN v_step.partitions_removed OPERATOR(pg_catalog.>) 0;  -- no pause after those
+            CONTINUE WHEN v_began;
             -- Between batches: pace. A cancel while pausing ends the run like one in a step.
             v_reason := NULL;
             BEGIN
