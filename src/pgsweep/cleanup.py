@@ -650,6 +650,12 @@ def _sample(
     with conn.transaction(force_rollback=True):
         conn.execute(f"SET LOCAL lock_timeout = {ESTIMATE_LOCK_TIMEOUT_MS}")
         conn.execute(f"SET LOCAL statement_timeout = {ESTIMATE_STATEMENT_TIMEOUT_MS}")
+        # A deferred foreign key (an ORM's) is checked at COMMIT, which a rolled-back sample
+        # never reaches: checked at the end of each statement, the sample fails where the run
+        # would. The engine deletes with row security off (pgsweep.execute_delete): so does the
+        # sample, so that a policy that would stop the run stops it too.
+        conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        conn.execute("SET LOCAL row_security = off")
         row = conn.execute(
             "SELECT pgsweep.rule_condition(r), pgsweep.batch_boundary_statement("
             "   r.table_name, r.column_name, pgsweep.rule_condition(r), %s)"
@@ -671,9 +677,10 @@ def _sample(
             ).fetchone()
             assert row is not None
             condition = str(row[0])
-        statement = conn.execute(
-            "SELECT pgsweep.purge_statement(%s::regclass, %s, %s)",
-            (table, condition, skip_locked),
+        statement = conn.execute(  # with the rule: its archive and dependents, as a batch
+            "SELECT pgsweep.purge_statement(r.table_name, %s, %s, r) FROM pgsweep.expiry_rule r"
+            " WHERE r.table_name = %s::regclass AND r.column_name = %s",
+            (condition, skip_locked, table, column),
         ).fetchone()
         assert statement is not None
         plans = [probe_plan, _explain(conn, str(statement[0]))]
@@ -681,10 +688,10 @@ def _sample(
             # Every row up to the boundary shares its value: purge_range then takes up to a
             # batch of that value by ctid, skipping held rows. So does the sample.
             statement = conn.execute(
-                "SELECT pgsweep.skip_locked_statement(r.table_name,"
+                "SELECT pgsweep.archiving_statement(r, pgsweep.skip_locked_statement(r.table_name,"
                 "   format('%%s AND %%I = %%L::%%s', pgsweep.rule_condition(r), r.column_name,"
                 "          %s::text, pgsweep.column_type(r.table_name, r.column_name)),"
-                "   NULL, %s::integer)"
+                "   NULL, %s::integer))"
                 " FROM pgsweep.expiry_rule r"
                 " WHERE r.table_name = %s::regclass AND r.column_name = %s",
                 (boundary[0], batch_size, table, column),
@@ -702,7 +709,7 @@ def _sample(
         wal_fpi=sum(int(t.get("WAL FPI", 0)) for t in tops),
         dirtied=sum(int(t.get("Shared Dirtied Blocks", 0)) for t in tops),
         read=sum(int(t.get("Shared Read Blocks", 0)) for t in tops),
-        plan=_describe_node(_outer(deletes[0]["Plan"])),
+        plan=_describe_node(_outer(_delete_node(deletes[0]["Plan"]))),
         locks=locks,
         trigger_seconds=sum(float(t.get("Time", 0)) for p in plans for t in p.get("Triggers", []))
         / 1000,
@@ -751,6 +758,19 @@ def _locks_held(conn: psycopg.Connection[Any]) -> list[str]:
     return out
 
 
+def _delete_node(node: dict[str, Any]) -> dict[str, Any]:
+    """The DELETE of the rule's table in a plan: the plan itself, or, when the engine made the
+    statement whole for the rule (an archive's INSERT, dependents' CTEs), the first DELETE in
+    it, which is the rule's own (``gone``)."""
+    if node.get("Node Type") == "ModifyTable" and node.get("Operation") == "Delete":
+        return node
+    for child in node.get("Plans", []):
+        found = _delete_node(child)
+        if found.get("Operation") == "Delete":
+            return found
+    return node
+
+
 def _outer(node: dict[str, Any]) -> dict[str, Any]:
     """The node that feeds a ModifyTable its rows (its outer child)."""
     for child in node.get("Plans", []):
@@ -761,7 +781,7 @@ def _outer(node: dict[str, Any]) -> dict[str, Any]:
 
 def _deleted(plan: dict[str, Any]) -> int:
     """Rows a DELETE's EXPLAIN ANALYZE fed to the delete (its ModifyTable's outer child)."""
-    scan = _outer(plan["Plan"])
+    scan = _outer(_delete_node(plan["Plan"]))
     return int(scan.get("Actual Rows", 0)) * int(scan.get("Actual Loops", 1))
 
 

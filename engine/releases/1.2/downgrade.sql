@@ -153,6 +153,36 @@ DROP TABLE IF EXISTS pgsweep.idle_run;
 DROP FUNCTION IF EXISTS pgsweep.run_close(bigint, text, text);
 DROP FUNCTION IF EXISTS pgsweep.run_write_pending(jsonb);
 
+-- 1.1 knows no dependents: it would delete a rule's garbage without the rows referencing it (a
+-- batch that fails on the foreign key, at COMMIT for a deferred one) and would delete garbage a
+-- 'keep' dependent holds.
+DO $$
+DECLARE
+    v_dependent record;
+BEGIN
+    IF to_regclass('pgsweep.rule_dependent') IS NULL THEN
+        RETURN;
+    END IF;
+    LOCK TABLE pgsweep.rule_dependent IN EXCLUSIVE MODE;
+    SELECT d.* INTO v_dependent FROM pgsweep.rule_dependent d
+     ORDER BY d.table_name::text, d.column_name, d.referencing_table::text, d.constraint_name LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'rule %.% has a dependent (% of % with action %), which 1.1 cannot run',
+            v_dependent.table_name, v_dependent.column_name, v_dependent.constraint_name,
+            v_dependent.referencing_table, v_dependent.action
+            USING HINT = 'Forget each with SELECT pgsweep.set_dependent(table, column, constraint, NULL) '
+                         '(SELECT * FROM pgsweep.dependents lists them), or stay on 1.2.';
+    END IF;
+END $$;
+DROP VIEW IF EXISTS pgsweep.dependents;
+DROP FUNCTION IF EXISTS pgsweep.set_dependent(regclass, name, name, text, regclass);
+DROP FUNCTION IF EXISTS pgsweep.check_constraints_now(pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.referenced_condition(oid);
+DROP FUNCTION IF EXISTS pgsweep.rule_dependents(pgsweep.expiry_rule);
+DROP FUNCTION IF EXISTS pgsweep.quoted_names(name[]);
+DROP FUNCTION IF EXISTS pgsweep.execute_delete(text);
+DROP TABLE IF EXISTS pgsweep.rule_dependent;
+
 DELETE FROM pgsweep.release WHERE version = '1.2';
 COMMIT;
 

@@ -259,6 +259,30 @@ CREATE TABLE IF NOT EXISTS pgsweep.rule_counter (
 COMMENT ON TABLE pgsweep.rule_counter IS
     'Per rule totals of the runs pruned from the history (pgsweep.rule_counters adds the rest)';
 
+-- ---- tables/rule_dependent.sql ----------------------------------------
+-- 1.2: what a rule's delete does to the rows that reference its garbage through a foreign key
+-- the database does not act on (an ORM's NO ACTION key, often DEFERRABLE INITIALLY DEFERRED,
+-- whose CASCADE or SET NULL the ORM does in the app). One row per (rule, foreign key):
+--   delete:   the referencing rows are deleted in the same statement as the garbage;
+--   set null: their referencing columns are set NULL in the same statement;
+--   keep:     garbage a referencing row points to is not garbage (rule_condition leaves it).
+-- The key is named by its table and its name, which survive a dump and restore (an oid would
+-- not). It references the rule's table, or (one level further) the table of one of the
+-- rule's 'delete' dependents. pgsweep.set_dependent validates and writes it.
+CREATE TABLE IF NOT EXISTS pgsweep.rule_dependent (
+    table_name        regclass NOT NULL,
+    column_name       name     NOT NULL,
+    referencing_table regclass NOT NULL,
+    constraint_name   name     NOT NULL,
+    action            text     NOT NULL,
+    PRIMARY KEY (table_name, column_name, referencing_table, constraint_name),
+    CONSTRAINT rule_dependent_rule FOREIGN KEY (table_name, column_name)
+        REFERENCES pgsweep.expiry_rule (table_name, column_name) ON DELETE CASCADE ON UPDATE CASCADE,
+    CONSTRAINT dependent_action_known CHECK (action IN ('delete', 'set null', 'keep'))
+);
+COMMENT ON TABLE pgsweep.rule_dependent IS
+    'Per rule and referencing foreign key: delete, set null or keep the rows referencing its garbage';
+
 -- ---- tables/run.sql ----------------------------------------
 -- One row per cleanup run (docs/observability.md): when, who, how it was invoked, how it ended,
 -- and what it did in total. CALL pgsweep.sweep() and the command's client-driven batches commit
@@ -547,32 +571,98 @@ COMMENT ON FUNCTION pgsweep.analyze_share() IS
     'Share of a table a run must delete to ANALYZE it (setting pgsweep.analyze_share within (0, 1], default 0.1)';
 
 -- ---- functions/archiving_statement.sql ----------------------------------------
--- A purge's DELETE (p_delete, built by purge_statement or skip_locked_statement), made to move
--- the rows when the rule archives: in the same statement, each row deleted is inserted into
--- the rule's archive_to with every column of the table, archived_at (now()) and archived_by
--- (the rule, "table.column"), so nothing is lost between the two and nothing is archived that
--- was not deleted. ROW_COUNT is the rows inserted: the rows deleted. Otherwise p_delete itself.
+-- A purge's DELETE (p_delete, built by purge_statement or skip_locked_statement), made whole
+-- for the rule, in one statement, so that nothing is lost, duplicated or left dangling between
+-- the parts (a rolled-back batch undoes all of them):
+--   its dependents (pgsweep.rule_dependent): the rows referencing a row deleted are deleted
+--     ('delete') or have their referencing columns set NULL ('set null'), one data-modifying
+--     CTE each reading the deleted rows' keys (RETURNING, so only rows really deleted count,
+--     never rows the condition matched but a concurrent update saved); one level further, the
+--     rows referencing a dependent deleted, the same way;
+--   its archive: each row deleted is inserted into archive_to with every column of the table,
+--     archived_at (now()) and archived_by (the rule, "table.column"), so nothing is archived
+--     that was not deleted.
+-- The foreign keys are checked at the end of the statement (or, deferred, when hold_parents
+-- made them IMMEDIATE), after every part has run. ROW_COUNT is the rows deleted from the
+-- rule's table: the rows archived, or the rows the final SELECT reads from gone. With no
+-- archive and no dependent to act on, p_delete itself.
 CREATE OR REPLACE FUNCTION pgsweep.archiving_statement(p_rule pgsweep.expiry_rule, p_delete text)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_columns text;
+    v_dependent record;
+    v_returning text;
+    v_columns   text;
+    v_parts     text[] := '{}'::text[];
+    v_source    text;
 BEGIN
-    IF p_rule.archive_to IS NULL THEN
+    IF p_rule.archive_to IS NULL
+       AND NOT EXISTS (SELECT FROM pgsweep.rule_dependents(p_rule) d
+                        WHERE d.action IN ('delete', 'set null')) THEN
         RETURN p_delete;
     END IF;
     SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO v_columns
       FROM pg_attribute a
      WHERE a.attrelid = p_rule.table_name AND a.attnum > 0 AND NOT a.attisdropped;
-    RETURN format('WITH gone AS (%s RETURNING %s) INSERT INTO %s (%s, archived_at, archived_by)'
-                  ' SELECT %s, now(), %L FROM gone',
-                  p_delete, v_columns, p_rule.archive_to, v_columns, v_columns,
-                  format('%s.%s', p_rule.table_name, p_rule.column_name));
+    IF p_rule.archive_to IS NOT NULL THEN
+        v_returning := v_columns;
+    ELSE
+        SELECT string_agg(DISTINCT format('%I', c), ', ') INTO v_returning
+          FROM pgsweep.rule_dependents(p_rule) d, unnest(d.referenced_columns) c
+         WHERE d.referenced_table = p_rule.table_name AND d.action IN ('delete', 'set null');
+    END IF;
+    -- Each dependent's CTE is pgsweep_dependent_<n>, n its place in rule_dependents (nearest
+    -- level first), so a CTE one level further names only earlier ones.
+    FOR v_dependent IN
+        SELECT d.* FROM pgsweep.rule_dependents(p_rule) WITH ORDINALITY d
+         WHERE d.action IN ('delete', 'set null') ORDER BY d.ordinality
+    LOOP
+        IF v_dependent.referenced_table = p_rule.table_name THEN
+            v_source := format('SELECT %s FROM gone', pgsweep.quoted_names(v_dependent.referenced_columns));
+        ELSE
+            -- One level further: the keys of the rows that table's 'delete' dependents deleted.
+            SELECT string_agg(format('SELECT %s FROM pgsweep_dependent_%s',
+                                     pgsweep.quoted_names(v_dependent.referenced_columns), e.ordinality),
+                              ' UNION ALL ')
+              INTO v_source
+              FROM pgsweep.rule_dependents(p_rule) WITH ORDINALITY e
+             WHERE e.referencing_table = v_dependent.referenced_table AND e.action = 'delete'
+               AND e.referenced_table = p_rule.table_name;
+            IF v_source IS NULL THEN
+                CONTINUE;   -- nothing deletes from its table: nothing of it to act on
+            END IF;
+        END IF;
+        IF v_dependent.action = 'delete' THEN
+            v_parts := v_parts || format(
+                'pgsweep_dependent_%s AS (DELETE FROM %s WHERE (%s) IN (%s)%s)',
+                v_dependent.ordinality, v_dependent.referencing_table,
+                pgsweep.quoted_names(v_dependent.referencing_columns), v_source,
+                coalesce(' RETURNING ' || (
+                    SELECT string_agg(DISTINCT format('%I', c), ', ')
+                      FROM pgsweep.rule_dependents(p_rule) f, unnest(f.referenced_columns) c
+                     WHERE f.referenced_table = v_dependent.referencing_table
+                       AND f.action IN ('delete', 'set null')), ''));
+        ELSE
+            v_parts := v_parts || format(
+                'pgsweep_dependent_%s AS (UPDATE %s SET %s WHERE (%s) IN (%s))',
+                v_dependent.ordinality, v_dependent.referencing_table,
+                array_to_string(ARRAY(SELECT format('%I = NULL', c)
+                                        FROM unnest(v_dependent.referencing_columns) c), ', '),
+                pgsweep.quoted_names(v_dependent.referencing_columns), v_source);
+        END IF;
+    END LOOP;
+    RETURN format('WITH gone AS (%s RETURNING %s)', p_delete, v_returning)
+        || CASE WHEN cardinality(v_parts) > 0 THEN ', ' || array_to_string(v_parts, ', ') ELSE '' END
+        || CASE WHEN p_rule.archive_to IS NOT NULL THEN
+               format(' INSERT INTO %s (%s, archived_at, archived_by) SELECT %s, now(), %L FROM gone',
+                      p_rule.archive_to, v_columns, v_columns,
+                      format('%s.%s', p_rule.table_name, p_rule.column_name))
+           ELSE ' SELECT FROM gone' END;
 END $$;
 COMMENT ON FUNCTION pgsweep.archiving_statement(pgsweep.expiry_rule, text) IS
-    'A purge''s DELETE, moving the rows into the rule''s archive in the same statement if it archives';
+    'A purge''s DELETE, with its dependents'' deletes or updates and its archive''s insert, in one statement';
 
 -- ---- functions/batch_boundary_statement.sql ----------------------------------------
 -- Where a sweep batch starting at the rows of p_condition ends: the value p_batch_size rows
@@ -591,6 +681,36 @@ AS $$
 $$;
 COMMENT ON FUNCTION pgsweep.batch_boundary_statement(regclass, name, text, integer) IS
     'The probe that finds where a sweep batch ends (for EXPLAIN)';
+
+-- ---- functions/check_constraints_now.sql ----------------------------------------
+-- SET CONSTRAINTS ... IMMEDIATE for the deferred foreign keys that reference what a rule's
+-- batch deletes: its table, and the tables its 'delete' dependents delete from. Returns how
+-- many. Run by hold_parents before every batch. (SET CONSTRAINTS names a constraint by schema
+-- and name; another table's constraint of the same name in that schema is set too.)
+CREATE OR REPLACE FUNCTION pgsweep.check_constraints_now(p_rule pgsweep.expiry_rule)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_names text;
+    v_count integer;
+BEGIN
+    SELECT string_agg(DISTINCT format('%I.%I', n.nspname, c.conname), ', '), count(DISTINCT c.oid)
+      INTO v_names, v_count
+      FROM pg_constraint c
+      JOIN pg_namespace n ON n.oid = c.connamespace
+     WHERE c.contype = 'f' AND c.condeferrable AND c.condeferred
+       AND (c.confrelid = p_rule.table_name
+            OR c.confrelid IN (SELECT d.referencing_table FROM pgsweep.rule_dependents(p_rule) d
+                                WHERE d.action = 'delete' AND d.referenced_table = p_rule.table_name));
+    IF v_names IS NOT NULL THEN
+        EXECUTE 'SET CONSTRAINTS ' || v_names || ' IMMEDIATE';
+    END IF;
+    RETURN v_count;
+END $$;
+COMMENT ON FUNCTION pgsweep.check_constraints_now(pgsweep.expiry_rule) IS
+    'Make the deferred foreign keys on what a rule deletes IMMEDIATE for this transaction';
 
 -- ---- functions/checked_condition.sql ----------------------------------------
 -- A rule's condition, checked and returned in the form the engine stores and runs: deparsed by
@@ -892,16 +1012,19 @@ COMMENT ON FUNCTION pgsweep.default_lag_target() IS
 -- row is held (the common case), else SKIP LOCKED. The exception block is one subtransaction
 -- per call, and a purge makes one call per rule or per committed batch, far below the 64 a
 -- transaction may have before every snapshot in the cluster gets slower.
--- With the rule, a rule that archives moves the rows (pgsweep.archiving_statement); the count
--- is of rows deleted either way.
+-- The SKIP LOCKED pass skips the rows the app holds, but can still wait on a lock beyond them
+-- (a cascade into a child row the app holds, or has updated and not committed): it waits as
+-- briefly as the first pass (pgsweep.execute_delete), and when it too times out the
+-- lock_not_available error goes to the caller, which gives way for this time (never waiting
+-- without limit while the app's next UPDATE of those rows queues behind the sweep).
+-- With the rule, a rule that archives moves the rows, and its dependents are handled
+-- (pgsweep.archiving_statement); the count is of rows deleted either way.
 CREATE OR REPLACE FUNCTION pgsweep.delete_rows(
     p_table regclass, p_condition text, p_rule pgsweep.expiry_rule DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_deleted bigint;
 BEGIN
     BEGIN
         RETURN pgsweep.delete_rows_waiting_briefly(p_table, p_condition, p_rule);
@@ -909,38 +1032,22 @@ BEGIN
         -- That pass is undone; take what is not held now.
         NULL;
     END;
-    /* As in delete_rows_waiting_briefly.
-     * @plpgsql_check_options: security_warnings = false
-     */
-    EXECUTE pgsweep.purge_statement(p_table, p_condition, true, p_rule);
-    GET DIAGNOSTICS v_deleted = ROW_COUNT;
-    RETURN v_deleted;
+    RETURN pgsweep.execute_delete(pgsweep.purge_statement(p_table, p_condition, true, p_rule));
 END $$;
 COMMENT ON FUNCTION pgsweep.delete_rows(regclass, text, pgsweep.expiry_rule) IS
-    'DELETE the matching rows in one pass, or with SKIP LOCKED when a row is held';
+    'DELETE the matching rows in one pass, or with SKIP LOCKED when a row is held (55P03 if that waits too)';
 
 -- ---- functions/delete_rows_waiting_briefly.sql ----------------------------------------
--- The single-pass DELETE, allowed to wait 20 ms for a row lock (well under deadlock_timeout,
--- so in a lock cycle it nearly always times out before the other side's deadlock check runs:
--- only an app that had already waited 980 ms to 1 s is checked first). The SET clause
--- ends with the function, error or not.
+-- The single-pass DELETE, allowed to wait briefly for a row lock (pgsweep.execute_delete says
+-- how long, and why it runs with row security off).
 CREATE OR REPLACE FUNCTION pgsweep.delete_rows_waiting_briefly(
     p_table regclass, p_condition text, p_rule pgsweep.expiry_rule DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '20ms'
 AS $$
-DECLARE
-    v_deleted bigint;
 BEGIN
-    /* purge_statement quotes every identifier (%I, regclass) and value (%L) it puts into the
-     * condition; plpgsql_check cannot follow that into another function.
-     * @plpgsql_check_options: security_warnings = false
-     */
-    EXECUTE pgsweep.purge_statement(p_table, p_condition, false, p_rule);
-    GET DIAGNOSTICS v_deleted = ROW_COUNT;
-    RETURN v_deleted;
+    RETURN pgsweep.execute_delete(pgsweep.purge_statement(p_table, p_condition, false, p_rule));
 END $$;
 COMMENT ON FUNCTION pgsweep.delete_rows_waiting_briefly(regclass, text, pgsweep.expiry_rule) IS
     'DELETE the matching rows in one pass, waiting at most 20 ms for any lock';
@@ -1094,6 +1201,40 @@ $$;
 COMMENT ON FUNCTION pgsweep.exact_count_limit() IS
     'Tables up to this many rows are counted exactly by rule_status (setting, default 100000)';
 
+-- ---- functions/execute_delete.sql ----------------------------------------
+-- Every DELETE the engine builds (purge_statement, skip_locked_statement, archiving_statement)
+-- runs here, the one place that says how it may wait and what it may see:
+--   lock_timeout 20 ms: a lock the statement must wait for (a row the app holds, a foreign
+--     key's cascade into a row the app holds or has updated, a trigger's lock) is waited for at
+--     most that long, well under deadlock_timeout, so in a lock cycle it is almost always the
+--     cleanup that gives way (only an app that had already waited 980 ms to 1 s is checked
+--     first); then lock_not_available (55P03) goes to the caller;
+--   row_security off: a garbage condition read through a policy gives a wrong answer (an
+--     orphan rule would take a child whose parent the policy hides for a missing parent), so a
+--     role a policy applies to gets the error "query would be affected by row-level security
+--     policy" instead; a table's owner (without FORCE) or a BYPASSRLS role runs as before.
+-- Both SET clauses end with the function, error or not. Returns the statement's ROW_COUNT.
+CREATE OR REPLACE FUNCTION pgsweep.execute_delete(p_statement text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '20ms'
+SET row_security = off
+AS $$
+DECLARE
+    v_deleted bigint;
+BEGIN
+    /* Only the engine's statement builders call this (PUBLIC has no EXECUTE); they quote every
+     * identifier (%I, regclass) and value (%L) they put into the statement.
+     * @plpgsql_check_options: security_warnings = false
+     */
+    EXECUTE p_statement;
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    RETURN v_deleted;
+END $$;
+COMMENT ON FUNCTION pgsweep.execute_delete(text) IS
+    'Run a purge''s DELETE waiting at most 20 ms for a lock, with row security off (error, not a wrong answer)';
+
 -- ---- functions/expired_partitions.sql ----------------------------------------
 -- The partitions of a rule's table that hold nothing but garbage: for an age rule without a
 -- condition of its own, on a table range-partitioned on the rule's column alone, those whose
@@ -1216,6 +1357,9 @@ CREATE OR REPLACE FUNCTION pgsweep.garbage_counts(p_table regclass DEFAULT NULL)
 RETURNS TABLE (table_name regclass, column_name name, garbage bigint)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- Counted as the sweep deletes (pgsweep.execute_delete): a policy that hides rows errors here
+-- too, rather than counting the children of parents it hides as orphans.
+SET row_security = off
 AS $$
 DECLARE
     v_rule    pgsweep.expiry_rule;
@@ -1296,6 +1440,7 @@ COMMENT ON FUNCTION pgsweep.history_retention() IS
 -- there is. The lock waits at most 100 ms (app writers queue behind it meanwhile); not
 -- granted, the rule deletes nothing this time (a warning), and false is returned. Only under
 -- READ COMMITTED: a REPEATABLE READ snapshot may predate the lock. Other rules: true, no lock.
+-- Every rule: the deferred foreign keys on what it deletes become IMMEDIATE (below).
 CREATE OR REPLACE FUNCTION pgsweep.hold_parents(p_rule pgsweep.expiry_rule)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
@@ -1303,6 +1448,12 @@ SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '100ms'
 AS $$
 BEGIN
+    -- A foreign key that references the rows this batch deletes (the rule's table, or a table
+    -- its 'delete' dependents delete from) and is checked at COMMIT (DEFERRABLE INITIALLY
+    -- DEFERRED, an ORM's) is checked at the end of each DELETE instead, so that a garbage row
+    -- still referenced fails the batch's statement, where the sweep catches it, not its COMMIT.
+    -- For the rest of this transaction: a batch is one.
+    PERFORM pgsweep.check_constraints_now(p_rule);
     IF p_rule.kind <> 'orphan' THEN
         RETURN true;
     END IF;
@@ -1605,29 +1756,28 @@ COMMENT ON FUNCTION pgsweep.pg_cron_unusable_reason() IS
 -- At most p_rows garbage rows of a rule, oldest first, skipping rows another transaction holds:
 -- the insert trigger's bounded batch. Rows are locked before they are deleted, so the trigger
 -- never waits, whatever the app holds; a lock beyond them (a foreign key's cascade into a row
--- the app holds) is waited for at most 20 ms, then the trigger gives up with a warning. An
--- orphan rule is left to the scheduled sweep: it would lock its parent table inside the app's
--- insert.
+-- the app holds) is waited for briefly (pgsweep.execute_delete), then the trigger gives up with
+-- a warning. Left to the scheduled sweep: an orphan rule (it would lock its parent table inside
+-- the app's insert), and a table that a deferred foreign key no dependent covers references
+-- (a garbage row it references would fail the app's own COMMIT, out of the trigger's reach).
+-- Dependents the rule has are acted on in the same statement (archiving_statement).
 CREATE OR REPLACE FUNCTION pgsweep.purge_few(p_rule pgsweep.expiry_rule, p_rows integer)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '20ms'
 AS $$
-DECLARE
-    v_deleted integer;
 BEGIN
     IF p_rule.kind = 'orphan' THEN
         RETURN 0;
     END IF;
-    /* skip_locked_statement and rule_condition quote every identifier (%I, regclass) and
-     * value (%L).
-     * @plpgsql_check_options: security_warnings = false
-     */
-    EXECUTE pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(
-        p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule.column_name, p_rows));
-    GET DIAGNOSTICS v_deleted = ROW_COUNT;
-    RETURN v_deleted;
+    IF EXISTS (SELECT FROM pg_constraint c
+                WHERE c.contype = 'f' AND c.confrelid = p_rule.table_name
+                  AND c.condeferred AND c.confdeltype IN ('a', 'r')
+                  AND c.oid NOT IN (SELECT d.constraint_oid FROM pgsweep.rule_dependents(p_rule) d)) THEN
+        RETURN 0;
+    END IF;
+    RETURN pgsweep.execute_delete(pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(
+        p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule.column_name, p_rows)));
 END $$;
 COMMENT ON FUNCTION pgsweep.purge_few(pgsweep.expiry_rule, integer) IS
     'Delete up to p_rows garbage rows of a rule, oldest first, skipping held rows';
@@ -1736,6 +1886,53 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgsweep.purge_statement(regclass, text, boolean, pgsweep.expiry_rule) IS
     'The DELETE a purge runs for a condition, with or without SKIP LOCKED, archiving (for EXPLAIN)';
+
+-- ---- functions/quoted_names.sql ----------------------------------------
+-- Column names as a list of quoted identifiers, in order: "a", "b".
+CREATE OR REPLACE FUNCTION pgsweep.quoted_names(p_names name[])
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('%I', n), ', ' ORDER BY i) FROM unnest(p_names) WITH ORDINALITY u (n, i)
+$$;
+COMMENT ON FUNCTION pgsweep.quoted_names(name[]) IS 'Names as a comma-separated list of quoted identifiers';
+
+-- ---- functions/referenced_condition.sql ----------------------------------------
+-- "A row of the referencing table points at this row" through the foreign key p_constraint, as
+-- a condition on the referenced table's row (its columns unqualified, as in rule_condition).
+-- The referencing table's columns are renamed pgsweep_d1, pgsweep_d2, ... in the subquery so
+-- that none of them captures a column of the referenced row with the same name.
+CREATE OR REPLACE FUNCTION pgsweep.referenced_condition(p_constraint oid)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table    regclass;
+    v_aliases  text;
+    v_inner    text;
+    v_outer    text;
+BEGIN
+    SELECT c.conrelid INTO v_table FROM pg_constraint c WHERE c.oid = p_constraint;
+    WITH cols AS (
+        SELECT pa.attnum, format('pgsweep_d%s', row_number() OVER (ORDER BY pa.attnum)) AS alias
+          FROM pg_attribute pa
+         WHERE pa.attrelid = v_table AND pa.attnum > 0 AND NOT pa.attisdropped)
+    SELECT (SELECT string_agg(cols.alias, ', ' ORDER BY cols.attnum) FROM cols),
+           string_agg(format('d.%s', cols.alias), ', ' ORDER BY k.i),
+           string_agg(format('%I', ra.attname), ', ' ORDER BY k.i)
+      INTO v_aliases, v_inner, v_outer
+      FROM pg_constraint c
+     CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY k (n, rn, i)
+      JOIN cols ON cols.attnum = k.n
+      JOIN pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = k.rn
+     WHERE c.oid = p_constraint;
+    RETURN format('EXISTS (SELECT FROM %s AS d (%s) WHERE (%s) = (%s))',
+                  v_table, v_aliases, v_inner, v_outer);
+END $$;
+COMMENT ON FUNCTION pgsweep.referenced_condition(oid) IS
+    'A condition on a referenced row: some row references it through this foreign key';
 
 -- ---- functions/remove_partition.sql ----------------------------------------
 -- Take one partition that holds only garbage (expired_partitions) out of its table and drop it,
@@ -1861,7 +2058,7 @@ COMMENT ON FUNCTION pgsweep.require_own_run(bigint) IS
 --              rule's unit: see pgsweep.epoch_unit_problem);
 --   condition: the condition alone;
 --   orphan:    the key is not NULL and no parent row has it;
--- and the rule's condition, if any. Outside age rules the column may be NULL in garbage rows:
+-- and the rule's condition, if any, and (1.2) no referencing row of a 'keep' dependent. Outside age rules the column may be NULL in garbage rows:
 -- the last range of a sweep (a start, no end) includes them, as the probe sorts them last.
 -- The parent's columns are renamed in the orphan's subquery, so that no parent column captures
 -- a child column of the same name in the key: for a key column the planner makes it an
@@ -1925,6 +2122,16 @@ BEGIN
     IF p_rule.condition IS NOT NULL THEN
         v_parts := v_parts || format('(%s)', p_rule.condition);
     END IF;
+    -- 'keep' dependents (pgsweep.set_dependent): garbage that a row of theirs references stays,
+    -- so counts, the dry run and the delete agree. Not in a kept condition (a live view): a
+    -- kept row is still expired for a reader, and the view reads the rule's table alone.
+    IF NOT p_as_of_now THEN
+        v_parts := v_parts || ARRAY(
+            SELECT format('NOT %s', pgsweep.referenced_condition(d.constraint_oid))
+              FROM pgsweep.rule_dependents(p_rule) WITH ORDINALITY d
+             WHERE d.action = 'keep' AND d.referenced_table = p_rule.table_name
+             ORDER BY d.ordinality);
+    END IF;
     -- NULLs of the walked column can be garbage only outside age rules, in a column that allows
     -- them, and (orphans) when the key is an expression rather than the column itself.
     IF p_from IS NOT NULL AND p_before IS NULL AND p_rule.kind <> 'age'
@@ -1942,6 +2149,33 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgsweep.rule_condition(pgsweep.expiry_rule, text, text, boolean) IS
     'The rows a rule marks as garbage, optionally within [from, before), as an SQL condition';
+
+-- ---- functions/rule_dependents.sql ----------------------------------------
+-- A rule's dependents whose foreign key still exists (a dropped key or table is nothing to act
+-- on), with the columns on both sides in key order: first those referencing the rule's table,
+-- then those one level further (referencing a 'delete' dependent's table).
+CREATE OR REPLACE FUNCTION pgsweep.rule_dependents(p_rule pgsweep.expiry_rule)
+RETURNS TABLE (referencing_table regclass, constraint_name name, action text,
+               referenced_table regclass, referencing_columns name[], referenced_columns name[],
+               constraint_oid oid)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT d.referencing_table, d.constraint_name, d.action, c.confrelid::regclass,
+           ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k (n, i)
+                   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
+           ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k (n, i)
+                   JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i),
+           c.oid
+      FROM pgsweep.rule_dependent d
+      JOIN pg_constraint c
+        ON c.conrelid = d.referencing_table AND c.conname = d.constraint_name
+       AND c.contype = 'f' AND c.conparentid = 0
+     WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name
+     ORDER BY c.confrelid <> p_rule.table_name, d.referencing_table::text, d.constraint_name
+$$;
+COMMENT ON FUNCTION pgsweep.rule_dependents(pgsweep.expiry_rule) IS
+    'A rule''s dependents whose foreign key exists, with its columns, nearest level first';
 
 -- ---- functions/rule_figures.sql ----------------------------------------
 -- The figures of pgsweep.rule_status that read the rule's table. Their cost follows the garbage,
@@ -2659,6 +2893,105 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgsweep.set_archive(regclass, name, text) IS
     'Make a rule archive the rows it deletes (creating or checking the archive table), or stop';
+
+-- ---- functions/set_dependent.sql ----------------------------------------
+-- Say what a rule's delete does to the rows that reference its garbage through the foreign key
+-- p_constraint (docs/rules.md, "Dependents"): 'delete' them, 'set null' their referencing
+-- columns (both in the same statement as the garbage), or 'keep' the garbage they reference;
+-- NULL forgets the key. The key must reference the rule's table, or, one level further, the
+-- table of one of the rule's 'delete' dependents (then 'keep' is refused: its rows are deleted
+-- because their own parent is). p_referencing_table picks the key when two tables have one of
+-- that name. Refused: a key of the rule's table onto itself, 'set null' on a NOT NULL column,
+-- and 'set null' and 'delete' on one table (one statement would change a row twice).
+CREATE OR REPLACE FUNCTION pgsweep.set_dependent(
+    p_table regclass, p_column name, p_constraint name, p_action text,
+    p_referencing_table regclass DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rule pgsweep.expiry_rule;
+    v_key  pg_constraint;
+    v_keys integer;
+BEGIN
+    SELECT r.* INTO v_rule FROM pgsweep.expiry_rule r
+     WHERE r.table_name = p_table AND r.column_name = p_column;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % has no rule on column "%"', p_table, p_column
+            USING ERRCODE = 'no_data_found', HINT = 'Register one first (pgsweep.add_rule).';
+    END IF;
+    IF p_action IS NULL THEN
+        DELETE FROM pgsweep.rule_dependent d
+         WHERE d.table_name = p_table AND d.column_name = p_column
+           AND d.constraint_name = p_constraint
+           AND (p_referencing_table IS NULL OR d.referencing_table = p_referencing_table);
+        RETURN;
+    END IF;
+    IF p_action NOT IN ('delete', 'set null', 'keep') THEN
+        RAISE EXCEPTION 'unknown dependent action "%"', p_action
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'One of: delete, set null, keep.';
+    END IF;
+    SELECT c.* INTO v_key
+      FROM pg_constraint c
+     WHERE c.contype = 'f' AND c.conname = p_constraint AND c.conparentid = 0
+       AND (p_referencing_table IS NULL OR c.conrelid = p_referencing_table)
+       AND (c.confrelid = p_table
+            OR c.confrelid IN (SELECT d.referencing_table FROM pgsweep.rule_dependents(v_rule) d
+                                WHERE d.action = 'delete' AND d.referenced_table = p_table));
+    SELECT count(*) INTO v_keys
+      FROM pg_constraint c
+     WHERE c.contype = 'f' AND c.conname = p_constraint AND c.conparentid = 0
+       AND (p_referencing_table IS NULL OR c.conrelid = p_referencing_table)
+       AND (c.confrelid = p_table
+            OR c.confrelid IN (SELECT d.referencing_table FROM pgsweep.rule_dependents(v_rule) d
+                                WHERE d.action = 'delete' AND d.referenced_table = p_table));
+    IF v_key.oid IS NULL THEN
+        v_keys := 0;
+    END IF;
+    IF v_keys = 0 THEN
+        RAISE EXCEPTION 'no foreign key "%" references % (or a table its rule''s ''delete'' dependents delete from)',
+            p_constraint, p_table
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'The keys referencing it: SELECT conrelid::regclass, conname FROM pg_constraint WHERE confrelid = '
+                         || quote_literal(p_table::text) || '::regclass;';
+    ELSIF v_keys > 1 THEN
+        RAISE EXCEPTION 'foreign key name "%" is ambiguous: % tables have one', p_constraint, v_keys
+            USING ERRCODE = 'ambiguous_object', HINT = 'Name its table (p_referencing_table).';
+    END IF;
+    IF v_key.conrelid = v_key.confrelid OR v_key.conrelid = p_table THEN
+        RAISE EXCEPTION 'foreign key "%" of % references its own table: not handled', p_constraint,
+            v_key.conrelid::regclass USING ERRCODE = 'feature_not_supported';
+    END IF;
+    IF v_key.confrelid <> p_table AND p_action = 'keep' THEN
+        RAISE EXCEPTION 'foreign key "%" references a dependent that is deleted: ''keep'' cannot keep it',
+            p_constraint USING ERRCODE = 'invalid_parameter_value',
+                               HINT = 'Use delete or set null, or keep the dependent itself.';
+    END IF;
+    IF p_action = 'set null' AND EXISTS (
+           SELECT FROM pg_attribute a
+            WHERE a.attrelid = v_key.conrelid AND a.attnum = ANY (v_key.conkey) AND a.attnotnull) THEN
+        RAISE EXCEPTION 'foreign key "%" of %: a referencing column is NOT NULL, it cannot be set null',
+            p_constraint, v_key.conrelid::regclass USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT FROM pgsweep.rule_dependent d
+                WHERE d.table_name = p_table AND d.column_name = p_column
+                  AND d.referencing_table = v_key.conrelid AND d.constraint_name <> p_constraint
+                  AND d.action IN ('delete', 'set null') AND p_action IN ('delete', 'set null')
+                  AND d.action <> p_action) THEN
+        RAISE EXCEPTION 'table % already has a dependent of this rule with the other action',
+            v_key.conrelid::regclass
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'One statement would both delete and update a row of it.';
+    END IF;
+    INSERT INTO pgsweep.rule_dependent AS d
+           (table_name, column_name, referencing_table, constraint_name, action)
+    VALUES (p_table, p_column, v_key.conrelid, p_constraint, p_action)
+    ON CONFLICT (table_name, column_name, referencing_table, constraint_name)
+    DO UPDATE SET action = EXCLUDED.action;
+END $$;
+COMMENT ON FUNCTION pgsweep.set_dependent(regclass, name, name, text, regclass) IS
+    'What a rule''s delete does to the rows referencing its garbage through a foreign key (NULL: forget)';
 
 -- ---- functions/set_lag_target.sql ----------------------------------------
 -- Set the expiry lag a rule may reach before verify and health go red (NULL: back to
@@ -3429,6 +3762,25 @@ BEGIN
 END $$;
 COMMENT ON PROCEDURE pgsweep.sweep(regclass, integer, interval, bigint) IS
     'Delete all garbage, paced, one short transaction per step (pgsweep.sweep_step), recorded in pgsweep.run; CALL outside a transaction block';
+
+-- ---- views/dependents.sql ----------------------------------------
+-- Every dependent of every rule, and whether its foreign key is still there (problem NULL: it
+-- is acted on; a dropped key or table is nothing to act on, and the rule runs without it).
+CREATE OR REPLACE VIEW pgsweep.dependents AS
+SELECT d.table_name::text AS table_name,
+       d.column_name,
+       d.referencing_table::text AS referencing_table,
+       d.constraint_name,
+       d.action,
+       c.confrelid::regclass::text AS referenced_table,
+       c.condeferred AS deferred,
+       CASE WHEN c.oid IS NULL THEN 'the foreign key no longer exists' END AS problem
+  FROM pgsweep.rule_dependent d
+  LEFT JOIN pg_catalog.pg_constraint c
+         ON c.conrelid = d.referencing_table AND c.conname = d.constraint_name
+        AND c.contype = 'f' AND c.conparentid = 0;
+COMMENT ON VIEW pgsweep.dependents IS
+    'Per rule, what its delete does to the rows referencing its garbage, per foreign key';
 
 -- ---- views/rows_deleted_per_day.sql ----------------------------------------
 -- Rows deleted per day (UTC) and rule, every way they went: runs of each kind and the insert

@@ -4,7 +4,7 @@
 --              rule's unit: see pgsweep.epoch_unit_problem);
 --   condition: the condition alone;
 --   orphan:    the key is not NULL and no parent row has it;
--- and the rule's condition, if any. Outside age rules the column may be NULL in garbage rows:
+-- and the rule's condition, if any, and (1.2) no referencing row of a 'keep' dependent. Outside age rules the column may be NULL in garbage rows:
 -- the last range of a sweep (a start, no end) includes them, as the probe sorts them last.
 -- The parent's columns are renamed in the orphan's subquery, so that no parent column captures
 -- a child column of the same name in the key: for a key column the planner makes it an
@@ -67,6 +67,16 @@ BEGIN
     END IF;
     IF p_rule.condition IS NOT NULL THEN
         v_parts := v_parts || format('(%s)', p_rule.condition);
+    END IF;
+    -- 'keep' dependents (pgsweep.set_dependent): garbage that a row of theirs references stays,
+    -- so counts, the dry run and the delete agree. Not in a kept condition (a live view): a
+    -- kept row is still expired for a reader, and the view reads the rule's table alone.
+    IF NOT p_as_of_now THEN
+        v_parts := v_parts || ARRAY(
+            SELECT format('NOT %s', pgsweep.referenced_condition(d.constraint_oid))
+              FROM pgsweep.rule_dependents(p_rule) WITH ORDINALITY d
+             WHERE d.action = 'keep' AND d.referenced_table = p_rule.table_name
+             ORDER BY d.ordinality);
     END IF;
     -- NULLs of the walked column can be garbage only outside age rules, in a column that allows
     -- them, and (orphans) when the key is an expression rather than the column itself.
