@@ -3178,7 +3178,8 @@ COMMENT ON FUNCTION pgsweep.sweep_on_insert() IS
 -- functions, pgsweep cleanup and pgsweep run all repeat, so that every decision about a rule's
 -- rows is taken here, once, inside the step's own transaction:
 --   * the rule is read as it is now, its row locked until the step commits (locked_rule): a
---     rule changed or removed by another session applies from the next step on;
+--     rule changed or removed by another session applies from the next step on (in the
+--     caller's transaction, sweep_table, it is read unlocked: see below);
 --   * the rule is skipped, with a warning, when it cannot run (rule_problem), is gone, or
 --     another run holds it (lock_rule, waiting pgsweep.lock_wait);
 --   * p_cursor NULL begins the rule: its advisory lock is taken (released when the rule is done,
@@ -3238,7 +3239,15 @@ BEGIN
                   HINT = 'Run the sweep on the primary; its deletes reach the standby by replication.';
     END IF;
     BEGIN
-        v_rule := pgsweep.locked_rule(p_table, p_column);
+        IF p_batch_size IS NULL THEN
+            -- In the caller's transaction (one DELETE): the rule as it is at the call. Locking
+            -- it would hold off every change of it until the caller commits, and cost the
+            -- no-op call a transaction id.
+            SELECT r.* INTO v_rule FROM pgsweep.expiry_rule r
+             WHERE r.table_name = p_table AND r.column_name = p_column;
+        ELSE
+            v_rule := pgsweep.locked_rule(p_table, p_column);
+        END IF;
     EXCEPTION WHEN lock_not_available THEN
         PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
                                        'skipped', 'another session is changing the rule');
