@@ -26,7 +26,8 @@ MONITOR_GRANTS = (
     " pgsweep.epoch_scale(pgsweep.expiry_rule),"
     " pgsweep.rule_figures(pgsweep.expiry_rule), pgsweep.table_key(regclass),"
     " pgsweep.default_lag_target(), pgsweep.exact_count_limit(),"
-    " pgsweep.run_alive(bigint, bigint)"
+    " pgsweep.run_alive(bigint, bigint),"
+    " pgsweep.rule_dependents(pgsweep.expiry_rule), pgsweep.referenced_condition(oid)"
     " TO {monitor}",
     # The tables under a rule, to count their rows (or: GRANT pg_read_all_data TO {monitor}).
     'GRANT USAGE ON SCHEMA "ActingWeb" TO {monitor}',
