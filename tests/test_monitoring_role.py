@@ -15,7 +15,7 @@ from tests.roles import grant, temporary_roles
 
 # Statement for statement as docs/engine.md shows them ({monitor} is the role).
 MONITOR_GRANTS = (
-    "GRANT SELECT ON pgsweep.expiry_rule, pgsweep.rules, pgsweep.release,"
+    "GRANT SELECT ON pgsweep.expiry_rule, pgsweep.rule_dependent, pgsweep.rules, pgsweep.release,"
     " pgsweep.rule_status, pgsweep.runs, pgsweep.rule_last_run, pgsweep.run_failures,"
     " pgsweep.rows_deleted_per_day, pgsweep.rule_counters TO {monitor}",
     "GRANT EXECUTE ON FUNCTION pgsweep.version(), pgsweep.garbage_counts(regclass),"

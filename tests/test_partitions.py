@@ -620,7 +620,8 @@ def test_a_role_that_may_not_drop_the_partitions_still_deletes_every_garbage_row
             db,
             (
                 "GRANT USAGE ON SCHEMA pgsweep TO {r}",
-                "GRANT SELECT ON pgsweep.expiry_rule, pgsweep.rules, pgsweep.release TO {r}",
+                "GRANT SELECT ON pgsweep.expiry_rule, pgsweep.rule_dependent, pgsweep.rules,"
+                " pgsweep.release TO {r}",
                 "GRANT EXECUTE ON ALL ROUTINES IN SCHEMA pgsweep TO {r}",
                 'GRANT USAGE ON SCHEMA "Telemetry" TO {r}',
                 f"GRANT SELECT, DELETE ON {events.table} TO {{r}}",
@@ -633,7 +634,7 @@ def test_a_role_that_may_not_drop_the_partitions_still_deletes_every_garbage_row
             row = conn.execute(
                 "CALL pgsweep.sweep(%s::regclass, 5000, '0', NULL)", (events.table,)
             ).fetchone()
-        assert row == (WHOLE_ROWS + 2,)
+        assert row == (WHOLE_ROWS + 2,), said
         assert len([m for m in said if "cannot be removed: permission denied" in m]) == 3, said
         done = cleanup.cleanup(sweeper.dsn, table=events.table)
         (rule,) = done.tables[0].rules
