@@ -2158,9 +2158,18 @@ CREATE OR REPLACE FUNCTION pgsweep.rule_dependents(p_rule pgsweep.expiry_rule)
 RETURNS TABLE (referencing_table regclass, constraint_name name, action text,
                referenced_table regclass, referencing_columns name[], referenced_columns name[],
                constraint_oid oid)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- PL/pgSQL, not SQL: every batch asks (rule_condition, the statement builders), and PL/pgSQL
+-- keeps the plans a SQL function with a SET clause would make again at each call; a rule with no
+-- dependent (nearly every rule) is answered by one index probe.
 AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pgsweep.rule_dependent d
+                    WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name) THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
     SELECT d.referencing_table, d.constraint_name, d.action, c.confrelid::regclass,
            ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k (n, i)
                    JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
@@ -2172,8 +2181,8 @@ AS $$
         ON c.conrelid = d.referencing_table AND c.conname = d.constraint_name
        AND c.contype = 'f' AND c.conparentid = 0
      WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name
-     ORDER BY c.confrelid <> p_rule.table_name, d.referencing_table::text, d.constraint_name
-$$;
+     ORDER BY c.confrelid <> p_rule.table_name, d.referencing_table::text, d.constraint_name;
+END $$;
 COMMENT ON FUNCTION pgsweep.rule_dependents(pgsweep.expiry_rule) IS
     'A rule''s dependents whose foreign key exists, with its columns, nearest level first';
 
@@ -2296,48 +2305,51 @@ COMMENT ON FUNCTION pgsweep.rule_lock_keys(regclass, name) IS
 -- others; pgsweep verify fails it.
 CREATE OR REPLACE FUNCTION pgsweep.rule_problem(p_rule pgsweep.expiry_rule)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- PL/pgSQL, not SQL: it keeps its plan from call to call (a SQL function with a SET
+-- clause is planned again at every call, and every sweep step asks).
 AS $$
-    SELECT CASE
-        WHEN NOT EXISTS (SELECT FROM pg_class c
-                          WHERE c.oid = p_rule.table_name AND c.relkind IN ('r', 'p'))
-            THEN format('table %s no longer exists', p_rule.table_name::oid)
-        WHEN a.atttypid IS NULL
-            THEN format('column %I of %s no longer exists', p_rule.column_name, p_rule.table_name)
-        WHEN p_rule.kind = 'orphan' AND NOT EXISTS (
-                 SELECT FROM pg_attribute pa
-                  WHERE pa.attrelid = p_rule.parent_table AND pa.attname = p_rule.parent_key
-                    AND pa.attnum > 0 AND NOT pa.attisdropped)
-            THEN format('parent key %I of %s no longer exists', p_rule.parent_key,
-                        p_rule.parent_table::oid)
-        -- A dropped archive leaves its oid behind: every batch would fail on it.
-        WHEN p_rule.archive_to IS NOT NULL AND NOT EXISTS (
-                 SELECT FROM pg_class c WHERE c.oid = p_rule.archive_to AND c.relkind IN ('r', 'p'))
-            THEN format('its archive table %s no longer exists (pgsweep.set_archive(%L, %L, '''')'
-                        ' to delete without archiving, or point it at a new archive)',
-                        p_rule.archive_to::oid, p_rule.table_name, p_rule.column_name)
-        WHEN p_rule.kind = 'age' AND a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype,
-                                'smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
-                                'numeric'::regtype, 'double precision'::regtype, 'real'::regtype)
-            THEN format('column %I of %s has type %s, which cannot expire',
-                        p_rule.column_name, p_rule.table_name, a.atttypid::regtype)
-        WHEN p_rule.kind = 'age' AND a.atttypid <> p_rule.registered_type
-            THEN format('column %I of %s was %s when the rule was registered and is %s now:'
-                        ' register the rule again with pgsweep.add_rule(%L, %L, %L%s)',
-                        p_rule.column_name, p_rule.table_name, p_rule.registered_type,
-                        a.atttypid::regtype, p_rule.table_name::text, p_rule.column_name,
-                        p_rule.keep_for,
-                        CASE WHEN a.atttypid IN ('timestamp'::regtype, 'date'::regtype)
-                             THEN ', p_value_zone => ''<the zone its values are in>'''
-                             WHEN a.atttypid IN ('timestamptz'::regtype) THEN ''
-                             ELSE ', p_epoch_unit => ''seconds'' or ''milliseconds''' END)
-    END
-      FROM (SELECT NULL) AS one
-      LEFT JOIN pg_attribute a
-             ON a.attrelid = p_rule.table_name AND a.attname = p_rule.column_name
-            AND a.attnum > 0 AND NOT a.attisdropped
-$$;
+BEGIN
+    RETURN (SELECT CASE
+            WHEN NOT EXISTS (SELECT FROM pg_class c
+                              WHERE c.oid = p_rule.table_name AND c.relkind IN ('r', 'p'))
+                THEN format('table %s no longer exists', p_rule.table_name::oid)
+            WHEN a.atttypid IS NULL
+                THEN format('column %I of %s no longer exists', p_rule.column_name, p_rule.table_name)
+            WHEN p_rule.kind = 'orphan' AND NOT EXISTS (
+                     SELECT FROM pg_attribute pa
+                      WHERE pa.attrelid = p_rule.parent_table AND pa.attname = p_rule.parent_key
+                        AND pa.attnum > 0 AND NOT pa.attisdropped)
+                THEN format('parent key %I of %s no longer exists', p_rule.parent_key,
+                            p_rule.parent_table::oid)
+            -- A dropped archive leaves its oid behind: every batch would fail on it.
+            WHEN p_rule.archive_to IS NOT NULL AND NOT EXISTS (
+                     SELECT FROM pg_class c WHERE c.oid = p_rule.archive_to AND c.relkind IN ('r', 'p'))
+                THEN format('its archive table %s no longer exists (pgsweep.set_archive(%L, %L, '''')'
+                            ' to delete without archiving, or point it at a new archive)',
+                            p_rule.archive_to::oid, p_rule.table_name, p_rule.column_name)
+            WHEN p_rule.kind = 'age' AND a.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype,
+                                    'smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
+                                    'numeric'::regtype, 'double precision'::regtype, 'real'::regtype)
+                THEN format('column %I of %s has type %s, which cannot expire',
+                            p_rule.column_name, p_rule.table_name, a.atttypid::regtype)
+            WHEN p_rule.kind = 'age' AND a.atttypid <> p_rule.registered_type
+                THEN format('column %I of %s was %s when the rule was registered and is %s now:'
+                            ' register the rule again with pgsweep.add_rule(%L, %L, %L%s)',
+                            p_rule.column_name, p_rule.table_name, p_rule.registered_type,
+                            a.atttypid::regtype, p_rule.table_name::text, p_rule.column_name,
+                            p_rule.keep_for,
+                            CASE WHEN a.atttypid IN ('timestamp'::regtype, 'date'::regtype)
+                                 THEN ', p_value_zone => ''<the zone its values are in>'''
+                                 WHEN a.atttypid IN ('timestamptz'::regtype) THEN ''
+                                 ELSE ', p_epoch_unit => ''seconds'' or ''milliseconds''' END)
+        END
+          FROM (SELECT NULL) AS one
+          LEFT JOIN pg_attribute a
+                 ON a.attrelid = p_rule.table_name AND a.attname = p_rule.column_name
+                AND a.attnum > 0 AND NOT a.attisdropped);
+END $$;
 COMMENT ON FUNCTION pgsweep.rule_problem(pgsweep.expiry_rule) IS
     'Why a rule cannot run (its table or column is gone, retyped or cannot expire), or NULL';
 
@@ -2653,24 +2665,28 @@ COMMENT ON FUNCTION pgsweep.run_housekeeping() IS
 -- orphan rules, parent to child and back, is cut at 8 levels: each is still swept once).
 CREATE OR REPLACE FUNCTION pgsweep.run_order(p_table regclass DEFAULT NULL)
 RETURNS TABLE (table_name regclass, column_name name, depth integer)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- PL/pgSQL, not SQL: it keeps its plan from call to call (a SQL function with a SET
+-- clause is planned again at every call, and every run and sweep_table call asks).
 AS $$
-    WITH RECURSIVE below (table_name, column_name, depth) AS (
-        SELECT r.table_name, r.column_name, 0
-          FROM pgsweep.expiry_rule r
-        UNION ALL
-        SELECT child.table_name, child.column_name, b.depth + 1
+BEGIN
+    RETURN QUERY
+        WITH RECURSIVE below (table_name, column_name, depth) AS (
+            SELECT r.table_name, r.column_name, 0
+              FROM pgsweep.expiry_rule r
+            UNION ALL
+            SELECT child.table_name, child.column_name, b.depth + 1
+              FROM below b
+              JOIN pgsweep.expiry_rule child
+                ON child.kind = 'orphan' AND child.parent_table = b.table_name
+             WHERE b.depth < 8)
+        SELECT b.table_name, b.column_name, max(b.depth)::integer
           FROM below b
-          JOIN pgsweep.expiry_rule child
-            ON child.kind = 'orphan' AND child.parent_table = b.table_name
-         WHERE b.depth < 8)
-    SELECT b.table_name, b.column_name, max(b.depth)::integer
-      FROM below b
-     WHERE p_table IS NULL OR b.table_name = p_table
-     GROUP BY b.table_name, b.column_name
-     ORDER BY max(b.depth), b.table_name::text, b.column_name
-$$;
+         WHERE p_table IS NULL OR b.table_name = p_table
+         GROUP BY b.table_name, b.column_name
+         ORDER BY max(b.depth), b.table_name::text, b.column_name;
+END $$;
 COMMENT ON FUNCTION pgsweep.run_order(regclass) IS
     'The rules a run works, in order: an orphan rule after the rules of its parent table';
 
