@@ -104,7 +104,8 @@ def test_a_bypassrls_role_sweeps_exactly_the_real_orphan(tenant_db: tuple[str, s
 
 
 CASCADE_SCHEMA = """
-CREATE TABLE session (id bigint PRIMARY KEY, expires_at timestamptz NOT NULL, hits integer DEFAULT 0);
+CREATE TABLE session (id bigint PRIMARY KEY, expires_at timestamptz NOT NULL,
+    hits integer DEFAULT 0);
 CREATE INDEX ON session (expires_at);
 CREATE TABLE session_event (id bigint PRIMARY KEY,
     session_id bigint NOT NULL REFERENCES session ON DELETE CASCADE, seen integer DEFAULT 0);

