@@ -28,6 +28,10 @@ MONITOR_GRANTS = (
     " pgsweep.default_lag_target(), pgsweep.exact_count_limit(),"
     " pgsweep.run_alive(bigint, bigint)"
     " TO {monitor}",
+    # 1.2: a rule's 'keep' dependents are part of its garbage condition.
+    "GRANT SELECT ON pgsweep.rule_dependent, pgsweep.dependents TO {monitor}",
+    "GRANT EXECUTE ON FUNCTION pgsweep.rule_dependents(pgsweep.expiry_rule),"
+    " pgsweep.referenced_condition(oid) TO {monitor}",
     # The tables under a rule, to count their rows (or: GRANT pg_read_all_data TO {monitor}).
     'GRANT USAGE ON SCHEMA "ActingWeb" TO {monitor}',
     'GRANT SELECT ON "ActingWeb"."Attributes", sessions TO {monitor}',
