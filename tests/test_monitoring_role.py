@@ -15,7 +15,7 @@ from tests.roles import grant, temporary_roles
 
 # Statement for statement as docs/engine.md shows them ({monitor} is the role).
 MONITOR_GRANTS = (
-    "GRANT SELECT ON pgsweep.expiry_rule, pgsweep.rule_dependent, pgsweep.rules, pgsweep.release,"
+    "GRANT SELECT ON pgsweep.expiry_rule, pgsweep.rules, pgsweep.release,"
     " pgsweep.rule_status, pgsweep.runs, pgsweep.rule_last_run, pgsweep.run_failures,"
     " pgsweep.rows_deleted_per_day, pgsweep.rule_counters TO {monitor}",
     "GRANT EXECUTE ON FUNCTION pgsweep.version(), pgsweep.garbage_counts(regclass),"
@@ -26,9 +26,12 @@ MONITOR_GRANTS = (
     " pgsweep.epoch_scale(pgsweep.expiry_rule),"
     " pgsweep.rule_figures(pgsweep.expiry_rule), pgsweep.table_key(regclass),"
     " pgsweep.default_lag_target(), pgsweep.exact_count_limit(),"
-    " pgsweep.run_alive(bigint, bigint),"
-    " pgsweep.rule_dependents(pgsweep.expiry_rule), pgsweep.referenced_condition(oid)"
+    " pgsweep.run_alive(bigint, bigint)"
     " TO {monitor}",
+    # 1.2: a rule's 'keep' dependents are part of its garbage condition.
+    "GRANT SELECT ON pgsweep.rule_dependent, pgsweep.dependents TO {monitor}",
+    "GRANT EXECUTE ON FUNCTION pgsweep.rule_dependents(pgsweep.expiry_rule),"
+    " pgsweep.referenced_condition(oid) TO {monitor}",
     # The tables under a rule, to count their rows (or: GRANT pg_read_all_data TO {monitor}).
     'GRANT USAGE ON SCHEMA "ActingWeb" TO {monitor}',
     'GRANT SELECT ON "ActingWeb"."Attributes", sessions TO {monitor}',

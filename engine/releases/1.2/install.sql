@@ -705,6 +705,9 @@ BEGIN
             OR c.confrelid IN (SELECT d.referencing_table FROM pgsweep.rule_dependents(p_rule) d
                                 WHERE d.action = 'delete' AND d.referenced_table = p_rule.table_name));
     IF v_names IS NOT NULL THEN
+        /* Every name is quoted with %I above.
+         * @plpgsql_check_options: security_warnings = false
+         */
         EXECUTE 'SET CONSTRAINTS ' || v_names || ' IMMEDIATE';
     END IF;
     RETURN v_count;
@@ -1831,10 +1834,11 @@ BEGIN
     v_type := CASE pgsweep.column_type(v_table, v_column)
                   WHEN 'character'::regtype THEN 'pg_catalog.bpchar'
                   ELSE pgsweep.column_type(v_table, v_column)::text END;
-    EXECUTE pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(
-        v_table, format('%s AND %I = %L::%s', v_condition, v_column, next_from, v_type),
-        NULL, p_batch_size));
-    GET DIAGNOSTICS deleted = ROW_COUNT;
+    -- Through execute_delete, as every delete: its short lock wait, row security off.
+    deleted := pgsweep.execute_delete(pgsweep.archiving_statement(p_rule,
+        pgsweep.skip_locked_statement(
+            v_table, format('%s AND %I = %L::%s', v_condition, v_column, next_from, v_type),
+            NULL, p_batch_size)));
     IF deleted = 0 THEN
         -- Every row left at this value is held (they wait for the next run): the next value.
         -- (Fewer than a batch but more than none: the next probe finds a range past the value,
@@ -2973,7 +2977,7 @@ BEGIN
                          || quote_literal(p_table::text) || '::regclass;';
     ELSIF v_keys > 1 THEN
         RAISE EXCEPTION 'foreign key name "%" is ambiguous: % tables have one', p_constraint, v_keys
-            USING ERRCODE = 'ambiguous_object', HINT = 'Name its table (p_referencing_table).';
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Name its table (p_referencing_table).';
     END IF;
     IF v_key.conrelid = v_key.confrelid OR v_key.conrelid = p_table THEN
         RAISE EXCEPTION 'foreign key "%" of % references its own table: not handled', p_constraint,

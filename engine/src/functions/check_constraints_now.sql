@@ -20,6 +20,9 @@ BEGIN
             OR c.confrelid IN (SELECT d.referencing_table FROM pgsweep.rule_dependents(p_rule) d
                                 WHERE d.action = 'delete' AND d.referenced_table = p_rule.table_name));
     IF v_names IS NOT NULL THEN
+        /* Every name is quoted with %I above.
+         * @plpgsql_check_options: security_warnings = false
+         */
         EXECUTE 'SET CONSTRAINTS ' || v_names || ' IMMEDIATE';
     END IF;
     RETURN v_count;

@@ -46,10 +46,11 @@ BEGIN
     v_type := CASE pgsweep.column_type(v_table, v_column)
                   WHEN 'character'::regtype THEN 'pg_catalog.bpchar'
                   ELSE pgsweep.column_type(v_table, v_column)::text END;
-    EXECUTE pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(
-        v_table, format('%s AND %I = %L::%s', v_condition, v_column, next_from, v_type),
-        NULL, p_batch_size));
-    GET DIAGNOSTICS deleted = ROW_COUNT;
+    -- Through execute_delete, as every delete: its short lock wait, row security off.
+    deleted := pgsweep.execute_delete(pgsweep.archiving_statement(p_rule,
+        pgsweep.skip_locked_statement(
+            v_table, format('%s AND %I = %L::%s', v_condition, v_column, next_from, v_type),
+            NULL, p_batch_size)));
     IF deleted = 0 THEN
         -- Every row left at this value is held (they wait for the next run): the next value.
         -- (Fewer than a batch but more than none: the next probe finds a range past the value,

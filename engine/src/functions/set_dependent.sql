@@ -60,7 +60,7 @@ BEGIN
                          || quote_literal(p_table::text) || '::regclass;';
     ELSIF v_keys > 1 THEN
         RAISE EXCEPTION 'foreign key name "%" is ambiguous: % tables have one', p_constraint, v_keys
-            USING ERRCODE = 'ambiguous_object', HINT = 'Name its table (p_referencing_table).';
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Name its table (p_referencing_table).';
     END IF;
     IF v_key.conrelid = v_key.confrelid OR v_key.conrelid = p_table THEN
         RAISE EXCEPTION 'foreign key "%" of % references its own table: not handled', p_constraint,
