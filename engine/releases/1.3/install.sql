@@ -696,6 +696,19 @@ DECLARE
     v_names text;
     v_count integer;
 BEGIN
+    -- The usual case, answered from pg_trigger's index on the table (pg_constraint has none on
+    -- the referenced table): a plain table whose referencing keys are all checked at once (a
+    -- deferrable key's action triggers on the referenced table are deferrable too), and no
+    -- 'delete' dependent whose table's keys would need looking at.
+    IF (SELECT c.relkind = 'r' AND NOT EXISTS (
+                   SELECT FROM pg_trigger t
+                    WHERE t.tgrelid = c.oid AND t.tgconstraint <> 0 AND t.tginitdeferred)
+          FROM pg_class c WHERE c.oid = p_rule.table_name)
+       AND NOT EXISTS (SELECT FROM pgsweep.rule_dependent d
+                        WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name
+                          AND d.action = 'delete') THEN
+        RETURN 0;
+    END IF;
     SELECT string_agg(DISTINCT format('%I.%I', n.nspname, c.conname), ', '), count(DISTINCT c.oid)
       INTO v_names, v_count
       FROM pg_constraint c
@@ -944,9 +957,11 @@ COMMENT ON FUNCTION pgsweep.cutoff_expression(pgsweep.expiry_rule) IS
 
 -- ---- functions/cutoff_literal.sql ----------------------------------------
 -- The cutoff of a rule as an SQL literal of the column's own type, so the planner sees a
--- constant it can match against the column's index. Rendered in DateStyle ISO: other styles
--- print zone abbreviations, which do not read back uniquely ('IST' for Asia/Kolkata reads back
--- as Israel time). now() - keep_for is reckoned in UTC (a day is 24 hours, whatever daylight
+-- constant it can match against the column's index. Written with to_char in ISO 8601 with a
+-- numeric offset and the era, which every DateStyle reads back as written (DateStyle's own
+-- output may print zone abbreviations, which do not read back uniquely: 'IST' for Asia/Kolkata
+-- reads back as Israel time), without setting DateStyle or TimeZone, which costs every call.
+-- now() - keep_for is reckoned in UTC (a day is 24 hours, whatever daylight
 -- saving the session's zone observes), and a timestamp or date column takes that instant in the
 -- rule's value_zone (UTC when unset): neither the session's nor the server's TimeZone moves it.
 -- Around a daylight-saving change a wall-clock value has two readings: the cutoff is the first
@@ -958,12 +973,13 @@ CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
-SET datestyle = 'ISO, YMD'
-SET timezone = 'UTC'
 AS $$
 DECLARE
     v_type    regtype := pgsweep.column_type(p_rule.table_name, p_rule.column_name);
-    v_instant timestamptz := now() - p_rule.keep_for;
+    -- timestamp minus interval is calendar arithmetic with no zone: UTC's.
+    v_utc     timestamp := (now() AT TIME ZONE 'UTC') - p_rule.keep_for;
+    v_instant timestamptz := v_utc AT TIME ZONE 'UTC';
+    v_wall    timestamp;
     v_zone    text := coalesce(p_rule.value_zone, 'UTC');
     v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
     v_largest numeric := CASE v_type WHEN 'smallint'::regtype THEN 32767
@@ -975,9 +991,12 @@ BEGIN
     END IF;
     CASE
         WHEN v_type = 'timestamptz'::regtype THEN
-            RETURN format('%L::%s', v_instant, v_type);
+            RETURN format('%L::%s', to_char(v_utc, 'YYYY-MM-DD HH24:MI:SS.US') || '+00 '
+                                    || to_char(v_utc, 'AD'), v_type);
         WHEN v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
-            RETURN format('%L::%s', pgsweep.wall_clock_cutoff(v_instant, v_zone), v_type);
+            v_wall := pgsweep.wall_clock_cutoff(v_instant, v_zone);
+            RETURN format('%L::%s', to_char(v_wall, 'YYYY-MM-DD HH24:MI:SS.US ')
+                                    || to_char(v_wall, 'AD'), v_type);
         -- Whole units: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
             -- Clamped to the type's range (a smallint never reaches 2000 in seconds, an integer
@@ -2080,9 +2099,9 @@ DECLARE
     v_column name := p_rule.column_name;
     -- The bounds are cast to the column's type; a char(n) column's regtype reads "character",
     -- which as a cast is char(1) and would cut each bound to its first letter.
-    v_type   text := CASE pgsweep.column_type(p_rule.table_name, v_column)
-                        WHEN 'character'::regtype THEN 'pg_catalog.bpchar'
-                        ELSE pgsweep.column_type(p_rule.table_name, v_column)::text END;
+    v_regtype regtype := pgsweep.column_type(p_rule.table_name, v_column);
+    v_type   text := CASE v_regtype WHEN 'character'::regtype THEN 'pg_catalog.bpchar'
+                                    ELSE v_regtype::text END;
     v_scale  integer := pgsweep.epoch_scale(p_rule);
     v_key    text := coalesce(p_rule.child_key, format('%I', v_column));
     v_parts  text[] := '{}'::text[];
@@ -2675,6 +2694,17 @@ SET search_path = pg_catalog, pg_temp
 -- clause is planned again at every call, and every run and sweep_table call asks).
 AS $$
 BEGIN
+    IF p_table IS NOT NULL AND NOT EXISTS (SELECT FROM pgsweep.expiry_rule r
+                                            WHERE r.table_name = p_table AND r.kind = 'orphan') THEN
+        -- One table without orphan rules (what every sweep_table call asks): all its rules are
+        -- at depth 0, in column order, without walking every rule of the database.
+        RETURN QUERY
+            SELECT r.table_name, r.column_name, 0
+              FROM pgsweep.expiry_rule r
+             WHERE r.table_name = p_table
+             ORDER BY r.column_name;
+        RETURN;
+    END IF;
     RETURN QUERY
         WITH RECURSIVE below (table_name, column_name, depth) AS (
             SELECT r.table_name, r.column_name, 0
@@ -3312,7 +3342,10 @@ BEGIN
             -- its transaction, so no caller's deferred work is checked early.
             SET CONSTRAINTS ALL IMMEDIATE;
         END IF;
-        IF v_begins AND (p_whole_partitions OR p_batch_size IS NULL) THEN
+        -- Only a partitioned table has partitions to remove: a plain one skips the call (and
+        -- the DateStyle and TimeZone its SET clauses cost at every call).
+        IF v_begins AND (p_whole_partitions OR p_batch_size IS NULL)
+           AND (SELECT c.relkind FROM pg_class c WHERE c.oid = p_table) = 'p' THEN
             SELECT d.partitions, d.rows INTO v_dropped FROM pgsweep.drop_expired_partitions(v_rule) d;
             removed_whole := v_dropped.rows;
             partitions_removed := v_dropped.partitions;
@@ -3474,11 +3507,14 @@ COMMENT ON FUNCTION pgsweep.sweep_table(regclass, integer) IS
 -- rule_status, and the name stays readable after the table is dropped.
 CREATE OR REPLACE FUNCTION pgsweep.table_key(p_table regclass)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again at every call, and every
+-- batch's record asks.
 AS $$
-    SELECT p_table::text
-$$;
+BEGIN
+    RETURN p_table::text;
+END $$;
 COMMENT ON FUNCTION pgsweep.table_key(regclass) IS
     'A table''s name in run history: schema-qualified, independent of the caller''s search_path';
 

@@ -11,6 +11,19 @@ DECLARE
     v_names text;
     v_count integer;
 BEGIN
+    -- The usual case, answered from pg_trigger's index on the table (pg_constraint has none on
+    -- the referenced table): a plain table whose referencing keys are all checked at once (a
+    -- deferrable key's action triggers on the referenced table are deferrable too), and no
+    -- 'delete' dependent whose table's keys would need looking at.
+    IF (SELECT c.relkind = 'r' AND NOT EXISTS (
+                   SELECT FROM pg_trigger t
+                    WHERE t.tgrelid = c.oid AND t.tgconstraint <> 0 AND t.tginitdeferred)
+          FROM pg_class c WHERE c.oid = p_rule.table_name)
+       AND NOT EXISTS (SELECT FROM pgsweep.rule_dependent d
+                        WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name
+                          AND d.action = 'delete') THEN
+        RETURN 0;
+    END IF;
     SELECT string_agg(DISTINCT format('%I.%I', n.nspname, c.conname), ', '), count(DISTINCT c.oid)
       INTO v_names, v_count
       FROM pg_constraint c

@@ -1,7 +1,9 @@
 -- The cutoff of a rule as an SQL literal of the column's own type, so the planner sees a
--- constant it can match against the column's index. Rendered in DateStyle ISO: other styles
--- print zone abbreviations, which do not read back uniquely ('IST' for Asia/Kolkata reads back
--- as Israel time). now() - keep_for is reckoned in UTC (a day is 24 hours, whatever daylight
+-- constant it can match against the column's index. Written with to_char in ISO 8601 with a
+-- numeric offset and the era, which every DateStyle reads back as written (DateStyle's own
+-- output may print zone abbreviations, which do not read back uniquely: 'IST' for Asia/Kolkata
+-- reads back as Israel time), without setting DateStyle or TimeZone, which costs every call.
+-- now() - keep_for is reckoned in UTC (a day is 24 hours, whatever daylight
 -- saving the session's zone observes), and a timestamp or date column takes that instant in the
 -- rule's value_zone (UTC when unset): neither the session's nor the server's TimeZone moves it.
 -- Around a daylight-saving change a wall-clock value has two readings: the cutoff is the first
@@ -13,12 +15,13 @@ CREATE OR REPLACE FUNCTION pgsweep.cutoff_literal(p_rule pgsweep.expiry_rule)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
-SET datestyle = 'ISO, YMD'
-SET timezone = 'UTC'
 AS $$
 DECLARE
     v_type    regtype := pgsweep.column_type(p_rule.table_name, p_rule.column_name);
-    v_instant timestamptz := now() - p_rule.keep_for;
+    -- timestamp minus interval is calendar arithmetic with no zone: UTC's.
+    v_utc     timestamp := (now() AT TIME ZONE 'UTC') - p_rule.keep_for;
+    v_instant timestamptz := v_utc AT TIME ZONE 'UTC';
+    v_wall    timestamp;
     v_zone    text := coalesce(p_rule.value_zone, 'UTC');
     v_scale   integer := CASE WHEN p_rule.epoch_unit = 'milliseconds' THEN 1000 ELSE 1 END;
     v_largest numeric := CASE v_type WHEN 'smallint'::regtype THEN 32767
@@ -30,9 +33,12 @@ BEGIN
     END IF;
     CASE
         WHEN v_type = 'timestamptz'::regtype THEN
-            RETURN format('%L::%s', v_instant, v_type);
+            RETURN format('%L::%s', to_char(v_utc, 'YYYY-MM-DD HH24:MI:SS.US') || '+00 '
+                                    || to_char(v_utc, 'AD'), v_type);
         WHEN v_type IN ('timestamp'::regtype, 'date'::regtype) THEN
-            RETURN format('%L::%s', pgsweep.wall_clock_cutoff(v_instant, v_zone), v_type);
+            v_wall := pgsweep.wall_clock_cutoff(v_instant, v_zone);
+            RETURN format('%L::%s', to_char(v_wall, 'YYYY-MM-DD HH24:MI:SS.US ')
+                                    || to_char(v_wall, 'AD'), v_type);
         -- Whole units: "ttl < 1000.5" is "ttl < 1001" for an integer ttl, hence ceil.
         WHEN v_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
             -- Clamped to the type's range (a smallint never reaches 2000 in seconds, an integer

@@ -22,9 +22,9 @@ DECLARE
     v_column name := p_rule.column_name;
     -- The bounds are cast to the column's type; a char(n) column's regtype reads "character",
     -- which as a cast is char(1) and would cut each bound to its first letter.
-    v_type   text := CASE pgsweep.column_type(p_rule.table_name, v_column)
-                        WHEN 'character'::regtype THEN 'pg_catalog.bpchar'
-                        ELSE pgsweep.column_type(p_rule.table_name, v_column)::text END;
+    v_regtype regtype := pgsweep.column_type(p_rule.table_name, v_column);
+    v_type   text := CASE v_regtype WHEN 'character'::regtype THEN 'pg_catalog.bpchar'
+                                    ELSE v_regtype::text END;
     v_scale  integer := pgsweep.epoch_scale(p_rule);
     v_key    text := coalesce(p_rule.child_key, format('%I', v_column));
     v_parts  text[] := '{}'::text[];

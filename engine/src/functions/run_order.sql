@@ -12,6 +12,17 @@ SET search_path = pg_catalog, pg_temp
 -- clause is planned again at every call, and every run and sweep_table call asks).
 AS $$
 BEGIN
+    IF p_table IS NOT NULL AND NOT EXISTS (SELECT FROM pgsweep.expiry_rule r
+                                            WHERE r.table_name = p_table AND r.kind = 'orphan') THEN
+        -- One table without orphan rules (what every sweep_table call asks): all its rules are
+        -- at depth 0, in column order, without walking every rule of the database.
+        RETURN QUERY
+            SELECT r.table_name, r.column_name, 0
+              FROM pgsweep.expiry_rule r
+             WHERE r.table_name = p_table
+             ORDER BY r.column_name;
+        RETURN;
+    END IF;
     RETURN QUERY
         WITH RECURSIVE below (table_name, column_name, depth) AS (
             SELECT r.table_name, r.column_name, 0

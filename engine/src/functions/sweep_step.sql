@@ -116,7 +116,10 @@ BEGIN
             -- its transaction, so no caller's deferred work is checked early.
             SET CONSTRAINTS ALL IMMEDIATE;
         END IF;
-        IF v_begins AND (p_whole_partitions OR p_batch_size IS NULL) THEN
+        -- Only a partitioned table has partitions to remove: a plain one skips the call (and
+        -- the DateStyle and TimeZone its SET clauses cost at every call).
+        IF v_begins AND (p_whole_partitions OR p_batch_size IS NULL)
+           AND (SELECT c.relkind FROM pg_class c WHERE c.oid = p_table) = 'p' THEN
             SELECT d.partitions, d.rows INTO v_dropped FROM pgsweep.drop_expired_partitions(v_rule) d;
             removed_whole := v_dropped.rows;
             partitions_removed := v_dropped.partitions;

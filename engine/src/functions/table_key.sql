@@ -3,10 +3,13 @@
 -- rule_status, and the name stays readable after the table is dropped.
 CREATE OR REPLACE FUNCTION pgsweep.table_key(p_table regclass)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again at every call, and every
+-- batch's record asks.
 AS $$
-    SELECT p_table::text
-$$;
+BEGIN
+    RETURN p_table::text;
+END $$;
 COMMENT ON FUNCTION pgsweep.table_key(regclass) IS
     'A table''s name in run history: schema-qualified, independent of the caller''s search_path';
