@@ -20,6 +20,7 @@ import pytest
 
 from pgsweep import cleanup, engine
 from tests.pg import connect, tolerate_lag
+from tests.engine_downgrade import downgrade_to
 
 DJANGO = "DEFERRABLE INITIALLY DEFERRED"
 SCHEMA = f"""
@@ -219,6 +220,7 @@ def test_a_dependent_goes_with_its_rule(django_db: str) -> None:
 
 
 def test_the_downgrade_to_1_1_refuses_while_a_dependent_is_registered(django_db: str) -> None:
+    downgrade_to(django_db, "1.2")
     with connect(django_db) as conn:
         depend(conn, EVENT, "delete")
     refused = subprocess.run(
