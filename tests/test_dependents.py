@@ -83,16 +83,59 @@ def assert_handled(conn: psycopg.Connection[Any]) -> None:
     assert visits(conn) == [(100, None), (200, None), (400, 4), (900, None)]
 
 
-def test_an_unhandled_deferred_key_fails_the_batch_statement_not_its_commit(django_db: str) -> None:
+def test_in_the_callers_transaction_garbage_a_deferred_key_references_stays(
+    django_db: str,
+) -> None:
+    # 1.2 made the deferred keys IMMEDIATE in the caller's transaction: the DELETE failed on
+    # sessions 1 and 2, and the rule's other garbage (session 3) stayed with them.
     with connect(django_db, autocommit=False) as conn:
-        conn.execute("SAVEPOINT batch")
-        with pytest.raises(psycopg.errors.ForeignKeyViolation):
-            conn.execute(
-                "SELECT pgsweep.purge_rule(r) FROM pgsweep.expiry_rule r"
-            )  # 1.1: no error here, the COMMIT fails
-        conn.execute("ROLLBACK TO SAVEPOINT batch")
+        assert conn.execute("SELECT pgsweep.sweep_table('app_session')").fetchone() == (1,)
+        conn.commit()
+        assert ids(conn, "app_session") == [1, 2, 4, 5]
+
+
+def test_sweep_table_leaves_the_apps_own_deferred_checks_deferred(django_db: str) -> None:
+    # The app's transaction inserts a child before its parent, legal under a deferred key. 1.2's
+    # sweep_table had made the key IMMEDIATE for the rest of the transaction: the insert failed.
+    with connect(django_db, autocommit=False) as conn:
+        conn.execute("SELECT pgsweep.sweep_table('app_session')")
+        conn.execute("INSERT INTO app_event VALUES (60, 6)")
+        conn.execute("INSERT INTO app_session VALUES (6, now() + interval '1 day')")
+        conn.commit()
+        assert ids(conn, "app_event") == [10, 11, 20, 40, 50, 60]
+
+
+def test_a_child_the_callers_transaction_added_keeps_its_expired_parent(django_db: str) -> None:
+    notices: list[str] = []
+    with connect(django_db, autocommit=False) as conn:
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        conn.execute("INSERT INTO app_visit VALUES (300, 3)")  # checked at COMMIT
+        assert conn.execute("SELECT pgsweep.sweep_table('app_session')").fetchone() == (0,)
         conn.commit()
         assert ids(conn, "app_session") == [1, 2, 3, 4, 5]
+    assert not [n for n in notices if "failed" in n]
+
+
+def test_deferred_keys_onto_a_dependents_rows_leave_the_rule_to_the_batched_sweep(
+    django_db: str,
+) -> None:
+    with connect(django_db) as conn:
+        depend(conn, EVENT, "delete")  # event 10's note references it through a deferred key
+    warnings: list[str] = []
+    with connect(django_db, autocommit=False) as conn:
+        conn.add_notice_handler(lambda d: warnings.append(d.message_primary or ""))
+        assert conn.execute("SELECT pgsweep.sweep_table('app_session')").fetchone() == (0,)
+        conn.commit()
+        assert ids(conn, "app_session") == [1, 2, 3, 4, 5]
+    assert any("skipped" in w and "deferred foreign key" in w for w in warnings), warnings
+    with connect(django_db) as conn:
+        # In its own transactions the batched sweep checks the key in the step: the step fails
+        # and is recorded, as in 1.2, and nothing of the batch is deleted.
+        conn.execute("CALL pgsweep.sweep()")
+        assert ids(conn, "app_event_note") == [1000, 4000]
+        assert ids(conn, "app_session") == [1, 2, 3, 4, 5]
+        status = conn.execute("SELECT status FROM pgsweep.run ORDER BY run_id DESC LIMIT 1")
+        assert status.fetchone() == ("failed",)
 
 
 def test_the_scheduled_sweep_deletes_and_sets_null_the_dependents_in_the_same_statement(

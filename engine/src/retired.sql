@@ -22,7 +22,9 @@ BEGIN
             'pgsweep.delete_rows(regclass, text)',
             'pgsweep.delete_rows_waiting_briefly(regclass, text)',
             -- 1.0's; 1.1 can give the cutoff as an expression of now() (for views).
-            'pgsweep.rule_condition(pgsweep.expiry_rule, text, text)']) AS signature
+            'pgsweep.rule_condition(pgsweep.expiry_rule, text, text)',
+            -- 1.2's; 1.3 never changes the caller's constraint mode (pgsweep.deferred_references).
+            'pgsweep.check_constraints_now(pgsweep.expiry_rule)']) AS signature
          -- A signature naming the rule's row type is looked up only where the type exists
          -- (to_regprocedure raises on an unknown type).
          WHERE CASE WHEN signature LIKE '%pgsweep.expiry_rule%'

@@ -25,6 +25,10 @@ END $$;
 -- No rule may be registered or changed between the checks below and the drops.
 LOCK TABLE pgsweep.expiry_rule IN EXCLUSIVE MODE;
 
+-- 1.3 keeps the caller's constraint mode in the caller's transaction; 1.2's install puts back
+-- pgsweep.check_constraints_now, which makes the deferred keys IMMEDIATE.
+DROP FUNCTION IF EXISTS pgsweep.deferred_references(pgsweep.expiry_rule);
+
 DELETE FROM pgsweep.release WHERE version = '1.3';
 COMMIT;
 

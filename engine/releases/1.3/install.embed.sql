@@ -81,7 +81,9 @@ BEGIN
             'pgsweep.delete_rows(regclass, text)',
             'pgsweep.delete_rows_waiting_briefly(regclass, text)',
             -- 1.0's; 1.1 can give the cutoff as an expression of now() (for views).
-            'pgsweep.rule_condition(pgsweep.expiry_rule, text, text)']) AS signature
+            'pgsweep.rule_condition(pgsweep.expiry_rule, text, text)',
+            -- 1.2's; 1.3 never changes the caller's constraint mode (pgsweep.deferred_references).
+            'pgsweep.check_constraints_now(pgsweep.expiry_rule)']) AS signature
          -- A signature naming the rule's row type is looked up only where the type exists
          -- (to_regprocedure raises on an unknown type).
          WHERE CASE WHEN signature LIKE '%pgsweep.expiry_rule%'
@@ -682,52 +684,6 @@ $$;
 COMMENT ON FUNCTION pgsweep.batch_boundary_statement(regclass, name, text, integer) IS
     'The probe that finds where a sweep batch ends (for EXPLAIN)';
 
--- ---- functions/check_constraints_now.sql ----------------------------------------
--- SET CONSTRAINTS ... IMMEDIATE for the deferred foreign keys that reference what a rule's
--- batch deletes: its table, and the tables its 'delete' dependents delete from. Returns how
--- many. Run by hold_parents before every batch. (SET CONSTRAINTS names a constraint by schema
--- and name; another table's constraint of the same name in that schema is set too.)
-CREATE OR REPLACE FUNCTION pgsweep.check_constraints_now(p_rule pgsweep.expiry_rule)
-RETURNS integer
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_names text;
-    v_count integer;
-BEGIN
-    -- The usual case, answered from pg_trigger's index on the table (pg_constraint has none on
-    -- the referenced table): a plain table whose referencing keys are all checked at once (a
-    -- deferrable key's action triggers on the referenced table are deferrable too), and no
-    -- 'delete' dependent whose table's keys would need looking at.
-    IF (SELECT c.relkind = 'r' AND NOT EXISTS (
-                   SELECT FROM pg_trigger t
-                    WHERE t.tgrelid = c.oid AND t.tgconstraint <> 0 AND t.tginitdeferred)
-          FROM pg_class c WHERE c.oid = p_rule.table_name)
-       AND NOT EXISTS (SELECT FROM pgsweep.rule_dependent d
-                        WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name
-                          AND d.action = 'delete') THEN
-        RETURN 0;
-    END IF;
-    SELECT string_agg(DISTINCT format('%I.%I', n.nspname, c.conname), ', '), count(DISTINCT c.oid)
-      INTO v_names, v_count
-      FROM pg_constraint c
-      JOIN pg_namespace n ON n.oid = c.connamespace
-     WHERE c.contype = 'f' AND c.condeferrable AND c.condeferred
-       AND (c.confrelid = p_rule.table_name
-            OR c.confrelid IN (SELECT d.referencing_table FROM pgsweep.rule_dependents(p_rule) d
-                                WHERE d.action = 'delete' AND d.referenced_table = p_rule.table_name));
-    IF v_names IS NOT NULL THEN
-        /* Every name is quoted with %I above.
-         * @plpgsql_check_options: security_warnings = false
-         */
-        EXECUTE 'SET CONSTRAINTS ' || v_names || ' IMMEDIATE';
-    END IF;
-    RETURN v_count;
-END $$;
-COMMENT ON FUNCTION pgsweep.check_constraints_now(pgsweep.expiry_rule) IS
-    'Make the deferred foreign keys on what a rule deletes IMMEDIATE for this transaction';
-
 -- ---- functions/checked_condition.sql ----------------------------------------
 -- A rule's condition, checked and returned in the form the engine stores and runs: deparsed by
 -- the server from its parse tree (one expression, columns unqualified, every function and type
@@ -752,6 +708,8 @@ DECLARE
     v_tree text;
     v_expr text;
     v_bad  text;
+    v_styles text[] := ARRAY[current_setting('datestyle'), current_setting('intervalstyle'),
+                             current_setting('timezone')];
 BEGIN
     IF p_condition IS NULL THEN
         RETURN NULL;
@@ -769,9 +727,17 @@ BEGIN
     BEGIN
         EXECUTE format('ALTER TABLE pg_temp.%I ADD CONSTRAINT rule_condition CHECK (%s)',
                        v_copy, p_condition);
+        -- Parsed above in the caller's DateStyle, IntervalStyle and TimeZone (what the caller
+        -- meant by '05/01/2026'); written back in ISO 8601, postgres intervals and explicit UTC
+        -- offsets, which every session reads back as the same values whatever its own styles.
+        -- (Only for this statement: the caller's styles are put back at once.)
+        PERFORM set_config('datestyle', 'ISO, YMD', true), set_config('intervalstyle', 'postgres', true),
+                set_config('timezone', 'UTC', true);
         SELECT c.conbin::text, pg_get_expr(c.conbin, c.conrelid) INTO STRICT v_tree, v_expr
           FROM pg_constraint c
          WHERE c.conrelid = format('pg_temp.%I', v_copy)::regclass;
+        PERFORM set_config('datestyle', v_styles[1], true), set_config('intervalstyle', v_styles[2], true),
+                set_config('timezone', v_styles[3], true);
     EXCEPTION WHEN OTHERS THEN
         EXECUTE format('DROP TABLE pg_temp.%I', v_copy);
         RAISE EXCEPTION 'condition of a rule on %: %', p_table, SQLERRM
@@ -1028,6 +994,48 @@ AS $$
 $$;
 COMMENT ON FUNCTION pgsweep.default_lag_target() IS
     'The lag target of a rule without its own (setting pgsweep.default_lag_target, default 1 hour)';
+
+-- ---- functions/deferred_references.sql ----------------------------------------
+-- The deferred foreign keys (NO ACTION, INITIALLY DEFERRED: what Django creates) that no
+-- dependent of the rule handles and that would check, at the caller's COMMIT, rows a delete of
+-- the rule takes: keys onto its table (on_dependent false) or onto a table its 'delete'
+-- dependents delete from (on_dependent true). Only NO ACTION can be deferred: every other
+-- action is taken at once. In the caller's transaction (pgsweep.sweep_table and the functions
+-- built on it) the engine may neither make them IMMEDIATE (the app's own pending checks would
+-- fire early) nor leave them to fail the app's COMMIT: the garbage they reference stays
+-- (purge_rule), and a rule whose dependents' tables have them is left to the batched sweep,
+-- which checks them in its own transaction (sweep_step: SET CONSTRAINTS ALL IMMEDIATE).
+CREATE OR REPLACE FUNCTION pgsweep.deferred_references(p_rule pgsweep.expiry_rule)
+RETURNS TABLE (constraint_oid oid, on_dependent boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- The usual case, answered from pg_trigger's index on the table (pg_constraint has none on
+    -- the referenced table): a plain table no deferrable key's action trigger is on, and no
+    -- 'delete' dependent whose table would need looking at.
+    IF (SELECT c.relkind = 'r' AND NOT EXISTS (
+                   SELECT FROM pg_trigger t
+                    WHERE t.tgrelid = c.oid AND t.tgconstraint <> 0 AND t.tginitdeferred)
+          FROM pg_class c WHERE c.oid = p_rule.table_name)
+       AND NOT EXISTS (SELECT FROM pgsweep.rule_dependent d
+                        WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name
+                          AND d.action = 'delete') THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT c.oid, c.confrelid <> p_rule.table_name
+      FROM pg_constraint c
+     WHERE c.contype = 'f' AND c.condeferrable AND c.condeferred AND c.confdeltype = 'a'
+       AND c.conparentid = 0
+       AND (c.confrelid = p_rule.table_name
+            OR c.confrelid IN (SELECT d.referencing_table FROM pgsweep.rule_dependents(p_rule) d
+                                WHERE d.action = 'delete' AND d.referenced_table = p_rule.table_name))
+       AND c.oid NOT IN (SELECT d.constraint_oid FROM pgsweep.rule_dependents(p_rule) d)
+     ORDER BY c.oid;
+END $$;
+COMMENT ON FUNCTION pgsweep.deferred_references(pgsweep.expiry_rule) IS
+    'The deferred NO ACTION keys no dependent handles onto what a rule''s delete takes';
 
 -- ---- functions/delete_rows.sql ----------------------------------------
 -- Delete the rows matching p_condition without making anyone wait for long: one pass when no
@@ -1462,7 +1470,6 @@ COMMENT ON FUNCTION pgsweep.history_retention() IS
 -- there is. The lock waits at most 100 ms (app writers queue behind it meanwhile); not
 -- granted, the rule deletes nothing this time (a warning), and false is returned. Only under
 -- READ COMMITTED: a REPEATABLE READ snapshot may predate the lock. Other rules: true, no lock.
--- Every rule: the deferred foreign keys on what it deletes become IMMEDIATE (below).
 CREATE OR REPLACE FUNCTION pgsweep.hold_parents(p_rule pgsweep.expiry_rule)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
@@ -1475,7 +1482,6 @@ BEGIN
     -- DEFERRED, an ORM's) is checked at the end of each DELETE instead, so that a garbage row
     -- still referenced fails the batch's statement, where the sweep catches it, not its COMMIT.
     -- For the rest of this transaction: a batch is one.
-    PERFORM pgsweep.check_constraints_now(p_rule);
     IF p_rule.kind <> 'orphan' THEN
         RETURN true;
     END IF;
@@ -1882,7 +1888,13 @@ BEGIN
     IF NOT pgsweep.hold_parents(p_rule) THEN
         RETURN 0;
     END IF;
-    RETURN pgsweep.delete_rows(p_rule.table_name, pgsweep.rule_condition(p_rule), p_rule);
+    RETURN pgsweep.delete_rows(
+        p_rule.table_name,
+        pgsweep.rule_condition(p_rule)
+            || coalesce((SELECT string_agg(' AND NOT ' || pgsweep.referenced_condition(d.constraint_oid),
+                                           '' ORDER BY d.constraint_oid)
+                           FROM pgsweep.deferred_references(p_rule) d WHERE NOT d.on_dependent), ''),
+        p_rule);
 END $$;
 COMMENT ON FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule) IS
     'Delete every garbage row of one rule with one DELETE, in the caller''s transaction';
@@ -3317,6 +3329,12 @@ BEGIN
         message := 'an orphan rule is swept by CALL pgsweep.sweep() or pgsweep cleanup, not in'
                    ' the caller''s transaction (its parent table would stay locked against'
                    ' writers until that transaction ends)';
+    END IF;
+    IF message IS NULL AND p_batch_size IS NULL
+       AND EXISTS (SELECT FROM pgsweep.deferred_references(v_rule) d WHERE d.on_dependent) THEN
+        message := 'a deferred foreign key references rows its dependents delete: it is swept by'
+                   ' CALL pgsweep.sweep() or pgsweep cleanup, not in the caller''s transaction'
+                   ' (the key would be checked at the caller''s COMMIT)';
     END IF;
     IF message IS NULL AND p_batch_size IS NOT NULL
        AND (v_begins OR pgsweep.rule_lock_holder(p_table, p_column) IS DISTINCT FROM pg_backend_pid())

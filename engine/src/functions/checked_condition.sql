@@ -21,6 +21,8 @@ DECLARE
     v_tree text;
     v_expr text;
     v_bad  text;
+    v_styles text[] := ARRAY[current_setting('datestyle'), current_setting('intervalstyle'),
+                             current_setting('timezone')];
 BEGIN
     IF p_condition IS NULL THEN
         RETURN NULL;
@@ -38,9 +40,17 @@ BEGIN
     BEGIN
         EXECUTE format('ALTER TABLE pg_temp.%I ADD CONSTRAINT rule_condition CHECK (%s)',
                        v_copy, p_condition);
+        -- Parsed above in the caller's DateStyle, IntervalStyle and TimeZone (what the caller
+        -- meant by '05/01/2026'); written back in ISO 8601, postgres intervals and explicit UTC
+        -- offsets, which every session reads back as the same values whatever its own styles.
+        -- (Only for this statement: the caller's styles are put back at once.)
+        PERFORM set_config('datestyle', 'ISO, YMD', true), set_config('intervalstyle', 'postgres', true),
+                set_config('timezone', 'UTC', true);
         SELECT c.conbin::text, pg_get_expr(c.conbin, c.conrelid) INTO STRICT v_tree, v_expr
           FROM pg_constraint c
          WHERE c.conrelid = format('pg_temp.%I', v_copy)::regclass;
+        PERFORM set_config('datestyle', v_styles[1], true), set_config('intervalstyle', v_styles[2], true),
+                set_config('timezone', v_styles[3], true);
     EXCEPTION WHEN OTHERS THEN
         EXECUTE format('DROP TABLE pg_temp.%I', v_copy);
         RAISE EXCEPTION 'condition of a rule on %: %', p_table, SQLERRM

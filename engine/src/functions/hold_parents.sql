@@ -6,7 +6,6 @@
 -- there is. The lock waits at most 100 ms (app writers queue behind it meanwhile); not
 -- granted, the rule deletes nothing this time (a warning), and false is returned. Only under
 -- READ COMMITTED: a REPEATABLE READ snapshot may predate the lock. Other rules: true, no lock.
--- Every rule: the deferred foreign keys on what it deletes become IMMEDIATE (below).
 CREATE OR REPLACE FUNCTION pgsweep.hold_parents(p_rule pgsweep.expiry_rule)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
@@ -19,7 +18,6 @@ BEGIN
     -- DEFERRED, an ORM's) is checked at the end of each DELETE instead, so that a garbage row
     -- still referenced fails the batch's statement, where the sweep catches it, not its COMMIT.
     -- For the rest of this transaction: a batch is one.
-    PERFORM pgsweep.check_constraints_now(p_rule);
     IF p_rule.kind <> 'orphan' THEN
         RETURN true;
     END IF;

@@ -92,6 +92,12 @@ BEGIN
                    ' the caller''s transaction (its parent table would stay locked against'
                    ' writers until that transaction ends)';
     END IF;
+    IF message IS NULL AND p_batch_size IS NULL
+       AND EXISTS (SELECT FROM pgsweep.deferred_references(v_rule) d WHERE d.on_dependent) THEN
+        message := 'a deferred foreign key references rows its dependents delete: it is swept by'
+                   ' CALL pgsweep.sweep() or pgsweep cleanup, not in the caller''s transaction'
+                   ' (the key would be checked at the caller''s COMMIT)';
+    END IF;
     IF message IS NULL AND p_batch_size IS NOT NULL
        AND (v_begins OR pgsweep.rule_lock_holder(p_table, p_column) IS DISTINCT FROM pg_backend_pid())
        AND NOT pgsweep.lock_rule(p_table, p_column, pgsweep.setting('lock_wait')::interval) THEN

@@ -1,0 +1,40 @@
+-- The deferred foreign keys (NO ACTION, INITIALLY DEFERRED: what Django creates) that no
+-- dependent of the rule handles and that would check, at the caller's COMMIT, rows a delete of
+-- the rule takes: keys onto its table (on_dependent false) or onto a table its 'delete'
+-- dependents delete from (on_dependent true). Only NO ACTION can be deferred: every other
+-- action is taken at once. In the caller's transaction (pgsweep.sweep_table and the functions
+-- built on it) the engine may neither make them IMMEDIATE (the app's own pending checks would
+-- fire early) nor leave them to fail the app's COMMIT: the garbage they reference stays
+-- (purge_rule), and a rule whose dependents' tables have them is left to the batched sweep,
+-- which checks them in its own transaction (sweep_step: SET CONSTRAINTS ALL IMMEDIATE).
+CREATE OR REPLACE FUNCTION pgsweep.deferred_references(p_rule pgsweep.expiry_rule)
+RETURNS TABLE (constraint_oid oid, on_dependent boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- The usual case, answered from pg_trigger's index on the table (pg_constraint has none on
+    -- the referenced table): a plain table no deferrable key's action trigger is on, and no
+    -- 'delete' dependent whose table would need looking at.
+    IF (SELECT c.relkind = 'r' AND NOT EXISTS (
+                   SELECT FROM pg_trigger t
+                    WHERE t.tgrelid = c.oid AND t.tgconstraint <> 0 AND t.tginitdeferred)
+          FROM pg_class c WHERE c.oid = p_rule.table_name)
+       AND NOT EXISTS (SELECT FROM pgsweep.rule_dependent d
+                        WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name
+                          AND d.action = 'delete') THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT c.oid, c.confrelid <> p_rule.table_name
+      FROM pg_constraint c
+     WHERE c.contype = 'f' AND c.condeferrable AND c.condeferred AND c.confdeltype = 'a'
+       AND c.conparentid = 0
+       AND (c.confrelid = p_rule.table_name
+            OR c.confrelid IN (SELECT d.referencing_table FROM pgsweep.rule_dependents(p_rule) d
+                                WHERE d.action = 'delete' AND d.referenced_table = p_rule.table_name))
+       AND c.oid NOT IN (SELECT d.constraint_oid FROM pgsweep.rule_dependents(p_rule) d)
+     ORDER BY c.oid;
+END $$;
+COMMENT ON FUNCTION pgsweep.deferred_references(pgsweep.expiry_rule) IS
+    'The deferred NO ACTION keys no dependent handles onto what a rule''s delete takes';
