@@ -20,6 +20,7 @@ from pgsweep import engine
 from tests import own_tables
 from tests.own_tables import ATTRIBUTES, GARBAGE, SESSIONS
 from tests.pg import connect
+from tests.engine_downgrade import downgrade_to
 from tests.roles import temporary_roles
 
 ATTRIBUTES_KEY = ATTRIBUTES
@@ -309,6 +310,7 @@ def test_a_rules_last_error_is_that_of_its_latest_run_only(app_db: str) -> None:
 
 
 def test_the_downgrade_keeps_stopped_runs_as_1_1_can_hold_them(app_db: str) -> None:
+    downgrade_to(app_db, "1.2")
     with connect(app_db) as conn:
         recorded_run(conn, "stopped", "max_run_time (1s) reached", (SESSIONS, "expiresAt", 3, None))
         for _ in range(2):  # the first deletes the garbage, the second is an idle run

@@ -28,6 +28,8 @@ LOCK TABLE pgsweep.expiry_rule IN EXCLUSIVE MODE;
 -- 1.3 keeps the caller's constraint mode in the caller's transaction; 1.2's install puts back
 -- pgsweep.check_constraints_now, which makes the deferred keys IMMEDIATE.
 DROP FUNCTION IF EXISTS pgsweep.deferred_references(pgsweep.expiry_rule);
+-- 1.3 checks that the pending run's setting was made by run_begin; 1.2's recorders read it as is.
+DROP FUNCTION IF EXISTS pgsweep.pending_run();
 
 DELETE FROM pgsweep.release WHERE version = '1.3';
 COMMIT;

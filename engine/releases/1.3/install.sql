@@ -1741,6 +1741,35 @@ END $$;
 COMMENT ON FUNCTION pgsweep.pace(regclass, timestamptz, bigint, pg_lsn, integer, bigint) IS
     'Between two sweep batches: how long to wait and why, or stop (the pacing budgets)';
 
+-- ---- functions/pending_run.sql ----------------------------------------
+-- The pending run of this transaction (run_begin with p_commits false), read from the setting
+-- pgsweep.pending_run; NULL when there is none. Any session may set that setting, so the
+-- SECURITY DEFINER recorders (run_begin, run_record, run_close) read it only through this
+-- check: its run_id must be the last one this session drew from the run sequence, which only
+-- the engine's routines can draw from (currval is per session). A forged state (another run_id,
+-- or none drawn yet) is an error, never a run written with ids or figures the caller chose.
+-- Called with the recorders' rights; a caller of its own needs USAGE on the sequence.
+CREATE OR REPLACE FUNCTION pgsweep.pending_run()
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_state jsonb := nullif(current_setting('pgsweep.pending_run', true), '')::jsonb;
+BEGIN
+    IF v_state IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF (v_state ->> 'run_id')::bigint IS DISTINCT FROM currval('pgsweep.run_run_id_seq') THEN
+        RAISE EXCEPTION 'pgsweep: the setting pgsweep.pending_run was not made by pgsweep.run_begin'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'RESET pgsweep.pending_run; runs are begun with pgsweep.run_begin().';
+    END IF;
+    RETURN v_state;
+END $$;
+COMMENT ON FUNCTION pgsweep.pending_run() IS
+    'This transaction''s pending run (pgsweep.pending_run), checked as made by run_begin';
+
 -- ---- functions/pg_cron_unusable_reason.sql ----------------------------------------
 -- NULL when cron.schedule() can be called from this database; otherwise the reason.
 CREATE OR REPLACE FUNCTION pgsweep.pg_cron_unusable_reason()
@@ -2435,12 +2464,12 @@ DECLARE
     v_invoked_by text := coalesce(
         nullif(current_setting('pgsweep.invoked_by', true), ''),
         CASE WHEN current_setting('application_name') = 'pg_cron' THEN 'scheduler' END);
-    v_pending text := nullif(current_setting('pgsweep.pending_run', true), '');
+    v_pending jsonb := pgsweep.pending_run();
     v_run_id bigint;
 BEGIN
-    IF v_pending IS NOT NULL AND NOT (v_pending::jsonb ->> 'written')::boolean THEN
+    IF v_pending IS NOT NULL AND NOT (v_pending ->> 'written')::boolean THEN
         -- Two open runs in one transaction: the older is written in full, as any other.
-        PERFORM pgsweep.run_write_pending(v_pending::jsonb);
+        PERFORM pgsweep.run_write_pending(v_pending);
     END IF;
     IF NOT p_commits THEN
         v_run_id := nextval('pgsweep.run_run_id_seq');
@@ -2485,7 +2514,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_state jsonb := nullif(current_setting('pgsweep.pending_run', true), '')::jsonb;
+    v_state jsonb := pgsweep.pending_run();
     v_pending boolean := (v_state ->> 'run_id')::bigint IS NOT DISTINCT FROM p_run_id;
 BEGIN
     IF v_pending THEN
@@ -2753,7 +2782,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table text := pgsweep.table_key(p_table);
-    v_state jsonb := nullif(current_setting('pgsweep.pending_run', true), '')::jsonb;
+    v_state jsonb := pgsweep.pending_run();
 BEGIN
     IF (v_state ->> 'run_id')::bigint = p_run_id AND NOT (v_state ->> 'written')::boolean THEN
         IF p_deleted = 0 AND p_archived = 0 AND p_error IS NULL AND p_pauses = 0

@@ -23,12 +23,12 @@ DECLARE
     v_invoked_by text := coalesce(
         nullif(current_setting('pgsweep.invoked_by', true), ''),
         CASE WHEN current_setting('application_name') = 'pg_cron' THEN 'scheduler' END);
-    v_pending text := nullif(current_setting('pgsweep.pending_run', true), '');
+    v_pending jsonb := pgsweep.pending_run();
     v_run_id bigint;
 BEGIN
-    IF v_pending IS NOT NULL AND NOT (v_pending::jsonb ->> 'written')::boolean THEN
+    IF v_pending IS NOT NULL AND NOT (v_pending ->> 'written')::boolean THEN
         -- Two open runs in one transaction: the older is written in full, as any other.
-        PERFORM pgsweep.run_write_pending(v_pending::jsonb);
+        PERFORM pgsweep.run_write_pending(v_pending);
     END IF;
     IF NOT p_commits THEN
         v_run_id := nextval('pgsweep.run_run_id_seq');

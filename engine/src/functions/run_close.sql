@@ -11,7 +11,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_state jsonb := nullif(current_setting('pgsweep.pending_run', true), '')::jsonb;
+    v_state jsonb := pgsweep.pending_run();
     v_pending boolean := (v_state ->> 'run_id')::bigint IS NOT DISTINCT FROM p_run_id;
 BEGIN
     IF v_pending THEN

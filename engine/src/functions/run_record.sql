@@ -14,7 +14,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table text := pgsweep.table_key(p_table);
-    v_state jsonb := nullif(current_setting('pgsweep.pending_run', true), '')::jsonb;
+    v_state jsonb := pgsweep.pending_run();
 BEGIN
     IF (v_state ->> 'run_id')::bigint = p_run_id AND NOT (v_state ->> 'written')::boolean THEN
         IF p_deleted = 0 AND p_archived = 0 AND p_error IS NULL AND p_pauses = 0
