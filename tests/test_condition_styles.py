@@ -38,7 +38,9 @@ def events_db(fresh_db: str) -> str:
 
 
 def count(conn: Conn, where: str) -> int:
-    return int(conn.execute(f"SELECT count(*) FROM events WHERE {where}").fetchone()[0])
+    row = conn.execute(f"SELECT count(*) FROM events WHERE {where}").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 @pytest.mark.parametrize("sweeping_style", ["ISO, MDY", "SQL, DMY", "German", "Postgres, MDY"])
@@ -48,8 +50,9 @@ def test_a_date_written_day_first_is_the_day_its_author_meant(
     with connect(events_db) as conn:
         conn.execute("SET datestyle = 'SQL, DMY'")  # an operator in Europe: 5 January
         conn.execute("SELECT pgsweep.add_condition_rule('events', 'made', $$made < '05/01/2026'$$)")
-        stored = conn.execute("SELECT condition FROM pgsweep.expiry_rule").fetchone()[0]
-        assert "2026-01-05" in stored
+        stored = conn.execute("SELECT condition FROM pgsweep.expiry_rule").fetchone()
+        assert stored is not None
+        assert "2026-01-05" in stored[0]
     with connect(events_db, autocommit=False) as conn:
         conn.execute(f"SET datestyle = '{sweeping_style}'")
         expected = count(conn, "made < date '2026-01-05'")

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 from pgsweep import cleanup, engine
-from tests.pg import connect, tolerate_lag
 from tests.engine_downgrade import downgrade_to
+from tests.pg import connect, tolerate_lag
 
 DJANGO = "DEFERRABLE INITIALLY DEFERRED"
 SCHEMA = f"""

@@ -18,9 +18,9 @@ from psycopg import sql
 
 from pgsweep import engine
 from tests import own_tables
+from tests.engine_downgrade import downgrade_to
 from tests.own_tables import ATTRIBUTES, GARBAGE, SESSIONS
 from tests.pg import connect
-from tests.engine_downgrade import downgrade_to
 from tests.roles import temporary_roles
 
 ATTRIBUTES_KEY = ATTRIBUTES
