@@ -11,7 +11,7 @@ BENCH_ARGS ?=
 # e.g. make demo DEMO_ARGS=--yes (use a DATABASE_URL that is not a throwaway database)
 DEMO_ARGS ?=
 
-.PHONY: venv system-deps test lint demo manifest engine soak bench
+.PHONY: venv system-deps test lint demo manifest engine soak bench extension extension-install
 
 venv: $(STAMP)
 
@@ -60,3 +60,14 @@ engine: venv
 # which runs only its smoke mode (tests/test_bench_smoke.py).
 bench: system-deps venv
 	@$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+# The engine as a PostgreSQL extension (docs/extension.md): the control file and the scripts,
+# generated from engine/releases into EXTENSION_DIR. `make extension-install` copies them into
+# $(pg_config --sharedir)/extension, which needs root; PG_CONFIG names another server's pg_config.
+EXTENSION_DIR ?= build/extension
+PG_CONFIG ?= pg_config
+extension: venv
+	$(VENV)/bin/python -m pgsweep.extension build $(EXTENSION_DIR)
+
+extension-install: venv
+	$(VENV)/bin/python -m pgsweep.extension install --pg-config $(PG_CONFIG)

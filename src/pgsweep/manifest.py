@@ -92,8 +92,11 @@ SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_argument
   JOIN pg_namespace n ON n.oid = p.pronamespace
   JOIN pg_language l ON l.oid = p.prolang
  WHERE n.nspname = ANY (%(schemas)s)
-   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                      AND d.objid = p.oid AND d.deptype = 'e')
+   -- another extension's functions in the schema are that extension's business; the engine
+   -- installed as the extension pgsweep (pgsweep.extension) is the engine
+   AND NOT EXISTS (SELECT FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                    WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+                      AND d.refclassid = 'pg_extension'::regclass AND e.extname <> 'pgsweep')
 """
 
 _TRIGGERS = """
