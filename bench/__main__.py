@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-seconds", type=float, metavar="S",
                         help="A1: seconds of pgbench per phase (default: 60; --quick 10)")
     parser.add_argument("--app-rate", type=int, metavar="TPS",
-                        help="A1: the app's transactions per second, all clients (default: 200)")
+                        help="A1: the app's transactions per second, all clients (default: 1000)")
+    parser.add_argument("--app-rounds", type=int, metavar="N",
+                        help="A1: rounds of the three phases, pooled (default: 3; --quick 1)")
     parser.add_argument("--runs", type=int, help="timed runs per measurement (after a warm-up)")
     parser.add_argument("--rows", type=int,
                         help="rows of the partitions scenario (default: 10M; --quick 200k)")
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         options = Options.for_mode(
             args.mode, args.dsn, args.scenario, args.runs, args.rows, args.standby_rows,
-            {"backlog": args.app_backlog, "seconds": args.app_seconds, "rate": args.app_rate},
+            {"backlog": args.app_backlog, "seconds": args.app_seconds, "rate": args.app_rate,
+             "rounds": args.app_rounds},
         )
         report = run(options, progress=sys.stderr)  # progress on stderr, results on stdout
     if args.json:

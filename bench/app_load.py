@@ -22,8 +22,10 @@ measured from each transaction's scheduled start (it includes any wait for the s
 user of the app sees, rather than what a saturating load can squeeze out of two cores.
 
 Per phase, from pgbench's per-transaction logs (``--log``), over the transactions that ended
-while the cleanup ran (the idle phase: the same part of its run): TPS, p50 and p99 latency
-(percentiles computed here, nearest rank), and the cleanup's rows deleted per second.
+while the cleanup ran (the idle phase: the whole run after the warm-up): TPS, p50 and p99
+latency (percentiles computed here, nearest rank), and the cleanup's rows deleted per second.
+A cleanup takes seconds of a minute's run, so each phase runs ``rounds`` times (the three phases
+in turn, each round on a fresh copy) and the rounds' transactions are pooled.
 """
 
 from __future__ import annotations
@@ -75,19 +77,20 @@ class LoadSettings:
     rate: int  # transactions per second, all clients together
     clients: int
     warmup_s: float  # the app alone before the cleanup starts (not counted)
+    rounds: int = 1  # each phase this many times, each on a fresh copy; pooled
 
 
 @dataclass
 class Phase:
     name: str
     transactions: int
-    seconds: float  # the window the figures are over (at least MIN_WINDOW_S)
+    seconds: float  # the windows the figures are over (each at least MIN_WINDOW_S)
     tps: float
     p50_ms: float
     p99_ms: float
-    deleted: int
-    cleanup_s: float  # 0 for idle
-    finished: bool  # the cleanup deleted the whole backlog inside the window
+    deleted: int  # all rounds together
+    cleanup_s: float  # all rounds together; 0 for idle
+    finished: bool  # every round's cleanup deleted the whole backlog inside its window
 
     @property
     def deleted_per_s(self) -> float:
@@ -194,9 +197,18 @@ def transactions(prefix: Path) -> Iterator[tuple[float, float]]:
             yield int(fields[4]) + int(fields[5]) / 1e6, int(fields[2]) / 1000.0
 
 
-def _phase(
+@dataclass
+class _Round:
+    latencies: list[float]
+    seconds: float  # the window
+    deleted: int
+    cleanup_s: float
+    finished: bool
+
+
+def _round(
     server: BenchServer, template: str, name: str, settings: LoadSettings, live: int, tmp: Path
-) -> Phase:
+) -> _Round:
     dbname = f"{template}_{name}"
     dsn = server.create_database(dbname, template)
     try:
@@ -204,7 +216,7 @@ def _phase(
             conn.execute("CHECKPOINT")
         script = tmp / "app.sql"
         script.write_text(SCRIPT)
-        prefix = tmp / name
+        prefix = tmp / f"{name}-{time.monotonic_ns()}"
         window = max(0.5, settings.seconds - settings.warmup_s - 0.5)
         cleanup = _Cleanup(dsn, name, window)
         began = time.time()
@@ -224,24 +236,36 @@ def _phase(
         latencies = [ms for at, ms in transactions(prefix) if start <= at <= until]
         if not latencies:
             raise RuntimeError(f"phase {name}: no transaction ended while the cleanup ran")
-        seconds = until - start
-        return Phase(
-            name, len(latencies), seconds, len(latencies) / seconds,
-            percentile(latencies, 0.5), percentile(latencies, 0.99), cleanup.deleted,
-            end - start if name != "idle" else 0.0,
+        return _Round(
+            latencies, until - start, cleanup.deleted, end - start if name != "idle" else 0.0,
             name != "idle" and cleanup.deleted == settings.backlog,
-        )  # fmt: skip
+        )
     finally:
         server.drop_database(dbname)
+
+
+def _phase(name: str, rounds: list[_Round]) -> Phase:
+    """The rounds of a phase pooled: every transaction of every round's window."""
+    latencies = [ms for r in rounds for ms in r.latencies]
+    seconds = sum(r.seconds for r in rounds)
+    return Phase(
+        name, len(latencies), seconds, len(latencies) / seconds, percentile(latencies, 0.5),
+        percentile(latencies, 0.99), sum(r.deleted for r in rounds),
+        sum(r.cleanup_s for r in rounds), name != "idle" and all(r.finished for r in rounds),
+    )
 
 
 def app_under_load(server: BenchServer, settings: LoadSettings) -> ScenarioResult:
     template = "bench_a1"
     live = _build_template(server, template, settings.backlog)
     try:
+        rounds: dict[str, list[_Round]] = {name: [] for name in PHASES}
         with tempfile.TemporaryDirectory(prefix="pgsweep-pgbench-") as tmp:
-            phases = {name: _phase(server, template, name, settings, live, Path(tmp))
-                      for name in PHASES}  # fmt: skip
+            # Round by round, the phases in turn: drift on a shared machine hits all three.
+            for _ in range(settings.rounds):
+                for name in PHASES:
+                    rounds[name].append(_round(server, template, name, settings, live, Path(tmp)))
+        phases = {name: _phase(name, rounds[name]) for name in PHASES}
     finally:
         server.drop_database(template)
     return result_of(phases, settings, live)

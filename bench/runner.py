@@ -21,10 +21,11 @@ SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "growth", "partitions", "K", "standby
 # Rows of the partition-retention scenario per mode (--rows overrides): the issue's 10M in full.
 PARTITION_ROWS = {"full": 10_000_000, "quick": 200_000, "smoke": 20_000}
 # A1 (the app under pgbench) per mode: expired rows, seconds per phase, the app's rate (tps),
-# its clients, the warm-up before the cleanup starts. --app-* options override.
+# its clients, the warm-up before the cleanup starts, the rounds pooled. --app-* override.
 APP_LOAD = {
-    "full": LoadSettings(backlog=5_000_000, seconds=60, rate=200, clients=4, warmup_s=5),
-    "quick": LoadSettings(backlog=200_000, seconds=10, rate=200, clients=4, warmup_s=2),
+    "full": LoadSettings(backlog=5_000_000, seconds=60, rate=1000, clients=4, warmup_s=5,
+                         rounds=3),
+    "quick": LoadSettings(backlog=200_000, seconds=10, rate=1000, clients=4, warmup_s=2),
     "smoke": LoadSettings(backlog=5_000, seconds=2, rate=100, clients=2, warmup_s=0.5),
 }
 S1_TARGET = 100.0  # x faster than plain, at the main size
