@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from bench import app_load
 from bench.report import Report
 from bench.runner import MODES, Options, run
 
@@ -22,11 +23,21 @@ def main(argv: list[str] | None = None) -> int:
                       help="tiny tables, 1 run: checks the machinery, not performance")
     parser.set_defaults(mode="full")
     parser.add_argument("--scenario", default="all",
-                        help="comma-separated subset of S1,S2,S3,S4,S5,growth,partitions,K,standby"
+                        help="comma-separated subset of S1,S2,S3,S4,S5,growth,partitions,K,"
+                             "standby,A1"
                              " (default: all)")
     parser.add_argument("--standby-rows", type=int, metavar="N",
                         help="rows of the standby backlog, half expired (default: 5,000,000;"
                              " --quick 200,000)")
+    parser.add_argument("--app-backlog", type=int, metavar="N",
+                        help="A1: expired rows swept under the app's load (default: 5,000,000;"
+                             " --quick 200,000)")
+    parser.add_argument("--app-seconds", type=float, metavar="S",
+                        help="A1: seconds of pgbench per phase (default: 60; --quick 10)")
+    parser.add_argument("--app-rate", type=int, metavar="TPS",
+                        help="A1: the app's transactions per second, all clients (default: 1000)")
+    parser.add_argument("--app-rounds", type=int, metavar="N",
+                        help="A1: rounds of the three phases, pooled (default: 3; --quick 1)")
     parser.add_argument("--runs", type=int, help="timed runs per measurement (after a warm-up)")
     parser.add_argument("--rows", type=int,
                         help="rows of the partitions scenario (default: 10M; --quick 200k)")
@@ -44,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             report = Report.from_json(saved.read())
     else:
         options = Options.for_mode(
-            args.mode, args.dsn, args.scenario, args.runs, args.rows, args.standby_rows
+            args.mode, args.dsn, args.scenario, args.runs, args.rows, args.standby_rows,
+            {"backlog": args.app_backlog, "seconds": args.app_seconds, "rate": args.app_rate,
+             "rounds": args.app_rounds},
         )
         report = run(options, progress=sys.stderr)  # progress on stderr, results on stdout
     if args.json:
@@ -53,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         print(report.markdown())
         print()
         print(report.growth_markdown())
+        for scenario in report.scenarios:
+            if scenario.name == "A1 app under pgbench":
+                print()
+                print(app_load.markdown(scenario))
     else:
         print(report.table())
     return 0
