@@ -31,7 +31,7 @@ ROWS = {OLD: 3, NOW: 2}
 def installed(module_db: str) -> str:
     engine.install(module_db)
     with connect(module_db) as conn:
-        conn.execute('CREATE SCHEMA "Telemetry"')
+        conn.execute('CREATE SCHEMA "Telemetry"; CREATE SCHEMA "Archive"')
     return module_db
 
 
@@ -69,7 +69,7 @@ def db(installed: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield installed
     finally:
         with connect(installed) as conn:
-            conn.execute(f"DROP TABLE IF EXISTS {TABLE}, {OLD}")
+            conn.execute(f'DROP TABLE IF EXISTS {TABLE}, {OLD}, "Archive"."Events_old"')
 
 
 def attached(conn: psycopg.Connection[Any]) -> dict[str, bool]:
@@ -171,6 +171,20 @@ def test_a_rule_removed_while_the_detach_waits_puts_the_partition_back(db: str) 
     with connect(db) as conn:
         assert attached(conn) == {OLD: False, NOW: False}
         assert rows_seen(conn) == ROWS
+
+
+def test_an_archive_set_while_the_detach_waits_keeps_the_partition_there(db: str) -> None:
+    removal = remove_while(
+        db,
+        lambda c: c.execute(
+            f"SELECT pgsweep.set_partition_archive('{TABLE}', 'seenAt', 'Archive')"
+        ),
+    )
+    assert [(p.partition, p.rows) for p in removal.removed] == [(OLD, 3)]
+    with connect(db) as conn:
+        assert attached(conn) == {NOW: False}
+        kept = conn.execute('SELECT count(*) FROM "Archive"."Events_old"').fetchone()
+        assert kept == (3,)
 
 
 def test_a_rule_unchanged_while_the_detach_waits_lets_the_partition_go(db: str) -> None:

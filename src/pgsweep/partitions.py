@@ -158,7 +158,7 @@ def _remove_one(
             if _pending(conn, partition):
                 how = "detached concurrently (finalized)"
         else:
-            _dispose(conn, removal, table, column, partition, shape, archive)
+            _dispose(conn, removal, table, column, partition, shape)
             return True
     last = ""
     for attempt in range(1, ATTEMPTS + 1):
@@ -254,42 +254,52 @@ def _shape(conn: psycopg.Connection[Any], partition: str) -> _Shape:
     return _Shape(str(row[0] or ""), frozenset(str(n) for n in row[1]))
 
 
-def _marks_expired(conn: psycopg.Connection[Any], table: str, column: str, bound: str) -> bool:
+@dataclass(frozen=True)
+class _Verdict:
+    """What the rule, as committed now, says of a detached partition: whether all of it is
+    garbage, and where it goes then (the rule's partition_archive_schema; None: dropped)."""
+
+    expired: bool
+    archive: str | None = None
+
+
+def _marks_expired(conn: psycopg.Connection[Any], table: str, column: str, bound: str) -> _Verdict:
     """Whether the rule, read and locked in this transaction (``pgsweep.locked_rule``, until it
     ends), marks every value of ``bound`` as garbage: the test of ``expired_partitions``, for a
     partition no longer attached (an age rule alone; the upper bound at or before the cutoff;
     for epoch numbers, nothing below the year 2000 floor)."""
+    no = _Verdict(False)
     found = _RANGE.match(bound)
     if found is None:
-        return False
+        return no
     lower, upper = found.group(1), found.group(2)
     if upper in ("MAXVALUE", "MINVALUE"):
-        return False
+        return no
     row = conn.execute(
         "SELECT pgsweep.cutoff_literal(r), pgsweep.column_type(r.table_name, r.column_name)::text,"
-        "       pgsweep.epoch_scale(r)"
+        "       pgsweep.epoch_scale(r), r.partition_archive_schema::text"
         " FROM pgsweep.locked_rule(%s::regclass, %s) r"
         " WHERE r.table_name IS NOT NULL AND r.kind = 'age' AND r.condition IS NULL"
         "   AND r.archive_to IS NULL",
         (table, column),
     ).fetchone()
     if row is None:  # removed, or no longer a rule of the column's age alone
-        return False
-    cutoff, type_, scale = str(row[0]), str(row[1]), row[2]
+        return no
+    cutoff, type_, scale, archive = str(row[0]), str(row[1]), row[2], row[3]
     if scale is not None:
         if lower in ("MINVALUE", "MAXVALUE"):
-            return False
+            return no
         floor = conn.execute(
             "SELECT btrim(%s, '''')::numeric >= 946684800::numeric * %s", (lower, scale)
         ).fetchone()
         if not (floor and floor[0]):
-            return False
+            return no
     # The bound is a constant as the server deparsed it, the cutoff a literal built by the
     # engine's cutoff_literal, the type a regtype's output.
     check = conn.execute(
         sql.SQL("SELECT ({})::{} <= {}").format(sql.SQL(upper), sql.SQL(type_), sql.SQL(cutoff))
     ).fetchone()
-    return bool(check and check[0])
+    return _Verdict(bool(check and check[0]), archive)
 
 
 def _archive_blocked(conn: psycopg.Connection[Any], partition: str, archive: str | None) -> bool:
@@ -336,35 +346,41 @@ def _dispose(
     column: str,
     partition: str,
     shape: _Shape,
-    archive: str | None,
 ) -> None:
     """Count and drop (or archive) a table DETACH CONCURRENTLY just took out of its parent, if
-    the rule as committed now, locked until the drop commits, still marks all of it as garbage;
-    else attach it again. Nobody writes to it any more; its own lock is still waited for
-    briefly, and retried."""
+    the rule as committed now, locked until the drop commits, still marks all of it as garbage
+    (into the archive schema the rule names now); else attach it again. Nobody writes to it any
+    more; its own lock is still waited for briefly, and retried. One that cannot go (a lock not
+    granted, the drop or the move refused) is attached again too."""
     name = sql.SQL(partition)
     last = ""
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with conn.transaction():
-                if not _marks_expired(conn, table, column, shape.bound):
+                verdict = _marks_expired(conn, table, column, shape.bound)
+                if not verdict.expired:
                     _attach(conn, table, partition, shape)
                     removal.left.append(f"{partition}: {PUT_BACK}")
                     return
                 conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(name))
                 row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)).fetchone()
-                if archive is None:
+                if verdict.archive is None:
                     conn.execute(sql.SQL("DROP TABLE {}").format(name))
                 else:
                     conn.execute(
                         sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
-                            name, sql.Identifier(archive)
+                            name, sql.Identifier(verdict.archive)
                         )
                     )
         except psycopg.errors.LockNotAvailable as exc:
-            last = str(exc).splitlines()[0]
+            last = _first(exc)
             time.sleep(_PAUSE_S * attempt)
             continue
+        except psycopg.Error as exc:
+            if conn.broken:
+                raise
+            last = _first(exc)
+            break
         count = int(row[0]) if row else 0
         removal.removed.append(PartitionCount(partition, count, "detached concurrently"))
         return
@@ -372,7 +388,9 @@ def _dispose(
     try:
         with conn.transaction():
             _attach(conn, table, partition, shape)
-    except psycopg.errors.LockNotAvailable:
+    except psycopg.Error:
+        if conn.broken:
+            raise
         removal.left.append(
             f"{partition}: detached, neither dropped nor attached again: {last}"
             f" (ALTER TABLE {table} ATTACH PARTITION {partition} {shape.bound})"
@@ -394,7 +412,9 @@ def _put_back(
                 )
             )
             _attach(conn, table, partition, shape)
-    except psycopg.errors.LockNotAvailable as exc:
+    except psycopg.Error as exc:  # FINALIZE's wait timed out, or the attach was refused
+        if conn.broken:
+            raise
         removal.left.append(f"{partition}: half-detached, not put back yet: {_first(exc)}")
         return False
     removal.left.append(f"{partition}: {PUT_BACK}")
@@ -423,7 +443,9 @@ def _repair(
                 )
             )
             _attach(conn, table, partition, shape)
-    except psycopg.errors.LockNotAvailable as exc:
+    except psycopg.Error as exc:  # FINALIZE's wait timed out, or the attach was refused
+        if conn.broken:
+            raise
         removal.left.append(f"{partition}: half-detached, not put back yet: {_first(exc)}")
         return
     removal.left.append(f"{partition}: {PUT_BACK} (half-detached by an interrupted detach)")
