@@ -178,9 +178,9 @@ def sweep(
     row = conn.execute("SELECT pgsweep.run_begin('cli')").fetchone()
     assert row is not None
     run = _Run(conn, int(row[0]), on_event)
-    rules = _run_order(conn, table)
-    run.say(Event("run_start", extra={"run": run.run_id, "rules": len(rules)}))
     try:
+        rules = _run_order(conn, table)
+        run.say(Event("run_start", extra={"run": run.run_id, "rules": len(rules)}))
         tables = run.sweep(rules, batch_size, on_batch, on_rule)
     except BaseException as exc:  # an interrupt too: nothing may be left to this session
         run.abandon(exc)
