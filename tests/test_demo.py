@@ -8,7 +8,8 @@ import os
 import subprocess
 import sys
 
-from pgsweep import migrate
+from pgsweep import cleanup, migrate
+from pgsweep_testing.demo import QUIET_AFTER_LOAD, load_sample_data
 from tests.pg import connect
 from tests.sqlrun import catalog_of
 from tests.tokens import add_token, add_user
@@ -58,6 +59,32 @@ def test_the_demo_runs_the_operator_commands_and_leaves_an_empty_database_empty(
     # It created everything there, so it took everything away again.
     assert catalog_of(fresh_db) == empty
     assert migrate.current(fresh_db) is None
+
+
+def test_no_sample_token_expires_between_the_demos_dry_run_and_its_cleanup(fresh_db: str) -> None:
+    """The dry run counts at one instant, the cleanup deletes at a later one: a token expiring
+    in between made them differ by a row. None of the sample's expires that soon, and what the
+    dry run counts is what the cleanup deletes (each row once, though a used token may also be
+    expired: garbage by two rules)."""
+    migrate.upgrade(fresh_db, "head")
+    with connect(fresh_db) as conn:
+        load_sample_data(conn)
+        for table in ("password_reset_tokens", "email_verification_tokens", "refresh_tokens"):
+            soon = conn.execute(
+                f"SELECT count(*) FROM {table}"
+                # Half the quiet time: the load itself (and its ANALYZE) took some of it.
+                " WHERE expires_at BETWEEN now() AND now() + %s::interval / 2",
+                (QUIET_AFTER_LOAD,),
+            ).fetchone()
+            assert soon == (0,), table
+        both = conn.execute(
+            "SELECT count(*) FROM password_reset_tokens"
+            " WHERE used_at IS NOT NULL AND expires_at < now()"
+        ).fetchone()
+        assert both is not None
+        assert both[0] > 0  # rows garbage by both rules are there
+    would = cleanup.dry_run(fresh_db).total
+    assert cleanup.cleanup(fresh_db).total == would > 0
 
 
 def test_the_demo_refuses_a_database_that_has_tables_and_writes_nothing(fresh_db: str) -> None:

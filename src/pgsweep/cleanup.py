@@ -38,6 +38,7 @@ from psycopg import sql
 from pgsweep import db, partitions
 from pgsweep.deploy import require_engine
 from pgsweep.errors import PgsweepError, UsageError
+from pgsweep.events import Event, EventSink, rule_name
 from pgsweep.partitions import PartitionCount
 
 # CALL pgsweep.sweep()'s default batch since 0008; tests/test_purge.py checks the two agree.
@@ -149,8 +150,10 @@ def cleanup(
     table: str | None = None,
     batch_size: int = SWEEP_BATCH_SIZE,
     on_batch: Callable[[Progress], None] | None = None,
+    on_event: EventSink | None = None,
 ) -> CleanupResult:
-    """Delete the garbage of every rule (of ``table``), one transaction per step."""
+    """Delete the garbage of every rule (of ``table``), one transaction per step; each thing
+    done said to ``on_event`` (:mod:`pgsweep.events`)."""
     if batch_size < 1:
         raise UsageError("--batch-size must be a positive integer")
     with db.connect(dsn) as conn:
@@ -158,7 +161,7 @@ def cleanup(
         require_primary(conn, dsn)
         if table is not None:
             _require_rules(conn, table)
-        return sweep(conn, table=table, batch_size=batch_size, on_batch=on_batch)
+        return sweep(conn, table=table, batch_size=batch_size, on_batch=on_batch, on_event=on_event)
 
 
 def sweep(
@@ -168,14 +171,17 @@ def sweep(
     batch_size: int = SWEEP_BATCH_SIZE,
     on_batch: Callable[[Progress], None] | None = None,
     on_rule: RuleCallback | None = None,
+    on_event: EventSink | None = None,
 ) -> CleanupResult:
     """One recorded run over every rule (of ``table``) on an open autocommit connection: what
     ``pgsweep cleanup`` and each run of ``pgsweep run`` do."""
     row = conn.execute("SELECT pgsweep.run_begin('cli')").fetchone()
     assert row is not None
-    run = _Run(conn, int(row[0]))
+    run = _Run(conn, int(row[0]), on_event)
     try:
-        tables = run.sweep(_run_order(conn, table), batch_size, on_batch, on_rule)
+        rules = _run_order(conn, table)
+        run.say(Event("run_start", extra={"run": run.run_id, "rules": len(rules)}))
+        tables = run.sweep(rules, batch_size, on_batch, on_rule)
     except BaseException as exc:  # an interrupt too: nothing may be left to this session
         run.abandon(exc)
         raise
@@ -211,9 +217,12 @@ class _Step:
 class _Run:
     """One recorded run: the steps of each rule, paced, and what they said."""
 
-    def __init__(self, conn: psycopg.Connection[Any], run_id: int) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], run_id: int, on_event: EventSink | None = None
+    ) -> None:
         self.conn = conn
         self.run_id = run_id
+        self.on_event = on_event
         # As epoch seconds and text: a timestamptz would come back in the session's DateStyle,
         # which need not be one the driver reads.
         row = conn.execute(
@@ -233,6 +242,10 @@ class _Run:
         # Pauses since the last step recorded: the next step's record carries them.
         self.unrecorded_pauses = 0
         self.unrecorded_pause_s = 0.0
+
+    def say(self, event: Event) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
 
     def sweep(
         self,
@@ -270,23 +283,39 @@ class _Run:
             return None
         removal = self._remove_partitions(table, column, on_batch)
         deleted = removal.rows
+        batches = 0
         while step.outcome == "more":
             assert step.cursor is not None
             step = self.step(table, column, step.cursor, step.size)
             deleted += step.deleted + step.removed_whole
             self.total += step.deleted + step.removed_whole
             self.row_deleted += step.deleted
+            if step.outcome in ("more", "done") and (step.deleted or step.outcome == "more"):
+                batches += 1
+                self.say(
+                    Event(
+                        "batch",
+                        rule_name(table, column),
+                        rows=step.deleted + step.removed_whole,
+                        batch=batches,
+                        extra={"rule_rows": deleted},
+                    )
+                )
             if on_batch is not None and step.outcome in ("more", "done"):
                 on_batch(Progress(table, column, deleted, self.total))
             if step.outcome == "more" and not self._pace(table, column, step):
                 reason = f"left for the next run: {self.stopped}"
                 self.left.append(SkippedRule(table, column, reason))
+                self.say(Event("rule_left", rule_name(table, column), rows=deleted, reason=reason))
                 self.conn.execute(
                     "SELECT pgsweep.sweep_step_end(%s, %s::regclass, %s, true, 'stopped', %s)",
                     (self.run_id, table, column, reason),
                 )
-                break
+                return RuleCount(column, deleted, removal.removed, removal.left)
         self._ended(table, column, step)
+        if step.outcome == "done":
+            extra: dict[str, object] = {"batches": batches, "partitions": len(removal.removed)}
+            self.say(Event("rule_done", rule_name(table, column), rows=deleted, extra=extra))
         return RuleCount(column, deleted, removal.removed, removal.left)
 
     def step(self, table: str, column: str, cursor: str | None, size: int) -> _Step:
@@ -322,16 +351,32 @@ class _Run:
 
     def _ended(self, table: str, column: str, step: _Step) -> None:
         """What a rule's last step says of it (the step has said, recorded and released it)."""
+        rule = rule_name(table, column)
         if step.outcome in ("skipped", "gave_way") and step.message:
             self.skipped.append(SkippedRule(table, column, step.message))
+            self.say(Event("rule_skipped", rule, reason=step.message))
         elif step.outcome == "failed":
             self.failed.append(FailedRule(table, column, step.message or "?", step.sqlstate))
+            self.say(
+                Event(
+                    "rule_failed",
+                    rule,
+                    error=step.message or "?",
+                    extra={"sqlstate": step.sqlstate},
+                )
+            )
         elif step.outcome == "cancelled":
             self.cancelled = step.message or "cancelled"
+            self.say(
+                Event("rule_failed", rule, error=self.cancelled, extra={"sqlstate": step.sqlstate})
+            )
 
     def _leave(self, table: str, column: str) -> None:
         reason = self.stopped or self.cancelled or "?"
         self.left.append(SkippedRule(table, column, f"left for the next run: {reason}"))
+        self.say(
+            Event("rule_left", rule_name(table, column), reason=f"left for the next run: {reason}")
+        )
         if self.cancelled is None:
             self.conn.execute(
                 "SELECT pgsweep.run_record(%s, %s::regclass, %s, 0, 0, p_error => %s)",
@@ -352,6 +397,16 @@ class _Run:
                 "SELECT pgsweep.run_record(%s, %s::regclass, %s, %s, 0)",
                 (self.run_id, table, column, removal.rows),
             )
+        rule = rule_name(table, column)
+        for p in removal.removed:
+            self.say(
+                Event(
+                    "partition", rule, rows=p.rows, extra={"partition": p.partition, "how": p.how}
+                )
+            )
+        for why in removal.left:
+            partition, _, reason = why.partition(": ")
+            self.say(Event("partition_left", rule, reason=reason, extra={"partition": partition}))
         self.total += removal.rows
         if removal.removed and on_batch is not None:
             on_batch(Progress(table, column, removal.rows, self.total))
@@ -372,6 +427,7 @@ class _Run:
             if stop:
                 self.pauses.append(Pause(table, column, str(reason), stopped=True))
                 self.stopped = str(reason)
+                self.say(Event("stop", rule_name(table, column), reason=str(reason)))
                 return False
             if wait_s <= 0:
                 return True
@@ -379,6 +435,14 @@ class _Run:
                 self.pauses.append(Pause(table, column, str(reason)))
                 self.unrecorded_pauses += 1
                 said = reason
+                self.say(
+                    Event(
+                        "pause",
+                        rule_name(table, column),
+                        reason=str(reason),
+                        extra={"seconds": round(wait_s, 3)},
+                    )
+                )
             time.sleep(wait_s)
             self.unrecorded_pause_s += wait_s
             blocked = 0
@@ -394,6 +458,13 @@ class _Run:
         else:
             status, error = "succeeded", None
         self.conn.execute("SELECT pgsweep.run_end(%s, %s, %s)", (self.run_id, status, error))
+        self._said_end(status, error)
+
+    def _said_end(self, status: str, error: str | None) -> None:
+        row = self.conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        seconds = round(float(row[0]) - self.started, 3) if row else None
+        extra: dict[str, object] = {"run": self.run_id, "status": status, "seconds": seconds}
+        self.say(Event("run_end", rows=self.total, error=error, extra=extra))
 
     def abandon(self, exc: BaseException) -> None:
         """Close the run and release the rule being worked on after an error or an interrupt
@@ -415,6 +486,7 @@ class _Run:
                 "SELECT pgsweep.run_end(%s, %s, %s)",
                 (self.run_id, "interrupted" if interrupted else "failed", what),
             )
+            self._said_end("interrupted" if interrupted else "failed", what)
         except psycopg.Error:
             pass  # nothing more can be done on this connection; its end releases the rest
 

@@ -377,6 +377,27 @@ def _cleanup_options(p: argparse.ArgumentParser) -> None:
         f"to deleting more than {cleanup.CONSENT_ROWS:,} rows (asked for on a terminal,"
         " refused without it elsewhere)",
     )
+    _log_format_option(p)
+
+
+def _log_format_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="json: also one JSON event per line on stderr (run_start, batch, pause, rule_done,"
+        " rule_failed, partition, run_end …; docs/observability.md); text (default): none",
+    )
+
+
+def _event_sink(ctx: Context) -> Callable[[Any], None] | None:
+    """The sweep's event log of --log-format json, on stderr (stdout keeps its output)."""
+    if ctx.args.log_format != "json":
+        return None
+    from pgsweep import events  # only a sweep that logs needs it
+
+    ctx.out.logs_on_stderr = True
+    return events.JsonLines(ctx.out.stderr)
 
 
 def _apply_options(p: argparse.ArgumentParser) -> None:
@@ -486,6 +507,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="stop after N runs (default: run until SIGTERM/SIGINT)",
     )
+    _log_format_option(p)
 
 
 _METAVAR: dict[Callable[[str], Any], str] = {
@@ -961,6 +983,7 @@ def _cleanup(ctx: Context) -> int:
         if not args.dry_run:
             raise UsageError("--estimate needs --dry-run (it deletes nothing)")
         return _estimate(ctx)
+    sink = _event_sink(ctx)  # a dry run deletes nothing: no events
     if args.dry_run:
         with out.busy("counting…"):
             result = cleanup.dry_run(ctx.dsn, table=args.table)
@@ -982,7 +1005,11 @@ def _cleanup(ctx: Context) -> int:
                 deleted[0] = p.total_deleted
 
             result = cleanup.cleanup(
-                ctx.dsn, table=args.table, batch_size=args.batch_size, on_batch=on_batch
+                ctx.dsn,
+                table=args.table,
+                batch_size=args.batch_size,
+                on_batch=on_batch,
+                on_event=sink,
             )
     key = "would_delete" if result.dry_run else "deleted"
     if out.json:
@@ -1452,6 +1479,7 @@ def _unschedule(ctx: Context) -> int:
 def _run(ctx: Context) -> int:
     args, out, dsn = ctx.args, ctx.out, ctx.dsn
     every = runner.parse_duration(args.every)
+    sink = _event_sink(ctx)
     stop = threading.Event()
     out.on_closed = stop.set  # `pgsweep run … | head -2`: stop once the reader is gone
     received: list[str] = []
@@ -1492,6 +1520,7 @@ def _run(ctx: Context) -> int:
             on_run=on_run,
             on_outage=on_outage,
             on_table=on_table,
+            on_event=sink,
             batch_size=args.batch_size,
             max_runs=args.max_runs,
         )

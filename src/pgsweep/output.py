@@ -90,6 +90,7 @@ class Output:
         self.err_console = Console(file=self.stderr, highlight=False)
         self.closed = False  # stdout's reader went away
         self.on_closed: Callable[[], None] | None = None
+        self.logs_on_stderr = False  # --log-format json: stderr is the event log's, not a bar's
 
     @property
     def terminal(self) -> bool:
@@ -195,8 +196,9 @@ class Output:
 
     @property
     def live(self) -> bool:
-        """Whether progress may be shown: stderr is a terminal and JSON was not asked for."""
-        return not self.json and self.err_console.is_terminal
+        """Whether progress may be shown: stderr is a terminal and JSON was not asked for
+        (neither as output nor as the log on stderr)."""
+        return not self.json and not self.logs_on_stderr and self.err_console.is_terminal
 
     def activity(self) -> Activity:
         """A spinner line on stderr to show, update and hide (a no-op off a terminal)."""

@@ -25,6 +25,7 @@ finds the new primary. Only a first connection to a standby is an error at once.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -47,6 +48,7 @@ from pgsweep.cleanup import (  # re-exported: the names pgsweep run's callers kn
 )
 from pgsweep.deploy import require_engine
 from pgsweep.errors import PgsweepError, UsageError
+from pgsweep.events import Event, EventSink
 
 __all__ = [
     "SWEEP_BATCH_SIZE",
@@ -118,9 +120,11 @@ def sweep_once(
     number: int,
     batch_size: int,
     on_table: TableCallback | None = None,
+    on_event: EventSink | None = None,
 ) -> RunCounts:
     """One run: the cleanup's driver (:func:`pgsweep.cleanup.sweep`, the engine's sweep step
-    rule by rule), recorded as the command's run; its counts per table."""
+    rule by rule), recorded as the command's run; its counts per table. Its events go to
+    ``on_event``, run_start and run_end with the run's ``number`` in this loop."""
     started, clock = dt.datetime.now(dt.UTC), time.monotonic()
     tables_seen: list[str] = []
 
@@ -130,7 +134,18 @@ def sweep_once(
             if on_table is not None:
                 on_table(number, table, len(tables_seen), _table_count(conn))
 
-    result = cleanup.sweep(conn, batch_size=batch_size, on_rule=on_rule)
+    def numbered(event: Event) -> None:
+        assert on_event is not None
+        if event.event in ("run_start", "run_end"):
+            event = dataclasses.replace(event, extra={"number": number, **event.extra})
+        on_event(event)
+
+    result = cleanup.sweep(
+        conn,
+        batch_size=batch_size,
+        on_rule=on_rule,
+        on_event=numbered if on_event is not None else None,
+    )
     # Every table with a rule, 0 for one whose rules were all skipped, failed or left.
     swept = {t.table: t.rows for t in result.tables}
     deleted = {t: swept.get(t, 0) for t in _tables(conn) + list(swept)}
@@ -173,6 +188,7 @@ def run(
     max_backoff_s: float = 60.0,
     on_start: Callable[[], None] | None = None,
     on_table: TableCallback | None = None,
+    on_event: EventSink | None = None,
 ) -> int:
     """Sweep every ``every_s`` seconds until ``stop`` is set (or ``max_runs``); returns runs.
     ``on_start`` is called once the first connection works and the engine is there, so that
@@ -197,7 +213,7 @@ def run(
             try:
                 if conn is None or conn.closed:
                     conn = db.connect(dsn)
-                counts = sweep_once(conn, runs + 1, batch_size, on_table)
+                counts = sweep_once(conn, runs + 1, batch_size, on_table, on_event)
             except (
                 psycopg.OperationalError,
                 psycopg.errors.ReadOnlySqlTransaction,
@@ -209,6 +225,10 @@ def run(
                     conn.close()
                 conn = None
                 on_outage(Outage(db.one_line(str(exc)), backoff))
+                if on_event is not None:
+                    on_event(
+                        Event("outage", error=db.one_line(str(exc)), extra={"retry_in_s": backoff})
+                    )
                 stop.wait(backoff)
                 backoff = min(backoff * 2, max_backoff_s)
                 continue
