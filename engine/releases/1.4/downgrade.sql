@@ -25,7 +25,17 @@ END $$;
 -- No rule may be registered or changed between the checks below and the drops.
 LOCK TABLE pgsweep.expiry_rule IN EXCLUSIVE MODE;
 
--- (What 1.4 adds is dropped here, each with the reason 1.3 cannot keep it.)
+-- 1.4's routines that 1.3's install does not replace: 1.3's own bodies never call them.
+-- 1.3's sweep closes its run and analyzes in one transaction (run_end).
+DROP FUNCTION IF EXISTS pgsweep.analyze_swept(regclass[], numeric[]);
+-- 1.3's run_begin leaves what a cancelled run of its session left (the run, the rule lock).
+DROP FUNCTION IF EXISTS pgsweep.close_own_leftovers();
+-- 1.3's sweep step says "another run is working on it" whoever holds the lock.
+DROP FUNCTION IF EXISTS pgsweep.rule_lock_problem(regclass, name);
+-- 1.3's save_rule checks keep_for only by the table's CHECK (keep_for >= '0').
+DROP FUNCTION IF EXISTS pgsweep.negative_interval_field(interval);
+-- 1.3's create_live_view names every default view <table>_live.
+DROP FUNCTION IF EXISTS pgsweep.live_view_name(name);
 
 DELETE FROM pgsweep.release WHERE version = '1.4';
 COMMIT;

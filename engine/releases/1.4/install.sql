@@ -49,6 +49,20 @@ BEGIN
                          ' (Matcha Time: pgsweep upgrade, or alembic upgrade head).';
     END IF;
 END $$;
+-- 1.4: an engine created as the extension (CREATE EXTENSION pgsweep, docs/extension.md) is
+-- upgraded only by ALTER EXTENSION pgsweep UPDATE, whose scripts are built from this file and
+-- set pgsweep.extension_script = on for their own statements. This file run with psql (or by a
+-- migration tool) over it would change the extension's objects behind its back.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'pgsweep')
+       AND current_setting('pgsweep.extension_script', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'the pgsweep engine here is the extension: its plain install script'
+                        ' would change the extension''s objects behind its back'
+            USING ERRCODE = 'object_in_use',
+                  HINT = 'Upgrade it with ALTER EXTENSION pgsweep UPDATE (docs/extension.md).';
+    END IF;
+END $$;
 
 -- ---- schema.sql ----------------------------------------
 -- The engine's schema. Everything pgsweep installs lives here, apart from one event trigger
@@ -572,6 +586,34 @@ $$;
 COMMENT ON FUNCTION pgsweep.analyze_share() IS
     'Share of a table a run must delete to ANALYZE it (setting pgsweep.analyze_share within (0, 1], default 0.1)';
 
+-- ---- functions/analyze_swept.sql ----------------------------------------
+-- ANALYZE the tables a closed run deleted a large share of (pgsweep.run_close's answer), so the
+-- planner stops costing rows that are gone. SECURITY INVOKER on purpose: with the caller's
+-- rights (a table the caller may not analyze is skipped with ANALYZE's own warning), never
+-- with the engine owner's. Called once the run's status is committed (CALL pgsweep.sweep()
+-- commits it first), so a cancel during an ANALYZE leaves no run open. A table whose lock is
+-- not granted within 100 ms (a VACUUM or an index build holds it) is left to autovacuum, so
+-- that a caller holding the table's lock never makes the app wait on it.
+CREATE OR REPLACE FUNCTION pgsweep.analyze_swept(p_tables regclass[], p_rows numeric[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '100ms'
+AS $$
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(p_tables), 0) LOOP
+        RAISE NOTICE 'pgsweep: % rows deleted from %: analyzing it', p_rows[i], p_tables[i];
+        BEGIN
+            EXECUTE format('ANALYZE %s', p_tables[i]);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE NOTICE 'pgsweep: % not analyzed: its lock was not granted at once', p_tables[i]
+                USING HINT = 'Autovacuum analyzes it, or run ANALYZE yourself.';
+        END;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION pgsweep.analyze_swept(regclass[], numeric[]) IS
+    'ANALYZE, with the caller''s rights, the tables a closed run deleted a large share of';
+
 -- ---- functions/archiving_statement.sql ----------------------------------------
 -- A purge's DELETE (p_delete, built by purge_statement or skip_locked_statement), made whole
 -- for the rule, in one statement, so that nothing is lost, duplicated or left dangling between
@@ -800,6 +842,67 @@ END $$;
 COMMENT ON FUNCTION pgsweep.checked_condition(regclass, text) IS
     'A rule condition checked as safe to re-run (pg_catalog immutable/stable only), deparsed';
 
+-- ---- functions/close_own_leftovers.sql ----------------------------------------
+-- What a cancel (pg_cancel_backend, statement_timeout) that struck CALL pgsweep.sweep() outside
+-- its exception handlers left to its own session: right after a COMMIT, or between a step and
+-- the next (PostgreSQL forbids a handler around a COMMIT, so no procedure can catch those). Its
+-- run is still 'running' and holds the run's advisory lock, and the rule it was on its rule's
+-- lock, so other sessions skip that rule for as long as this session lives (a pooled
+-- connection: days). run_begin calls this first, so the session's next run closes them: each
+-- such run of this very session (its pid and backend_start) becomes 'interrupted' with the
+-- reason, its lock released, and every rule lock this session still holds is released (no run
+-- of its own is live at a run_begin: a session runs one run at a time). Returns the runs closed.
+CREATE OR REPLACE FUNCTION pgsweep.close_own_leftovers()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_db     oid := (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
+    v_run    record;
+    v_lock   record;
+    v_closed integer := 0;
+BEGIN
+    FOR v_run IN
+        UPDATE pgsweep.run r
+           SET status = 'interrupted',
+               ended_at = coalesce((SELECT max(rr.ended_at) FROM pgsweep.run_rule rr
+                                     WHERE rr.run_id = r.run_id), r.started_at),
+               error = 'cut short in its session outside the engine''s handlers (a cancel or'
+                       ' statement_timeout right after a commit); closed by the session''s next run'
+         WHERE r.status = 'running' AND r.pid = pg_backend_pid()
+           AND r.backend_start IS NOT DISTINCT FROM (SELECT a.backend_start FROM pg_stat_activity a
+                                                      WHERE a.pid = pg_backend_pid())
+        RETURNING r.run_id
+    LOOP
+        v_closed := v_closed + 1;
+        WHILE pgsweep.run_alive(v_run.run_id, pg_backend_pid()) LOOP
+            PERFORM pg_advisory_unlock(1886614391, (v_run.run_id % 2147483648)::integer);
+        END LOOP;
+    END LOOP;
+    -- A session lock taken n times is held until n unlocks: one row in pg_locks all along.
+    FOR v_lock IN
+        SELECT k.classid, k.objid
+          FROM pgsweep.expiry_rule e, pgsweep.rule_lock_keys(e.table_name, e.column_name) k
+         WHERE EXISTS (SELECT FROM pg_locks l
+                        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                          AND l.pid = pg_backend_pid() AND l.database = v_db
+                          AND l.classid = k.classid::oid AND l.objid = k.objid::oid)
+    LOOP
+        LOOP
+            PERFORM pg_advisory_unlock(v_lock.classid, v_lock.objid);
+            EXIT WHEN NOT EXISTS (SELECT FROM pg_locks l
+                                   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                                     AND l.pid = pg_backend_pid() AND l.database = v_db
+                                     AND l.classid = v_lock.classid::oid
+                                     AND l.objid = v_lock.objid::oid);
+        END LOOP;
+    END LOOP;
+    RETURN v_closed;
+END $$;
+COMMENT ON FUNCTION pgsweep.close_own_leftovers() IS
+    'Close the runs this session left running and release the rule locks it still holds';
+
 -- ---- functions/column_type.sql ----------------------------------------
 CREATE OR REPLACE FUNCTION pgsweep.column_type(p_table regclass, p_column name)
 RETURNS regtype
@@ -823,8 +926,10 @@ COMMENT ON FUNCTION pgsweep.column_type(regclass, name) IS 'The type of a table 
 -- ---- functions/create_live_view.sql ----------------------------------------
 -- A view of p_table without the rows its rules mark as garbage, so an app reading it never
 -- serves an expired row even while the cleanup is behind (docs/rules.md). Named p_view, or
--- <schema>.<table>_live when NULL; created or replaced (run it again after changing the
--- table's rules: the view holds their conditions as they were). security_invoker: the reader's
+-- <schema>.<table>_live when NULL (pgsweep.live_view_name: a long name is cut and given a
+-- hash of the table's name); created or replaced (run it again after changing the table's
+-- rules: the view holds their conditions as they were), but never over a relation of that
+-- name that is not a view of p_table. security_invoker: the reader's
 -- own rights and row-level security apply, never the creator's. The cutoffs are expressions of
 -- now() (rule_condition(..., p_as_of_now => true)), evaluated at each read. Returns the view.
 -- p_view is a name as SQL writes it, [schema.]view (parse_ident: "My View" keeps its case and
@@ -839,6 +944,7 @@ DECLARE
     v_name  text;
     v_marks text;
     v_parts text[];
+    v_existing regclass;
 BEGIN
     IF p_view IS NOT NULL THEN
         BEGIN
@@ -865,8 +971,21 @@ BEGIN
     SELECT CASE cardinality(v_parts)
                 WHEN 2 THEN format('%I.%I', v_parts[1], v_parts[2])
                 WHEN 1 THEN format('%I.%I', n.nspname, v_parts[1])
-                ELSE format('%I.%I', n.nspname, c.relname || '_live') END INTO v_name
+                ELSE format('%I.%I', n.nspname, pgsweep.live_view_name(c.relname)) END INTO v_name
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
+    -- Replace only a view of this table: another table's view of that name (two long names
+    -- cut to the same 63 bytes, or a name given twice) is refused, never silently replaced.
+    SELECT v.oid INTO v_existing FROM pg_class v
+     WHERE v.oid = to_regclass(v_name)
+       AND NOT EXISTS (SELECT FROM pg_rewrite w
+                         JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+                        WHERE w.ev_class = v.oid AND d.refclassid = 'pg_class'::regclass
+                          AND d.refobjid = p_table);
+    IF v_existing IS NOT NULL THEN
+        RAISE EXCEPTION 'pgsweep: % already exists and is not a view of %', v_existing, p_table
+            USING ERRCODE = 'duplicate_table',
+                  HINT = 'Name the view: SELECT pgsweep.create_live_view(table, ''schema.view'').';
+    END IF;
     /* Every part is regclass output, %I-quoted (the view's name too, part by part) or built by
      * rule_condition from quoted parts.
      * @plpgsql_check_options: security_warnings = false
@@ -1532,6 +1651,32 @@ END $$;
 COMMENT ON FUNCTION pgsweep.instant_expression(pgsweep.expiry_rule) IS
     'The instant a value of the rule''s column stands for, as an SQL expression';
 
+-- ---- functions/live_view_name.sql ----------------------------------------
+-- The default name of a table's live view (pgsweep.create_live_view): <table>_live when that
+-- fits in a name (63 bytes), else the table's name cut to fit, then _ and 8 hex digits of the
+-- md5 of the whole name, then _live: two long names with a common first 63 bytes, which
+-- PostgreSQL would cut to one and the same name, get two views.
+CREATE OR REPLACE FUNCTION pgsweep.live_view_name(p_table name)
+RETURNS name
+LANGUAGE plpgsql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_suffix text := '_' || left(md5(p_table), 8) || '_live';
+    v_head   text := p_table;
+BEGIN
+    IF octet_length(p_table || '_live') <= 63 THEN
+        RETURN p_table || '_live';
+    END IF;
+    -- Character by character, so that a multibyte character is never cut in half.
+    WHILE octet_length(v_head || v_suffix) > 63 LOOP
+        v_head := left(v_head, -1);
+    END LOOP;
+    RETURN v_head || v_suffix;
+END $$;
+COMMENT ON FUNCTION pgsweep.live_view_name(name) IS
+    'The default name of a table''s live view: <table>_live, or cut with a hash when too long';
+
 -- ---- functions/lock_rule.sql ----------------------------------------
 -- Take a rule's lock (pgsweep.rule_lock_keys), waiting up to p_wait (pgsweep.lock_wait) for
 -- another run to finish the rule; false when that run still holds it. A hold this session
@@ -1571,18 +1716,54 @@ COMMENT ON FUNCTION pgsweep.lock_rule(regclass, name, interval) IS
 -- this one row. A change not committed within 1 s (a session that changed the rule and keeps
 -- its transaction open) makes the step skip the rule this time: lock_not_available to the step.
 -- NULL when the rule no longer exists.
+-- 1.4: only for a role that may sweep the rule's table (DELETE on it). Up to 1.3 any role with
+-- EXECUTE on the engine's routines could call this in a transaction it kept open and so hold
+-- the rule's row against every change (add_rule, remove_rule, set_archive, ...) for as long as
+-- it liked. The role checked is the session's (its SET ROLE, else its login role): this
+-- function's own rights are the owner's, and the sweep drivers call it from no other
+-- SECURITY DEFINER routine.
 CREATE OR REPLACE FUNCTION pgsweep.locked_rule(p_table regclass, p_column name)
 RETURNS pgsweep.expiry_rule
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '1s'
 AS $$
-    SELECT r.* FROM pgsweep.expiry_rule r
+DECLARE
+    v_caller name := CASE WHEN current_setting('role') = 'none' THEN session_user
+                          ELSE current_setting('role') END;
+    v_rule   pgsweep.expiry_rule;
+BEGIN
+    IF NOT has_table_privilege(v_caller, p_table, 'DELETE') THEN
+        RAISE EXCEPTION 'pgsweep: role % may not delete from %, so it may not lock its rule',
+            v_caller, p_table
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'A role that sweeps needs DELETE on the tables it sweeps (docs/engine.md, "Roles").';
+    END IF;
+    SELECT r.* INTO v_rule FROM pgsweep.expiry_rule r
      WHERE r.table_name OPERATOR(pg_catalog.=) p_table AND r.column_name OPERATOR(pg_catalog.=) p_column
-       FOR SHARE
-$$;
+       FOR SHARE;
+    RETURN v_rule;
+END $$;
 COMMENT ON FUNCTION pgsweep.locked_rule(regclass, name) IS
-    'A rule, its row locked against change until the transaction ends (NULL: removed)';
+    'A rule, its row locked against change until the transaction ends (NULL: removed); only for a role that may delete from its table';
+
+-- ---- functions/negative_interval_field.sql ----------------------------------------
+-- Whether any field of an interval is negative: its months (years with them), its days or its
+-- time part. An interval compares as months * 30 days + days + time, so '1 mon -30 days' is
+-- not less than '0' and passed a plain keep_for >= '0' check, yet it means "a month later,
+-- then 30 days earlier": 0, 1 or -2 days by the calendar month it is applied in.
+CREATE OR REPLACE FUNCTION pgsweep.negative_interval_field(p_value interval)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT extract(year FROM p_value) * 12 + extract(month FROM p_value) < 0
+           OR extract(day FROM p_value) < 0
+           OR extract(hour FROM p_value) * 3600 + extract(minute FROM p_value) * 60
+              + extract(second FROM p_value) < 0
+$$;
+COMMENT ON FUNCTION pgsweep.negative_interval_field(interval) IS
+    'Whether an interval has a negative months, days or time part';
 
 -- ---- functions/next_batch_size.sql ----------------------------------------
 -- The size of a sweep's next batch, from the last one's (p_size rows, p_took long): grown or
@@ -1815,8 +1996,9 @@ COMMENT ON FUNCTION pgsweep.pg_cron_unusable_reason() IS
 -- never waits, whatever the app holds; a lock beyond them (a foreign key's cascade into a row
 -- the app holds) is waited for briefly (pgsweep.execute_delete), then the trigger gives up with
 -- a warning. Left to the scheduled sweep: an orphan rule (it would lock its parent table inside
--- the app's insert), and a table that a deferred foreign key no dependent covers references
--- (a garbage row it references would fail the app's own COMMIT, out of the trigger's reach).
+-- the app's insert), and a rule whose delete a deferred foreign key no dependent covers would
+-- check (pgsweep.deferred_references: a garbage row it references would fail the app's own
+-- COMMIT, out of the trigger's reach).
 -- Dependents the rule has are acted on in the same statement (archiving_statement).
 CREATE OR REPLACE FUNCTION pgsweep.purge_few(p_rule pgsweep.expiry_rule, p_rows integer)
 RETURNS integer
@@ -1827,10 +2009,9 @@ BEGIN
     IF p_rule.kind = 'orphan' THEN
         RETURN 0;
     END IF;
-    IF EXISTS (SELECT FROM pg_constraint c
-                WHERE c.contype = 'f' AND c.confrelid = p_rule.table_name
-                  AND c.condeferred AND c.confdeltype IN ('a', 'r')
-                  AND c.oid NOT IN (SELECT d.constraint_oid FROM pgsweep.rule_dependents(p_rule) d)) THEN
+    -- The same question as the caller's-transaction sweep asks (one query, in one place): a
+    -- deferred key onto its table, or onto a table its 'delete' dependents delete from.
+    IF EXISTS (SELECT FROM pgsweep.deferred_references(p_rule)) THEN
         RETURN 0;
     END IF;
     RETURN pgsweep.execute_delete(pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(
@@ -2359,6 +2540,43 @@ $$;
 COMMENT ON FUNCTION pgsweep.rule_lock_keys(regclass, name) IS
     'The advisory lock keys of a rule (pg_locks.classid, objid)';
 
+-- ---- functions/rule_lock_problem.sql ----------------------------------------
+-- Why this session cannot take a rule's lock (pgsweep.lock_rule gave up): the session holding
+-- it and its run (the run's advisory lock, taken by run_begin: pg_locks shows it to every
+-- role, where the history and pg_stat_activity may be hidden). Whether that run is still
+-- working cannot be told from here (a CALL pgsweep.sweep() cancelled right after a commit
+-- leaves its run's lock too, in a session that may sit idle in a pool for days, and pgsweep
+-- cleanup is idle between its batches), so both ways out are said: that session frees the rule
+-- at its next run (close_own_leftovers), or ending its pid does. Recorded
+-- as the rule's 'skipped: ' reason, so pgsweep status, health and the history name it.
+CREATE OR REPLACE FUNCTION pgsweep.rule_lock_problem(p_table regclass, p_column name)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_pid integer := pgsweep.rule_lock_holder(p_table, p_column);
+    v_run bigint := (SELECT min(l.objid::bigint) FROM pg_locks l
+                      WHERE l.locktype = 'advisory' AND l.granted AND l.pid = v_pid
+                        AND l.objsubid = 2 AND l.classid = 1886614391::oid
+                        AND l.database = (SELECT d.oid FROM pg_database d
+                                           WHERE d.datname = current_database()));
+BEGIN
+    IF v_pid IS NULL THEN
+        RETURN 'another run is working on it';
+    ELSIF v_run IS NOT NULL THEN
+        -- Alive or a leftover alike (a client between batches is idle too): both are said.
+        RETURN format('another run is working on it (run %s, pid %s); if that session is idle'
+                      ' (a pooled connection whose sweep was cancelled), its next run frees the'
+                      ' rule, or end it: SELECT pg_terminate_backend(%s)', v_run, v_pid, v_pid);
+    END IF;
+    RETURN format('its lock is held by pid %s, which has no run in progress (left there by a'
+                  ' cancelled run): that session frees it at its next run, or end it with'
+                  ' SELECT pg_terminate_backend(%s)', v_pid, v_pid);
+END $$;
+COMMENT ON FUNCTION pgsweep.rule_lock_problem(regclass, name) IS
+    'Why a rule''s lock is not free: the run and pid holding it, and how to free it';
+
 -- ---- functions/rule_problem.sql ----------------------------------------
 -- Why a rule cannot run now, or NULL when it can: its table or column is gone (dropped, or the
 -- column renamed, where no event trigger removed the rule at the time) or the column's type
@@ -2445,8 +2663,9 @@ COMMENT ON FUNCTION pgsweep.run_alive(bigint, bigint) IS
 -- 'cli').
 -- A run that commits before it ends (p_commits: the procedure, client-driven batches) writes its
 -- row at once and holds a session advisory lock until run_end, so that once its session is gone
--- it shows as 'interrupted' (run_alive); before it, cheap housekeeping (run_housekeeping,
--- skipped when another run_begin is doing it).
+-- it shows as 'interrupted' (run_alive); before it, what this session's own earlier run left
+-- open (pgsweep.close_own_leftovers: a cancel outside the procedure's handlers), then cheap
+-- housekeeping (run_housekeeping, skipped when another run_begin is doing it).
 -- A run inside one transaction (p_commits false: sweep_table) writes nothing yet: its run_id and
 -- the rules recorded so far are kept in the transaction's setting pgsweep.pending_run, and only
 -- a record that deleted, archived, paused or failed writes the run (run_write_pending); one that
@@ -2470,6 +2689,14 @@ BEGIN
     IF v_pending IS NOT NULL AND NOT (v_pending ->> 'written')::boolean THEN
         -- Two open runs in one transaction: the older is written in full, as any other.
         PERFORM pgsweep.run_write_pending(v_pending);
+    END IF;
+    -- A run this session began and never closed (a cancel outside the procedure's handlers),
+    -- and the rule locks it left: closed and released before anything else. A committing run
+    -- always looks (one look at pg_locks per run); an in-transaction one (the app's calls) only
+    -- when this session's last committing run is not known to have ended.
+    IF p_commits OR current_setting('pgsweep.open_run', true) <> '' THEN
+        PERFORM pgsweep.close_own_leftovers();
+        PERFORM set_config('pgsweep.open_run', '', false);
     END IF;
     IF NOT p_commits THEN
         v_run_id := nextval('pgsweep.run_run_id_seq');
@@ -2495,6 +2722,8 @@ BEGIN
       LEFT JOIN pg_stat_activity a ON a.pid = pg_backend_pid()
     RETURNING run_id INTO v_run_id;
     PERFORM pg_advisory_lock(1886614391, (v_run_id % 2147483648)::integer);
+    -- Session-wide (not undone by the commit that follows): emptied when the run ends.
+    PERFORM set_config('pgsweep.open_run', v_run_id::text, false);
     RETURN v_run_id;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_begin(text, boolean) IS
@@ -2564,15 +2793,13 @@ COMMENT ON FUNCTION pgsweep.run_close(bigint, text, text) IS
 
 -- ---- functions/run_end.sql ----------------------------------------
 -- Close a run (run_close: its status 'succeeded', 'failed' or 'stopped', error, end time), then
--- ANALYZE each table it deleted a large share of, so the planner stops costing rows that are
--- gone. This function is SECURITY INVOKER on purpose: the ANALYZE runs with the caller's rights
--- (a table the caller may not analyze is skipped with ANALYZE's own warning), never with the
--- engine owner's, whatever table names a run recorded. ANALYZE reads a sample (300 x
+-- ANALYZE each table it deleted a large share of (pgsweep.analyze_swept, with the caller's
+-- rights), so the planner stops costing rows that are gone. ANALYZE reads a sample (300 x
 -- default_statistics_target rows), not the table; it runs in this transaction, also inside a
--- caller's transaction (unlike VACUUM). Never VACUUM FULL: autovacuum reclaims the space. A
--- table whose lock is not granted within 100 ms (a VACUUM or an index build holds it) is left to
--- autovacuum, so that a caller holding the table's lock (sweep_table after dropping partitions)
--- never makes the app wait on it.
+-- caller's transaction (unlike VACUUM). Never VACUUM FULL: autovacuum reclaims the space.
+-- CALL pgsweep.sweep() does not call this: it commits the run's close before it analyzes, so
+-- that a cancel during an ANALYZE cannot leave the run open. This function is SECURITY INVOKER
+-- on purpose (analyze_swept), and its lock_timeout bounds only what it waits for itself.
 CREATE OR REPLACE FUNCTION pgsweep.run_end(
     p_run_id bigint, p_status text DEFAULT 'succeeded', p_error text DEFAULT NULL)
 RETURNS void
@@ -2581,20 +2808,18 @@ SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '100ms'
 AS $$
 DECLARE
-    v_table record;
+    v_tables regclass[];
+    v_rows   numeric[];
 BEGIN
-    FOR v_table IN SELECT c.table_name, c.rows_deleted FROM pgsweep.run_close(p_run_id, p_status, p_error) c
-    LOOP
-        RAISE NOTICE 'pgsweep: % rows deleted from %: analyzing it', v_table.rows_deleted,
-            v_table.table_name;
-        BEGIN
-            EXECUTE format('ANALYZE %s', v_table.table_name);
-        EXCEPTION WHEN lock_not_available THEN
-            RAISE NOTICE 'pgsweep: % not analyzed: its lock was not granted at once',
-                v_table.table_name
-                USING HINT = 'Autovacuum analyzes it, or run ANALYZE yourself.';
-        END;
-    END LOOP;
+    SELECT array_agg(c.table_name), array_agg(c.rows_deleted) INTO v_tables, v_rows
+      FROM pgsweep.run_close(p_run_id, p_status, p_error) c;
+    -- The run run_begin flagged as this session's open one is closed (close_own_leftovers).
+    IF current_setting('pgsweep.open_run', true) = p_run_id::text THEN
+        PERFORM set_config('pgsweep.open_run', '', false);
+    END IF;
+    IF v_tables IS NOT NULL THEN
+        PERFORM pgsweep.analyze_swept(v_tables, v_rows);
+    END IF;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_end(bigint, text, text) IS
     'Close a run with its status; ANALYZE, with the caller''s rights, the tables it deleted a large share of';
@@ -2857,7 +3082,7 @@ COMMENT ON FUNCTION pgsweep.run_write_pending(jsonb) IS
     'Write a pending in-transaction run and its rules so far into pgsweep.run';
 
 -- ---- functions/save_rule.sql ----------------------------------------
--- Record a checked rule, replacing the one with its (table, column) if any, with the type its
+-- Record a checked rule (a keep_for with a negative field refused), replacing the one with its (table, column) if any, with the type its
 -- column has now: the type its values are read as (a later retype is a problem: rule_problem).
 CREATE OR REPLACE FUNCTION pgsweep.save_rule(p_rule pgsweep.expiry_rule)
 RETURNS void
@@ -2865,6 +3090,14 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Every way a rule is registered comes here (add_rule and the other add_ functions, the
+    -- policy files through add_rule): a keep_for with a negative field is refused whatever its
+    -- total, which the table's CHECK (keep_for >= '0') alone lets through.
+    IF pgsweep.negative_interval_field(p_rule.keep_for) THEN
+        RAISE EXCEPTION 'keep_for % has a negative part', quote_literal(p_rule.keep_for::text)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give how long a row is kept past its expiry with no negative field, e.g. ''30 days''.';
+    END IF;
     INSERT INTO pgsweep.expiry_rule AS r
            (table_name, column_name, keep_for, value_zone, epoch_unit, kind, condition,
             parent_table, parent_key, child_key, archive_to, registered_type)
@@ -3313,6 +3546,7 @@ DECLARE
     v_dropped record;
     v_from    text;
     v_begins  boolean := p_cursor IS NULL;
+    v_wait    interval;
 BEGIN
     deleted := 0;
     removed_whole := 0;
@@ -3345,6 +3579,13 @@ BEGIN
         outcome := 'skipped';
         message := 'another session is changing the rule';
         RETURN;
+    WHEN insufficient_privilege THEN
+        -- locked_rule locks a rule only for a role that may delete from its table.
+        outcome := 'failed';
+        message := SQLERRM;
+        error_code := SQLSTATE;
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, false, outcome, message);
+        RETURN;
     END;
     IF v_rule.table_name IS NULL THEN
         -- Removed since the run began (or since the last step): nothing more to do, nothing to say.
@@ -3368,8 +3609,7 @@ BEGIN
     IF message IS NULL AND p_batch_size IS NOT NULL
        AND (v_begins OR pgsweep.rule_lock_holder(p_table, p_column) IS DISTINCT FROM pg_backend_pid())
        AND NOT pgsweep.lock_rule(p_table, p_column, pgsweep.setting('lock_wait')::interval) THEN
-        message := format('another run is working on it (pid %s)',
-                          coalesce(pgsweep.rule_lock_holder(p_table, p_column)::text, '?'));
+        message := pgsweep.rule_lock_problem(p_table, p_column);
         outcome := 'skipped';
         PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, false, outcome, message);
         RETURN;
@@ -3380,7 +3620,14 @@ BEGIN
                                        outcome, message);
         RETURN;
     END IF;
-    -- The rule's work, undone as a whole on any error (one subtransaction per step).
+    -- The rule's work, undone as a whole on any error (one subtransaction per step). Every
+    -- statement of it that could wait on a lock the app holds (reading the table or its parent,
+    -- not only the DELETE) waits at most pgsweep.lock_wait (or the caller's shorter
+    -- lock_timeout): then the rule gives way, 'table locked', and the run goes on.
+    v_wait := greatest(pgsweep.setting('lock_wait')::interval, '1ms');
+    IF current_setting('lock_timeout') = '0' OR current_setting('lock_timeout')::interval > v_wait THEN
+        PERFORM set_config('lock_timeout', ceil(extract(epoch FROM v_wait) * 1000) || 'ms', true);
+    END IF;
     BEGIN
         IF p_batch_size IS NOT NULL THEN
             -- A deferred check (an ORM's DEFERRABLE INITIALLY DEFERRED foreign key, a deferred
@@ -3433,7 +3680,10 @@ BEGIN
     EXCEPTION
         WHEN lock_not_available THEN
             outcome := 'gave_way';
-            message := SQLERRM;
+            message := CASE WHEN SQLERRM = 'canceling statement due to lock timeout'
+                            THEN 'table locked: a lock the step needed was not granted in time'
+                                 ' (pgsweep.lock_wait)'
+                            ELSE SQLERRM END;
         WHEN query_canceled THEN
             outcome := 'cancelled';
             message := SQLERRM;
@@ -3695,7 +3945,10 @@ COMMENT ON FUNCTION pgsweep.wall_clock_cutoff(timestamptz, text) IS
 -- against pgsweep.max_rows_per_second. A standby is refused before anything is read.
 -- A cancel (statement_timeout, pg_cancel_backend), in a step or in a pause, releases the rule's
 -- lock and closes the run ('failed', with the cancel's message), commits that, and is raised
--- again: nothing is left to this session.
+-- again: nothing is left to this session. One elsewhere (just after a COMMIT: no handler may
+-- enclose a COMMIT) leaves the run open and its rule locked; the session's next run_begin
+-- closes that run ('interrupted') and releases the lock (pgsweep.close_own_leftovers). The
+-- run's close is committed before the ANALYZE at its end (pgsweep.analyze_swept).
 -- PostgreSQL forbids a SET search_path clause on a procedure that commits, so this body names
 -- everything schema-qualified, operators included (OPERATOR(pg_catalog.=): an unqualified
 -- "regclass = regclass" resolves to any exact-match operator planted on the caller's path,
@@ -3729,6 +3982,10 @@ DECLARE
     v_failures text[] := '{}'::text[];
     v_cancel text;
     v_began boolean;
+    v_status text := 'succeeded';
+    v_error text;
+    v_analyze regclass[];
+    v_analyze_rows numeric[];
 BEGIN
     deleted := 0;
     IF p_batch_size IS NULL OR p_batch_size OPERATOR(pg_catalog.<) 1 THEN
@@ -3856,9 +4113,10 @@ BEGIN
         PERFORM pgsweep.sweep_step_end(v_run_id, v_rule.table_name, v_rule.column_name, true,
             'cancelled', v_cancel)
           WHERE v_step.outcome IS DISTINCT FROM 'cancelled';
-        PERFORM pgsweep.run_end(v_run_id, 'failed',
+        PERFORM pgsweep.run_close(v_run_id, 'failed',
             pg_catalog.format('cancelled at %s (%s): %s', v_rule.table_name,
                               v_rule.column_name, v_cancel));
+        PERFORM pg_catalog.set_config('pgsweep.open_run', '', false);
         COMMIT;
         RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = v_cancel,
             HINT = 'Every batch before it is committed and recorded; running the sweep again is safe.';
@@ -3870,12 +4128,22 @@ BEGIN
     IF pg_catalog.cardinality(v_failures) OPERATOR(pg_catalog.>) 0 THEN
         RAISE WARNING 'pgsweep: % rule(s) failed, the others were swept: %',
             pg_catalog.cardinality(v_failures), pg_catalog.array_to_string(v_failures, '; ');
-        PERFORM pgsweep.run_end(v_run_id, 'failed', pg_catalog.format('%s rule(s) failed: %s',
-            pg_catalog.cardinality(v_failures), pg_catalog.array_to_string(v_failures, '; ')));
+        v_status := 'failed';
+        v_error := pg_catalog.format('%s rule(s) failed: %s',
+            pg_catalog.cardinality(v_failures), pg_catalog.array_to_string(v_failures, '; '));
     ELSIF v_stopped IS NOT NULL THEN
-        PERFORM pgsweep.run_end(v_run_id, 'stopped', v_stopped);
-    ELSE
-        PERFORM pgsweep.run_end(v_run_id, 'succeeded');
+        v_status := 'stopped';
+        v_error := v_stopped;
+    END IF;
+    -- The run's close is committed before any ANALYZE: a cancel during one (or just after this
+    -- COMMIT) leaves the run closed and no lock behind (pgsweep.run_end does both in one).
+    SELECT pg_catalog.array_agg(c.table_name), pg_catalog.array_agg(c.rows_deleted)
+      INTO v_analyze, v_analyze_rows
+      FROM pgsweep.run_close(v_run_id, v_status, v_error) c;
+    PERFORM pg_catalog.set_config('pgsweep.open_run', '', false);
+    COMMIT;
+    IF v_analyze IS NOT NULL THEN
+        PERFORM pgsweep.analyze_swept(v_analyze, v_analyze_rows);
     END IF;
 END $$;
 COMMENT ON PROCEDURE pgsweep.sweep(regclass, integer, interval, bigint) IS
