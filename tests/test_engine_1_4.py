@@ -23,6 +23,7 @@ import pytest
 from psycopg import sql
 
 from pgsweep import engine
+from pgsweep.health import Thresholds, health
 from tests import own_tables
 from tests.pg import connect
 from tests.roles import temporary_roles
@@ -132,8 +133,16 @@ def stop_at_the_stopped_record(app_db: str) -> str:
     return app_db
 
 
+@pytest.mark.parametrize(
+    "next_run",
+    [
+        """CALL pgsweep.sweep('"ActingWeb"."Attributes"')""",
+        # an app's call in its own transaction (a pooled connection the app uses too)
+        """SELECT pgsweep.sweep_table('"ActingWeb"."Attributes"')""",
+    ],
+)
 def test_a_cancel_right_after_a_commit_leaves_nothing_past_the_sessions_next_run(
-    stop_at_the_stopped_record: str,
+    stop_at_the_stopped_record: str, next_run: str
 ) -> None:
     db = stop_at_the_stopped_record
     with connect(db) as sweeper, connect(db) as other, connect(db) as probe:
@@ -162,9 +171,14 @@ def test_a_cancel_right_after_a_commit_leaves_nothing_past_the_sessions_next_run
         assert f"pid {pid}" in told
         assert f"pg_terminate_backend({pid})" in told
 
+        # pgsweep health names the idle session holding the rule, and how to free it.
+        found = {c.name: c for c in health(db, Thresholds(long_query_warning=0.0)).checks}
+        assert found["rule_locks"].status == "warning"
+        assert f"pg_terminate_backend({pid})" in found["rule_locks"].summary
+
         # The session's next run closes its leftover and frees the rule.
         sweeper.execute("RESET pgsweep.max_run_time")
-        sweeper.execute('CALL pgsweep.sweep(\'"ActingWeb"."Attributes"\')')
+        sweeper.execute(next_run)
         status, error = sweeper.execute(
             "SELECT status, error FROM pgsweep.run WHERE run_id = %s", (leftover,)
         ).fetchone() or (None, None)
@@ -172,6 +186,8 @@ def test_a_cancel_right_after_a_commit_leaves_nothing_past_the_sessions_next_run
         assert "next run" in error
         assert running_runs(probe) == 0
         assert rule_locks_held(probe, pid) == 0
+        found = {c.name: c for c in health(db, Thresholds(long_query_warning=0.0)).checks}
+        assert found["rule_locks"].status == "ok"
         (deleted,) = other.execute("CALL pgsweep.sweep('sessions')").fetchone() or (0,)
         assert deleted > 0
         assert (

@@ -2566,12 +2566,12 @@ BEGIN
         RETURN 'another run is working on it';
     ELSIF v_run IS NOT NULL THEN
         -- Alive or a leftover alike (a client between batches is idle too): both are said.
-        RETURN format('another run is working on it (run %s, pid %s); if that session is idle'
+        RETURN format('another run is working on it (pid %s, run %s); if that session is idle'
                       ' (a pooled connection whose sweep was cancelled), its next run frees the'
-                      ' rule, or end it: SELECT pg_terminate_backend(%s)', v_run, v_pid, v_pid);
+                      ' rule, or end it: SELECT pg_terminate_backend(%s)', v_pid, v_run, v_pid);
     END IF;
-    RETURN format('its lock is held by pid %s, which has no run in progress (left there by a'
-                  ' cancelled run): that session frees it at its next run, or end it with'
+    RETURN format('another run is working on it (pid %s, with no run in progress: a leftover);'
+                  ' that session frees it at its next run, or end it:'
                   ' SELECT pg_terminate_backend(%s)', v_pid, v_pid);
 END $$;
 COMMENT ON FUNCTION pgsweep.rule_lock_problem(regclass, name) IS
