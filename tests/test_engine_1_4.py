@@ -118,7 +118,8 @@ def stop_at_the_stopped_record(app_db: str) -> str:
     with connect(app_db) as conn:
         conn.execute(
             "CREATE FUNCTION public.probe_wait() RETURNS trigger LANGUAGE plpgsql AS $$"
-            f" BEGIN PERFORM pg_advisory_xact_lock({PROBE_KEY}); RETURN NEW; END $$"
+            f" BEGIN PERFORM pg_advisory_xact_lock({PROBE_KEY}); RETURN coalesce(NEW, OLD);"
+            " END $$"
         )
         conn.execute(
             "CREATE TRIGGER probe BEFORE INSERT OR UPDATE ON pgsweep.run_rule FOR EACH ROW"
@@ -194,6 +195,80 @@ def test_a_cancel_right_after_a_commit_leaves_nothing_past_the_sessions_next_run
             one(
                 other,
                 "SELECT count(*) FROM sessions WHERE \"expiresAt\" < now() AT TIME ZONE 'UTC'",
+            )
+            == 0
+        )
+
+
+# Where a cancel strikes, and how the test stops the run there: a probe (a test trigger that
+# waits for PROBE_KEY) or a pause of the procedure's own.
+BOUNDARIES = {
+    # inside a step: its handler closes the run (1.2)
+    # (the DELETE waits 20 ms for a lock: this probe sleeps until the test lets it go)
+    "in a batch": (
+        "CREATE FUNCTION public.probe_sleep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        f" WHILE NOT pg_try_advisory_xact_lock_shared({PROBE_KEY}) LOOP"
+        " PERFORM pg_sleep(0.05); END LOOP; RETURN OLD; END $$;"
+        " CREATE TRIGGER probe BEFORE DELETE ON sessions FOR EACH ROW"
+        " EXECUTE FUNCTION public.probe_sleep()",
+        "PgSleep",
+        "CALL pgsweep.sweep('sessions', 2)",
+    ),
+    # between batches: the pause's handler closes the run (1.2)
+    "in a pause": ("SELECT", "PgSleep", "CALL pgsweep.sweep('sessions', 2, '10min')"),
+    # closing the run, outside any handler: its next run closes it (1.4)
+    "at the run's close": (
+        "CREATE TRIGGER probe BEFORE UPDATE ON pgsweep.run FOR EACH ROW"
+        " WHEN (NEW.status = 'succeeded') EXECUTE FUNCTION public.probe_wait()",
+        "advisory",
+        "CALL pgsweep.sweep('sessions', 2)",
+    ),
+}
+
+
+@pytest.mark.parametrize("boundary", list(BOUNDARIES))
+def test_a_cancel_anywhere_in_a_run_leaves_the_rule_to_others_and_no_run_open(
+    stop_at_the_stopped_record: str, boundary: str
+) -> None:
+    db = stop_at_the_stopped_record
+    probe_sql, event, statement = BOUNDARIES[boundary]
+    with connect(db) as conn:
+        conn.execute(probe_sql)
+    with connect(db) as sweeper, connect(db) as other, connect(db) as probe:
+        sweeper.execute(HANG)
+        pid = pid_of(sweeper)
+        probe.execute("SELECT pg_advisory_lock(%s)", (PROBE_KEY,))
+        call = Call(sweeper, statement)
+        wait_until_waiting(probe, pid, event)
+        probe.execute("SELECT pg_cancel_backend(%s)", (pid,))
+        assert isinstance(call.join(), psycopg.errors.QueryCanceled)
+        probe.execute("SELECT pg_advisory_unlock(%s)", (PROBE_KEY,))
+        # Another session sweeps the rule at once: nothing of the rule is left held.
+        other.execute("CALL pgsweep.sweep('sessions')")
+        assert (
+            one(
+                other,
+                "SELECT count(*) FROM pgsweep.run_rule rr WHERE rr.error IS NOT NULL"
+                " AND rr.run_id = (SELECT max(run_id) FROM pgsweep.run"
+                "                   WHERE pid = pg_backend_pid())",
+            )
+            == 0
+        )
+        assert (
+            one(
+                other,
+                "SELECT count(*) FROM sessions WHERE \"expiresAt\" < now() AT TIME ZONE 'UTC'",
+            )
+            == 0
+        )
+        # After the session's next run, no run of it is open.
+        sweeper.execute("""CALL pgsweep.sweep('"ActingWeb"."Attributes"')""")
+        assert running_runs(probe) == 0
+        assert (
+            one(
+                probe,
+                "SELECT count(*) FROM pg_locks WHERE pid = %s AND locktype = 'advisory'",
+                (pid,),
             )
             == 0
         )

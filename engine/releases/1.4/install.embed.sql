@@ -3580,7 +3580,11 @@ BEGIN
         message := 'another session is changing the rule';
         RETURN;
     WHEN insufficient_privilege THEN
-        -- locked_rule locks a rule only for a role that may delete from its table.
+        -- locked_rule locks a rule only for a role that may delete from its table: that rule
+        -- fails, the run goes on. (In the caller's transaction the error is the caller's.)
+        IF p_batch_size IS NULL THEN
+            RAISE;
+        END IF;
         outcome := 'failed';
         message := SQLERRM;
         error_code := SQLSTATE;
