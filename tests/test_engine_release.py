@@ -34,7 +34,7 @@ def test_the_embeddable_files_are_the_psql_files_without_psql() -> None:
         for psql_name, embed_name in engine.EMBEDDED.items():
             psql_text = engine.release_file(version, psql_name).read_text(encoding="utf-8")
             embedded = engine.release_file(version, embed_name).read_text(encoding="utf-8")
-            assert embedded == engine.embed(psql_text), (version, embed_name)
+            assert embedded == engine.embed(psql_text, version), (version, embed_name)
             assert "\\set" not in embedded
             assert not re.search(r"(?m)^(BEGIN|COMMIT);$", embedded)
 

@@ -23,7 +23,7 @@ from pgsweep.catalog import Snapshot
 from tests import own_tables
 from tests.cli import pgsweep
 from tests.pg import PgServer, connect, scratch_database
-from tests.sqlrun import assert_same_catalog, catalog_of, psql_ok
+from tests.sqlrun import assert_same_catalog, catalog_of, psql_file, psql_ok
 
 RELEASES = engine.releases()
 NEWEST = engine.latest()
@@ -458,6 +458,23 @@ def test_the_script_setting_is_on_inside_the_script_only(
     script = extension.install_script(NEWEST)
     assert f"set_config('{extension.SCRIPT_SETTING}', 'on', true)" in script.split("\n\n")[0]
     assert script.endswith(f"set_config('{extension.SCRIPT_SETTING}', '', true);\n")
+
+
+def test_the_plain_install_script_refuses_to_run_over_the_extension(
+    installed: PgServer, fresh_db: str
+) -> None:
+    # From 1.4 on (older sealed files cannot learn it): only the extension's own scripts, which
+    # set pgsweep.extension_script, may run the engine's statements over its objects.
+    with_own_tables(fresh_db)
+    create_extension(fresh_db)
+    before = members(fresh_db)
+    for name in ("install.sql", "upgrade.sql"):
+        done = psql_file(fresh_db, engine.release_file(NEWEST, name))
+        assert done.returncode != 0, name
+        assert "the pgsweep engine here is the extension" in done.stderr
+        assert "ALTER EXTENSION pgsweep UPDATE" in done.stderr
+    assert members(fresh_db) == before
+    assert extension_version(fresh_db) == (NEWEST, NEWEST)
 
 
 def test_moving_a_plain_engine_to_the_extension_as_documented_keeps_rules_and_history(

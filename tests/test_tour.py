@@ -92,8 +92,9 @@ def steps(cron_code: int, password_dsn: str | None) -> list[Step]:
         Step(("unschedule", "--job-name", ""), usage),
         Step(("downgrade",), usage),
         Step(("downgrade", "base-ish"), usage),
-        # 0012's and 0011's downgrades keep what they have (no consent asked); 0010's drops the
-        # engine's run history: refused without consent, then given.
+        # 0013's, 0012's and 0011's downgrades keep what they have (no consent asked); 0010's
+        # drops the engine's run history: refused without consent, then given.
+        Step(("downgrade", "-1"), 0, json=False),
         Step(("downgrade", "-1"), 0, json=False),
         Step(("downgrade", "-1"), 0, json=False),
         Step(("downgrade", "-1"), usage),

@@ -11,3 +11,17 @@ BEGIN
                          ' (Matcha Time: pgsweep upgrade, or alembic upgrade head).';
     END IF;
 END $$;
+-- 1.4: an engine created as the extension (CREATE EXTENSION pgsweep, docs/extension.md) is
+-- upgraded only by ALTER EXTENSION pgsweep UPDATE, whose scripts are built from this file and
+-- set pgsweep.extension_script = on for their own statements. This file run with psql (or by a
+-- migration tool) over it would change the extension's objects behind its back.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'pgsweep')
+       AND current_setting('pgsweep.extension_script', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'the pgsweep engine here is the extension: its plain install script'
+                        ' would change the extension''s objects behind its back'
+            USING ERRCODE = 'object_in_use',
+                  HINT = 'Upgrade it with ALTER EXTENSION pgsweep UPDATE (docs/extension.md).';
+    END IF;
+END $$;

@@ -37,7 +37,7 @@ import psycopg
 from pgsweep import db
 from pgsweep.errors import DatabaseBehind, PgsweepError, UnknownDatabaseRevision, UsageError
 from pgsweep.paths import engine_dir
-from pgsweep.sqlfile import load
+from pgsweep.sqlfile import load, without_psql_only
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -179,17 +179,27 @@ COMMIT;
 
 
 EMBEDDED = {"install.sql": "install.embed.sql", "uninstall.sql": "uninstall.embed.sql"}
-_PSQL_ONLY = ("\\set ON_ERROR_STOP on", "BEGIN;", "COMMIT;")
+# The releases whose install.embed.sql and uninstall.embed.sql were sealed as the psql file
+# without every line reading BEGIN;, COMMIT; or \set ON_ERROR_STOP on: that also dropped the
+# procedure's own "    COMMIT;" lines between batches, so their pgsweep.sweep() runs as one
+# transaction (docs/migration-tools.md). Sealed files never change; later releases keep the
+# procedure's COMMITs (sqlfile.without_psql_only, as the extension scripts do).
+_LINE_MATCHED_EMBEDS = frozenset({"1.0", "1.1", "1.2", "1.3"})
+_PSQL_ONLY_LINES = ("\\set ON_ERROR_STOP on", "BEGIN;", "COMMIT;")
 
 
-def embed(psql_text: str) -> str:
+def embed(psql_text: str, version: str | None = None) -> str:
     """A release file for a migration tool that runs it in a transaction of its own: the psql
-    file without its meta-command and its own BEGIN/COMMIT (the statements are the same)."""
+    file without its meta-command and its own top-level BEGIN/COMMIT (the statements are the
+    same, the procedure's body included). ``version`` up to 1.3: as those releases were sealed."""
     header = (
         "-- For a migration tool that runs this file inside its own transaction (Flyway, sqlx,\n"
         "-- golang-migrate, Django RunSQL): GENERATED from the psql file of the same name.\n"
     )
-    kept = [line for line in psql_text.splitlines() if line.strip() not in _PSQL_ONLY]
+    if version in _LINE_MATCHED_EMBEDS:
+        kept = [line for line in psql_text.splitlines() if line.strip() not in _PSQL_ONLY_LINES]
+    else:
+        kept = without_psql_only(psql_text)
     return header + "\n".join(kept) + "\n"
 
 
@@ -366,8 +376,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
     uninstall = release_file(version, "uninstall.sql").read_text(encoding="utf-8")
     wanted = {
         release_file(version, "install.sql"): install,
-        release_file(version, EMBEDDED["install.sql"]): embed(install),
-        release_file(version, EMBEDDED["uninstall.sql"]): embed(uninstall),
+        release_file(version, EMBEDDED["install.sql"]): embed(install, version),
+        release_file(version, EMBEDDED["uninstall.sql"]): embed(uninstall, version),
     }
     stale = [p for p, text in wanted.items() if not p.exists() or p.read_text("utf-8") != text]
     if args.check:

@@ -37,7 +37,13 @@ from pathlib import Path
 
 from pgsweep import engine
 from pgsweep.errors import EXIT_OK, PgsweepError, UsageError
-from pgsweep.sqlfile import SqlFileError, expand_includes, split_statements
+from pgsweep.sqlfile import (
+    TRANSACTION_STATEMENT,
+    SqlFileError,
+    expand_includes,
+    split_statements,
+    without_psql_only,
+)
 
 NAME = "pgsweep"
 SCHEMA = "pgsweep"
@@ -145,14 +151,9 @@ END $$;
 SELECT pg_catalog.set_config('{setting}', '', true);
 """
 
-# The one meta-command the plain releases use (pgsweep.sqlfile allows no other).
-_PSQL_META = {r"\set ON_ERROR_STOP on"}
-# Statements an extension script cannot run: the script is one transaction that PostgreSQL
-# owns. (The \echo guard of the header is the one meta-command PostgreSQL itself removes.)
-_TRANSACTION = re.compile(
-    r"(?is)^(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE"
-    r"|PREPARE\s+TRANSACTION|COMMIT\s+PREPARED|ROLLBACK\s+PREPARED)\b"
-)
+# An extension script is one transaction that PostgreSQL owns: it cannot run
+# sqlfile.TRANSACTION_STATEMENT. (The \echo guard of the header is the one meta-command
+# PostgreSQL itself removes.)
 _ECHO_GUARD = re.compile(r"(?m)^\\echo .*$")
 
 
@@ -222,31 +223,11 @@ def _script(what: str, source_name: str, source: Path, *, new_schema: bool = Fal
 
 
 def _without_psql_only(text: str, name: str) -> list[str]:
-    """The lines of ``text`` but psql's ``\\set`` and the file's own top-level BEGIN/COMMIT.
-
-    Found by the statement splitter, never by matching lines: a procedure's body commits
-    between batches on lines of its own (``    COMMIT;``), and those must stay.
-    """
-    lines = text.splitlines()
+    """:func:`pgsweep.sqlfile.without_psql_only`, its refusal an :class:`ExtensionError`."""
     try:
-        statements = split_statements(text)
+        return without_psql_only(text)
     except SqlFileError as exc:
         raise ExtensionError(f"{name}: {exc}") from None
-    dropped: set[int] = set()
-    for statement in statements:
-        if _TRANSACTION.match(statement.sql):
-            line = lines[statement.line - 1]
-            if line != statement.sql + ";":
-                raise ExtensionError(
-                    f"{name}: line {statement.line}: a transaction statement that is not a line"
-                    " of its own cannot be left out"
-                )
-            dropped.add(statement.line)
-    return [
-        line
-        for number, line in enumerate(lines, start=1)
-        if number not in dropped and line not in _PSQL_META
-    ]
 
 
 def check_script(script: str, name: str) -> None:
@@ -258,7 +239,7 @@ def check_script(script: str, name: str) -> None:
     except SqlFileError as exc:  # any other meta-command
         raise ExtensionError(f"{name}: not usable as an extension script: {exc}") from None
     for statement in statements:
-        if _TRANSACTION.match(statement.sql):
+        if TRANSACTION_STATEMENT.match(statement.sql):
             first = statement.sql.split(None, 1)[0]
             raise ExtensionError(
                 f"{name}: line {statement.line}: {first} cannot run in an extension script"

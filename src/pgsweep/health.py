@@ -677,12 +677,74 @@ def _rules(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
     return Check("rules", worst(statuses), summary, details, lines)
 
 
+# A rule's lock (pgsweep.rule_lock_keys: the table's oid, hashtext('pgsweep.rule:' || column))
+# as pg_locks shows it, read without any engine routine so that a monitoring role needs no grant
+# beyond SELECT on pgsweep.expiry_rule.
+_RULE_LOCKS = """
+SELECT r.table_name::text, r.column_name::text, l.pid, a.usename::text, a.application_name,
+       a.state, extract(epoch FROM now() - a.state_change)
+  FROM pgsweep.expiry_rule r
+  JOIN pg_catalog.pg_locks l
+    ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+   AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                      WHERE d.datname = pg_catalog.current_database())
+   AND l.classid = r.table_name::oid
+   AND l.objid = pg_catalog.hashtext('pgsweep.rule:' || r.column_name)::oid
+  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+ ORDER BY 1, 2
+"""
+
+
+def _rule_locks(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
+    """A rule's lock held by a session that has been idle (no statement, no transaction) for
+    --long-query-warning: a CALL pgsweep.sweep() cancelled right after a commit leaves it to its
+    session, and other runs skip the rule until that session runs again or ends (a pooled
+    connection may keep it for days). A sweep at work is never idle that long (pgsweep cleanup
+    is idle only between its batches)."""
+    if rules.problem is not None:  # said once, by the rules check
+        return Check("rule_locks", OK, f"not checked: {rules.problem}")
+    details = [
+        {
+            "table_name": table,
+            "column_name": column,
+            "pid": pid,
+            "user": user,
+            "application_name": app,
+            "state": state,
+            "idle_s": None if idle is None else float(idle),
+        }
+        for table, column, pid, user, app, state, idle in conn.execute(_RULE_LOCKS).fetchall()
+    ]
+    stale = [
+        d
+        for d in details
+        if d["state"] == "idle" and d["idle_s"] is not None and d["idle_s"] >= t.long_query_warning
+    ]
+    lines = [
+        f"{d['table_name']}.{d['column_name']}: held by pid {d['pid']} ({d['user']},"
+        f" {d['application_name'] or '-'}), idle for {_age(d['idle_s'] or 0)}: its next run frees"
+        f" it, or end it with SELECT pg_terminate_backend({d['pid']})"
+        for d in stale[: t.top]
+    ]
+    if stale:
+        first = stale[0]
+        summary = (
+            f"{plural(len(stale), 'rule')} held by an idle session, e.g."
+            f" {first['table_name']}.{first['column_name']} by pid {first['pid']}:"
+            f" SELECT pg_terminate_backend({first['pid']}) frees it"
+        )
+        return Check("rule_locks", WARNING, summary, details, lines)
+    held = f"{plural(len(details), 'rule')} being swept now" if details else "no rule being swept"
+    return Check("rule_locks", OK, f"{held}, none held by an idle session", details, lines)
+
+
 _CHECKS: list[tuple[str, Callable[[Connection, Thresholds, _Rules], Check]]] = [
     ("rules", _rules),
     ("tables", _tables),
     ("oldest_records", _oldest_records),
     ("long_queries", _long_queries),
     ("blocked_queries", _blocked_queries),
+    ("rule_locks", _rule_locks),
     ("largest_indexes", _largest_indexes),
     ("dead_tuples", _dead_tuples),
     ("vacuum_analyze_age", _maintenance_age),

@@ -155,6 +155,38 @@ def expand_includes(path: Path, depth: int = 0) -> str:
     return _INCLUDE.sub(include, text)
 
 
+# Statements that end, begin or nest a transaction: what a file run inside a transaction it
+# does not own (an extension script, a migration tool's transaction) leaves out or cannot run.
+TRANSACTION_STATEMENT = re.compile(
+    r"(?is)^(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE"
+    r"|PREPARE\s+TRANSACTION|COMMIT\s+PREPARED|ROLLBACK\s+PREPARED)\b"
+)
+
+
+def without_psql_only(text: str) -> list[str]:
+    """The lines of ``text`` but psql's ``\\set`` and the file's own top-level BEGIN/COMMIT.
+
+    Found by the statement splitter, never by matching lines: a procedure's body commits
+    between batches on lines of its own (``    COMMIT;``), and those must stay.
+    """
+    lines = text.splitlines()
+    dropped: set[int] = set()
+    for statement in split_statements(text):
+        if TRANSACTION_STATEMENT.match(statement.sql):
+            line = lines[statement.line - 1]
+            if line != statement.sql + ";":
+                raise SqlFileError(
+                    f"line {statement.line}: a transaction statement that is not a line"
+                    " of its own cannot be left out"
+                )
+            dropped.add(statement.line)
+    return [
+        line
+        for number, line in enumerate(lines, start=1)
+        if number not in dropped and line not in ALLOWED_META_COMMANDS
+    ]
+
+
 def _block_comment_end(text: str, start: int, line: int) -> int:
     depth = 0
     i = start

@@ -3,8 +3,9 @@
 -- never waits, whatever the app holds; a lock beyond them (a foreign key's cascade into a row
 -- the app holds) is waited for briefly (pgsweep.execute_delete), then the trigger gives up with
 -- a warning. Left to the scheduled sweep: an orphan rule (it would lock its parent table inside
--- the app's insert), and a table that a deferred foreign key no dependent covers references
--- (a garbage row it references would fail the app's own COMMIT, out of the trigger's reach).
+-- the app's insert), and a rule whose delete a deferred foreign key no dependent covers would
+-- check (pgsweep.deferred_references: a garbage row it references would fail the app's own
+-- COMMIT, out of the trigger's reach).
 -- Dependents the rule has are acted on in the same statement (archiving_statement).
 CREATE OR REPLACE FUNCTION pgsweep.purge_few(p_rule pgsweep.expiry_rule, p_rows integer)
 RETURNS integer
@@ -15,10 +16,9 @@ BEGIN
     IF p_rule.kind = 'orphan' THEN
         RETURN 0;
     END IF;
-    IF EXISTS (SELECT FROM pg_constraint c
-                WHERE c.contype = 'f' AND c.confrelid = p_rule.table_name
-                  AND c.condeferred AND c.confdeltype IN ('a', 'r')
-                  AND c.oid NOT IN (SELECT d.constraint_oid FROM pgsweep.rule_dependents(p_rule) d)) THEN
+    -- The same question as the caller's-transaction sweep asks (one query, in one place): a
+    -- deferred key onto its table, or onto a table its 'delete' dependents delete from.
+    IF EXISTS (SELECT FROM pgsweep.deferred_references(p_rule)) THEN
         RETURN 0;
     END IF;
     RETURN pgsweep.execute_delete(pgsweep.archiving_statement(p_rule, pgsweep.skip_locked_statement(

@@ -4,8 +4,9 @@
 -- 'cli').
 -- A run that commits before it ends (p_commits: the procedure, client-driven batches) writes its
 -- row at once and holds a session advisory lock until run_end, so that once its session is gone
--- it shows as 'interrupted' (run_alive); before it, cheap housekeeping (run_housekeeping,
--- skipped when another run_begin is doing it).
+-- it shows as 'interrupted' (run_alive); before it, what this session's own earlier run left
+-- open (pgsweep.close_own_leftovers: a cancel outside the procedure's handlers), then cheap
+-- housekeeping (run_housekeeping, skipped when another run_begin is doing it).
 -- A run inside one transaction (p_commits false: sweep_table) writes nothing yet: its run_id and
 -- the rules recorded so far are kept in the transaction's setting pgsweep.pending_run, and only
 -- a record that deleted, archived, paused or failed writes the run (run_write_pending); one that
@@ -29,6 +30,14 @@ BEGIN
     IF v_pending IS NOT NULL AND NOT (v_pending ->> 'written')::boolean THEN
         -- Two open runs in one transaction: the older is written in full, as any other.
         PERFORM pgsweep.run_write_pending(v_pending);
+    END IF;
+    -- A run this session began and never closed (a cancel outside the procedure's handlers),
+    -- and the rule locks it left: closed and released before anything else. A committing run
+    -- always looks (one look at pg_locks per run); an in-transaction one (the app's calls) only
+    -- when this session's last committing run is not known to have ended.
+    IF p_commits OR current_setting('pgsweep.open_run', true) <> '' THEN
+        PERFORM pgsweep.close_own_leftovers();
+        PERFORM set_config('pgsweep.open_run', '', false);
     END IF;
     IF NOT p_commits THEN
         v_run_id := nextval('pgsweep.run_run_id_seq');
@@ -54,6 +63,8 @@ BEGIN
       LEFT JOIN pg_stat_activity a ON a.pid = pg_backend_pid()
     RETURNING run_id INTO v_run_id;
     PERFORM pg_advisory_lock(1886614391, (v_run_id % 2147483648)::integer);
+    -- Session-wide (not undone by the commit that follows): emptied when the run ends.
+    PERFORM set_config('pgsweep.open_run', v_run_id::text, false);
     RETURN v_run_id;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_begin(text, boolean) IS

@@ -1,4 +1,4 @@
--- Record a checked rule, replacing the one with its (table, column) if any, with the type its
+-- Record a checked rule (a keep_for with a negative field refused), replacing the one with its (table, column) if any, with the type its
 -- column has now: the type its values are read as (a later retype is a problem: rule_problem).
 CREATE OR REPLACE FUNCTION pgsweep.save_rule(p_rule pgsweep.expiry_rule)
 RETURNS void
@@ -6,6 +6,14 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Every way a rule is registered comes here (add_rule and the other add_ functions, the
+    -- policy files through add_rule): a keep_for with a negative field is refused whatever its
+    -- total, which the table's CHECK (keep_for >= '0') alone lets through.
+    IF pgsweep.negative_interval_field(p_rule.keep_for) THEN
+        RAISE EXCEPTION 'keep_for % has a negative part', quote_literal(p_rule.keep_for::text)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give how long a row is kept past its expiry with no negative field, e.g. ''30 days''.';
+    END IF;
     INSERT INTO pgsweep.expiry_rule AS r
            (table_name, column_name, keep_for, value_zone, epoch_unit, kind, condition,
             parent_table, parent_key, child_key, archive_to, registered_type)

@@ -46,6 +46,7 @@ DECLARE
     v_dropped record;
     v_from    text;
     v_begins  boolean := p_cursor IS NULL;
+    v_wait    interval;
 BEGIN
     deleted := 0;
     removed_whole := 0;
@@ -78,6 +79,17 @@ BEGIN
         outcome := 'skipped';
         message := 'another session is changing the rule';
         RETURN;
+    WHEN insufficient_privilege THEN
+        -- locked_rule locks a rule only for a role that may delete from its table: that rule
+        -- fails, the run goes on. (In the caller's transaction the error is the caller's.)
+        IF p_batch_size IS NULL THEN
+            RAISE;
+        END IF;
+        outcome := 'failed';
+        message := SQLERRM;
+        error_code := SQLSTATE;
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, false, outcome, message);
+        RETURN;
     END;
     IF v_rule.table_name IS NULL THEN
         -- Removed since the run began (or since the last step): nothing more to do, nothing to say.
@@ -101,8 +113,7 @@ BEGIN
     IF message IS NULL AND p_batch_size IS NOT NULL
        AND (v_begins OR pgsweep.rule_lock_holder(p_table, p_column) IS DISTINCT FROM pg_backend_pid())
        AND NOT pgsweep.lock_rule(p_table, p_column, pgsweep.setting('lock_wait')::interval) THEN
-        message := format('another run is working on it (pid %s)',
-                          coalesce(pgsweep.rule_lock_holder(p_table, p_column)::text, '?'));
+        message := pgsweep.rule_lock_problem(p_table, p_column);
         outcome := 'skipped';
         PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, false, outcome, message);
         RETURN;
@@ -113,7 +124,14 @@ BEGIN
                                        outcome, message);
         RETURN;
     END IF;
-    -- The rule's work, undone as a whole on any error (one subtransaction per step).
+    -- The rule's work, undone as a whole on any error (one subtransaction per step). Every
+    -- statement of it that could wait on a lock the app holds (reading the table or its parent,
+    -- not only the DELETE) waits at most pgsweep.lock_wait (or the caller's shorter
+    -- lock_timeout): then the rule gives way, 'table locked', and the run goes on.
+    v_wait := greatest(pgsweep.setting('lock_wait')::interval, '1ms');
+    IF current_setting('lock_timeout') = '0' OR current_setting('lock_timeout')::interval > v_wait THEN
+        PERFORM set_config('lock_timeout', ceil(extract(epoch FROM v_wait) * 1000) || 'ms', true);
+    END IF;
     BEGIN
         IF p_batch_size IS NOT NULL THEN
             -- A deferred check (an ORM's DEFERRABLE INITIALLY DEFERRED foreign key, a deferred
@@ -166,7 +184,10 @@ BEGIN
     EXCEPTION
         WHEN lock_not_available THEN
             outcome := 'gave_way';
-            message := SQLERRM;
+            message := CASE WHEN SQLERRM = 'canceling statement due to lock timeout'
+                            THEN 'table locked: a lock the step needed was not granted in time'
+                                 ' (pgsweep.lock_wait)'
+                            ELSE SQLERRM END;
         WHEN query_canceled THEN
             outcome := 'cancelled';
             message := SQLERRM;

@@ -14,7 +14,10 @@
 -- against pgsweep.max_rows_per_second. A standby is refused before anything is read.
 -- A cancel (statement_timeout, pg_cancel_backend), in a step or in a pause, releases the rule's
 -- lock and closes the run ('failed', with the cancel's message), commits that, and is raised
--- again: nothing is left to this session.
+-- again: nothing is left to this session. One elsewhere (just after a COMMIT: no handler may
+-- enclose a COMMIT) leaves the run open and its rule locked; the session's next run_begin
+-- closes that run ('interrupted') and releases the lock (pgsweep.close_own_leftovers). The
+-- run's close is committed before the ANALYZE at its end (pgsweep.analyze_swept).
 -- PostgreSQL forbids a SET search_path clause on a procedure that commits, so this body names
 -- everything schema-qualified, operators included (OPERATOR(pg_catalog.=): an unqualified
 -- "regclass = regclass" resolves to any exact-match operator planted on the caller's path,
@@ -48,6 +51,10 @@ DECLARE
     v_failures text[] := '{}'::text[];
     v_cancel text;
     v_began boolean;
+    v_status text := 'succeeded';
+    v_error text;
+    v_analyze regclass[];
+    v_analyze_rows numeric[];
 BEGIN
     deleted := 0;
     IF p_batch_size IS NULL OR p_batch_size OPERATOR(pg_catalog.<) 1 THEN
@@ -175,9 +182,10 @@ BEGIN
         PERFORM pgsweep.sweep_step_end(v_run_id, v_rule.table_name, v_rule.column_name, true,
             'cancelled', v_cancel)
           WHERE v_step.outcome IS DISTINCT FROM 'cancelled';
-        PERFORM pgsweep.run_end(v_run_id, 'failed',
+        PERFORM pgsweep.run_close(v_run_id, 'failed',
             pg_catalog.format('cancelled at %s (%s): %s', v_rule.table_name,
                               v_rule.column_name, v_cancel));
+        PERFORM pg_catalog.set_config('pgsweep.open_run', '', false);
         COMMIT;
         RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = v_cancel,
             HINT = 'Every batch before it is committed and recorded; running the sweep again is safe.';
@@ -189,12 +197,22 @@ BEGIN
     IF pg_catalog.cardinality(v_failures) OPERATOR(pg_catalog.>) 0 THEN
         RAISE WARNING 'pgsweep: % rule(s) failed, the others were swept: %',
             pg_catalog.cardinality(v_failures), pg_catalog.array_to_string(v_failures, '; ');
-        PERFORM pgsweep.run_end(v_run_id, 'failed', pg_catalog.format('%s rule(s) failed: %s',
-            pg_catalog.cardinality(v_failures), pg_catalog.array_to_string(v_failures, '; ')));
+        v_status := 'failed';
+        v_error := pg_catalog.format('%s rule(s) failed: %s',
+            pg_catalog.cardinality(v_failures), pg_catalog.array_to_string(v_failures, '; '));
     ELSIF v_stopped IS NOT NULL THEN
-        PERFORM pgsweep.run_end(v_run_id, 'stopped', v_stopped);
-    ELSE
-        PERFORM pgsweep.run_end(v_run_id, 'succeeded');
+        v_status := 'stopped';
+        v_error := v_stopped;
+    END IF;
+    -- The run's close is committed before any ANALYZE: a cancel during one (or just after this
+    -- COMMIT) leaves the run closed and no lock behind (pgsweep.run_end does both in one).
+    SELECT pg_catalog.array_agg(c.table_name), pg_catalog.array_agg(c.rows_deleted)
+      INTO v_analyze, v_analyze_rows
+      FROM pgsweep.run_close(v_run_id, v_status, v_error) c;
+    PERFORM pg_catalog.set_config('pgsweep.open_run', '', false);
+    COMMIT;
+    IF v_analyze IS NOT NULL THEN
+        PERFORM pgsweep.analyze_swept(v_analyze, v_analyze_rows);
     END IF;
 END $$;
 COMMENT ON PROCEDURE pgsweep.sweep(regclass, integer, interval, bigint) IS
