@@ -1,8 +1,9 @@
 """The schedulers in deploy/, checked as written: the systemd units by ``systemd-analyze
 verify``, the Kubernetes manifests against the OpenAPI schemas of the Kubernetes releases
 (kubernetes-validate, offline), the Containerfile by hadolint and by reading it; every command
-line in them parses with pgsweep's own parser, and the cleanup's works off a terminal against a
-backlog larger than what cleanup deletes without consent."""
+line in them parses with pgsweep's own parser, and the cleanup's works off a terminal on a
+backlog of any size that is a small share of its table, and stops on a rule that would take most
+of one."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ import pytest
 import yaml
 
 from pgsweep import engine
-from pgsweep.cleanup import CONSENT_ROWS
 from tests.pg import connect
 from tests.sqlrun import psql_ok
 
@@ -116,46 +116,69 @@ def test_every_command_line_parses_with_the_real_parser() -> None:
         assert args.json, f"{where}: a scheduler's log wants --json"
 
 
-def test_every_cleanup_consents_since_there_is_no_terminal_to_ask() -> None:
+def test_no_scheduled_cleanup_passes_yes_so_a_wrong_rule_stops_it() -> None:
     cleanups = {w: a for w, a in command_lines().items() if a[0] == "cleanup"}
     assert set(cleanups) == {"pgsweep-cleanup.service", "CronJob/cleanup"}
     for where, argv in cleanups.items():
-        assert "--yes" in argv, where
+        assert "--yes" not in argv, where
 
 
-def test_the_units_cleanup_works_off_a_terminal_on_a_backlog_that_needs_consent(
-    fresh_db: str,
-) -> None:
-    psql_ok(fresh_db, engine.release_file(engine.latest(), "install.sql"))
-    garbage = CONSENT_ROWS + 1
-    with connect(fresh_db) as conn:
+def tokens_table(dsn: str, rows: int, garbage: int) -> None:
+    """``tokens`` under a rule: ``rows`` rows, the first ``garbage`` of them expired."""
+    psql_ok(dsn, engine.release_file(engine.latest(), "install.sql"))
+    with connect(dsn) as conn:
         conn.execute("CREATE TABLE tokens (id bigint PRIMARY KEY, expires_at timestamptz)")
         conn.execute("CREATE INDEX ON tokens (expires_at)")
         conn.execute(
-            "INSERT INTO tokens SELECT g, now() - interval '1 day' FROM generate_series(1, %s) g",
-            (garbage,),
+            "INSERT INTO tokens SELECT g, CASE WHEN g <= %s THEN now() - interval '1 day'"
+            " ELSE now() + interval '1 day' END FROM generate_series(1, %s) g",
+            (garbage, rows),
         )
+        conn.execute("ANALYZE tokens")
         conn.execute("SELECT pgsweep.add_rule('tokens', 'expires_at')")
+
+
+def run_the_units_cleanup(dsn: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The unit's command line, with no terminal anywhere (as under systemd or in a pod)."""
     argv = command_lines()["pgsweep-cleanup.service"]
-    env = {"DATABASE_URL": fresh_db, "PATH": "/usr/bin:/bin"}
-    pgsweep = [sys.executable, "-m", "pgsweep"]
-    # no terminal anywhere, as under systemd or in a pod
-    quiet: dict[str, Any] = {
-        "stdin": subprocess.DEVNULL,
-        "capture_output": True,
-        "text": True,
-        "check": False,
-        "env": env,
-    }
+    return subprocess.run(
+        [sys.executable, "-m", "pgsweep", *argv, *extra],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"DATABASE_URL": dsn, "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
 
-    without = [a for a in argv if a != "--yes"]
-    refused = subprocess.run([*pgsweep, *without], **quiet, timeout=120)
-    assert refused.returncode == 2, refused.stdout + refused.stderr  # why the units pass --yes
 
-    done = subprocess.run([*pgsweep, *argv], **quiet, timeout=300)
+def test_the_units_cleanup_deletes_a_large_backlog_that_is_a_small_share_off_a_terminal(
+    fresh_db: str,
+) -> None:
+    # 120,000 rows due (more than the old fixed limit of 100,000) of 300,000: 40%.
+    tokens_table(fresh_db, rows=300_000, garbage=120_000)
+    done = run_the_units_cleanup(fresh_db)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["deleted"] == 120_000
+    with connect(fresh_db) as conn:
+        assert conn.execute("SELECT count(*) FROM tokens").fetchone() == (180_000,)
+
+
+def test_a_rule_that_would_delete_most_of_a_table_stops_the_units_cleanup(fresh_db: str) -> None:
+    tokens_table(fresh_db, rows=10_000, garbage=9_000)
+    refused = run_the_units_cleanup(fresh_db)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    error = json.loads(refused.stdout)["error"]
+    assert "more than 50% of a table, the sign of a wrong rule" in error
+    assert "tokens: 9,000 of 10,000 rows (90%)" in error
+    assert "--yes" in error
+    with connect(fresh_db) as conn:
+        assert conn.execute("SELECT count(*) FROM tokens").fetchone() == (10_000,)
+    # Consent, or a higher share for this run, lets it go.
+    done = run_the_units_cleanup(fresh_db, "--max-share", "95%")
     assert done.returncode == 0, done.stdout + done.stderr
     with connect(fresh_db) as conn:
-        assert conn.execute("SELECT count(*) FROM tokens").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM tokens").fetchone() == (1_000,)
 
 
 # --- systemd ----------------------------------------------------------------------------------

@@ -94,8 +94,8 @@ def require_share(
     what = "; ".join(f"{s.table}: {s.due:,} of {s.rows:,} rows ({s.share:.0%})" for s in large)
     confirm(
         f"this cleanup would delete more than {max_share:.0%} of a table, the sign of a wrong"
-        f" rule ({what}). Check the rule (pgsweep cleanup --dry-run, pgsweep status), then"
-        " consent with --yes or raise --max-share",
+        f" rule ({what}). Check the rule first (pgsweep cleanup --dry-run, pgsweep status);"
+        " --max-share raises the limit for one run",
         yes=yes,
         stdin=stdin,
         stderr=stderr,
