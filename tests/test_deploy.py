@@ -8,6 +8,7 @@ of one."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pgsweep import engine
+from pgsweep import cron, engine
 from tests.pg import connect
 from tests.sqlrun import psql_ok
 
@@ -26,6 +27,7 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 UNITS = DEPLOY / "systemd"
 KUBERNETES = DEPLOY / "kubernetes"
 CONTAINERFILE = DEPLOY / "Containerfile"
+CRONTAB = DEPLOY / "cron" / "pgsweep-cleanup"
 # Where the units expect the command (a virtualenv: docs/scheduling.md).
 UNIT_PGSWEEP = "/opt/pgsweep/bin/pgsweep"
 # The oldest Kubernetes release still commonly run, and the newest the package knows.
@@ -74,6 +76,20 @@ def containerfile_instructions() -> list[tuple[str, str]]:
     return [(ins[0], ins[1] if len(ins) > 1 else "") for ins in instructions[final:]]
 
 
+def crontab_entries() -> list[tuple[str, str, list[str]]]:
+    """(schedule, user, argv after the program) of each entry of the /etc/cron.d file; the
+    shell's redirections after the command are left out."""
+    entries = []
+    for line in CRONTAB.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#") or re.match(r"^[A-Z_]+=", line):
+            continue
+        fields = line.split(None, 6)
+        words = shlex.split(fields[6].split(">>")[0])
+        assert words[0] == UNIT_PGSWEEP, f"the crontab runs {words[0]}"
+        entries.append((" ".join(fields[:5]), fields[5], words[1:]))
+    return entries
+
+
 def command_lines() -> dict[str, list[str]]:
     """Every pgsweep command line of deploy/, as argv after the program, by where it is."""
     found: dict[str, list[str]] = {}
@@ -89,6 +105,8 @@ def command_lines() -> dict[str, list[str]]:
     instructions = dict(containerfile_instructions())
     assert json.loads(instructions["ENTRYPOINT"]) == ["pgsweep"]
     found["Containerfile CMD"] = json.loads(instructions["CMD"])
+    for _, _, argv in crontab_entries():
+        found["crontab"] = argv
     return found
 
 
@@ -106,6 +124,7 @@ def test_every_command_line_parses_with_the_real_parser() -> None:
         "Deployment/run",
         "Deployment/serve",
         "Containerfile CMD",
+        "crontab",
     }
     for where, argv in lines.items():
         try:
@@ -118,9 +137,20 @@ def test_every_command_line_parses_with_the_real_parser() -> None:
 
 def test_no_scheduled_cleanup_passes_yes_so_a_wrong_rule_stops_it() -> None:
     cleanups = {w: a for w, a in command_lines().items() if a[0] == "cleanup"}
-    assert set(cleanups) == {"pgsweep-cleanup.service", "CronJob/cleanup"}
+    assert set(cleanups) == {"pgsweep-cleanup.service", "CronJob/cleanup", "crontab"}
     for where, argv in cleanups.items():
         assert "--yes" not in argv, where
+        assert argv == cleanups["pgsweep-cleanup.service"], where  # what the tests below run
+
+
+def test_the_crontab_entry_is_one_nightly_line_of_a_cron_d_file() -> None:
+    ((schedule, user, _),) = crontab_entries()
+    cron.check_cron_expression(schedule)
+    assert schedule == "0 2 * * *"
+    assert user == "pgsweep"
+    text = CRONTAB.read_text(encoding="utf-8")
+    assert "PGSWEEP_CONFIG=/etc/pgsweep/cleanup.toml" in text.splitlines()
+    assert "password" not in text.lower().replace("no password", "")
 
 
 def tokens_table(dsn: str, rows: int, garbage: int) -> None:

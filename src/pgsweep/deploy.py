@@ -150,7 +150,7 @@ class DowngradePlan:
 
 
 def downgrade_plan(dsn: str, target: str) -> DowngradePlan:
-    """The revisions ``pgsweep downgrade target`` would take back from where the database is,
+    """The revisions ``matcha-time downgrade target`` would take back from where the database is,
     each with what its down script destroys (the revision module's ``DESTROYS_DATA``).
 
     A declared marker rather than a scan of the down SQL: a scan cannot tell a dropped app
@@ -188,7 +188,7 @@ def downgrade_plan(dsn: str, target: str) -> DowngradePlan:
 
 
 def offline_sql(verb: Literal["upgrade", "downgrade"], revisions: str) -> str:
-    """The SQL ``pgsweep upgrade|downgrade REV --sql`` prints: Alembic's offline mode, which
+    """The SQL ``matcha-time upgrade|downgrade REV --sql`` prints: Alembic's offline mode, which
     never connects. ``revisions`` is ``FROM:TO``, or ``TO`` alone: from base for an upgrade,
     from the code's head for a downgrade (the database is not asked where it stands)."""
     parts = revisions.split(":")
