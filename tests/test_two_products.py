@@ -178,3 +178,27 @@ def test_importing_the_cli_loads_neither_alembic_nor_sqlalchemy_nor_psycopg() ->
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_share_of_a_partitioned_table_is_of_all_its_partitions(fresh_db: str) -> None:
+    from pgsweep import consent
+
+    with connect(fresh_db) as conn:
+        conn.execute("CREATE TABLE events (at timestamptz NOT NULL) PARTITION BY RANGE (at)")
+        conn.execute(
+            "CREATE TABLE events_old PARTITION OF events FOR VALUES FROM (MINVALUE) TO (now())"
+        )
+        conn.execute(
+            "CREATE TABLE events_new PARTITION OF events FOR VALUES FROM (now()) TO (MAXVALUE)"
+        )
+        conn.execute(
+            "INSERT INTO events SELECT now() + g * interval '1 minute'"
+            " FROM generate_series(-3000, 999) g"
+        )
+        (share,) = consent.shares(conn, {"events": 3000})
+        assert (share.rows, share.due) == (4000, 3000)  # counted: never analyzed
+        conn.execute("ANALYZE events_old, events_new")
+        (share,) = consent.shares(conn, {"events": 3000})
+        assert share.rows == 4000
+        assert [s.table for s in consent.unusual([share], consent.CONSENT_SHARE)] == ["events"]
+        assert consent.unusual([share], 0.8) == []

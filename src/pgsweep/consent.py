@@ -51,8 +51,13 @@ def shares(conn: psycopg.Connection[Any], due: Mapping[str, int]) -> list[Share]
     """The share each table's due rows are of the table (``due``: table -> rows to delete)."""
     found = []
     for table, rows in due.items():
+        # A partitioned table's own reltuples is -1: its leaves' estimates add up instead.
         row = conn.execute(
-            "SELECT c.reltuples::bigint FROM pg_class c WHERE c.oid = %s::regclass", (table,)
+            "SELECT CASE WHEN bool_and(c.reltuples < 0) THEN -1"
+            " ELSE sum(greatest(c.reltuples, 0)) END::bigint"
+            " FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid"
+            " WHERE t.isleaf",
+            (table,),
         ).fetchone()
         estimate = int(row[0]) if row and row[0] is not None else -1
         total = _count(conn, table) if estimate < _EXACT_COUNT_ROWS else estimate
