@@ -18,7 +18,7 @@ UP_SQL = "sql/${up_revision}_TODO.sql"
 DOWN_SQL = "rollback/${up_revision}_TODO_down.sql"
 
 # What DOWN_SQL destroys for good (a table, a column, rows), in words for the operator; None
-# when it destroys nothing. pgsweep downgrade asks for consent before crossing such a revision,
+# when it destroys nothing. matcha-time downgrade asks for consent before crossing such a revision,
 # and tests/test_consent.py fails when a down script drops a table or column without it.
 DESTROYS_DATA: str | None = None
 

@@ -1,4 +1,4 @@
-"""Run the ``pgsweep`` command in-process (fast) or as a subprocess (the real entry point)."""
+"""Run ``pgsweep`` (or the app's ``matcha-time``) in-process (fast) or as a subprocess."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pgsweep.cli import main
+from pgsweep.matcha_cli import main as matcha_main
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,26 @@ def pgsweep(capsys: pytest.CaptureFixture[str], *argv: str) -> Outcome:
 def pgsweep_process(*argv: str, env: dict[str, str] | None = None) -> Outcome:
     done = subprocess.run(
         [sys.executable, "-m", "pgsweep", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    return Outcome(done.returncode, done.stdout, done.stderr)
+
+
+def matcha_time(capsys: pytest.CaptureFixture[str], *argv: str) -> Outcome:
+    """The reference app's command, ``matcha-time`` (its Alembic chain), in-process."""
+    capsys.readouterr()
+    code = matcha_main(list(argv))
+    captured = capsys.readouterr()
+    return Outcome(code, captured.out, captured.err)
+
+
+def matcha_time_process(*argv: str, env: dict[str, str] | None = None) -> Outcome:
+    done = subprocess.run(
+        [sys.executable, "-m", "pgsweep.matcha_cli", *argv],
         capture_output=True,
         text=True,
         timeout=300,

@@ -32,12 +32,25 @@ def alembic_config() -> alembic.config.Config:
     return migrate.alembic_config()
 
 
-@pytest.fixture(params=["engine", "connection holding an advisory lock in a transaction"])
+@pytest.fixture(
+    params=[
+        "engine",
+        "connection holding an advisory lock in a transaction",
+        "autocommit connection",
+    ]
+)
 def alembic_engine(fresh_db: str, request: pytest.FixtureRequest) -> Iterator[Engine | Connection]:
     engine = db.engine(fresh_db)
     try:
         if request.param == "engine":
             yield engine
+            return
+        if request.param == "autocommit connection":
+            # Every revision's BEGIN ... COMMIT block (0010's down script locks a table in it)
+            # must still run as a transaction when the caller's connection commits each
+            # statement on its own.
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                yield connection
             return
         with engine.connect() as connection:
             connection.execute(text("SELECT pg_advisory_xact_lock(4242)"))

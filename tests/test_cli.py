@@ -10,7 +10,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgsweep import errors, migrate
 from pgsweep.dsn import conninfo
-from tests.cli import pgsweep, pgsweep_process
+from tests.cli import matcha_time, matcha_time_process, pgsweep, pgsweep_process
 from tests.pg import PgServer, connect
 
 SECRET = "s3cret-never-printed"
@@ -38,24 +38,24 @@ def test_upgrade_current_and_downgrade_report_where_the_database_stands(
     fresh_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     head = migrate.head()
-    empty = pgsweep(capsys, "current", "--dsn", fresh_db)
+    empty = matcha_time(capsys, "current", "--dsn", fresh_db)
     assert (empty.code, empty.out.split()[0]) == (0, "none")
 
-    up = pgsweep(capsys, "upgrade", "0005", "--dsn", fresh_db)
+    up = matcha_time(capsys, "upgrade", "0005", "--dsn", fresh_db)
     assert up.code == 0, up.err
     assert "base -> 0005" in up.out
-    behind = pgsweep(capsys, "current", "--dsn", fresh_db, "--json")
+    behind = matcha_time(capsys, "current", "--dsn", fresh_db, "--json")
     assert behind.json() == {"ok": True, "revision": "0005", "head": head, "state": "behind"}
 
-    up = pgsweep(capsys, "upgrade", "--dsn", fresh_db, "--json")
+    up = matcha_time(capsys, "upgrade", "--dsn", fresh_db, "--json")
     assert up.code == 0
     document = up.json()
     assert (document["before"], document["after"], document["ok"]) == ("0005", head, True)
     # 0007 says why it scheduled nothing: this test database is not the cron database.
     assert any("no pg_cron job registered" in n for n in document["notices"])
-    assert pgsweep(capsys, "current", "--dsn", fresh_db).out.strip() == f"{head} (head)"
+    assert matcha_time(capsys, "current", "--dsn", fresh_db).out.strip() == f"{head} (head)"
 
-    down = pgsweep(capsys, "downgrade", "0006", "--yes", "--dsn", fresh_db)
+    down = matcha_time(capsys, "downgrade", "0006", "--yes", "--dsn", fresh_db)
     assert down.code == 0
     assert f"{head} -> 0006" in down.out
     assert migrate.current(fresh_db) == "0006"
@@ -66,7 +66,7 @@ def test_the_connection_comes_from_database_url_then_the_pg_variables(
     fresh_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", fresh_db)
-    assert pgsweep(capsys, "upgrade", "0002").code == 0
+    assert matcha_time(capsys, "upgrade", "0002").code == 0
     assert migrate.current(fresh_db) == "0002"
 
     monkeypatch.delenv("DATABASE_URL")
@@ -80,17 +80,17 @@ def test_the_connection_comes_from_database_url_then_the_pg_variables(
     ):
         if params.get(key):
             monkeypatch.setenv(variable, str(params[key]))
-    current = pgsweep(capsys, "current", "--json")
+    current = matcha_time(capsys, "current", "--json")
     assert current.code == 0, current.err
     assert current.json()["revision"] == "0002"
     # Alembic's connection (SQLAlchemy) takes the same PG* variables.
-    assert pgsweep(capsys, "upgrade", "0003").code == 0
+    assert matcha_time(capsys, "upgrade", "0003").code == 0
     assert migrate.current(fresh_db) == "0003"
 
 
 def test_python_dash_m_pgsweep_is_the_same_command(fresh_db: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    done = pgsweep_process("current", "--dsn", fresh_db, env=env)
+    done = matcha_time_process("current", "--dsn", fresh_db, env=env)
     assert done.code == 0, done.err
     assert done.out.startswith("none")
     usage = pgsweep_process(env=env)
@@ -138,7 +138,7 @@ def test_a_wrong_password_is_exit_4(
 def test_an_unknown_target_revision_is_a_usage_error(
     fresh_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    done = pgsweep(capsys, "upgrade", "0099", "--dsn", fresh_db)
+    done = matcha_time(capsys, "upgrade", "0099", "--dsn", fresh_db)
     assert done.code == errors.EXIT_USAGE
     assert "unknown revision '0099'" in done.err
     assert migrate.current(fresh_db) is None
@@ -150,11 +150,11 @@ def test_a_database_ahead_of_the_code_is_exit_6(
     migrate.upgrade(fresh_db, "head")
     with connect(fresh_db) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '0099'")
-    current = pgsweep(capsys, "current", "--dsn", fresh_db)
+    current = matcha_time(capsys, "current", "--dsn", fresh_db)
     assert current.code == errors.EXIT_UNKNOWN_REVISION
     assert "0099 (unknown to this code" in current.out
     for command in (["upgrade"], ["downgrade", "0006"]):
-        done = pgsweep(capsys, *command, "--dsn", fresh_db)
+        done = matcha_time(capsys, *command, "--dsn", fresh_db)
         assert done.code == errors.EXIT_UNKNOWN_REVISION, done.err
         assert "ahead of this code" in done.err
     verified = pgsweep(capsys, "verify", "--no-cron", "--dsn", fresh_db)
@@ -170,7 +170,7 @@ def test_a_database_at_an_older_revision_is_exit_5_for_commands_that_need_the_en
         done = pgsweep(capsys, *command, "--dsn", fresh_db)
         assert done.code == errors.EXIT_BEHIND, (command, done.err)
         assert "the database is at 0005" in done.err
-        assert "pgsweep upgrade" in done.err
+        assert "matcha-time upgrade" in done.err
     # 0006-0008 embedded an engine of their own; the commands need the standalone one (0009).
     migrate.upgrade(fresh_db, "0006")
     for command in (["cleanup"], ["cleanup", "--dry-run"], ["status"]):
@@ -190,13 +190,13 @@ def test_an_upgrade_that_never_gets_its_lock_is_exit_7(
     migrate.upgrade(fresh_db, "0005")
     with connect(fresh_db, autocommit=False) as app:
         app.execute("LOCK TABLE refresh_tokens IN ROW EXCLUSIVE MODE")
-        done = pgsweep(
+        done = matcha_time(
             capsys, "upgrade", "--dsn", fresh_db, "--lock-timeout", "100", "--attempts", "2"
         )
         app.rollback()
     assert done.code == errors.EXIT_LOCK_TIMEOUT, done.err
     assert "not granted within 100 ms in 2 attempts" in done.err
-    assert pgsweep(capsys, "upgrade", "--dsn", fresh_db).code == 0
+    assert matcha_time(capsys, "upgrade", "--dsn", fresh_db).code == 0
 
 
 @pytest.mark.parametrize(
@@ -204,7 +204,7 @@ def test_an_upgrade_that_never_gets_its_lock_is_exit_7(
     [
         ["run", "--every", "soon"],
         ["run", "--every", "0s"],
-        ["upgrade", "--attempts", "0"],
+        ["cleanup", "--max-share", "2"],
     ],
 )
 def test_bad_option_values_are_usage_errors(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pgsweep import cli, config
+from pgsweep import cli, config, matcha_cli
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 COMMON = {"--dsn", "--json", "--config", "--help", "-h"}
@@ -20,24 +20,30 @@ def section(title: str) -> str:
     return text[start : end if end != -1 else len(text)]
 
 
-def help_text(*argv: str) -> str:
-    parser, subparsers = cli._build()
+PROGRAMS = {"pgsweep": cli.PGSWEEP, "matcha-time": matcha_cli.MATCHA_TIME}
+
+
+def help_text(*argv: str, program: str = "pgsweep") -> str:
+    parser, subparsers = cli._build(PROGRAMS[program])
     return (subparsers[argv[0]] if argv else parser).format_help()
 
 
-@pytest.mark.parametrize("command", [c.name for c in cli.COMMANDS])
+@pytest.mark.parametrize(
+    ("program", "command"),
+    [(name, c.name) for name, program in PROGRAMS.items() for c in program.commands],
+)
 def test_every_option_of_a_commands_help_is_in_its_section_of_the_reference(
-    command: str,
+    program: str, command: str
 ) -> None:
-    shown = help_text(command)
-    own = section(f"pgsweep {command}")
+    shown = help_text(command, program=program)
+    own = section(f"{program} {command}")
     common = section("COMMON OPTIONS")
     options = set(re.findall(r"(?<![\w@-])--?[a-z][a-z-]*", shown.split("examples:")[0]))
     assert options, shown
     for option in options:
         where = common if option in COMMON else own
         assert f"`{option}" in where, (command, option)
-    _, subparsers = cli._build()
+    _, subparsers = cli._build(PROGRAMS[program])
     for action in subparsers[command]._actions:
         if not action.option_strings:  # a positional argument: REV, shell
             assert f"`{action.metavar or action.dest}`" in own, (command, action.dest)

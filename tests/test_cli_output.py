@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,11 +22,12 @@ from psycopg.conninfo import conninfo_to_dict
 from pgsweep import cli, errors, migrate
 from pgsweep.dsn import conninfo
 from pgsweep.output import format_bytes, plural
-from tests.cli import Outcome, pgsweep, pgsweep_process
+from tests.cli import Outcome, matcha_time, matcha_time_process, pgsweep, pgsweep_process
 from tests.pg import connect
 from tests.roles import temporary_roles
 
 PGSWEEP = [sys.executable, "-m", "pgsweep"]
+MATCHA_TIME = [sys.executable, "-m", "pgsweep.matcha_cli"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -59,12 +60,14 @@ def with_closed_reader(*argv: str, timeout: float = 120) -> subprocess.Completed
         os.close(write_end)
 
 
-def on_a_terminal(*argv: str, env: dict[str, str], stderr_too: bool = False) -> tuple[int, str]:
-    """Run pgsweep with stdout (and stderr) on a pseudo-terminal; its exit status and what
-    it showed."""
+def on_a_terminal(
+    *argv: str, env: dict[str, str], stderr_too: bool = False, program: Sequence[str] = PGSWEEP
+) -> tuple[int, str]:
+    """Run pgsweep (or ``program``) with stdout (and stderr) on a pseudo-terminal; its exit
+    status and what it showed."""
     leader, follower = pty.openpty()
     process = subprocess.Popen(
-        [*PGSWEEP, *argv],
+        [*program, *argv],
         stdout=follower,
         stderr=follower if stderr_too else subprocess.PIPE,
         env=env,
@@ -149,7 +152,7 @@ def test_ctrl_c_while_an_upgrade_waits_for_a_lock_is_one_line_and_exit_130(fresh
     with connect(fresh_db, autocommit=False) as app:
         app.execute("LOCK TABLE refresh_tokens IN ROW EXCLUSIVE MODE")
         process = subprocess.Popen(
-            [*PGSWEEP, "upgrade", "--lock-timeout", "600000", "--dsn", fresh_db],
+            [*MATCHA_TIME, "upgrade", "--lock-timeout", "600000", "--dsn", fresh_db],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -160,13 +163,13 @@ def test_ctrl_c_while_an_upgrade_waits_for_a_lock_is_one_line_and_exit_130(fresh
             fresh_db,
             "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
             " AND wait_event_type = 'Lock'",
-            ("pgsweep upgrade",),
+            ("matcha-time upgrade",),
         )
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
         app.rollback()
     assert process.returncode == cli.EXIT_INTERRUPTED
-    assert err.startswith("pgsweep upgrade: error: interrupted; the database is at 0005")
+    assert err.startswith("matcha-time upgrade: error: interrupted; the database is at 0005")
     assert len(err.splitlines()) == 1
     assert "Traceback" not in out
     assert migrate.current(fresh_db) in ("0005", "0006")
@@ -219,7 +222,7 @@ def test_every_session_is_named_after_its_command_unless_the_dsn_names_it(
         (["run", "--every", "99999999999d"], "is too long"),
         (["run", "--every", "5", "--batch-size", "0"], "--batch-size: must be a positive"),
         (["run"], "the following arguments are required: --every"),
-        (["upgrade", "--lock-timeout", "soon"], "--lock-timeout: not a whole number"),
+        (["cleanup", "--max-share", "150%"], "--max-share: must be between 0 and 1"),
         (["schedule", "--history-days", "-1"], "--history-days: must be 0 or more"),
         (["verify", "--bogus"], "unrecognized arguments: --bogus"),
         (["nonsense"], "invalid choice: 'nonsense'"),
@@ -253,7 +256,7 @@ def test_bad_values_are_usage_errors_before_any_output(
 def test_a_malformed_connection_string_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], dsn: str, says: str
 ) -> None:
-    done = pgsweep(capsys, "current", "--dsn", dsn)
+    done = matcha_time(capsys, "current", "--dsn", dsn)
     assert done.code == errors.EXIT_USAGE, done.err
     assert says in done.err
     assert "s3cret" not in done.err
@@ -369,7 +372,7 @@ def test_options_come_from_the_command_line_then_the_environment_then_the_config
         f"dsn = {json.dumps(head_db)}\njson = true\n\n[run]\nbatch-size = 0\n"
     )
     # The file in the working directory: its dsn and json apply to every command...
-    done = pgsweep(capsys, "current")
+    done = matcha_time(capsys, "current")
     assert done.json()["state"] == "head"
     # ... and its bad [run] batch-size is a usage error that names the file.
     bad = pgsweep(capsys, "run", "--every", "1s")
@@ -389,15 +392,15 @@ def test_options_come_from_the_command_line_then_the_environment_then_the_config
     assert "PGSWEEP_BATCH_SIZE: must be a positive" in env_bad.err
     # PGSWEEP_DSN beats DATABASE_URL, which beats the file.
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/x")
-    assert pgsweep(capsys, "current").code == errors.EXIT_CANNOT_CONNECT
+    assert matcha_time(capsys, "current").code == errors.EXIT_CANNOT_CONNECT
     monkeypatch.setenv("PGSWEEP_DSN", head_db)
-    assert pgsweep(capsys, "current").out.strip().endswith("(head)")
+    assert matcha_time(capsys, "current").out.strip().endswith("(head)")
     # An explicit --config that is missing or unknown keys are usage errors.
-    missing = pgsweep(capsys, "current", "--config", str(tmp_path / "nope.toml"))
+    missing = matcha_time(capsys, "current", "--config", str(tmp_path / "nope.toml"))
     assert missing.code == errors.EXIT_USAGE
     assert "does not exist" in missing.err
     (tmp_path / "odd.toml").write_text("bach-size = 5\n")
-    odd = pgsweep(capsys, "current", "--config", str(tmp_path / "odd.toml"))
+    odd = matcha_time(capsys, "current", "--config", str(tmp_path / "odd.toml"))
     assert (odd.code, "unknown setting 'bach_size'" in odd.err) == (errors.EXIT_USAGE, True)
 
 
@@ -426,15 +429,17 @@ def test_shell_completion_scripts_know_every_command() -> None:
 
 def test_progress_shows_on_a_terminal_only_and_goes_to_stderr(fresh_db: str) -> None:
     env = clean_env(COLUMNS="160", LINES="50", TERM="xterm-256color")
-    code, shown = on_a_terminal("upgrade", "--dsn", fresh_db, env=env, stderr_too=True)
+    code, shown = on_a_terminal(
+        "upgrade", "--dsn", fresh_db, env=env, stderr_too=True, program=MATCHA_TIME
+    )
     assert code == 0
     # The spinner names the SQL file being run (at least the last one, shown as it stops).
     assert re.search(r"running \d{4}_\w+\.sql…", shown), shown
     assert f"base -> {migrate.head()} (head)" in shown
     migrate.downgrade(fresh_db, "base")
-    piped = pgsweep_process("upgrade", "--dsn", fresh_db, env=env)
+    piped = matcha_time_process("upgrade", "--dsn", fresh_db, env=env)
     assert piped.code == 0
     assert "running" not in piped.out + piped.err
     # The same on stdout whichever way: only the spinner is extra, and it is on stderr.
-    code, out_only = on_a_terminal("current", "--dsn", fresh_db, env=env)
+    code, out_only = on_a_terminal("current", "--dsn", fresh_db, env=env, program=MATCHA_TIME)
     assert "running" not in out_only

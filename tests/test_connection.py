@@ -14,7 +14,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pgsweep import migrate
 from pgsweep.dsn import conninfo
 from pgsweep.paths import data_root
-from tests.cli import pgsweep
+from tests.cli import matcha_time
 
 
 def keyword_dsn(dsn: str) -> str:
@@ -38,7 +38,7 @@ def test_a_keyword_dsn_migrates_and_is_shown_masked(
     assert "://" not in dsn
     migrate.upgrade(dsn, "0002")
     assert migrate.current(dsn) == "0002"
-    done = pgsweep(capsys, "upgrade", "0003", "--dsn", dsn)
+    done = matcha_time(capsys, "upgrade", "0003", "--dsn", dsn)
     assert done.code == 0, done.err
     assert "0002 -> 0003" in done.out
     password = str(conninfo_to_dict(dsn).get("password") or "")
@@ -52,7 +52,7 @@ def test_a_multi_host_url_reaches_the_host_that_answers(
     url = multi_host_url(fresh_db)
     migrate.upgrade(url, "0001")
     assert migrate.current(url) == "0001"
-    assert pgsweep(capsys, "current", "--dsn", url).out.startswith("0001 ")
+    assert matcha_time(capsys, "current", "--dsn", url).out.startswith("0001 ")
 
 
 def test_alembics_own_command_reads_a_multi_host_database_url(fresh_db: str) -> None:

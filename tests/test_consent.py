@@ -14,7 +14,7 @@ import pytest
 
 from pgsweep import deploy, errors, migrate
 from pgsweep.paths import data_root
-from tests.cli import pgsweep, pgsweep_process
+from tests.cli import matcha_time, matcha_time_process
 from tests.pg import connect
 from tests.sqlrun import catalog_of
 
@@ -62,7 +62,7 @@ def test_a_destroying_downgrade_without_a_terminal_is_refused_and_changes_nothin
 ) -> None:
     migrate.upgrade(fresh_db, "head")
     before = catalog_of(fresh_db)
-    done = pgsweep_process("downgrade", "base", "--dsn", fresh_db)  # stdin is not a terminal
+    done = matcha_time_process("downgrade", "base", "--dsn", fresh_db)  # stdin is not a terminal
     assert done.code == errors.EXIT_USAGE, done.err
     assert "downgrade to base destroys data" in done.err
     assert "Re-run with --yes" in done.err
@@ -70,7 +70,7 @@ def test_a_destroying_downgrade_without_a_terminal_is_refused_and_changes_nothin
     assert migrate.current(fresh_db) == migrate.head()
     assert catalog_of(fresh_db) == before
 
-    done = pgsweep_process("downgrade", "0005", "--dsn", fresh_db, "--yes")
+    done = matcha_time_process("downgrade", "0005", "--dsn", fresh_db, "--yes")
     assert done.code == 0, done.err
     assert migrate.current(fresh_db) == "0005"
 
@@ -79,16 +79,16 @@ def test_a_downgrade_that_destroys_nothing_needs_no_consent(
     fresh_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     migrate.upgrade(fresh_db, "0009")  # 0010's downgrade drops the run history
-    assert pgsweep(capsys, "downgrade", "0006", "--dsn", fresh_db).code == 0
+    assert matcha_time(capsys, "downgrade", "0006", "--dsn", fresh_db).code == 0
     assert migrate.current(fresh_db) == "0006"
 
 
 def run_on_a_terminal(answer: str, *argv: str) -> tuple[int, str]:
-    """Run pgsweep with a pseudo-terminal as stdin, typing ``answer``; (exit, stderr)."""
+    """Run matcha-time with a pseudo-terminal as stdin, typing ``answer``; (exit, stderr)."""
     master, slave = pty.openpty()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pgsweep", *argv],
+            [sys.executable, "-m", "pgsweep.matcha_cli", *argv],
             stdin=slave,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -124,7 +124,7 @@ def test_on_a_terminal_it_shows_what_will_run_and_asks(fresh_db: str) -> None:
 
 
 def test_sql_prints_the_downgrade_without_connecting(capsys: pytest.CaptureFixture[str]) -> None:
-    done = pgsweep(capsys, "downgrade", "0004", "--sql", "--dsn", NOWHERE)
+    done = matcha_time(capsys, "downgrade", "0004", "--sql", "--dsn", NOWHERE)
     assert done.code == 0, done.err
     assert "DROP TABLE IF EXISTS refresh_tokens" in done.out
     assert "DROP INDEX CONCURRENTLY IF EXISTS idx_refresh_tokens_expires_at" in done.out
@@ -135,7 +135,7 @@ def test_sql_prints_the_downgrade_without_connecting(capsys: pytest.CaptureFixtu
 def test_sql_prints_an_upgrade_range_without_connecting(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    done = pgsweep(capsys, "upgrade", "0005:0006", "--sql", "--dsn", NOWHERE, "--json")
+    done = matcha_time(capsys, "upgrade", "0005:0006", "--sql", "--dsn", NOWHERE, "--json")
     assert done.code == 0, done.err
     sql = done.json()["sql"]
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_refresh_tokens_expires_at" in sql
@@ -144,7 +144,7 @@ def test_sql_prints_an_upgrade_range_without_connecting(
 
 
 def test_sql_with_a_bad_range_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    done = pgsweep(capsys, "upgrade", "0005:9999", "--sql", "--dsn", NOWHERE)
+    done = matcha_time(capsys, "upgrade", "0005:9999", "--sql", "--dsn", NOWHERE)
     assert done.code == errors.EXIT_USAGE
     assert "unknown revision '9999'" in done.err
 

@@ -37,13 +37,13 @@ def test_the_demo_runs_the_operator_commands_and_leaves_an_empty_database_empty(
     done = demo(fresh_db)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
+    for command in ("upgrade", "current"):
+        assert f"\n$ matcha-time {command}\n" in out
     for command in (
-        "upgrade",
-        "current",
         "status",
         "cleanup --dry-run",
         "verify --no-cron",
-        "cleanup",
+        "cleanup --yes",
     ):
         assert f"\n$ pgsweep {command}\n" in out
     assert "all checks pass" in out

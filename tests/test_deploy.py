@@ -1,12 +1,14 @@
 """The schedulers in deploy/, checked as written: the systemd units by ``systemd-analyze
 verify``, the Kubernetes manifests against the OpenAPI schemas of the Kubernetes releases
 (kubernetes-validate, offline), the Containerfile by hadolint and by reading it; every command
-line in them parses with pgsweep's own parser, and the cleanup's works off a terminal against a
-backlog larger than what cleanup deletes without consent."""
+line in them parses with pgsweep's own parser, and the cleanup's works off a terminal on a
+backlog of any size that is a small share of its table, and stops on a rule that would take most
+of one."""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -17,8 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pgsweep import engine
-from pgsweep.cleanup import CONSENT_ROWS
+from pgsweep import cron, engine
 from tests.pg import connect
 from tests.sqlrun import psql_ok
 
@@ -26,6 +27,7 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 UNITS = DEPLOY / "systemd"
 KUBERNETES = DEPLOY / "kubernetes"
 CONTAINERFILE = DEPLOY / "Containerfile"
+CRONTAB = DEPLOY / "cron" / "pgsweep-cleanup"
 # Where the units expect the command (a virtualenv: docs/scheduling.md).
 UNIT_PGSWEEP = "/opt/pgsweep/bin/pgsweep"
 # The oldest Kubernetes release still commonly run, and the newest the package knows.
@@ -74,6 +76,20 @@ def containerfile_instructions() -> list[tuple[str, str]]:
     return [(ins[0], ins[1] if len(ins) > 1 else "") for ins in instructions[final:]]
 
 
+def crontab_entries() -> list[tuple[str, str, list[str]]]:
+    """(schedule, user, argv after the program) of each entry of the /etc/cron.d file; the
+    shell's redirections after the command are left out."""
+    entries = []
+    for line in CRONTAB.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#") or re.match(r"^[A-Z_]+=", line):
+            continue
+        fields = line.split(None, 6)
+        words = shlex.split(fields[6].split(">>")[0])
+        assert words[0] == UNIT_PGSWEEP, f"the crontab runs {words[0]}"
+        entries.append((" ".join(fields[:5]), fields[5], words[1:]))
+    return entries
+
+
 def command_lines() -> dict[str, list[str]]:
     """Every pgsweep command line of deploy/, as argv after the program, by where it is."""
     found: dict[str, list[str]] = {}
@@ -89,6 +105,8 @@ def command_lines() -> dict[str, list[str]]:
     instructions = dict(containerfile_instructions())
     assert json.loads(instructions["ENTRYPOINT"]) == ["pgsweep"]
     found["Containerfile CMD"] = json.loads(instructions["CMD"])
+    for _, _, argv in crontab_entries():
+        found["crontab"] = argv
     return found
 
 
@@ -106,6 +124,7 @@ def test_every_command_line_parses_with_the_real_parser() -> None:
         "Deployment/run",
         "Deployment/serve",
         "Containerfile CMD",
+        "crontab",
     }
     for where, argv in lines.items():
         try:
@@ -116,46 +135,80 @@ def test_every_command_line_parses_with_the_real_parser() -> None:
         assert args.json, f"{where}: a scheduler's log wants --json"
 
 
-def test_every_cleanup_consents_since_there_is_no_terminal_to_ask() -> None:
+def test_no_scheduled_cleanup_passes_yes_so_a_wrong_rule_stops_it() -> None:
     cleanups = {w: a for w, a in command_lines().items() if a[0] == "cleanup"}
-    assert set(cleanups) == {"pgsweep-cleanup.service", "CronJob/cleanup"}
+    assert set(cleanups) == {"pgsweep-cleanup.service", "CronJob/cleanup", "crontab"}
     for where, argv in cleanups.items():
-        assert "--yes" in argv, where
+        assert "--yes" not in argv, where
+        assert argv == cleanups["pgsweep-cleanup.service"], where  # what the tests below run
 
 
-def test_the_units_cleanup_works_off_a_terminal_on_a_backlog_that_needs_consent(
-    fresh_db: str,
-) -> None:
-    psql_ok(fresh_db, engine.release_file(engine.latest(), "install.sql"))
-    garbage = CONSENT_ROWS + 1
-    with connect(fresh_db) as conn:
+def test_the_crontab_entry_is_one_nightly_line_of_a_cron_d_file() -> None:
+    ((schedule, user, _),) = crontab_entries()
+    cron.check_cron_expression(schedule)
+    assert schedule == "0 2 * * *"
+    assert user == "pgsweep"
+    text = CRONTAB.read_text(encoding="utf-8")
+    assert "PGSWEEP_CONFIG=/etc/pgsweep/cleanup.toml" in text.splitlines()
+    assert "password" not in text.lower().replace("no password", "")
+
+
+def tokens_table(dsn: str, rows: int, garbage: int) -> None:
+    """``tokens`` under a rule: ``rows`` rows, the first ``garbage`` of them expired."""
+    psql_ok(dsn, engine.release_file(engine.latest(), "install.sql"))
+    with connect(dsn) as conn:
         conn.execute("CREATE TABLE tokens (id bigint PRIMARY KEY, expires_at timestamptz)")
         conn.execute("CREATE INDEX ON tokens (expires_at)")
         conn.execute(
-            "INSERT INTO tokens SELECT g, now() - interval '1 day' FROM generate_series(1, %s) g",
-            (garbage,),
+            "INSERT INTO tokens SELECT g, CASE WHEN g <= %s THEN now() - interval '1 day'"
+            " ELSE now() + interval '1 day' END FROM generate_series(1, %s) g",
+            (garbage, rows),
         )
+        conn.execute("ANALYZE tokens")
         conn.execute("SELECT pgsweep.add_rule('tokens', 'expires_at')")
+
+
+def run_the_units_cleanup(dsn: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The unit's command line, with no terminal anywhere (as under systemd or in a pod)."""
     argv = command_lines()["pgsweep-cleanup.service"]
-    env = {"DATABASE_URL": fresh_db, "PATH": "/usr/bin:/bin"}
-    pgsweep = [sys.executable, "-m", "pgsweep"]
-    # no terminal anywhere, as under systemd or in a pod
-    quiet: dict[str, Any] = {
-        "stdin": subprocess.DEVNULL,
-        "capture_output": True,
-        "text": True,
-        "check": False,
-        "env": env,
-    }
+    return subprocess.run(
+        [sys.executable, "-m", "pgsweep", *argv, *extra],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"DATABASE_URL": dsn, "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
 
-    without = [a for a in argv if a != "--yes"]
-    refused = subprocess.run([*pgsweep, *without], **quiet, timeout=120)
-    assert refused.returncode == 2, refused.stdout + refused.stderr  # why the units pass --yes
 
-    done = subprocess.run([*pgsweep, *argv], **quiet, timeout=300)
+def test_the_units_cleanup_deletes_a_large_backlog_that_is_a_small_share_off_a_terminal(
+    fresh_db: str,
+) -> None:
+    # 120,000 rows due (more than the old fixed limit of 100,000) of 300,000: 40%.
+    tokens_table(fresh_db, rows=300_000, garbage=120_000)
+    done = run_the_units_cleanup(fresh_db)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["deleted"] == 120_000
+    with connect(fresh_db) as conn:
+        assert conn.execute("SELECT count(*) FROM tokens").fetchone() == (180_000,)
+
+
+def test_a_rule_that_would_delete_most_of_a_table_stops_the_units_cleanup(fresh_db: str) -> None:
+    tokens_table(fresh_db, rows=10_000, garbage=9_000)
+    refused = run_the_units_cleanup(fresh_db)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    error = json.loads(refused.stdout)["error"]
+    assert "more than 50% of a table, the sign of a wrong rule" in error
+    assert "tokens: 9,000 of 10,000 rows (90%)" in error
+    assert "--yes" in error
+    with connect(fresh_db) as conn:
+        assert conn.execute("SELECT count(*) FROM tokens").fetchone() == (10_000,)
+    # Consent, or a higher share for this run, lets it go.
+    done = run_the_units_cleanup(fresh_db, "--max-share", "95%")
     assert done.returncode == 0, done.stdout + done.stderr
     with connect(fresh_db) as conn:
-        assert conn.execute("SELECT count(*) FROM tokens").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM tokens").fetchone() == (1_000,)
 
 
 # --- systemd ----------------------------------------------------------------------------------

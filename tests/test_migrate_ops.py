@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from pgsweep import errors, migrate
-from tests.cli import pgsweep
+from tests.cli import matcha_time
 from tests.pg import connect
 
-PGSWEEP = (sys.executable, "-m", "pgsweep")
+MATCHA_TIME = (sys.executable, "-m", "pgsweep.matcha_cli")
 
 
 def app_holding_refresh_tokens(dsn: str) -> tuple[psycopg.Connection[Any], int]:
@@ -37,7 +37,7 @@ def test_a_downgrade_stopped_by_a_lock_says_where_it_stopped_and_who_held_the_lo
     migrate.upgrade(fresh_db, "head")
     app, app_pid = app_holding_refresh_tokens(fresh_db)
     try:
-        done = pgsweep(
+        done = matcha_time(
             capsys, "downgrade", "0005", "--yes", "--dsn", fresh_db, "--lock-timeout", "300",
             "--attempts", "2",
         )  # fmt: skip
@@ -59,7 +59,7 @@ def test_an_upgrade_stopped_by_a_lock_says_the_database_did_not_move(
     migrate.upgrade(fresh_db, "0005")
     app, app_pid = app_holding_refresh_tokens(fresh_db)
     try:
-        done = pgsweep(
+        done = matcha_time(
             capsys, "upgrade", "--dsn", fresh_db, "--lock-timeout", "300", "--attempts", "1"
         )
     finally:
@@ -78,7 +78,7 @@ def test_ctrl_c_while_a_downgrade_waits_on_a_lock_reports_the_revision_and_exits
     try:
         env = {**os.environ, "DATABASE_URL": fresh_db}
         process = subprocess.Popen(
-            [*PGSWEEP, "downgrade", "0005", "--yes", "--lock-timeout", "600000"],
+            [*MATCHA_TIME, "downgrade", "0005", "--yes", "--lock-timeout", "600000"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -118,5 +118,5 @@ def test_status_reports_active_expired_used_ages_and_sizes(
 
 def test_cleanup_needs_the_database_upgraded(fresh_db: str) -> None:
     migrate.upgrade(fresh_db, "0005")
-    with pytest.raises(DatabaseBehind, match=r"the database is at 0005.*pgsweep upgrade"):
+    with pytest.raises(DatabaseBehind, match=r"the database is at 0005.*matcha-time upgrade"):
         cleanup.cleanup(fresh_db)

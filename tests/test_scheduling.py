@@ -17,7 +17,7 @@ import pytest
 
 from pgsweep import cron, errors, migrate, verify
 from pgsweep_testing.localpg import LocalCluster
-from tests.cli import pgsweep
+from tests.cli import matcha_time, pgsweep
 from tests.pg import PgServer, connect
 from tests.sqlrun import down_file, psql_file, psql_ok, up_file
 
@@ -327,7 +327,7 @@ def test_without_pg_cron_the_upgrade_succeeds_and_scheduling_says_why(
         with connect(bare.dsn()) as admin:
             admin.execute("CREATE DATABASE matcha")
         dsn = bare.dsn("matcha")
-        up = pgsweep(capsys, "upgrade", "--dsn", dsn)
+        up = matcha_time(capsys, "upgrade", "--dsn", dsn)
         assert up.code == 0, up.err
         assert "no pg_cron job registered: pg_cron is not" in up.out
         scheduled = pgsweep(capsys, "schedule", "--dsn", dsn)
@@ -337,7 +337,7 @@ def test_without_pg_cron_the_upgrade_succeeds_and_scheduling_says_why(
         assert red.code == errors.EXIT_FAILED
         assert "FAIL  pg_cron job: pg_cron is not" in red.out
         assert pgsweep(capsys, "verify", "--no-cron", "--dsn", dsn).code == 0
-        down = pgsweep(capsys, "downgrade", "0006", "--yes", "--dsn", dsn)
+        down = matcha_time(capsys, "downgrade", "0006", "--yes", "--dsn", dsn)
         assert down.code == 0
 
 

@@ -1,4 +1,5 @@
-"""A scripted tour: every ``pgsweep`` command with good and bad input, as an operator runs it.
+"""A scripted tour: every ``pgsweep`` command (and the reference app's ``matcha-time``) with good
+and bad input, as an operator runs it.
 
 Each step runs the real entry point (``python -m pgsweep``) as a subprocess, once as a person
 would and once with ``--json``, and checks: the documented exit status, no traceback anywhere,
@@ -40,6 +41,15 @@ class Step:
     code: int
     json: bool = True  # also run with --json
     dsn: bool = True  # append --dsn of the tour's database
+    app: bool = False  # the reference app's command, matcha-time
+
+    @property
+    def program(self) -> str:
+        return "matcha-time" if self.app else "pgsweep"
+
+
+def app(argv: tuple[str, ...], code: int, json: bool = True) -> Step:
+    return Step(argv, code, json=json, app=True)
 
 
 def steps(cron_code: int, password_dsn: str | None) -> list[Step]:
@@ -56,16 +66,20 @@ def steps(cron_code: int, password_dsn: str | None) -> list[Step]:
         Step(("current", "--config", "/nonexistent/pgsweep.toml"), usage),
         # An empty database.
         Step(("current",), 0),
-        Step(("upgrade", "0099"), usage),
-        Step(("upgrade", "--attempts", "0"), usage),
-        Step(("upgrade", "0005"), 0),
-        Step(("current",), 0),
+        Step(("upgrade",), behind),  # no engine to upgrade: pgsweep install
+        app(("current",), 0),
+        app(("upgrade", "0099"), usage),
+        app(("upgrade", "--attempts", "0"), usage),
+        app(("upgrade", "0005"), 0),
+        app(("current",), 0),
         Step(("status",), behind),
         Step(("cleanup",), behind),
         Step(("run", "--every", "1s"), behind),
-        Step(("upgrade", "--lock-timeout", "3000"), 0),
+        Step(("upgrade",), usage),  # the app's database: its chain upgrades its engine
+        app(("upgrade", "--lock-timeout", "3000"), 0),
         # At head.
         Step(("current",), 0),
+        app(("current",), 0),
         Step(("verify", "--no-cron"), 0),
         Step(("verify", "--no-cron", "--failed-only"), 0),
         Step(("verify", "--no-cron", "--job-name"), usage),
@@ -90,17 +104,18 @@ def steps(cron_code: int, password_dsn: str | None) -> list[Step]:
         Step(("schedule", "--command", "SELECT 1", "--procedure"), usage),
         Step(("unschedule", "--job-name", JOB), 0),  # a job that is not there: not an error
         Step(("unschedule", "--job-name", ""), usage),
-        Step(("downgrade",), usage),
-        Step(("downgrade", "base-ish"), usage),
+        Step(("downgrade", "--yes"), usage),  # the app's engine: its chain steps it back
+        app(("downgrade",), usage),
+        app(("downgrade", "base-ish"), usage),
         # 0013's, 0012's and 0011's downgrades keep what they have (no consent asked); 0010's
         # drops the engine's run history: refused without consent, then given.
-        Step(("downgrade", "-1"), 0, json=False),
-        Step(("downgrade", "-1"), 0, json=False),
-        Step(("downgrade", "-1"), 0, json=False),
-        Step(("downgrade", "-1"), usage),
-        Step(("downgrade", "-1", "--yes"), 0, json=False),
+        app(("downgrade", "-1"), 0, json=False),
+        app(("downgrade", "-1"), 0, json=False),
+        app(("downgrade", "-1"), 0, json=False),
+        app(("downgrade", "-1"), usage),
+        app(("downgrade", "-1", "--yes"), 0, json=False),
         Step(("verify", "--no-cron"), errors.EXIT_FAILED),
-        Step(("upgrade",), 0),
+        app(("upgrade",), 0),
         Step(("completion", "bash"), 0, json=False, dsn=False),
         Step(("completion", "fish"), usage, json=False, dsn=False),
     ]
@@ -125,7 +140,7 @@ def cron_usable(pg_server: PgServer) -> bool:
     return bool(row and row[0])
 
 
-def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+def run(argv: list[str], program: str = "pgsweep") -> subprocess.CompletedProcess[str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -133,13 +148,16 @@ def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
         and not k.startswith("PGSWEEP_")
     }
     return subprocess.run(
-        [sys.executable, "-m", "pgsweep", *argv],
+        [sys.executable, "-m", MODULES[program], *argv],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
         env=env,
     )
+
+
+MODULES = {"pgsweep": "pgsweep", "matcha-time": "pgsweep.matcha_cli"}
 
 
 def shown(argv: list[str], dsn: str) -> str:
@@ -163,10 +181,11 @@ def test_every_command_with_good_and_bad_input(
         for as_json in (False, True) if step.json else (False,):
             argv = [*step.argv, *(["--dsn", module_db] if step.dsn else [])]
             argv += ["--json"] if as_json else []
-            done = run(argv)
-            transcript += [f"$ pgsweep {shown(argv, module_db)}", done.stdout + done.stderr]
+            done = run(argv, step.program)
+            command = f"{step.program} {shown(argv, module_db)}"
+            transcript += [f"$ {command}", done.stdout + done.stderr]
             transcript.append(f"[exit {done.returncode}]\n")
-            where = f"pgsweep {shown(argv, module_db)}\n{done.stdout}{done.stderr}"
+            where = f"{command}\n{done.stdout}{done.stderr}"
             assert done.returncode == step.code, where
             for text in (done.stdout, done.stderr):
                 assert "Traceback" not in text, where
@@ -178,7 +197,7 @@ def test_every_command_with_good_and_bad_input(
                 assert done.stdout.splitlines()[-1].endswith(" checks failed"), where
             elif step.code != 0:
                 first = done.stderr.splitlines()[0]
-                assert re.match(r"pgsweep( [a-z]+)?: error: ", first), where
+                assert re.match(rf"{step.program}( [a-z]+)?: error: ", first), where
 
 
 def check_json(done: subprocess.CompletedProcess[str], code: int, where: str) -> None:

@@ -1,5 +1,5 @@
 """The built wheel carries the migrations and SQL files: installed into a fresh virtual
-environment, its ``pgsweep upgrade`` migrates a database with no checkout in sight."""
+environment, its ``matcha-time upgrade`` migrates a database with no checkout in sight."""
 
 from __future__ import annotations
 
@@ -83,9 +83,10 @@ def test_an_installed_wheel_upgrades_a_database(fresh_db: str, tmp_path: Path) -
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL"))}
     env["DATABASE_URL"] = fresh_db
     pgsweep = str(env_dir / "bin" / "pgsweep")
-    upgraded = run(pgsweep, "upgrade", cwd=tmp_path, env=env)
+    matcha_time = str(env_dir / "bin" / "matcha-time")
+    upgraded = run(matcha_time, "upgrade", cwd=tmp_path, env=env)
     assert upgraded.returncode == 0, upgraded.stderr
-    current = run(pgsweep, "current", "--json", cwd=tmp_path, env=env)
+    current = run(matcha_time, "current", "--json", cwd=tmp_path, env=env)
     assert current.returncode == 0, current.stderr
     assert f'"revision": "{migrate.head()}"' in current.stdout
     where = run(

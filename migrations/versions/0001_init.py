@@ -13,7 +13,7 @@ depends_on = None
 UP_SQL = "sql/0001_init.sql"
 DOWN_SQL = "rollback/0001_init_down.sql"
 
-# What the downgrade destroys for good (pgsweep downgrade asks for consent first).
+# What the downgrade destroys for good (matcha-time downgrade asks for consent first).
 DESTROYS_DATA: str | None = (
     "every table of the app (users, roadmaps, decks, flashcards, progress, stats)"
     " and all their rows"

@@ -13,7 +13,7 @@ depends_on = None
 UP_SQL = "sql/0002_add_profile_picture.sql"
 DOWN_SQL = "rollback/0002_add_profile_picture_down.sql"
 
-# What the downgrade destroys for good (pgsweep downgrade asks for consent first).
+# What the downgrade destroys for good (matcha-time downgrade asks for consent first).
 DESTROYS_DATA: str | None = (
     "the column users.profile_picture_url and its values"
 )

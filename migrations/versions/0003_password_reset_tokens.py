@@ -13,7 +13,7 @@ depends_on = None
 UP_SQL = "sql/0003_password_reset_tokens.sql"
 DOWN_SQL = "rollback/0003_password_reset_tokens_down.sql"
 
-# What the downgrade destroys for good (pgsweep downgrade asks for consent first).
+# What the downgrade destroys for good (matcha-time downgrade asks for consent first).
 DESTROYS_DATA: str | None = (
     "the password_reset_tokens table and its rows"
 )

@@ -13,7 +13,7 @@ depends_on = None
 UP_SQL = "sql/0004_email_verification.sql"
 DOWN_SQL = "rollback/0004_email_verification_down.sql"
 
-# What the downgrade destroys for good (pgsweep downgrade asks for consent first).
+# What the downgrade destroys for good (matcha-time downgrade asks for consent first).
 DESTROYS_DATA: str | None = (
     "the email_verification_tokens table and its rows, and the column users.email_verified"
 )

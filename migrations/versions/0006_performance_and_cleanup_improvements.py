@@ -13,7 +13,7 @@ depends_on = None
 UP_SQL = "sql/0006_performance_and_cleanup_improvements.sql"
 DOWN_SQL = "rollback/0006_performance_and_cleanup_improvements_down.sql"
 
-# What the downgrade destroys for good (pgsweep downgrade asks for consent first).
+# What the downgrade destroys for good (matcha-time downgrade asks for consent first).
 DESTROYS_DATA: str | None = (
     "pgsweep.expiry_rule: the shipped expiry rules and any added with pgsweep.add_rule"
 )

@@ -78,11 +78,6 @@ class StandbyServer(PgsweepError):
     """The server is a standby: nothing can be deleted there."""
 
 
-# A cleanup that would delete more rows than this asks first (pgsweep cleanup: --yes, or y on a
-# terminal): a backlog that large is worth a look at what it is before it goes.
-CONSENT_ROWS = 100_000
-
-
 @dataclass(frozen=True)
 class FailedRule:
     """A rule whose step raised an error: its work of that step undone, the others went on."""

@@ -1,4 +1,8 @@
-"""The ``pgsweep`` command: parses arguments, calls the library, prints the typed result.
+"""The ``pgsweep`` command: the expiry engine's tool for any app's PostgreSQL tables.
+
+It installs, upgrades and removes the engine, manages rules, cleans, reports and schedules;
+it never creates or changes an app's schema (the reference app's chain has its own command,
+``matcha-time``: :mod:`pgsweep.matcha_cli`, which reuses this module's machinery).
 
 Every command is a library function (deploy, verify, cleanup, status, cron, runner) returning a
 dataclass; this module only turns arguments into a call and the result into rows for
@@ -12,6 +16,10 @@ empty job name). Errors are one line on stderr (``--json``: ``{"ok": false, "err
 "exit_code": …}`` on stdout, argparse's own errors included) with the exit status of
 :mod:`pgsweep.errors`; a DSN is only ever printed redacted. Ctrl-C is "interrupted", exit 130;
 a reader that goes away (``| head``) ends the output quietly.
+
+Start-up stays fast (``pgsweep --version``, ``pgsweep status --help``): the library modules,
+psycopg, Alembic and SQLAlchemy are imported when a handler first uses them, and only the
+options of the command being run are built (:func:`_build`'s ``only``).
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import logging
+import importlib
 import os
 import re
 import signal
@@ -27,31 +35,10 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import psycopg
-import shtab
-from alembic.util import CommandError
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-
-from pgsweep import (
-    __version__,
-    cleanup,
-    consent,
-    cron,
-    db,
-    deploy,
-    engine,
-    health,
-    matcha,
-    metrics,
-    migrate,
-    policy,
-    runner,
-    status,
-    verify,
-)
+from pgsweep import __version__
 from pgsweep import config as settings
 from pgsweep.errors import (
     EXIT_AUTHENTICATION,
@@ -64,18 +51,54 @@ from pgsweep.errors import (
     EXIT_UNKNOWN_REVISION,
     EXIT_USAGE,
     PgsweepError,
-    UnknownDatabaseRevision,
     UsageError,
 )
 from pgsweep.output import (
     STATUS_STYLE,
-    Activity,
     Column,
     Output,
     format_bytes,
     iso_now,
     plural,
 )
+
+
+class _Lazy:
+    """A module imported on its first attribute access (the type checker sees the module)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+if TYPE_CHECKING:
+    import psycopg
+    import shtab
+
+    from pgsweep import (
+        cleanup,
+        consent,
+        cron,
+        db,
+        engine,
+        health,
+        matcha,
+        metrics,
+        policy,
+        runner,
+        status,
+        verify,
+    )
+else:
+    psycopg, shtab = _Lazy("psycopg"), _Lazy("shtab")
+    cleanup, consent = _Lazy("pgsweep.cleanup"), _Lazy("pgsweep.consent")
+    cron = _Lazy("pgsweep.cron")
+    db, engine, health = _Lazy("pgsweep.db"), _Lazy("pgsweep.engine"), _Lazy("pgsweep.health")
+    matcha, metrics = _Lazy("pgsweep.matcha"), _Lazy("pgsweep.metrics")
+    policy, runner = _Lazy("pgsweep.policy"), _Lazy("pgsweep.runner")
+    status, verify = _Lazy("pgsweep.status"), _Lazy("pgsweep.verify")
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for Ctrl-C
 
@@ -85,7 +108,7 @@ EXIT_CODES = (
     (EXIT_USAGE, "usage: bad option or value, unknown revision, invalid cron expression"),
     (EXIT_CANNOT_CONNECT, "cannot connect (server unreachable, database missing)"),
     (EXIT_AUTHENTICATION, "authentication failed"),
-    (EXIT_BEHIND, "the engine is missing or behind: pgsweep install (the app's: pgsweep upgrade)"),
+    (EXIT_BEHIND, "the engine is missing or too old: pgsweep install, pgsweep upgrade"),
     (EXIT_UNKNOWN_REVISION, "the database is at a revision this code does not know"),
     (EXIT_LOCK_TIMEOUT, "a lock was not granted after every attempt"),
     (EXIT_CRON_UNAVAILABLE, "pg_cron is not usable for the requested scheduling"),
@@ -98,8 +121,8 @@ ENVIRONMENT_HELP = (
     ("PGHOST, PGPORT…", "libpq's PG* variables, when nothing else is given"),
     ("PGSWEEP_JSON", "1/true: as --json"),
     ("PGSWEEP_BATCH_SIZE", "as --batch-size (cleanup, run)"),
-    ("PGSWEEP_LOCK_TIMEOUT", "as --lock-timeout (upgrade, downgrade)"),
-    ("PGSWEEP_ATTEMPTS", "as --attempts (upgrade, downgrade)"),
+    ("PGSWEEP_LOCK_TIMEOUT", "as --lock-timeout (matcha-time upgrade, downgrade)"),
+    ("PGSWEEP_ATTEMPTS", "as --attempts (matcha-time upgrade, downgrade)"),
     ("PGSWEEP_CRON_DSN", "as --cron-dsn (verify, schedule, unschedule)"),
     ("PGSWEEP_JOB_NAME", "as --job-name (verify, schedule, unschedule)"),
     ("PGSWEEP_CONFIG", "config file (default ./pgsweep.toml when present)"),
@@ -246,28 +269,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print one JSON document on stdout (errors too); default $PGSWEEP_JSON",
     )
-    config = parser.add_argument(
+    parser.add_argument(
         "--config",
         metavar="FILE",
-        help="TOML file of option defaults (default: $PGSWEEP_CONFIG, else ./pgsweep.toml)",
-    )
-    config.complete = shtab.FILE  # type: ignore[attr-defined]
-
-
-def _lock_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--lock-timeout",
-        type=positive_int,
-        default=migrate.DEFAULT_LOCK_POLICY.lock_timeout_ms,
-        metavar="MS",
-        help="wait at most MS ms for each lock (default %(default)s)",
-    )
-    p.add_argument(
-        "--attempts",
-        type=positive_int,
-        default=migrate.DEFAULT_LOCK_POLICY.attempts,
-        metavar="N",
-        help="tries when a lock is not granted, with a growing pause (default %(default)s)",
+        help="TOML file of option defaults (default: $PGSWEEP_CONFIG, else ./pgsweep.toml"
+        " unless it is a policy file)",
     )
 
 
@@ -290,40 +296,18 @@ def _cron_dsn_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _upgrade_options(p: argparse.ArgumentParser) -> None:
+def _engine_downgrade_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "revision",
+        "release",
         nargs="?",
-        default="head",
-        metavar="REV",
-        help="target revision: an id such as 0006, +1, or head (default)",
+        default=None,
+        metavar="RELEASE",
+        help="the engine release to step back to (default: the one before the installed one)",
     )
-    _lock_options(p)
-    _sql_option(p, "base")
-
-
-def _downgrade_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "revision",
-        metavar="REV",
-        help="target revision: an id such as 0005, -1 (one step back), or base (everything)",
-    )
-    _lock_options(p)
-    _sql_option(p, "head")
-    p.add_argument(
-        "--yes",
-        action="store_true",
-        help="consent to a downgrade that destroys data (asked for on a terminal,"
-        " refused without it elsewhere)",
-    )
-
-
-def _sql_option(p: argparse.ArgumentParser, start: str) -> None:
-    p.add_argument(
-        "--sql",
-        action="store_true",
-        help="print the SQL that would run and change nothing (no connection is made);"
-        f" REV may be a range FROM:TO (default: from {start})",
+    _yes_option(
+        p,
+        "to stepping the engine back, which drops what the newer releases added (asked for"
+        " on a terminal, refused without it elsewhere)",
     )
 
 
@@ -372,10 +356,21 @@ def _cleanup_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="rows per batch, each its own short transaction (default %(default)s)",
     )
+    p.add_argument(
+        "--max-share",
+        type=ratio,
+        default=None,
+        metavar="RATIO",
+        help=(
+            "ask before deleting more than this share of a table's rows, the sign of a wrong"
+            f" rule (default {consent.CONSENT_SHARE:.0%}; tables with fewer than"
+            f" {consent.CONSENT_MIN_ROWS:,} rows due never ask)"
+        ).replace("%", "%%"),
+    )
     _yes_option(
         p,
-        f"to deleting more than {cleanup.CONSENT_ROWS:,} rows (asked for on a terminal,"
-        " refused without it elsewhere)",
+        "to deleting more than --max-share of a table (asked for on a terminal, refused"
+        " without it elsewhere; a large backlog that is a small share needs no consent)",
     )
     _log_format_option(p)
 
@@ -680,27 +675,59 @@ class Command:
     nagios: bool = False
 
 
-# Filled in below, once the handlers exist; the order is --help's order.
-COMMANDS: list[Command] = []
+@dataclass(frozen=True)
+class Program:
+    """A command-line program built on this module: ``pgsweep``, or the app's ``matcha-time``."""
+
+    name: str
+    description: str
+    examples: tuple[str, str]
+    commands: list[Command] = field(default_factory=list)
+
+
+# The commands are filled in below, once the handlers exist; their order is --help's order.
+PGSWEEP = Program(
+    "pgsweep",
+    "The pgsweep expiry engine for any app's PostgreSQL tables: install and upgrade the\n"
+    "engine, register rules, clean, report, check and schedule. The reference app's\n"
+    "migration chain (Matcha Time) has its own command, matcha-time.",
+    ("pgsweep install --dsn postgresql://admin@db/app", "pgsweep status --json"),
+)
+COMMANDS = PGSWEEP.commands
+# The programs that share the config file (./pgsweep.toml): a key is checked against the
+# options of all of them, and applies to the command that has it.
+_CONFIG_PROGRAMS = (("pgsweep.cli", "PGSWEEP"), ("pgsweep.matcha_cli", "MATCHA_TIME"))
+
+
+def _config_options() -> dict[str, set[str]]:
+    """Every option key of every command of the programs sharing the config file."""
+    known: dict[str, set[str]] = {}
+    for module, name in _CONFIG_PROGRAMS:
+        program: Program = getattr(importlib.import_module(module), name)
+        for command, parser in _build(program)[1].items():
+            known.setdefault(command, set()).update(settings.option_keys(parser))
+    return known
 
 
 def build_parser() -> argparse.ArgumentParser:
     return _build()[0]
 
 
-def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+def _build(
+    program: Program = PGSWEEP, only: str | None = None, *, every: bool = True
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser and each command's subparser. ``every=False`` gives only the command ``only``
+    its options (the others are names and help lines): what one run needs, and quick to make."""
     parser = _Parser(
-        prog="pgsweep",
-        description="Migrate, verify, clean and schedule the Matcha Time token lifecycle.",
-        epilog=_epilog(
-            ("pgsweep upgrade --dsn postgresql://admin@db/matcha", "pgsweep status --json")
-        ),
+        prog=program.name,
+        description=program.description,
+        epilog=_epilog(program.examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"pgsweep {__version__}")
+    parser.add_argument("--version", action="version", version=f"{program.name} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subparsers: dict[str, argparse.ArgumentParser] = {}
-    for command in COMMANDS:
+    for command in program.commands:
         p = sub.add_parser(
             command.name,
             help=command.help,
@@ -708,9 +735,10 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
             epilog=_epilog(command.examples),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if command.connects:
-            _common(p)
-        command.options(p)
+        if every or command.name == only:
+            if command.connects:
+                _common(p)
+            command.options(p)
         subparsers[command.name] = p
     return parser, subparsers
 
@@ -719,12 +747,19 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return run(PGSWEEP, argv)
+
+
+def run(program: Program, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: the process's) for ``program``, run the command, return its exit
+    status; every error is a line on stderr (or a JSON document), never a traceback."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in arguments or _json_from_environment()
     out = Output(json_mode=json_mode)
-    prog = "pgsweep" + (f" {_command_of(arguments)}" if _command_of(arguments) else "")
+    command = _command_of(program, arguments)
+    prog = program.name + (f" {command}" if command else "")
     try:
-        return _main(arguments, out)
+        return _main(program, arguments, out)
     except KeyboardInterrupt:
         return out.error(prog, "interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:  # a write outside the printing layer met a closed pipe
@@ -737,20 +772,22 @@ def _json_from_environment() -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def _command_of(arguments: Sequence[str]) -> str | None:
-    names = {c.name for c in COMMANDS}
+def _command_of(program: Program, arguments: Sequence[str]) -> str | None:
+    names = {c.name for c in program.commands}
     for arg in arguments:
         if not arg.startswith("-"):
             return arg if arg in names else None
     return None
 
 
-def _main(arguments: list[str], out: Output) -> int:
-    parser, subparsers = _build()
-    command = _command_of(arguments)
-    prog = f"pgsweep {command}" if command else "pgsweep"
+def _main(program: Program, arguments: list[str], out: Output) -> int:
+    command = _command_of(program, arguments)
+    prog = f"{program.name} {command}" if command else program.name
     try:
-        config = settings.load(arguments, os.environ, list(subparsers))
+        config = settings.load(arguments, os.environ)
+        if config.path is not None:
+            settings.check(config, _config_options())
+        parser, subparsers = _build(program, command, every=False)
         if command and not out.json and settings.ENVIRONMENT["json"] not in os.environ:
             out.json = config.value(command, "json") in (True, "true", "1", "yes", "on")
         settings.apply(subparsers, config, os.environ, command)
@@ -759,33 +796,44 @@ def _main(arguments: list[str], out: Output) -> int:
         # argparse reports unknown options after a command from the top-level parser; name the
         # command and show its usage instead.
         culprit = subparsers.get(command or "", exc.parser) if exc.parser is parser else exc.parser
-        code = _failure(command, exc.exit_code)
+        code = _failure(program, command, exc.exit_code)
         return out.error(culprit.prog, str(exc), code, usage=culprit.format_usage())
     except UsageError as exc:
-        return out.error(prog, str(exc), _failure(command, exc.exit_code))
+        return out.error(prog, str(exc), _failure(program, command, exc.exit_code))
     out.json = bool(getattr(args, "json", False))
-    handler = next(c.handler for c in COMMANDS if c.name == args.command)
+    handler = next(c.handler for c in program.commands if c.name == args.command)
     try:
         dsn = settings.dsn(getattr(args, "dsn", None), config, args.command, None)
-        with _application_name(args.command):
+        with _application_name(f"{program.name} {args.command}"):
             return handler(Context(args, dsn, out, parser))
     except PgsweepError as exc:
-        return out.error(prog, str(exc), _failure(command, exc.exit_code))
-    except (psycopg.Error, SQLAlchemyError, CommandError, OSError) as exc:
+        return out.error(prog, str(exc), _failure(program, command, exc.exit_code))
+    except _expected_errors() as exc:
         if isinstance(exc, BrokenPipeError):
             raise
-        return out.error(prog, describe_error(exc), _failure(command, EXIT_FAILED))
+        return out.error(prog, describe_error(exc), _failure(program, command, EXIT_FAILED))
 
 
-def _failure(command: str | None, code: int) -> int:
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """The database and system errors a command reports in words: psycopg's, and Alembic's and
+    SQLAlchemy's when the app's chain ran (not imported here when nothing loaded them)."""
+    kinds: list[type[BaseException]] = [OSError, psycopg.Error]
+    if "sqlalchemy.exc" in sys.modules:
+        kinds.append(sys.modules["sqlalchemy.exc"].SQLAlchemyError)
+    if "alembic.util" in sys.modules:
+        kinds.append(sys.modules["alembic.util"].CommandError)
+    return tuple(kinds)
+
+
+def _failure(program: Program, command: str | None, code: int) -> int:
     """The exit status of a command that failed: a monitoring plugin's is UNKNOWN (3)."""
-    if any(c.nagios and c.name == command for c in COMMANDS):
+    if any(c.nagios and c.name == command for c in program.commands):
         return health.EXIT_CODES[health.UNKNOWN]
     return code
 
 
 @contextmanager
-def _application_name(command: str) -> Iterator[None]:
+def _application_name(name: str) -> Iterator[None]:
     """``application_name = 'pgsweep <command>'`` on every connection this command opens, so
     pg_stat_activity tells pgsweep's sessions apart. Set through libpq's PGAPPNAME, which
     reaches every connection (psycopg's and Alembic's SQLAlchemy engine alike) and which an
@@ -793,7 +841,7 @@ def _application_name(command: str) -> Iterator[None]:
     if "PGAPPNAME" in os.environ:
         yield
         return
-    os.environ["PGAPPNAME"] = f"pgsweep {command}"
+    os.environ["PGAPPNAME"] = name
     try:
         yield
     finally:
@@ -802,7 +850,11 @@ def _application_name(command: str) -> Iterator[None]:
 
 def describe_error(exc: BaseException) -> str:
     """An unexpected database or system error in words (no Python class names)."""
-    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    orig: BaseException = exc
+    if "sqlalchemy.exc" in sys.modules:  # an error of the app's chain, run through SQLAlchemy
+        wrapped = getattr(exc, "orig", None)
+        if isinstance(exc, sys.modules["sqlalchemy.exc"].DBAPIError) and wrapped is not None:
+            orig = wrapped
     if isinstance(orig, psycopg.Error):
         text = db.one_line(orig.diag.message_primary or str(orig))
         state = orig.sqlstate
@@ -817,62 +869,6 @@ def describe_error(exc: BaseException) -> str:
 
 
 # --- handlers --------------------------------------------------------------------------------
-
-
-def _migrate(ctx: Context) -> int:
-    args, out = ctx.args, ctx.out
-    policy = migrate.LockPolicy(lock_timeout_ms=args.lock_timeout, attempts=args.attempts)
-    if args.sql:
-        text = deploy.offline_sql(args.command, args.revision)
-        if out.json:
-            out.result({"command": args.command, "sql": text})
-        else:
-            out.line(text.rstrip("\n"))
-        return EXIT_OK
-    if args.command == "downgrade":
-        consent.require(deploy.downgrade_plan(ctx.dsn, args.revision), yes=args.yes)
-    run = deploy.upgrade if args.command == "upgrade" else deploy.downgrade
-    with out.busy(f"{args.command} to {args.revision}…") as activity, _sql_files(activity):
-        result = run(ctx.dsn, args.revision, policy)
-    if out.json:
-        out.result({"command": args.command, **dataclasses.asdict(result)})
-        return EXIT_OK
-    for notice in result.notices:
-        out.line(f"  {notice}", style="dim")
-    before, after = result.before or "base", result.after or "base"
-    moved = "unchanged at" if before == after else f"{before} ->"
-    label = " (head)" if result.after == result.head else ""
-    out.line(f"{db.describe(ctx.dsn)}: {moved} {after}{label}", style="bold")
-    return EXIT_OK
-
-
-@contextmanager
-def _sql_files(activity: Activity) -> Iterator[None]:
-    """Show each SQL file as the migration starts it: the revision files log "running
-    NNNN_slug.sql" to ``pgsweep.sql`` (the logging call is the library's progress callback)."""
-
-    class Show(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            message = record.getMessage()
-            if message.startswith("running "):
-                activity.show(message + "…")
-
-    logger = logging.getLogger("pgsweep.sql")
-    handler = Show(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-
-
-_CURRENT_TEXT = {
-    "head": "{revision} (head)",
-    "behind": "{revision} (behind: the code's head is {head})",
-    "empty": "none (no revision applied; the code's head is {head})",
-    "ahead": "{revision} (unknown to this code, whose head is {head})",
-}
-_CURRENT_STYLE = {"head": "green", "behind": "yellow", "empty": "yellow", "ahead": "bold red"}
 
 
 def _install(ctx: Context) -> int:
@@ -900,7 +896,7 @@ def _uninstall(ctx: Context) -> int:
         if matcha.is_app_database(conn):
             raise UsageError(
                 "this engine belongs to the reference app's migration chain: remove it with"
-                " pgsweep downgrade 0008 (which restores the engine the app had embedded)"
+                " matcha-time downgrade 0008 (which restores the engine the app had embedded)"
             )
 
     def ask(version: str, rules: int) -> None:
@@ -923,22 +919,82 @@ def _uninstall(ctx: Context) -> int:
     return EXIT_OK
 
 
+_ENGINE_TEXT = {
+    "newest": "engine {version} (the newest release)",
+    "behind": "engine {version} (behind: the newest release is {newest}; run pgsweep upgrade)",
+    "none": "no engine installed (the newest release is {newest}; run pgsweep install)",
+    "embedded": "the engine Matcha Time's revisions 0006-0008 embedded (matcha-time upgrade)",
+    "ahead": "engine {version} (unknown to this pgsweep, whose newest release is {newest})",
+}
+_ENGINE_STYLE = {
+    "newest": "green",
+    "behind": "yellow",
+    "none": "yellow",
+    "embedded": "yellow",
+    "ahead": "bold red",
+}
+
+
 def _current(ctx: Context) -> int:
-    state = deploy.current(ctx.dsn)
+    state = engine.state_of(ctx.dsn)
     out = ctx.out
     if out.json:
         out.result({**dataclasses.asdict(state), "ok": state.state != "ahead"})
     else:
-        text = _CURRENT_TEXT[state.state].format(revision=state.revision, head=state.head)
+        text = _ENGINE_TEXT[state.state].format(version=state.version, newest=state.newest)
         out.table(
-            [Column("database"), Column("revision"), Column("code's head"), Column("state")],
-            [[db.describe(ctx.dsn), state.revision or "none", state.head, state.state]],
+            [Column("database"), Column("engine"), Column("newest release"), Column("state")],
+            [[db.describe(ctx.dsn), state.version or "none", state.newest, state.state]],
             plain=[text],
-            styles=[_CURRENT_STYLE[state.state]],
+            styles=[_ENGINE_STYLE[state.state]],
         )
-    if state.state == "ahead":
-        return UnknownDatabaseRevision.exit_code
+    return EXIT_UNKNOWN_REVISION if state.state == "ahead" else EXIT_OK
+
+
+def _engine_changed(ctx: Context, command: str, result: engine.InstallResult) -> int:
+    out = ctx.out
+    if out.json:
+        out.result({"command": command, **dataclasses.asdict(result)})
+        return EXIT_OK
+    for notice in result.notices:
+        out.note(notice)
+    where = db.describe(ctx.dsn)
+    if not result.changed:
+        out.line(f"{where}: engine {result.after}, nothing to do")
+    else:
+        out.line(f"{where}: engine {result.before} -> {result.after}", style="green")
     return EXIT_OK
+
+
+def _refuse_the_apps_engine(ctx: Context, command: str) -> None:
+    """The engine of a Matcha Time database moves with the app's chain, revision by revision."""
+    with db.connect(ctx.dsn) as conn:
+        if matcha.is_app_database(conn):
+            raise UsageError(
+                "this engine belongs to the reference app's migration chain, which records it:"
+                f" {command} it with matcha-time {command} (or alembic {command})"
+            )
+
+
+def _upgrade(ctx: Context) -> int:
+    _refuse_the_apps_engine(ctx, "upgrade")
+    with ctx.out.busy("upgrading the engine…"):
+        result = engine.upgrade(ctx.dsn)
+    return _engine_changed(ctx, "upgrade", result)
+
+
+def _downgrade(ctx: Context) -> int:
+    _refuse_the_apps_engine(ctx, "downgrade")
+
+    def ask(before: str, target: str) -> None:
+        consent.confirm(
+            f"this steps pgsweep engine {before} back to {target} in {db.describe(ctx.dsn)},"
+            " dropping what the newer releases added (their run history columns and routines)",
+            yes=ctx.args.yes,
+        )
+
+    result = engine.downgrade(ctx.dsn, ctx.args.release, confirm=ask)
+    return _engine_changed(ctx, "downgrade", result)
 
 
 def _verify(ctx: Context) -> int:
@@ -990,13 +1046,11 @@ def _cleanup(ctx: Context) -> int:
     else:
         if not args.yes:
             with out.busy("counting…"):
-                due = cleanup.dry_run(ctx.dsn, table=args.table).total
-            if due > cleanup.CONSENT_ROWS:
-                consent.confirm(
-                    f"this cleanup would delete {plural(due, 'row')}, more than"
-                    f" {cleanup.CONSENT_ROWS:,} (pgsweep cleanup --dry-run shows where)",
-                    yes=False,
-                )
+                due = cleanup.dry_run(ctx.dsn, table=args.table)
+                with db.connect(ctx.dsn) as conn:
+                    found = consent.shares(conn, {t.table: t.rows for t in due.tables if t.rows})
+            max_share = consent.CONSENT_SHARE if args.max_share is None else args.max_share
+            consent.require_share(found, max_share, yes=False)
         with out.progress("deleting garbage") as advance:
             deleted = [0]
 
@@ -1346,12 +1400,8 @@ def _latest(*moments: dt.datetime | None) -> dt.datetime | None:
     return max(known) if known else None
 
 
-_HEALTH_STYLE = {
-    health.OK: "green",
-    health.WARNING: "yellow",
-    health.CRITICAL: "bold red",
-    health.UNKNOWN: "magenta",
-}
+# health's OK, WARNING, CRITICAL, UNKNOWN (literals: the health module loads when it is used)
+_HEALTH_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "unknown": "magenta"}
 
 
 def _health(ctx: Context) -> int:
@@ -1641,7 +1691,12 @@ def _serve(ctx: Context) -> int:
 
 def _completion(ctx: Context) -> int:
     # shtab generates the script from this very parser, so completion cannot drift from it.
-    ctx.out.line(shtab.complete(ctx.parser, shell=ctx.args.shell).rstrip("\n"))
+    parser, subparsers = _build(every=True)
+    for p in subparsers.values():
+        for action in p._actions:
+            if action.dest == "config":
+                action.complete = shtab.FILE  # type: ignore[attr-defined]
+    ctx.out.line(shtab.complete(parser, shell=ctx.args.shell).rstrip("\n"))
     return EXIT_OK
 
 
@@ -1663,24 +1718,25 @@ COMMANDS.extend(
         ),
         Command(
             "upgrade",
-            "the reference app's chain: apply revisions up to REV (default head)",
-            _upgrade_options,
-            _migrate,
-            ("pgsweep upgrade", "pgsweep upgrade 0006 --lock-timeout 500 --attempts 10"),
+            "upgrade the installed engine to the newest release, release by release (only the"
+            " engine's schema changes)",
+            lambda _p: None,
+            _upgrade,
+            ("pgsweep upgrade", "pgsweep upgrade --json --dsn postgresql://admin@db/app"),
         ),
         Command(
             "downgrade",
-            "the reference app's chain: roll back to REV (a revision id, -1, or base)",
-            _downgrade_options,
-            _migrate,
-            ("pgsweep downgrade -1", "pgsweep downgrade 0005 --json"),
+            "step the engine back to an older release (each release's downgrade.sql)",
+            _engine_downgrade_options,
+            _downgrade,
+            ("pgsweep downgrade --yes", "pgsweep downgrade 1.2 --yes --json"),
         ),
         Command(
             "current",
-            "show the database's revision of the reference app's chain and the code's head",
+            "show the engine release installed and the newest this pgsweep ships",
             lambda _p: None,
             _current,
-            ("pgsweep current", "pgsweep current --json --dsn postgresql://app@db/matcha"),
+            ("pgsweep current", "pgsweep current --json --dsn postgresql://app@db/app"),
         ),
         Command(
             "verify",

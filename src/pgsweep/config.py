@@ -5,7 +5,8 @@ then the built-in default. The connection itself: ``--dsn``, ``PGSWEEP_DSN``, ``
 the config file's ``dsn``, then libpq's own ``PG*`` variables.
 
 The config file is TOML (read with the standard library's ``tomllib``): ``--config FILE``, else
-``$PGSWEEP_CONFIG``, else ``./pgsweep.toml`` when it exists. Top-level keys apply to every
+``$PGSWEEP_CONFIG``, else ``./pgsweep.toml`` when it exists and is not a policy file (one with
+``[[rule]]`` or ``[[remove]]`` tables, for ``pgsweep apply``). Top-level keys apply to every
 command that has the option; a table named after a command applies to that command only::
 
     dsn = "postgresql://sweeper@db/matcha"
@@ -84,7 +85,11 @@ def _key(name: str) -> str:
     return name.strip().replace("-", "_")
 
 
-def load(argv: Sequence[str], environ: Mapping[str, str], commands: Sequence[str]) -> ConfigFile:
+def load(
+    argv: Sequence[str], environ: Mapping[str, str], commands: Sequence[str] | None = None
+) -> ConfigFile:
+    """The config file's settings; ``commands``, when given, are the section names allowed
+    (:func:`check` checks them with the options, when the caller knows them all)."""
     path, required = config_path(argv, environ)
     if path is None:
         return ConfigFile(None)
@@ -97,15 +102,32 @@ def load(argv: Sequence[str], environ: Mapping[str, str], commands: Sequence[str
         return ConfigFile(None)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"config file {str(path)!r} cannot be read: {exc}") from None
+    if _is_policy_file(data):
+        # docs/rules.md's policy file is also named pgsweep.toml: found by default it is not
+        # this file (so `pgsweep apply pgsweep.toml` works beside it); named, it is a mistake.
+        if not required:
+            return ConfigFile(None)
+        raise UsageError(
+            f"{str(path)!r} is a policy file ([[rule]] or [[remove]] tables), not a config file"
+            f" of options: give it to pgsweep apply {str(path)!r}"
+        )
     found = ConfigFile(path)
     for name, value in data.items():
         if isinstance(value, dict):
-            if name not in commands:
+            if commands is not None and name not in commands:
                 raise UsageError(f"config file {str(path)!r}: [{name}] is not a pgsweep command")
             found.commands[name] = {_key(k): v for k, v in value.items()}
         else:
             found.common[_key(name)] = value
     return found
+
+
+def _is_policy_file(data: Mapping[str, Any]) -> bool:
+    """A policy file (pgsweep apply): ``[[rule]]`` or ``[[remove]]``, arrays of tables."""
+    return any(
+        isinstance(data.get(key), list) and all(isinstance(v, dict) for v in data[key])
+        for key in ("rule", "remove")
+    )
 
 
 def truthy(value: str, source: str) -> bool:
@@ -115,6 +137,27 @@ def truthy(value: str, source: str) -> bool:
     if text in _FALSE:
         return False
     raise UsageError(f"{source}: expected true or false, not {value!r}")
+
+
+def option_keys(parser: argparse.ArgumentParser) -> set[str]:
+    """The keys a config file may set for this parser's command."""
+    return set(_options(parser))
+
+
+def check(config: ConfigFile, known: Mapping[str, set[str]]) -> None:
+    """A usage error for a section that is no command, or a key no command of it has
+    (``known``: command -> its option keys, over every program that reads the file)."""
+    where = f"config file {str(config.path)!r}"
+    for name, keys in config.commands.items():
+        if name not in known:
+            raise UsageError(f"{where}: [{name}] is not a pgsweep command")
+        for key in keys:
+            if key not in known[name]:
+                raise UsageError(f"{where}: [{name}] has no option {key!r}")
+    every = set().union(*known.values()) if known else set()
+    for key in config.common:
+        if key not in every:
+            raise UsageError(f"{where}: unknown setting {key!r}")
 
 
 def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -156,20 +199,8 @@ def apply(
 ) -> None:
     """Set each option's default from the environment or the config file (argparse applies
     the command line on top). Only ``command``'s own options are resolved, so a bad
-    ``PGSWEEP_BATCH_SIZE`` does not break ``pgsweep status``; every key of the file is still
-    checked against the options of the commands it applies to."""
-    known: set[str] = set()
-    for name, parser in subparsers.items():
-        options = _options(parser)
-        known |= set(options)
-        for key in config.commands.get(name, {}):
-            if key not in options:
-                raise UsageError(
-                    f"config file {str(config.path)!r}: [{name}] has no option {key!r}"
-                )
-    for key in config.common:
-        if key not in known:
-            raise UsageError(f"config file {str(config.path)!r}: unknown setting {key!r}")
+    ``PGSWEEP_BATCH_SIZE`` does not break ``pgsweep status``; :func:`check` checks every key
+    of the file against the options of the commands it applies to."""
     if command is None or command not in subparsers:
         return
     parser = subparsers[command]

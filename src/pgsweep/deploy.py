@@ -1,4 +1,5 @@
-"""``pgsweep upgrade``, ``downgrade`` and ``current``: the Alembic chain with operator errors.
+"""``matcha-time upgrade``, ``downgrade``, ``current``: the reference app's chain, with
+operator errors.
 
 :mod:`pgsweep.migrate` runs the chain (short lock_timeout, bounded retries); this module checks
 what can be checked before anything runs (is the target a revision this code ships, is the
@@ -74,19 +75,26 @@ def recorded_revision(conn: psycopg.Connection[tuple[object, ...]]) -> str | Non
     return None if version is None else str(version[0])
 
 
-def require_engine(conn: psycopg.Connection[tuple[object, ...]]) -> str:
+def require_engine(
+    conn: psycopg.Connection[tuple[object, ...]], minimum: str | None = None
+) -> str:
     """The engine release installed; a DatabaseBehind error saying what to run when there is
-    none: ``pgsweep upgrade`` in a database of the reference app's chain (which installs the
+    none: ``matcha-time upgrade`` in a database of the reference app's chain (which installs the
     engine since 0009), ``pgsweep install`` anywhere else."""
     try:
-        return engine.require_engine(conn)
+        return engine.require_engine(conn, minimum)
     except DatabaseBehind:
         at = recorded_revision(conn)
         if at is None or at not in migrate.revisions():
             raise
+        if engine.installed_version(conn) is not None:  # older than minimum: the app's chain
+            raise DatabaseBehind(
+                f"this needs pgsweep engine {minimum} or newer; the database is at the app's"
+                f" revision {at}, whose engine is older (run matcha-time upgrade)"
+            ) from None
         raise DatabaseBehind(
             f"the pgsweep engine is missing: the database is at {at}, this needs"
-            f" {migrate.head()} (run pgsweep upgrade)"
+            f" {migrate.head()} (run matcha-time upgrade)"
         ) from None
 
 
@@ -142,7 +150,7 @@ class DowngradePlan:
 
 
 def downgrade_plan(dsn: str, target: str) -> DowngradePlan:
-    """The revisions ``pgsweep downgrade target`` would take back from where the database is,
+    """The revisions ``matcha-time downgrade target`` would take back from where the database is,
     each with what its down script destroys (the revision module's ``DESTROYS_DATA``).
 
     A declared marker rather than a scan of the down SQL: a scan cannot tell a dropped app
@@ -180,7 +188,7 @@ def downgrade_plan(dsn: str, target: str) -> DowngradePlan:
 
 
 def offline_sql(verb: Literal["upgrade", "downgrade"], revisions: str) -> str:
-    """The SQL ``pgsweep upgrade|downgrade REV --sql`` prints: Alembic's offline mode, which
+    """The SQL ``matcha-time upgrade|downgrade REV --sql`` prints: Alembic's offline mode, which
     never connects. ``revisions`` is ``FROM:TO``, or ``TO`` alone: from base for an upgrade,
     from the code's head for a downgrade (the database is not asked where it stands)."""
     parts = revisions.split(":")

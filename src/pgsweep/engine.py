@@ -236,15 +236,21 @@ def has_embedded_engine(conn: Connection) -> bool:
     return bool(row and row[0])
 
 
-def require_engine(conn: Connection) -> str:
-    """The installed release; a DatabaseBehind error saying what to run when there is none."""
+def require_engine(conn: Connection, minimum: str | None = None) -> str:
+    """The installed release; a DatabaseBehind error saying what to run when there is none, or
+    when it is older than ``minimum`` (the first release with what the caller reads)."""
     version = installed_version(conn)
     if version is not None:
+        if minimum is not None and _version_key(version) < _version_key(minimum):
+            raise DatabaseBehind(
+                f"this needs pgsweep engine {minimum} or newer; the database has {version}"
+                " (run pgsweep upgrade)"
+            )
         return version
     if has_embedded_engine(conn):
         raise DatabaseBehind(
             "this database has the engine Matcha Time's revisions 0006-0008 embedded:"
-            " upgrade it with the app's chain (pgsweep upgrade, or alembic upgrade head)"
+            " upgrade it with the app's chain (matcha-time upgrade, or alembic upgrade head)"
         )
     raise DatabaseBehind("the pgsweep engine is not installed here (run pgsweep install)")
 
@@ -268,6 +274,75 @@ def install(dsn: str) -> InstallResult:
         with _notices(conn) as notices:
             for path in _install_path(before):
                 _run_file(conn, path)
+        after = installed_version(conn)
+    assert after is not None
+    return InstallResult(before, after, notices)
+
+
+@dataclass(frozen=True)
+class EngineState:
+    """The engine in a database against this code's releases (``pgsweep current``)."""
+
+    version: str | None  # None: no standalone engine installed
+    newest: str
+    state: str  # "newest", "behind", "none", "embedded" (the app's 0006-0008) or "ahead"
+
+
+def state_of(dsn: str) -> EngineState:
+    with db.connect(dsn) as conn:
+        version = installed_version(conn)
+        embedded = version is None and has_embedded_engine(conn)
+    newest = latest()
+    if version is None:
+        return EngineState(None, newest, "embedded" if embedded else "none")
+    if version == newest:
+        return EngineState(version, newest, "newest")
+    if version in releases() and _version_key(version) < _version_key(newest):
+        return EngineState(version, newest, "behind")
+    return EngineState(version, newest, "ahead")
+
+
+def upgrade(dsn: str) -> InstallResult:
+    """Upgrade an installed engine to the newest release, release by release (each release's
+    upgrade.sql); a DatabaseBehind error when there is none to upgrade (run ``pgsweep
+    install``). Nothing but the engine's own schema changes."""
+    with db.connect(dsn) as conn:
+        require_engine(conn)
+    return install(dsn)
+
+
+def downgrade(
+    dsn: str, target: str | None = None, *, confirm: Callable[[str, str], None] | None = None
+) -> InstallResult:
+    """Step the engine back to ``target`` (default: the release before the installed one),
+    newest release first, each with its own downgrade.sql. ``confirm(before, target)`` runs
+    before anything changes and raises to stop it."""
+    with db.connect(dsn) as conn:
+        before = require_engine(conn)
+        if before not in releases():
+            raise UnknownDatabaseRevision(
+                f"the database has pgsweep engine {before}, which this pgsweep does not know"
+            )
+        older = [v for v in releases() if _version_key(v) < _version_key(before)]
+        if target is None:
+            if not older:
+                raise UsageError(f"engine {before} is the first release: nothing to step back to")
+            target = older[-1]
+        if target == before:
+            return InstallResult(before, before)
+        if target not in older:
+            known = ", ".join(older) or "none"
+            raise UsageError(
+                f"cannot downgrade engine {before} to {target!r}: not an older release"
+                f" (older releases: {known})"
+            )
+        if confirm is not None:
+            confirm(before, target)
+        steps = [v for v in releases() if _version_key(target) < _version_key(v)]
+        steps = [v for v in steps if _version_key(v) <= _version_key(before)]
+        with _notices(conn) as notices:
+            for version in reversed(steps):
+                _run_file(conn, release_file(version, "downgrade.sql"))
         after = installed_version(conn)
     assert after is not None
     return InstallResult(before, after, notices)

@@ -12,7 +12,7 @@ message that never contains a password. The CLI prints the message and exits wit
 | 2 | usage: bad option value, unknown target revision, invalid cron expression or duration |
 | 3 | cannot connect: server unreachable, database missing, connection refused or timed out |
 | 4 | authentication failed (wrong password, no password, role not allowed) |
-| 5 | the database is behind this code: run ``pgsweep upgrade`` first |
+| 5 | the engine is missing or too old: ``pgsweep install`` or ``pgsweep upgrade`` first |
 | 6 | the database is at a revision this code does not know (ahead of this code) |
 | 7 | a lock was not granted within lock_timeout after every retry |
 | 8 | pg_cron is not usable for the requested scheduling |

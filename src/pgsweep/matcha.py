@@ -39,6 +39,31 @@ def is_app_database(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
+# Tables outside the system schemas that no extension owns (alembic_version aside), the
+# engine's own last.
+_OWN_TABLES = """
+SELECT n.nspname || '.' || c.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'f')
+   AND NOT c.relispartition
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+   AND NOT (n.nspname = 'public' AND c.relname = 'alembic_version')
+   AND NOT EXISTS (SELECT FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                      AND d.deptype = 'e')
+ ORDER BY n.nspname = 'pgsweep', 1
+"""
+
+
+def foreign_tables(conn: psycopg.Connection[Any]) -> list[str]:
+    """The tables of a database that is not the app's (no alembic_version of its chain), which
+    the app's chain would build its schema beside; empty for the app's or an empty database."""
+    if is_app_database(conn):
+        return []
+    return [str(row[0]) for row in conn.execute(_OWN_TABLES).fetchall()]
+
+
 # The app's hot lookups (schema-facts.md). Parameters are placeholder values: the plan for an
 # equality on a unique or selective column does not depend on the value.
 HOT_LOOKUPS = (

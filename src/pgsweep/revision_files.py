@@ -94,9 +94,23 @@ def _execute(segment: Segment) -> None:
     # engine's branch may run on psycopg2 as well as psycopg 3.
     driver: Any = op.get_bind().connection.driver_connection
     assert driver is not None
+    # On a connection the caller put in autocommit (isolation_level="AUTOCOMMIT"), Alembic's
+    # transaction per revision is no transaction at the server: every statement would commit
+    # on its own, and a file's LOCK TABLE fails outside a transaction block. Then the file's
+    # BEGIN ... COMMIT block is opened here, as psql opens it.
+    own = segment.in_transaction and bool(getattr(driver, "autocommit", False))
     with driver.cursor() as cursor:
-        for statement in segment.statements:
-            cursor.execute(statement.sql)
+        if own:
+            cursor.execute("BEGIN")
+        try:
+            for statement in segment.statements:
+                cursor.execute(statement.sql)
+        except BaseException:
+            if own:
+                cursor.execute("ROLLBACK")
+            raise
+        if own:
+            cursor.execute("COMMIT")
 
 
 def _driver() -> psycopg.Connection[Any]:

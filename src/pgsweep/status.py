@@ -100,7 +100,7 @@ def status(dsn: str, *, sample: int = 0) -> Status:
     if sample < 0:
         raise UsageError("--sample must not be negative")
     with db.connect(dsn) as conn:
-        require_engine(conn)
+        require_engine(conn, minimum="1.1")  # pgsweep.rule_status came with 1.1
         # Timestamps come back as text psycopg reads in DateStyle ISO only; the session's own
         # DateStyle (a role's or database's default) changes nothing the engine computes.
         conn.execute("SET datestyle = 'ISO'")

@@ -240,13 +240,13 @@ def revision_check(conn: Connection) -> Check:
     if state.state == "head":
         return Check(name, True, f"database at {state.revision}, the code's head")
     if state.state == "empty":
-        return Check(name, False, "no alembic_version: never migrated (run pgsweep upgrade)")
+        return Check(name, False, "no alembic_version: never migrated (run matcha-time upgrade)")
     if state.state == "behind":
         return Check(
             name,
             False,
             f"database at {state.revision}, behind the code's head {state.head}"
-            " (run pgsweep upgrade)",
+            " (run matcha-time upgrade)",
         )
     return Check(
         name,

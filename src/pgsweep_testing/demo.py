@@ -2,8 +2,9 @@
 
 Without ``DATABASE_URL`` it starts a throwaway local PostgreSQL (binaries from ``PG_BINDIR``,
 default /usr/lib/postgresql/15/bin), with pg_cron in its ``postgres`` database, removed
-afterwards. Then it runs the ``pgsweep`` commands an operator would: upgrade, current, status,
-cleanup --dry-run, schedule (own cluster only), cleanup, verify, status; and shows the app's
+afterwards. Then it builds the reference app's schema with its own command (``matcha-time
+upgrade``, ``current``) and runs the ``pgsweep`` commands an operator would: status, cleanup
+--dry-run, schedule (own cluster only), cleanup, verify, status; and shows the app's
 invalidate-then-insert with the insert trigger sweeping used tokens.
 
 With ``DATABASE_URL`` it writes 500 sample users and 15,000 tokens there, so it accepts only a
@@ -27,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from pgsweep import cli, db, migrate
+from pgsweep import cli, db, matcha_cli, migrate
 from pgsweep.dsn import redact
 from pgsweep.errors import EXIT_USAGE, PgsweepError
 from pgsweep_testing.localpg import LocalCluster, LocalClusterError
@@ -166,10 +167,12 @@ def count_used(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def pgsweep(*argv: str) -> int:
-    """Run one pgsweep command as an operator would type it (DATABASE_URL is set)."""
-    print(f"\n$ pgsweep {' '.join(argv)}", flush=True)
-    code = cli.main(list(argv))
+def pgsweep(*argv: str, program: str = "pgsweep") -> int:
+    """Run one pgsweep (or matcha-time) command as an operator would type it (DATABASE_URL is
+    set)."""
+    print(f"\n$ {program} {' '.join(argv)}", flush=True)
+    main = matcha_cli.main if program == "matcha-time" else cli.main
+    code = main(list(argv))
     sys.stdout.flush()
     if code:
         print(f"(exit status {code})")
@@ -222,8 +225,10 @@ def run(allowed: bool) -> int:
         os.environ["DATABASE_URL"] = database.dsn
         users: list[str] = []
         try:
-            failures += pgsweep("upgrade") != 0
-            failures += pgsweep("current") != 0
+            # A database with tables of its own was allowed (--yes): say so to the app's chain.
+            consent = () if database.empty else ("--yes",)
+            failures += pgsweep("upgrade", *consent, program="matcha-time") != 0
+            failures += pgsweep("current", program="matcha-time") != 0
             with psycopg.connect(database.dsn, autocommit=True) as conn:
                 print("\n(loading sample tokens for 500 users: live, expired and used)")
                 users = load_sample_data(conn)
@@ -234,7 +239,9 @@ def run(allowed: bool) -> int:
                     failures += pgsweep("schedule") != 0
                 else:
                     print("\n(DATABASE_URL given: the demo schedules no pg_cron job there)")
-                failures += pgsweep("cleanup") != 0
+                # The sample is mostly garbage (more than half of two tables): off a terminal the
+                # cleanup would stop and ask for consent, which --yes gives.
+                failures += pgsweep("cleanup", "--yes") != 0
                 # After the cleanup: before it, the sample's old garbage is over its lag target.
                 if database.own_cluster:
                     failures += pgsweep("verify") != 0
