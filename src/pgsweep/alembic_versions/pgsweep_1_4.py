@@ -1,4 +1,4 @@
-"""pgsweep engine 1.4: upgrades engine 1.3 (or 1.2, 1.1, 1.0) in place; its downgrade returns to 1.3.
+"""pgsweep engine 1.4: upgrades 1.3 (or 1.2, 1.1, 1.0) in place; its downgrade returns to 1.3.
 
 The downgrade refuses while rules use what only 1.4 can run (engine/releases/1.4/downgrade.sql
 says which): remove or change those rules first.
