@@ -26,6 +26,10 @@ END $$;
 LOCK TABLE pgsweep.expiry_rule IN EXCLUSIVE MODE;
 
 -- (What 1.4 adds is dropped here, each with the reason 1.3 cannot keep it.)
+-- 1.4's no-op path: 1.3's purge_rule and sweep_step ask pgsweep.deferred_references themselves
+-- (1.3's install below puts them back), and know neither of these.
+DROP FUNCTION IF EXISTS pgsweep.purge_rule_leaving(pgsweep.expiry_rule, oid[]);
+DROP FUNCTION IF EXISTS pgsweep.deferred_keys_possible(pgsweep.expiry_rule);
 
 DELETE FROM pgsweep.release WHERE version = '1.4';
 COMMIT;

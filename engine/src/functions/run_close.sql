@@ -18,16 +18,15 @@ BEGIN
         PERFORM set_config('pgsweep.pending_run', '', true);
         IF NOT (v_state ->> 'written')::boolean THEN
             IF p_status = 'succeeded' AND p_error IS NULL THEN
+                -- run_record keeps one entry per rule: no grouping here.
                 INSERT INTO pgsweep.idle_run
                        (run_id, started_at, invoked_by, table_names, column_names, batches)
                 SELECT p_run_id, (v_state ->> 'started_at')::timestamptz, v_state ->> 'invoked_by',
-                       coalesce(array_agg(r.table_name ORDER BY r.table_name, r.column_name), '{}'),
-                       coalesce(array_agg(r.column_name ORDER BY r.table_name, r.column_name), '{}'),
-                       coalesce(array_agg(r.batches ORDER BY r.table_name, r.column_name), '{}')
-                  FROM (SELECT e.table_name, e.column_name, sum(e.batches)::bigint AS batches
-                          FROM jsonb_to_recordset(v_state -> 'rules')
-                                   AS e(table_name text, column_name name, batches bigint)
-                         GROUP BY e.table_name, e.column_name) r;
+                       coalesce(array_agg(e.table_name), '{}'),
+                       coalesce(array_agg(e.column_name), '{}'),
+                       coalesce(array_agg(e.batches), '{}')
+                  FROM jsonb_to_recordset(v_state -> 'rules')
+                           AS e(table_name text, column_name name, batches bigint);
                 RETURN;
             END IF;
             PERFORM pgsweep.run_write_pending(v_state);

@@ -46,6 +46,8 @@ DECLARE
     v_dropped record;
     v_from    text;
     v_begins  boolean := p_cursor IS NULL;
+    v_deferred oid[] := '{}'::oid[];
+    v_on_dependent boolean := false;
 BEGIN
     deleted := 0;
     removed_whole := 0;
@@ -62,23 +64,23 @@ BEGIN
             USING ERRCODE = 'read_only_sql_transaction',
                   HINT = 'Run the sweep on the primary; its deletes reach the standby by replication.';
     END IF;
-    BEGIN
-        IF p_batch_size IS NULL THEN
-            -- In the caller's transaction (one DELETE): the rule as it is at the call. Locking
-            -- it would hold off every change of it until the caller commits, and cost the
-            -- no-op call a transaction id.
-            SELECT r.* INTO v_rule FROM pgsweep.expiry_rule r
-             WHERE r.table_name = p_table AND r.column_name = p_column;
-        ELSE
+    IF p_batch_size IS NULL THEN
+        -- In the caller's transaction (one DELETE): the rule as it is at the call. Locking it
+        -- would hold off every change of it until the caller commits, and cost the no-op call
+        -- a transaction id.
+        SELECT r.* INTO v_rule FROM pgsweep.expiry_rule r
+         WHERE r.table_name = p_table AND r.column_name = p_column;
+    ELSE
+        BEGIN
             v_rule := pgsweep.locked_rule(p_table, p_column);
-        END IF;
-    EXCEPTION WHEN lock_not_available THEN
-        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
-                                       'skipped', 'another session is changing the rule');
-        outcome := 'skipped';
-        message := 'another session is changing the rule';
-        RETURN;
-    END;
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, true, 'skipped',
+                                           'another session is changing the rule');
+            outcome := 'skipped';
+            message := 'another session is changing the rule';
+            RETURN;
+        END;
+    END IF;
     IF v_rule.table_name IS NULL THEN
         -- Removed since the run began (or since the last step): nothing more to do, nothing to say.
         PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
@@ -92,8 +94,14 @@ BEGIN
                    ' the caller''s transaction (its parent table would stay locked against'
                    ' writers until that transaction ends)';
     END IF;
-    IF message IS NULL AND p_batch_size IS NULL
-       AND EXISTS (SELECT FROM pgsweep.deferred_references(v_rule) d WHERE d.on_dependent) THEN
+    IF message IS NULL AND p_batch_size IS NULL AND pgsweep.deferred_keys_possible(v_rule) THEN
+        -- Asked once: the keys onto the rule's own table go to its DELETE (purge_rule_leaving).
+        SELECT coalesce(bool_or(d.on_dependent), false),
+               coalesce(array_agg(d.constraint_oid) FILTER (WHERE NOT d.on_dependent), '{}')
+          INTO v_on_dependent, v_deferred
+          FROM pgsweep.deferred_references(v_rule) d;
+    END IF;
+    IF v_on_dependent THEN
         message := 'a deferred foreign key references rows its dependents delete: it is swept by'
                    ' CALL pgsweep.sweep() or pgsweep cleanup, not in the caller''s transaction'
                    ' (the key would be checked at the caller''s COMMIT)';
@@ -141,12 +149,13 @@ BEGIN
             next_cursor := '*';
             RETURN;
         END IF;
-        IF NOT pgsweep.hold_parents(v_rule) THEN
+        IF p_batch_size IS NULL THEN
+            -- Never an orphan rule (skipped above): no parent table to hold.
+            deleted := pgsweep.purge_rule_leaving(v_rule, v_deferred);
+            outcome := 'done';
+        ELSIF NOT pgsweep.hold_parents(v_rule) THEN
             outcome := 'gave_way';
             message := format('writers of %s kept it busy', v_rule.parent_table);
-        ELSIF p_batch_size IS NULL THEN
-            deleted := pgsweep.purge_rule(v_rule);
-            outcome := 'done';
         ELSE
             v_from := CASE WHEN p_cursor = '*' THEN NULL ELSE substr(p_cursor, 2) END;
             SELECT b.deleted, b.next_from INTO v_batch
@@ -188,8 +197,11 @@ BEGIN
                      / greatest(deleted, 1)) * next_size;
         RETURN;
     END IF;
-    PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
-                                   outcome, message);
+    -- A rule done in the caller's transaction has nothing to say, record or release.
+    IF outcome <> 'done' OR message IS NOT NULL OR p_batch_size IS NOT NULL THEN
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
+                                       outcome, message);
+    END IF;
 END $$;
 COMMENT ON FUNCTION pgsweep.sweep_step(bigint, regclass, name, text, integer, integer, interval, boolean) IS
     'One step of a sweep of one rule: begin it, or delete its next batch; every driver repeats it';
