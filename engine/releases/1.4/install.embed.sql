@@ -2509,8 +2509,8 @@ COMMENT ON FUNCTION pgsweep.run_alive(bigint, bigint) IS
 -- the rules recorded so far are kept in the transaction's setting pgsweep.pending_run, and only
 -- a record that deleted, archived, paused or failed writes the run (run_write_pending); one that
 -- did none of that ends as a single row of pgsweep.idle_run (run_close). It never tidies the
--- history: a call that deletes nothing does no housekeeping (run_write_pending does it for one
--- written function run in 64).
+-- history: a call that deletes nothing does no housekeeping (run_close does it for one written
+-- function run in 64).
 -- run_begin, run_record and run_close are SECURITY DEFINER: a role allowed to sweep (EXECUTE on
 -- the engine's routines, DELETE on its tables) records its runs without any right on the history
 -- tables, which only the engine writes; the run names the session's role (session_user).
@@ -2593,6 +2593,13 @@ BEGIN
         END IF;
     END IF;
     PERFORM pgsweep.require_own_run(p_run_id);
+    IF v_pending AND p_run_id % 64 = 0 AND pg_try_advisory_xact_lock(1886614391, 0) THEN
+        -- One written in-transaction run in 64 tidies the history (committing runs do at
+        -- run_begin), so that a database swept only by function calls is tidied too: by a call
+        -- that deleted (and wrote anyway), never by one that deleted nothing, and at its end,
+        -- outside every rule's own step.
+        PERFORM pgsweep.run_housekeeping();
+    END IF;
     UPDATE pgsweep.run r
        SET status = p_status, error = p_error, ended_at = clock_timestamp()
      WHERE r.run_id = p_run_id;
@@ -2911,12 +2918,6 @@ DECLARE
     v_run_id bigint := (p_state ->> 'run_id')::bigint;
     v_state  jsonb := jsonb_set(p_state, '{written}', 'true') - 'rules';
 BEGIN
-    -- The history is tidied by committing runs (run_begin) and by one written in-transaction
-    -- run in 64, so that a database swept only by function calls is tidied too, by calls that
-    -- delete (and write anyway), never by one that deletes nothing.
-    IF v_run_id % 64 = 0 AND pg_try_advisory_xact_lock(1886614391, 0) THEN
-        PERFORM pgsweep.run_housekeeping();
-    END IF;
     INSERT INTO pgsweep.run (run_id, started_at, invoked_by, pid, batches) OVERRIDING SYSTEM VALUE
     SELECT v_run_id, (p_state ->> 'started_at')::timestamptz, p_state ->> 'invoked_by',
            pg_backend_pid(),

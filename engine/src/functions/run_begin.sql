@@ -10,8 +10,8 @@
 -- the rules recorded so far are kept in the transaction's setting pgsweep.pending_run, and only
 -- a record that deleted, archived, paused or failed writes the run (run_write_pending); one that
 -- did none of that ends as a single row of pgsweep.idle_run (run_close). It never tidies the
--- history: a call that deletes nothing does no housekeeping (run_write_pending does it for one
--- written function run in 64).
+-- history: a call that deletes nothing does no housekeeping (run_close does it for one written
+-- function run in 64).
 -- run_begin, run_record and run_close are SECURITY DEFINER: a role allowed to sweep (EXECUTE on
 -- the engine's routines, DELETE on its tables) records its runs without any right on the history
 -- tables, which only the engine writes; the run names the session's role (session_user).

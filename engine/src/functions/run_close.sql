@@ -34,6 +34,13 @@ BEGIN
         END IF;
     END IF;
     PERFORM pgsweep.require_own_run(p_run_id);
+    IF v_pending AND p_run_id % 64 = 0 AND pg_try_advisory_xact_lock(1886614391, 0) THEN
+        -- One written in-transaction run in 64 tidies the history (committing runs do at
+        -- run_begin), so that a database swept only by function calls is tidied too: by a call
+        -- that deleted (and wrote anyway), never by one that deleted nothing, and at its end,
+        -- outside every rule's own step.
+        PERFORM pgsweep.run_housekeeping();
+    END IF;
     UPDATE pgsweep.run r
        SET status = p_status, error = p_error, ended_at = clock_timestamp()
      WHERE r.run_id = p_run_id;

@@ -11,12 +11,6 @@ DECLARE
     v_run_id bigint := (p_state ->> 'run_id')::bigint;
     v_state  jsonb := jsonb_set(p_state, '{written}', 'true') - 'rules';
 BEGIN
-    -- The history is tidied by committing runs (run_begin) and by one written in-transaction
-    -- run in 64, so that a database swept only by function calls is tidied too, by calls that
-    -- delete (and write anyway), never by one that deletes nothing.
-    IF v_run_id % 64 = 0 AND pg_try_advisory_xact_lock(1886614391, 0) THEN
-        PERFORM pgsweep.run_housekeeping();
-    END IF;
     INSERT INTO pgsweep.run (run_id, started_at, invoked_by, pid, batches) OVERRIDING SYSTEM VALUE
     SELECT v_run_id, (p_state ->> 'started_at')::timestamptz, p_state ->> 'invoked_by',
            pg_backend_pid(),
