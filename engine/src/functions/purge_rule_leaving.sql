@@ -8,7 +8,8 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT pgsweep.hold_parents(p_rule) THEN
+    -- Only an orphan rule has a parent to hold (hold_parents says true for any other).
+    IF p_rule.kind = 'orphan' AND NOT pgsweep.hold_parents(p_rule) THEN
         RETURN 0;
     END IF;
     RETURN pgsweep.delete_rows(

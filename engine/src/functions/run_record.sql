@@ -22,7 +22,8 @@ BEGIN
             -- One entry per rule, so that run_close writes the idle run without grouping: a
             -- rule recorded again (a caller of its own; sweep_table records each rule once)
             -- adds to its entry.
-            IF v_state -> 'rules' @> jsonb_build_array(jsonb_build_object(
+            IF jsonb_array_length(v_state -> 'rules') > 0
+               AND v_state -> 'rules' @> jsonb_build_array(jsonb_build_object(
                                          'table_name', v_table, 'column_name', p_column)) THEN
                 v_state := jsonb_set(v_state, '{rules}', (
                     SELECT jsonb_agg(CASE WHEN r.rule ->> 'table_name' = v_table
