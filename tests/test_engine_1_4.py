@@ -384,6 +384,22 @@ def test_a_table_the_app_holds_is_given_way_to_and_the_run_sweeps_the_next_rule(
         app.rollback()
 
 
+@pytest.mark.parametrize("own", [None, "5s", "50ms"])
+def test_a_call_in_the_callers_transaction_leaves_its_lock_timeout_as_it_was(
+    app_db: str, own: str | None
+) -> None:
+    """The step bounds its own waits with pgsweep.lock_wait; the app's next statements in the
+    same transaction keep the app's own lock_timeout."""
+    with connect(app_db, autocommit=False) as app:
+        app.execute("SET pgsweep.lock_wait = '200ms'")
+        if own is not None:
+            app.execute(f"SET LOCAL lock_timeout = '{own}'")
+        before = one(app, "SHOW lock_timeout")
+        app.execute("SELECT pgsweep.sweep_table(%s)", (own_tables.SESSIONS,))
+        assert one(app, "SHOW lock_timeout") == before
+        app.rollback()
+
+
 # --- keep_for with a negative field ------------------------------------------------------------
 
 

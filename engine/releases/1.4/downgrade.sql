@@ -36,6 +36,10 @@ DROP FUNCTION IF EXISTS pgsweep.rule_lock_problem(regclass, name);
 DROP FUNCTION IF EXISTS pgsweep.negative_interval_field(interval);
 -- 1.3's create_live_view names every default view <table>_live.
 DROP FUNCTION IF EXISTS pgsweep.live_view_name(name);
+-- 1.4's no-op path: 1.3's purge_rule and sweep_step ask pgsweep.deferred_references themselves
+-- (1.3's install below puts them back), and know neither of these.
+DROP FUNCTION IF EXISTS pgsweep.purge_rule_leaving(pgsweep.expiry_rule, oid[]);
+DROP FUNCTION IF EXISTS pgsweep.deferred_keys_possible(pgsweep.expiry_rule);
 
 DELETE FROM pgsweep.release WHERE version = '1.4';
 COMMIT;

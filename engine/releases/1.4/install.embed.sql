@@ -642,6 +642,15 @@ DECLARE
     v_parts     text[] := '{}'::text[];
     v_source    text;
 BEGIN
+    -- Most rules neither archive nor have a dependent to act on: answered from the rule's own
+    -- rows, without rule_dependents' look-up of each key (a dependent whose key is gone still
+    -- takes the test below).
+    IF p_rule.archive_to IS NULL
+       AND NOT EXISTS (SELECT FROM pgsweep.rule_dependent d
+                        WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name
+                          AND d.action IN ('delete', 'set null')) THEN
+        RETURN p_delete;
+    END IF;
     IF p_rule.archive_to IS NULL
        AND NOT EXISTS (SELECT FROM pgsweep.rule_dependents(p_rule) d
                         WHERE d.action IN ('delete', 'set null')) THEN
@@ -1114,6 +1123,31 @@ $$;
 COMMENT ON FUNCTION pgsweep.default_lag_target() IS
     'The lag target of a rule without its own (setting pgsweep.default_lag_target, default 1 hour)';
 
+-- ---- functions/deferred_keys_possible.sql ----------------------------------------
+-- Whether pgsweep.deferred_references can find anything for a rule, answered from pg_trigger's
+-- index on the table (pg_constraint has none on the referenced table): false for the usual
+-- case, a plain table that no deferrable key's action trigger is on, with no 'delete'
+-- dependent whose table would need looking at. A plain boolean, so that a caller skips the
+-- set-returning call when it would return nothing.
+CREATE OR REPLACE FUNCTION pgsweep.deferred_keys_possible(p_rule pgsweep.expiry_rule)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN NOT coalesce(
+        (SELECT c.relkind = 'r' AND NOT EXISTS (
+                    SELECT FROM pg_trigger t
+                     WHERE t.tgrelid = c.oid AND t.tgconstraint <> 0 AND t.tginitdeferred)
+           FROM pg_class c WHERE c.oid = p_rule.table_name)
+        AND NOT EXISTS (SELECT FROM pgsweep.rule_dependent d
+                         WHERE d.table_name = p_rule.table_name
+                           AND d.column_name = p_rule.column_name AND d.action = 'delete'),
+        false);
+END $$;
+COMMENT ON FUNCTION pgsweep.deferred_keys_possible(pgsweep.expiry_rule) IS
+    'Whether a rule''s table or its ''delete'' dependents may have deferred keys (false: none)';
+
 -- ---- functions/deferred_references.sql ----------------------------------------
 -- The deferred foreign keys (NO ACTION, INITIALLY DEFERRED: what Django creates) that no
 -- dependent of the rule handles and that would check, at the caller's COMMIT, rows a delete of
@@ -1130,16 +1164,8 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- The usual case, answered from pg_trigger's index on the table (pg_constraint has none on
-    -- the referenced table): a plain table no deferrable key's action trigger is on, and no
-    -- 'delete' dependent whose table would need looking at.
-    IF (SELECT c.relkind = 'r' AND NOT EXISTS (
-                   SELECT FROM pg_trigger t
-                    WHERE t.tgrelid = c.oid AND t.tgconstraint <> 0 AND t.tginitdeferred)
-          FROM pg_class c WHERE c.oid = p_rule.table_name)
-       AND NOT EXISTS (SELECT FROM pgsweep.rule_dependent d
-                        WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name
-                          AND d.action = 'delete') THEN
+    -- The usual case (deferred_keys_possible): nothing to look up in pg_constraint.
+    IF NOT pgsweep.deferred_keys_possible(p_rule) THEN
         RETURN;
     END IF;
     RETURN QUERY
@@ -2088,26 +2114,48 @@ COMMENT ON FUNCTION pgsweep.purge_range(pgsweep.expiry_rule, text, integer) IS
 
 -- ---- functions/purge_rule.sql ----------------------------------------
 -- Every garbage row of one rule, in the caller's transaction: one DELETE, planned with its
--- cutoff (the rule's index for a few rows, a sequential scan for a backlog).
+-- cutoff (the rule's index for a few rows, a sequential scan for a backlog); the garbage a
+-- deferred key references stays (pgsweep.deferred_references, pgsweep.purge_rule_leaving).
 CREATE OR REPLACE FUNCTION pgsweep.purge_rule(p_rule pgsweep.expiry_rule)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT pgsweep.hold_parents(p_rule) THEN
+    RETURN pgsweep.purge_rule_leaving(
+        p_rule, ARRAY(SELECT d.constraint_oid FROM pgsweep.deferred_references(p_rule) d
+                       WHERE NOT d.on_dependent));
+END $$;
+COMMENT ON FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule) IS
+    'Delete every garbage row of one rule with one DELETE, in the caller''s transaction';
+
+-- ---- functions/purge_rule_leaving.sql ----------------------------------------
+-- purge_rule with the rule's deferred keys onto its own table already known (p_deferred: the
+-- constraint oids of pgsweep.deferred_references(p_rule) that are not on a dependent, in any
+-- order): the garbage a row of theirs references stays. pgsweep.sweep_step asks
+-- deferred_references once per rule and hands its answer here, rather than have it asked again.
+CREATE OR REPLACE FUNCTION pgsweep.purge_rule_leaving(p_rule pgsweep.expiry_rule, p_deferred oid[])
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Only an orphan rule has a parent to hold (hold_parents says true for any other).
+    IF p_rule.kind = 'orphan' AND NOT pgsweep.hold_parents(p_rule) THEN
         RETURN 0;
     END IF;
     RETURN pgsweep.delete_rows(
         p_rule.table_name,
         pgsweep.rule_condition(p_rule)
-            || coalesce((SELECT string_agg(' AND NOT ' || pgsweep.referenced_condition(d.constraint_oid),
-                                           '' ORDER BY d.constraint_oid)
-                           FROM pgsweep.deferred_references(p_rule) d WHERE NOT d.on_dependent), ''),
+            || CASE WHEN cardinality(p_deferred) > 0 THEN
+                   coalesce((SELECT string_agg(' AND NOT ' || pgsweep.referenced_condition(k.oid),
+                                               '' ORDER BY k.oid)
+                               FROM unnest(p_deferred) AS k(oid)), '')
+               ELSE '' END,
         p_rule);
 END $$;
-COMMENT ON FUNCTION pgsweep.purge_rule(pgsweep.expiry_rule) IS
-    'Delete every garbage row of one rule with one DELETE, in the caller''s transaction';
+COMMENT ON FUNCTION pgsweep.purge_rule_leaving(pgsweep.expiry_rule, oid[]) IS
+    'Delete every garbage row of one rule but those the given deferred keys reference, in one DELETE';
 
 -- ---- functions/purge_statement.sql ----------------------------------------
 -- The DELETE of the rows matching p_condition. With p_skip_locked the rows are first taken
@@ -2324,7 +2372,7 @@ DECLARE
     v_regtype regtype := pgsweep.column_type(p_rule.table_name, v_column);
     v_type   text := CASE v_regtype WHEN 'character'::regtype THEN 'pg_catalog.bpchar'
                                     ELSE v_regtype::text END;
-    v_scale  integer := pgsweep.epoch_scale(p_rule);
+    v_scale  integer;
     v_key    text := coalesce(p_rule.child_key, format('%I', v_column));
     v_parts  text[] := '{}'::text[];
     v_aliases text;
@@ -2360,6 +2408,10 @@ BEGIN
         ELSE
             v_parts := v_parts || format('%I < %s', v_column, pgsweep.cutoff_literal(p_rule));
         END IF;
+        -- A time column holds no epoch number (epoch_scale would say NULL): not asked again.
+        IF v_regtype NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+            v_scale := pgsweep.epoch_scale(p_rule);
+        END IF;
         IF v_scale IS NOT NULL THEN
             v_parts := v_parts || format('%I >= %s', v_column, 946684800::bigint * v_scale);
         END IF;
@@ -2370,7 +2422,10 @@ BEGIN
     -- 'keep' dependents (pgsweep.set_dependent): garbage that a row of theirs references stays,
     -- so counts, the dry run and the delete agree. Not in a kept condition (a live view): a
     -- kept row is still expired for a reader, and the view reads the rule's table alone.
-    IF NOT p_as_of_now THEN
+    IF NOT p_as_of_now AND EXISTS (SELECT FROM pgsweep.rule_dependent d
+                                    WHERE d.table_name = p_rule.table_name
+                                      AND d.column_name = p_rule.column_name
+                                      AND d.action = 'keep') THEN
         v_parts := v_parts || ARRAY(
             SELECT format('NOT %s', pgsweep.referenced_condition(d.constraint_oid))
               FROM pgsweep.rule_dependents(p_rule) WITH ORDINALITY d
@@ -2379,13 +2434,17 @@ BEGIN
     END IF;
     -- NULLs of the walked column can be garbage only outside age rules, in a column that allows
     -- them, and (orphans) when the key is an expression rather than the column itself.
-    IF p_from IS NOT NULL AND p_before IS NULL AND p_rule.kind <> 'age'
-       AND NOT (p_rule.kind = 'orphan' AND p_rule.child_key IS NULL)
-       AND NOT (SELECT a.attnotnull FROM pg_attribute a
-                 WHERE a.attrelid = p_rule.table_name AND a.attname = v_column) THEN
-        v_parts := v_parts || format('(%I >= %L::%s OR %I IS NULL)', v_column, p_from, v_type, v_column);
-    ELSIF p_from IS NOT NULL THEN
-        v_parts := v_parts || format('%I >= %L::%s', v_column, p_from, v_type);
+    -- (Nested, so that the whole rule's condition, p_from NULL, asks the catalog nothing here.)
+    IF p_from IS NOT NULL THEN
+        IF p_before IS NULL AND p_rule.kind <> 'age'
+           AND NOT (p_rule.kind = 'orphan' AND p_rule.child_key IS NULL)
+           AND NOT (SELECT a.attnotnull FROM pg_attribute a
+                     WHERE a.attrelid = p_rule.table_name AND a.attname = v_column) THEN
+            v_parts := v_parts || format('(%I >= %L::%s OR %I IS NULL)', v_column, p_from, v_type,
+                                         v_column);
+        ELSE
+            v_parts := v_parts || format('%I >= %L::%s', v_column, p_from, v_type);
+        END IF;
     END IF;
     IF p_before IS NOT NULL THEN
         v_parts := v_parts || format('%I < %L::%s', v_column, p_before, v_type);
@@ -2669,8 +2728,9 @@ COMMENT ON FUNCTION pgsweep.run_alive(bigint, bigint) IS
 -- A run inside one transaction (p_commits false: sweep_table) writes nothing yet: its run_id and
 -- the rules recorded so far are kept in the transaction's setting pgsweep.pending_run, and only
 -- a record that deleted, archived, paused or failed writes the run (run_write_pending); one that
--- did none of that ends as a single row of pgsweep.idle_run (run_close). It tidies the history
--- only one run_id in 64, so that the app's calls pay for it now and then, never each time.
+-- did none of that ends as a single row of pgsweep.idle_run (run_close). It never tidies the
+-- history: a call that deletes nothing does no housekeeping (run_close does it for one written
+-- function run in 64).
 -- run_begin, run_record and run_close are SECURITY DEFINER: a role allowed to sweep (EXECUTE on
 -- the engine's routines, DELETE on its tables) records its runs without any right on the history
 -- tables, which only the engine writes; the run names the session's role (session_user).
@@ -2700,9 +2760,6 @@ BEGIN
     END IF;
     IF NOT p_commits THEN
         v_run_id := nextval('pgsweep.run_run_id_seq');
-        IF v_run_id % 64 = 0 AND pg_try_advisory_xact_lock(1886614391, 0) THEN
-            PERFORM pgsweep.run_housekeeping();
-        END IF;
         PERFORM set_config('pgsweep.pending_run',
                            jsonb_build_object('run_id', v_run_id,
                                               'invoked_by', coalesce(v_invoked_by, p_invoked_by),
@@ -2750,16 +2807,15 @@ BEGIN
         PERFORM set_config('pgsweep.pending_run', '', true);
         IF NOT (v_state ->> 'written')::boolean THEN
             IF p_status = 'succeeded' AND p_error IS NULL THEN
+                -- run_record keeps one entry per rule: no grouping here.
                 INSERT INTO pgsweep.idle_run
                        (run_id, started_at, invoked_by, table_names, column_names, batches)
                 SELECT p_run_id, (v_state ->> 'started_at')::timestamptz, v_state ->> 'invoked_by',
-                       coalesce(array_agg(r.table_name ORDER BY r.table_name, r.column_name), '{}'),
-                       coalesce(array_agg(r.column_name ORDER BY r.table_name, r.column_name), '{}'),
-                       coalesce(array_agg(r.batches ORDER BY r.table_name, r.column_name), '{}')
-                  FROM (SELECT e.table_name, e.column_name, sum(e.batches)::bigint AS batches
-                          FROM jsonb_to_recordset(v_state -> 'rules')
-                                   AS e(table_name text, column_name name, batches bigint)
-                         GROUP BY e.table_name, e.column_name) r;
+                       coalesce(array_agg(e.table_name), '{}'),
+                       coalesce(array_agg(e.column_name), '{}'),
+                       coalesce(array_agg(e.batches), '{}')
+                  FROM jsonb_to_recordset(v_state -> 'rules')
+                           AS e(table_name text, column_name name, batches bigint);
                 RETURN;
             END IF;
             PERFORM pgsweep.run_write_pending(v_state);
@@ -2767,6 +2823,13 @@ BEGIN
         END IF;
     END IF;
     PERFORM pgsweep.require_own_run(p_run_id);
+    IF v_pending AND p_run_id % 64 = 0 AND pg_try_advisory_xact_lock(1886614391, 0) THEN
+        -- One written in-transaction run in 64 tidies the history (committing runs do at
+        -- run_begin), so that a database swept only by function calls is tidied too: by a call
+        -- that deleted (and wrote anyway), never by one that deleted nothing, and at its end,
+        -- outside every rule's own step.
+        PERFORM pgsweep.run_housekeeping();
+    END IF;
     UPDATE pgsweep.run r
        SET status = p_status, error = p_error, ended_at = clock_timestamp()
      WHERE r.run_id = p_run_id;
@@ -2960,16 +3023,20 @@ SET search_path = pg_catalog, pg_temp
 -- clause is planned again at every call, and every run and sweep_table call asks).
 AS $$
 BEGIN
-    IF p_table IS NOT NULL AND NOT EXISTS (SELECT FROM pgsweep.expiry_rule r
-                                            WHERE r.table_name = p_table AND r.kind = 'orphan') THEN
+    IF p_table IS NOT NULL THEN
         -- One table without orphan rules (what every sweep_table call asks): all its rules are
-        -- at depth 0, in column order, without walking every rule of the database.
+        -- at depth 0, in column order, without walking every rule of the database. One query:
+        -- nothing found (an orphan rule, or no rule at all) takes the walk below.
         RETURN QUERY
             SELECT r.table_name, r.column_name, 0
               FROM pgsweep.expiry_rule r
              WHERE r.table_name = p_table
+               AND NOT EXISTS (SELECT FROM pgsweep.expiry_rule o
+                                WHERE o.table_name = p_table AND o.kind = 'orphan')
              ORDER BY r.column_name;
-        RETURN;
+        IF FOUND THEN
+            RETURN;
+        END IF;
     END IF;
     RETURN QUERY
         WITH RECURSIVE below (table_name, column_name, depth) AS (
@@ -3012,13 +3079,29 @@ BEGIN
     IF (v_state ->> 'run_id')::bigint = p_run_id AND NOT (v_state ->> 'written')::boolean THEN
         IF p_deleted = 0 AND p_archived = 0 AND p_error IS NULL AND p_pauses = 0
            AND p_paused_for = '0' THEN
-            PERFORM set_config('pgsweep.pending_run',
-                jsonb_insert(v_state, '{rules, -1}',
-                             jsonb_build_object('table_name', v_table, 'column_name', p_column,
-                                                'started_at', coalesce(p_since, clock_timestamp()),
-                                                'ended_at', clock_timestamp(),
-                                                'batches', p_batches), true)::text,
-                true);
+            -- One entry per rule, so that run_close writes the idle run without grouping: a
+            -- rule recorded again (a caller of its own; sweep_table records each rule once)
+            -- adds to its entry.
+            IF jsonb_array_length(v_state -> 'rules') > 0
+               AND v_state -> 'rules' @> jsonb_build_array(jsonb_build_object(
+                                         'table_name', v_table, 'column_name', p_column)) THEN
+                v_state := jsonb_set(v_state, '{rules}', (
+                    SELECT jsonb_agg(CASE WHEN r.rule ->> 'table_name' = v_table
+                                               AND r.rule ->> 'column_name' = p_column
+                                          THEN r.rule || jsonb_build_object(
+                                                   'ended_at', clock_timestamp(),
+                                                   'batches', (r.rule ->> 'batches')::bigint
+                                                              + p_batches)
+                                          ELSE r.rule END ORDER BY r.n)
+                      FROM jsonb_array_elements(v_state -> 'rules') WITH ORDINALITY AS r(rule, n)));
+            ELSE
+                v_state := jsonb_insert(v_state, '{rules, -1}',
+                    jsonb_build_object('table_name', v_table, 'column_name', p_column,
+                                       'started_at', coalesce(p_since, clock_timestamp()),
+                                       'ended_at', clock_timestamp(), 'batches', p_batches),
+                    true);
+            END IF;
+            PERFORM set_config('pgsweep.pending_run', v_state::text, true);
             RETURN;
         END IF;
         PERFORM pgsweep.run_write_pending(v_state);
@@ -3547,6 +3630,9 @@ DECLARE
     v_from    text;
     v_begins  boolean := p_cursor IS NULL;
     v_wait    interval;
+    v_timeout text;  -- the caller's lock_timeout, when the step shortened it
+    v_deferred oid[] := '{}'::oid[];
+    v_on_dependent boolean := false;
 BEGIN
     deleted := 0;
     removed_whole := 0;
@@ -3563,34 +3649,32 @@ BEGIN
             USING ERRCODE = 'read_only_sql_transaction',
                   HINT = 'Run the sweep on the primary; its deletes reach the standby by replication.';
     END IF;
-    BEGIN
-        IF p_batch_size IS NULL THEN
-            -- In the caller's transaction (one DELETE): the rule as it is at the call. Locking
-            -- it would hold off every change of it until the caller commits, and cost the
-            -- no-op call a transaction id.
-            SELECT r.* INTO v_rule FROM pgsweep.expiry_rule r
-             WHERE r.table_name = p_table AND r.column_name = p_column;
-        ELSE
+    IF p_batch_size IS NULL THEN
+        -- In the caller's transaction (one DELETE): the rule as it is at the call. Locking it
+        -- would hold off every change of it until the caller commits, and cost the no-op call
+        -- a transaction id.
+        SELECT r.* INTO v_rule FROM pgsweep.expiry_rule r
+         WHERE r.table_name = p_table AND r.column_name = p_column;
+    ELSE
+        BEGIN
             v_rule := pgsweep.locked_rule(p_table, p_column);
-        END IF;
-    EXCEPTION WHEN lock_not_available THEN
-        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
-                                       'skipped', 'another session is changing the rule');
-        outcome := 'skipped';
-        message := 'another session is changing the rule';
-        RETURN;
-    WHEN insufficient_privilege THEN
-        -- locked_rule locks a rule only for a role that may delete from its table: that rule
-        -- fails, the run goes on. (In the caller's transaction the error is the caller's.)
-        IF p_batch_size IS NULL THEN
-            RAISE;
-        END IF;
-        outcome := 'failed';
-        message := SQLERRM;
-        error_code := SQLSTATE;
-        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, false, outcome, message);
-        RETURN;
-    END;
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, true, 'skipped',
+                                           'another session is changing the rule');
+            outcome := 'skipped';
+            message := 'another session is changing the rule';
+            RETURN;
+        WHEN insufficient_privilege THEN
+            -- locked_rule locks a rule only for a role that may delete from its table: that
+            -- rule fails, the run goes on. (In the caller's transaction the rule is read, not
+            -- locked, and an error there is the caller's.)
+            outcome := 'failed';
+            message := SQLERRM;
+            error_code := SQLSTATE;
+            PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, false, outcome, message);
+            RETURN;
+        END;
+    END IF;
     IF v_rule.table_name IS NULL THEN
         -- Removed since the run began (or since the last step): nothing more to do, nothing to say.
         PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
@@ -3604,8 +3688,14 @@ BEGIN
                    ' the caller''s transaction (its parent table would stay locked against'
                    ' writers until that transaction ends)';
     END IF;
-    IF message IS NULL AND p_batch_size IS NULL
-       AND EXISTS (SELECT FROM pgsweep.deferred_references(v_rule) d WHERE d.on_dependent) THEN
+    IF message IS NULL AND p_batch_size IS NULL AND pgsweep.deferred_keys_possible(v_rule) THEN
+        -- Asked once: the keys onto the rule's own table go to its DELETE (purge_rule_leaving).
+        SELECT coalesce(bool_or(d.on_dependent), false),
+               coalesce(array_agg(d.constraint_oid) FILTER (WHERE NOT d.on_dependent), '{}')
+          INTO v_on_dependent, v_deferred
+          FROM pgsweep.deferred_references(v_rule) d;
+    END IF;
+    IF v_on_dependent THEN
         message := 'a deferred foreign key references rows its dependents delete: it is swept by'
                    ' CALL pgsweep.sweep() or pgsweep cleanup, not in the caller''s transaction'
                    ' (the key would be checked at the caller''s COMMIT)';
@@ -3628,9 +3718,14 @@ BEGIN
     -- statement of it that could wait on a lock the app holds (reading the table or its parent,
     -- not only the DELETE) waits at most pgsweep.lock_wait (or the caller's shorter
     -- lock_timeout): then the rule gives way, 'table locked', and the run goes on.
+    -- In the caller's transaction the caller's own lock_timeout is put back after the step
+    -- (a SET LOCAL would outlive the call and bound the app's next statements).
     v_wait := greatest(pgsweep.setting('lock_wait')::interval, '1ms');
-    IF current_setting('lock_timeout') = '0' OR current_setting('lock_timeout')::interval > v_wait THEN
+    v_timeout := current_setting('lock_timeout');
+    IF v_timeout = '0' OR v_timeout::interval > v_wait THEN
         PERFORM set_config('lock_timeout', ceil(extract(epoch FROM v_wait) * 1000) || 'ms', true);
+    ELSE
+        v_timeout := NULL;
     END IF;
     BEGIN
         IF p_batch_size IS NOT NULL THEN
@@ -3659,12 +3754,13 @@ BEGIN
             next_cursor := '*';
             RETURN;
         END IF;
-        IF NOT pgsweep.hold_parents(v_rule) THEN
+        IF p_batch_size IS NULL THEN
+            -- Never an orphan rule (skipped above): no parent table to hold.
+            deleted := pgsweep.purge_rule_leaving(v_rule, v_deferred);
+            outcome := 'done';
+        ELSIF NOT pgsweep.hold_parents(v_rule) THEN
             outcome := 'gave_way';
             message := format('writers of %s kept it busy', v_rule.parent_table);
-        ELSIF p_batch_size IS NULL THEN
-            deleted := pgsweep.purge_rule(v_rule);
-            outcome := 'done';
         ELSE
             v_from := CASE WHEN p_cursor = '*' THEN NULL ELSE substr(p_cursor, 2) END;
             SELECT b.deleted, b.next_from INTO v_batch
@@ -3697,6 +3793,9 @@ BEGIN
             message := SQLERRM;
             error_code := SQLSTATE;
     END;
+    IF v_timeout IS NOT NULL AND p_batch_size IS NULL THEN
+        PERFORM set_config('lock_timeout', v_timeout, true);
+    END IF;
     IF outcome IN ('gave_way', 'cancelled', 'failed') THEN
         deleted := 0;
         removed_whole := 0;
@@ -3709,8 +3808,11 @@ BEGIN
                      / greatest(deleted, 1)) * next_size;
         RETURN;
     END IF;
-    PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
-                                   outcome, message);
+    -- A rule done in the caller's transaction has nothing to say, record or release.
+    IF outcome <> 'done' OR message IS NOT NULL OR p_batch_size IS NOT NULL THEN
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
+                                       outcome, message);
+    END IF;
 END $$;
 COMMENT ON FUNCTION pgsweep.sweep_step(bigint, regclass, name, text, integer, integer, interval, boolean) IS
     'One step of a sweep of one rule: begin it, or delete its next batch; every driver repeats it';
@@ -3781,8 +3883,8 @@ BEGIN
     END IF;
     v_run_id := pgsweep.run_begin('function', false);
     FOR v_rule IN SELECT o.table_name, o.column_name FROM pgsweep.run_order(p_table) o LOOP
-        SELECT s.* INTO v_step
-          FROM pgsweep.sweep_step(v_run_id, v_rule.table_name, v_rule.column_name, NULL, NULL) s;
+        -- An assignment, not SELECT ... FROM: no function scan to set up per rule.
+        v_step := pgsweep.sweep_step(v_run_id, v_rule.table_name, v_rule.column_name, NULL, NULL);
         IF v_step.outcome = 'cancelled' THEN
             RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = v_step.message;
         ELSIF v_step.outcome = 'failed' THEN

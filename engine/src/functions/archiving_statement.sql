@@ -25,6 +25,15 @@ DECLARE
     v_parts     text[] := '{}'::text[];
     v_source    text;
 BEGIN
+    -- Most rules neither archive nor have a dependent to act on: answered from the rule's own
+    -- rows, without rule_dependents' look-up of each key (a dependent whose key is gone still
+    -- takes the test below).
+    IF p_rule.archive_to IS NULL
+       AND NOT EXISTS (SELECT FROM pgsweep.rule_dependent d
+                        WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name
+                          AND d.action IN ('delete', 'set null')) THEN
+        RETURN p_delete;
+    END IF;
     IF p_rule.archive_to IS NULL
        AND NOT EXISTS (SELECT FROM pgsweep.rule_dependents(p_rule) d
                         WHERE d.action IN ('delete', 'set null')) THEN

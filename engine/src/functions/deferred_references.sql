@@ -13,16 +13,8 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- The usual case, answered from pg_trigger's index on the table (pg_constraint has none on
-    -- the referenced table): a plain table no deferrable key's action trigger is on, and no
-    -- 'delete' dependent whose table would need looking at.
-    IF (SELECT c.relkind = 'r' AND NOT EXISTS (
-                   SELECT FROM pg_trigger t
-                    WHERE t.tgrelid = c.oid AND t.tgconstraint <> 0 AND t.tginitdeferred)
-          FROM pg_class c WHERE c.oid = p_rule.table_name)
-       AND NOT EXISTS (SELECT FROM pgsweep.rule_dependent d
-                        WHERE d.table_name = p_rule.table_name AND d.column_name = p_rule.column_name
-                          AND d.action = 'delete') THEN
+    -- The usual case (deferred_keys_possible): nothing to look up in pg_constraint.
+    IF NOT pgsweep.deferred_keys_possible(p_rule) THEN
         RETURN;
     END IF;
     RETURN QUERY

@@ -25,7 +25,7 @@ DECLARE
     v_regtype regtype := pgsweep.column_type(p_rule.table_name, v_column);
     v_type   text := CASE v_regtype WHEN 'character'::regtype THEN 'pg_catalog.bpchar'
                                     ELSE v_regtype::text END;
-    v_scale  integer := pgsweep.epoch_scale(p_rule);
+    v_scale  integer;
     v_key    text := coalesce(p_rule.child_key, format('%I', v_column));
     v_parts  text[] := '{}'::text[];
     v_aliases text;
@@ -61,6 +61,10 @@ BEGIN
         ELSE
             v_parts := v_parts || format('%I < %s', v_column, pgsweep.cutoff_literal(p_rule));
         END IF;
+        -- A time column holds no epoch number (epoch_scale would say NULL): not asked again.
+        IF v_regtype NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+            v_scale := pgsweep.epoch_scale(p_rule);
+        END IF;
         IF v_scale IS NOT NULL THEN
             v_parts := v_parts || format('%I >= %s', v_column, 946684800::bigint * v_scale);
         END IF;
@@ -71,7 +75,10 @@ BEGIN
     -- 'keep' dependents (pgsweep.set_dependent): garbage that a row of theirs references stays,
     -- so counts, the dry run and the delete agree. Not in a kept condition (a live view): a
     -- kept row is still expired for a reader, and the view reads the rule's table alone.
-    IF NOT p_as_of_now THEN
+    IF NOT p_as_of_now AND EXISTS (SELECT FROM pgsweep.rule_dependent d
+                                    WHERE d.table_name = p_rule.table_name
+                                      AND d.column_name = p_rule.column_name
+                                      AND d.action = 'keep') THEN
         v_parts := v_parts || ARRAY(
             SELECT format('NOT %s', pgsweep.referenced_condition(d.constraint_oid))
               FROM pgsweep.rule_dependents(p_rule) WITH ORDINALITY d
@@ -80,13 +87,17 @@ BEGIN
     END IF;
     -- NULLs of the walked column can be garbage only outside age rules, in a column that allows
     -- them, and (orphans) when the key is an expression rather than the column itself.
-    IF p_from IS NOT NULL AND p_before IS NULL AND p_rule.kind <> 'age'
-       AND NOT (p_rule.kind = 'orphan' AND p_rule.child_key IS NULL)
-       AND NOT (SELECT a.attnotnull FROM pg_attribute a
-                 WHERE a.attrelid = p_rule.table_name AND a.attname = v_column) THEN
-        v_parts := v_parts || format('(%I >= %L::%s OR %I IS NULL)', v_column, p_from, v_type, v_column);
-    ELSIF p_from IS NOT NULL THEN
-        v_parts := v_parts || format('%I >= %L::%s', v_column, p_from, v_type);
+    -- (Nested, so that the whole rule's condition, p_from NULL, asks the catalog nothing here.)
+    IF p_from IS NOT NULL THEN
+        IF p_before IS NULL AND p_rule.kind <> 'age'
+           AND NOT (p_rule.kind = 'orphan' AND p_rule.child_key IS NULL)
+           AND NOT (SELECT a.attnotnull FROM pg_attribute a
+                     WHERE a.attrelid = p_rule.table_name AND a.attname = v_column) THEN
+            v_parts := v_parts || format('(%I >= %L::%s OR %I IS NULL)', v_column, p_from, v_type,
+                                         v_column);
+        ELSE
+            v_parts := v_parts || format('%I >= %L::%s', v_column, p_from, v_type);
+        END IF;
     END IF;
     IF p_before IS NOT NULL THEN
         v_parts := v_parts || format('%I < %L::%s', v_column, p_before, v_type);

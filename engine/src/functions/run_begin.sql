@@ -10,8 +10,9 @@
 -- A run inside one transaction (p_commits false: sweep_table) writes nothing yet: its run_id and
 -- the rules recorded so far are kept in the transaction's setting pgsweep.pending_run, and only
 -- a record that deleted, archived, paused or failed writes the run (run_write_pending); one that
--- did none of that ends as a single row of pgsweep.idle_run (run_close). It tidies the history
--- only one run_id in 64, so that the app's calls pay for it now and then, never each time.
+-- did none of that ends as a single row of pgsweep.idle_run (run_close). It never tidies the
+-- history: a call that deletes nothing does no housekeeping (run_close does it for one written
+-- function run in 64).
 -- run_begin, run_record and run_close are SECURITY DEFINER: a role allowed to sweep (EXECUTE on
 -- the engine's routines, DELETE on its tables) records its runs without any right on the history
 -- tables, which only the engine writes; the run names the session's role (session_user).
@@ -41,9 +42,6 @@ BEGIN
     END IF;
     IF NOT p_commits THEN
         v_run_id := nextval('pgsweep.run_run_id_seq');
-        IF v_run_id % 64 = 0 AND pg_try_advisory_xact_lock(1886614391, 0) THEN
-            PERFORM pgsweep.run_housekeeping();
-        END IF;
         PERFORM set_config('pgsweep.pending_run',
                            jsonb_build_object('run_id', v_run_id,
                                               'invoked_by', coalesce(v_invoked_by, p_invoked_by),

@@ -18,16 +18,15 @@ BEGIN
         PERFORM set_config('pgsweep.pending_run', '', true);
         IF NOT (v_state ->> 'written')::boolean THEN
             IF p_status = 'succeeded' AND p_error IS NULL THEN
+                -- run_record keeps one entry per rule: no grouping here.
                 INSERT INTO pgsweep.idle_run
                        (run_id, started_at, invoked_by, table_names, column_names, batches)
                 SELECT p_run_id, (v_state ->> 'started_at')::timestamptz, v_state ->> 'invoked_by',
-                       coalesce(array_agg(r.table_name ORDER BY r.table_name, r.column_name), '{}'),
-                       coalesce(array_agg(r.column_name ORDER BY r.table_name, r.column_name), '{}'),
-                       coalesce(array_agg(r.batches ORDER BY r.table_name, r.column_name), '{}')
-                  FROM (SELECT e.table_name, e.column_name, sum(e.batches)::bigint AS batches
-                          FROM jsonb_to_recordset(v_state -> 'rules')
-                                   AS e(table_name text, column_name name, batches bigint)
-                         GROUP BY e.table_name, e.column_name) r;
+                       coalesce(array_agg(e.table_name), '{}'),
+                       coalesce(array_agg(e.column_name), '{}'),
+                       coalesce(array_agg(e.batches), '{}')
+                  FROM jsonb_to_recordset(v_state -> 'rules')
+                           AS e(table_name text, column_name name, batches bigint);
                 RETURN;
             END IF;
             PERFORM pgsweep.run_write_pending(v_state);
@@ -35,6 +34,13 @@ BEGIN
         END IF;
     END IF;
     PERFORM pgsweep.require_own_run(p_run_id);
+    IF v_pending AND p_run_id % 64 = 0 AND pg_try_advisory_xact_lock(1886614391, 0) THEN
+        -- One written in-transaction run in 64 tidies the history (committing runs do at
+        -- run_begin), so that a database swept only by function calls is tidied too: by a call
+        -- that deleted (and wrote anyway), never by one that deleted nothing, and at its end,
+        -- outside every rule's own step.
+        PERFORM pgsweep.run_housekeeping();
+    END IF;
     UPDATE pgsweep.run r
        SET status = p_status, error = p_error, ended_at = clock_timestamp()
      WHERE r.run_id = p_run_id;

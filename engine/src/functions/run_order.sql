@@ -12,16 +12,20 @@ SET search_path = pg_catalog, pg_temp
 -- clause is planned again at every call, and every run and sweep_table call asks).
 AS $$
 BEGIN
-    IF p_table IS NOT NULL AND NOT EXISTS (SELECT FROM pgsweep.expiry_rule r
-                                            WHERE r.table_name = p_table AND r.kind = 'orphan') THEN
+    IF p_table IS NOT NULL THEN
         -- One table without orphan rules (what every sweep_table call asks): all its rules are
-        -- at depth 0, in column order, without walking every rule of the database.
+        -- at depth 0, in column order, without walking every rule of the database. One query:
+        -- nothing found (an orphan rule, or no rule at all) takes the walk below.
         RETURN QUERY
             SELECT r.table_name, r.column_name, 0
               FROM pgsweep.expiry_rule r
              WHERE r.table_name = p_table
+               AND NOT EXISTS (SELECT FROM pgsweep.expiry_rule o
+                                WHERE o.table_name = p_table AND o.kind = 'orphan')
              ORDER BY r.column_name;
-        RETURN;
+        IF FOUND THEN
+            RETURN;
+        END IF;
     END IF;
     RETURN QUERY
         WITH RECURSIVE below (table_name, column_name, depth) AS (

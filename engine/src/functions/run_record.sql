@@ -19,13 +19,29 @@ BEGIN
     IF (v_state ->> 'run_id')::bigint = p_run_id AND NOT (v_state ->> 'written')::boolean THEN
         IF p_deleted = 0 AND p_archived = 0 AND p_error IS NULL AND p_pauses = 0
            AND p_paused_for = '0' THEN
-            PERFORM set_config('pgsweep.pending_run',
-                jsonb_insert(v_state, '{rules, -1}',
-                             jsonb_build_object('table_name', v_table, 'column_name', p_column,
-                                                'started_at', coalesce(p_since, clock_timestamp()),
-                                                'ended_at', clock_timestamp(),
-                                                'batches', p_batches), true)::text,
-                true);
+            -- One entry per rule, so that run_close writes the idle run without grouping: a
+            -- rule recorded again (a caller of its own; sweep_table records each rule once)
+            -- adds to its entry.
+            IF jsonb_array_length(v_state -> 'rules') > 0
+               AND v_state -> 'rules' @> jsonb_build_array(jsonb_build_object(
+                                         'table_name', v_table, 'column_name', p_column)) THEN
+                v_state := jsonb_set(v_state, '{rules}', (
+                    SELECT jsonb_agg(CASE WHEN r.rule ->> 'table_name' = v_table
+                                               AND r.rule ->> 'column_name' = p_column
+                                          THEN r.rule || jsonb_build_object(
+                                                   'ended_at', clock_timestamp(),
+                                                   'batches', (r.rule ->> 'batches')::bigint
+                                                              + p_batches)
+                                          ELSE r.rule END ORDER BY r.n)
+                      FROM jsonb_array_elements(v_state -> 'rules') WITH ORDINALITY AS r(rule, n)));
+            ELSE
+                v_state := jsonb_insert(v_state, '{rules, -1}',
+                    jsonb_build_object('table_name', v_table, 'column_name', p_column,
+                                       'started_at', coalesce(p_since, clock_timestamp()),
+                                       'ended_at', clock_timestamp(), 'batches', p_batches),
+                    true);
+            END IF;
+            PERFORM set_config('pgsweep.pending_run', v_state::text, true);
             RETURN;
         END IF;
         PERFORM pgsweep.run_write_pending(v_state);

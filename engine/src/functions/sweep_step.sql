@@ -47,6 +47,9 @@ DECLARE
     v_from    text;
     v_begins  boolean := p_cursor IS NULL;
     v_wait    interval;
+    v_timeout text;  -- the caller's lock_timeout, when the step shortened it
+    v_deferred oid[] := '{}'::oid[];
+    v_on_dependent boolean := false;
 BEGIN
     deleted := 0;
     removed_whole := 0;
@@ -63,34 +66,32 @@ BEGIN
             USING ERRCODE = 'read_only_sql_transaction',
                   HINT = 'Run the sweep on the primary; its deletes reach the standby by replication.';
     END IF;
-    BEGIN
-        IF p_batch_size IS NULL THEN
-            -- In the caller's transaction (one DELETE): the rule as it is at the call. Locking
-            -- it would hold off every change of it until the caller commits, and cost the
-            -- no-op call a transaction id.
-            SELECT r.* INTO v_rule FROM pgsweep.expiry_rule r
-             WHERE r.table_name = p_table AND r.column_name = p_column;
-        ELSE
+    IF p_batch_size IS NULL THEN
+        -- In the caller's transaction (one DELETE): the rule as it is at the call. Locking it
+        -- would hold off every change of it until the caller commits, and cost the no-op call
+        -- a transaction id.
+        SELECT r.* INTO v_rule FROM pgsweep.expiry_rule r
+         WHERE r.table_name = p_table AND r.column_name = p_column;
+    ELSE
+        BEGIN
             v_rule := pgsweep.locked_rule(p_table, p_column);
-        END IF;
-    EXCEPTION WHEN lock_not_available THEN
-        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
-                                       'skipped', 'another session is changing the rule');
-        outcome := 'skipped';
-        message := 'another session is changing the rule';
-        RETURN;
-    WHEN insufficient_privilege THEN
-        -- locked_rule locks a rule only for a role that may delete from its table: that rule
-        -- fails, the run goes on. (In the caller's transaction the error is the caller's.)
-        IF p_batch_size IS NULL THEN
-            RAISE;
-        END IF;
-        outcome := 'failed';
-        message := SQLERRM;
-        error_code := SQLSTATE;
-        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, false, outcome, message);
-        RETURN;
-    END;
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, true, 'skipped',
+                                           'another session is changing the rule');
+            outcome := 'skipped';
+            message := 'another session is changing the rule';
+            RETURN;
+        WHEN insufficient_privilege THEN
+            -- locked_rule locks a rule only for a role that may delete from its table: that
+            -- rule fails, the run goes on. (In the caller's transaction the rule is read, not
+            -- locked, and an error there is the caller's.)
+            outcome := 'failed';
+            message := SQLERRM;
+            error_code := SQLSTATE;
+            PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, false, outcome, message);
+            RETURN;
+        END;
+    END IF;
     IF v_rule.table_name IS NULL THEN
         -- Removed since the run began (or since the last step): nothing more to do, nothing to say.
         PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
@@ -104,8 +105,14 @@ BEGIN
                    ' the caller''s transaction (its parent table would stay locked against'
                    ' writers until that transaction ends)';
     END IF;
-    IF message IS NULL AND p_batch_size IS NULL
-       AND EXISTS (SELECT FROM pgsweep.deferred_references(v_rule) d WHERE d.on_dependent) THEN
+    IF message IS NULL AND p_batch_size IS NULL AND pgsweep.deferred_keys_possible(v_rule) THEN
+        -- Asked once: the keys onto the rule's own table go to its DELETE (purge_rule_leaving).
+        SELECT coalesce(bool_or(d.on_dependent), false),
+               coalesce(array_agg(d.constraint_oid) FILTER (WHERE NOT d.on_dependent), '{}')
+          INTO v_on_dependent, v_deferred
+          FROM pgsweep.deferred_references(v_rule) d;
+    END IF;
+    IF v_on_dependent THEN
         message := 'a deferred foreign key references rows its dependents delete: it is swept by'
                    ' CALL pgsweep.sweep() or pgsweep cleanup, not in the caller''s transaction'
                    ' (the key would be checked at the caller''s COMMIT)';
@@ -128,9 +135,14 @@ BEGIN
     -- statement of it that could wait on a lock the app holds (reading the table or its parent,
     -- not only the DELETE) waits at most pgsweep.lock_wait (or the caller's shorter
     -- lock_timeout): then the rule gives way, 'table locked', and the run goes on.
+    -- In the caller's transaction the caller's own lock_timeout is put back after the step
+    -- (a SET LOCAL would outlive the call and bound the app's next statements).
     v_wait := greatest(pgsweep.setting('lock_wait')::interval, '1ms');
-    IF current_setting('lock_timeout') = '0' OR current_setting('lock_timeout')::interval > v_wait THEN
+    v_timeout := current_setting('lock_timeout');
+    IF v_timeout = '0' OR v_timeout::interval > v_wait THEN
         PERFORM set_config('lock_timeout', ceil(extract(epoch FROM v_wait) * 1000) || 'ms', true);
+    ELSE
+        v_timeout := NULL;
     END IF;
     BEGIN
         IF p_batch_size IS NOT NULL THEN
@@ -159,12 +171,13 @@ BEGIN
             next_cursor := '*';
             RETURN;
         END IF;
-        IF NOT pgsweep.hold_parents(v_rule) THEN
+        IF p_batch_size IS NULL THEN
+            -- Never an orphan rule (skipped above): no parent table to hold.
+            deleted := pgsweep.purge_rule_leaving(v_rule, v_deferred);
+            outcome := 'done';
+        ELSIF NOT pgsweep.hold_parents(v_rule) THEN
             outcome := 'gave_way';
             message := format('writers of %s kept it busy', v_rule.parent_table);
-        ELSIF p_batch_size IS NULL THEN
-            deleted := pgsweep.purge_rule(v_rule);
-            outcome := 'done';
         ELSE
             v_from := CASE WHEN p_cursor = '*' THEN NULL ELSE substr(p_cursor, 2) END;
             SELECT b.deleted, b.next_from INTO v_batch
@@ -197,6 +210,9 @@ BEGIN
             message := SQLERRM;
             error_code := SQLSTATE;
     END;
+    IF v_timeout IS NOT NULL AND p_batch_size IS NULL THEN
+        PERFORM set_config('lock_timeout', v_timeout, true);
+    END IF;
     IF outcome IN ('gave_way', 'cancelled', 'failed') THEN
         deleted := 0;
         removed_whole := 0;
@@ -209,8 +225,11 @@ BEGIN
                      / greatest(deleted, 1)) * next_size;
         RETURN;
     END IF;
-    PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
-                                   outcome, message);
+    -- A rule done in the caller's transaction has nothing to say, record or release.
+    IF outcome <> 'done' OR message IS NOT NULL OR p_batch_size IS NOT NULL THEN
+        PERFORM pgsweep.sweep_step_end(p_run_id, p_table, p_column, p_batch_size IS NOT NULL,
+                                       outcome, message);
+    END IF;
 END $$;
 COMMENT ON FUNCTION pgsweep.sweep_step(bigint, regclass, name, text, integer, integer, interval, boolean) IS
     'One step of a sweep of one rule: begin it, or delete its next batch; every driver repeats it';

@@ -29,8 +29,8 @@ BEGIN
     END IF;
     v_run_id := pgsweep.run_begin('function', false);
     FOR v_rule IN SELECT o.table_name, o.column_name FROM pgsweep.run_order(p_table) o LOOP
-        SELECT s.* INTO v_step
-          FROM pgsweep.sweep_step(v_run_id, v_rule.table_name, v_rule.column_name, NULL, NULL) s;
+        -- An assignment, not SELECT ... FROM: no function scan to set up per rule.
+        v_step := pgsweep.sweep_step(v_run_id, v_rule.table_name, v_rule.column_name, NULL, NULL);
         IF v_step.outcome = 'cancelled' THEN
             RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = v_step.message;
         ELSIF v_step.outcome = 'failed' THEN
