@@ -500,3 +500,36 @@ def test_a_live_view_never_replaces_another_tables_view(app_db: str) -> None:
             )
         # Still the view of sessions ("userId" is a column of sessions only).
         assert one(conn, 'SELECT count("userId") >= 0 FROM shared_name') is True
+
+
+# --- a run nested in a live run of the same session --------------------------------------------
+
+
+def test_a_function_call_nested_in_a_live_run_leaves_that_run_and_its_lock_alone(
+    app_db: str,
+) -> None:
+    """An app's DELETE trigger that calls a cleanup function while the procedure deletes: the
+    nested call's run_begin must not take the procedure's live run for a leftover."""
+    with connect(app_db) as conn:
+        conn.execute(
+            "CREATE FUNCTION public.tidy_attributes() RETURNS trigger LANGUAGE plpgsql AS $$"
+            f" BEGIN PERFORM pgsweep.sweep_table('{own_tables.ATTRIBUTES}');"
+            " PERFORM set_config('test.lock_during', ("
+            "   SELECT count(*) FROM pgsweep.expiry_rule r,"
+            "   pgsweep.rule_lock_keys(r.table_name, r.column_name) k, pg_locks l"
+            "   WHERE l.locktype = 'advisory' AND l.granted AND l.pid = pg_backend_pid()"
+            "   AND l.objsubid = 2 AND l.classid = k.classid::oid AND l.objid = k.objid::oid"
+            " )::text, false); RETURN NULL; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER tidy AFTER DELETE ON sessions"
+            " FOR EACH STATEMENT EXECUTE FUNCTION public.tidy_attributes()"
+        )
+        conn.execute("CALL pgsweep.sweep('sessions')")
+        # The procedure's rule lock was still held inside its own batch.
+        assert one(conn, "SELECT current_setting('test.lock_during')") == "1"
+        statuses = conn.execute(
+            "SELECT status FROM pgsweep.run WHERE invoked_by = 'procedure'"
+        ).fetchall()
+        assert statuses == [("succeeded",)]
+        assert one(conn, "SELECT count(*) FROM sessions") == own_tables.KEPT[own_tables.SESSIONS]

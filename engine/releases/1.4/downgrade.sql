@@ -30,6 +30,8 @@ LOCK TABLE pgsweep.expiry_rule IN EXCLUSIVE MODE;
 DROP FUNCTION IF EXISTS pgsweep.analyze_swept(regclass[], numeric[]);
 -- 1.3's run_begin leaves what a cancelled run of its session left (the run, the rule lock).
 DROP FUNCTION IF EXISTS pgsweep.close_own_leftovers();
+-- 1.3 marks no open run (pgsweep.open_run is 1.4's).
+DROP FUNCTION IF EXISTS pgsweep.open_run_mark(bigint);
 -- 1.3's sweep step says "another run is working on it" whoever holds the lock.
 DROP FUNCTION IF EXISTS pgsweep.rule_lock_problem(regclass, name);
 -- 1.3's save_rule checks keep_for only by the table's CHECK (keep_for >= '0').

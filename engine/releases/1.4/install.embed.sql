@@ -860,7 +860,9 @@ COMMENT ON FUNCTION pgsweep.checked_condition(regclass, text) IS
 -- connection: days). run_begin calls this first, so the session's next run closes them: each
 -- such run of this very session (its pid and backend_start) becomes 'interrupted' with the
 -- reason, its lock released, and every rule lock this session still holds is released (no run
--- of its own is live at a run_begin: a session runs one run at a time). Returns the runs closed.
+-- of its own is live at a run_begin of another statement: a session runs one run at a time, and
+-- a call nested in a live run's statement finds that run's mark, pgsweep.open_run_mark, and
+-- closes nothing). Returns the runs closed.
 CREATE OR REPLACE FUNCTION pgsweep.close_own_leftovers()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
@@ -872,6 +874,14 @@ DECLARE
     v_lock   record;
     v_closed integer := 0;
 BEGIN
+    -- The session's open run is live in this very statement (a function call nested in its
+    -- batch, through an app's trigger): nothing of this session is a leftover now.
+    IF current_setting('pgsweep.open_run', true) LIKE '%@%'
+       AND split_part(current_setting('pgsweep.open_run', true), '@', 2)
+           = split_part(pgsweep.open_run_mark(0), '@', 2) THEN
+        RETURN 0;
+    END IF;
+    PERFORM set_config('pgsweep.open_run', '', false);
     FOR v_run IN
         UPDATE pgsweep.run r
            SET status = 'interrupted',
@@ -1825,6 +1835,24 @@ END $$;
 COMMENT ON FUNCTION pgsweep.next_batch_size(integer, interval, integer) IS
     'The adaptive batch size of a sweep: towards pgsweep.batch_target per batch, bounded';
 
+-- ---- functions/open_run_mark.sql ----------------------------------------
+-- The value of the session setting pgsweep.open_run while a committing run is open: its run_id
+-- and the statement it is live in (statement_timestamp(): the receipt of the client's command,
+-- the same through every COMMIT of one CALL). run_begin sets it, every batched step refreshes
+-- it (a client-driven cleanup sends each step as a statement of its own), run_end and the
+-- procedure empty it. A run_begin in the same statement is nested in that live run, never
+-- after it: close_own_leftovers then closes nothing.
+CREATE OR REPLACE FUNCTION pgsweep.open_run_mark(p_run_id bigint)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p_run_id::text || '@' || to_char(statement_timestamp() AT TIME ZONE 'UTC',
+                                            'YYYYMMDDHH24MISSUS')
+$$;
+COMMENT ON FUNCTION pgsweep.open_run_mark(bigint) IS
+    'pgsweep.open_run''s value for an open run: its run_id and the statement it is live in';
+
 -- ---- functions/pace.sql ----------------------------------------
 -- The pacing decision of a sweep, taken between two batches: go on (wait 0), pause for wait and
 -- ask again (reason says why), or stop the run here (stop; the rest is left for the next run).
@@ -2756,7 +2784,6 @@ BEGIN
     -- when this session's last committing run is not known to have ended.
     IF p_commits OR current_setting('pgsweep.open_run', true) <> '' THEN
         PERFORM pgsweep.close_own_leftovers();
-        PERFORM set_config('pgsweep.open_run', '', false);
     END IF;
     IF NOT p_commits THEN
         v_run_id := nextval('pgsweep.run_run_id_seq');
@@ -2779,8 +2806,10 @@ BEGIN
       LEFT JOIN pg_stat_activity a ON a.pid = pg_backend_pid()
     RETURNING run_id INTO v_run_id;
     PERFORM pg_advisory_lock(1886614391, (v_run_id % 2147483648)::integer);
-    -- Session-wide (not undone by the commit that follows): emptied when the run ends.
-    PERFORM set_config('pgsweep.open_run', v_run_id::text, false);
+    -- Session-wide (not undone by the commit that follows): emptied when the run ends. With
+    -- the statement it is live in (pgsweep.open_run_mark), so that a call nested in it (an
+    -- app's trigger calling a cleanup function) never takes it for a leftover.
+    PERFORM set_config('pgsweep.open_run', pgsweep.open_run_mark(v_run_id), false);
     RETURN v_run_id;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_begin(text, boolean) IS
@@ -2877,7 +2906,7 @@ BEGIN
     SELECT array_agg(c.table_name), array_agg(c.rows_deleted) INTO v_tables, v_rows
       FROM pgsweep.run_close(p_run_id, p_status, p_error) c;
     -- The run run_begin flagged as this session's open one is closed (close_own_leftovers).
-    IF current_setting('pgsweep.open_run', true) = p_run_id::text THEN
+    IF split_part(current_setting('pgsweep.open_run', true), '@', 1) = p_run_id::text THEN
         PERFORM set_config('pgsweep.open_run', '', false);
     END IF;
     IF v_tables IS NOT NULL THEN
@@ -3648,6 +3677,11 @@ BEGIN
         RAISE EXCEPTION 'pgsweep: this server is a standby (in recovery): nothing to sweep here'
             USING ERRCODE = 'read_only_sql_transaction',
                   HINT = 'Run the sweep on the primary; its deletes reach the standby by replication.';
+    END IF;
+    IF p_batch_size IS NOT NULL
+       AND split_part(current_setting('pgsweep.open_run', true), '@', 1) = p_run_id::text THEN
+        -- This statement is the open run's now (pgsweep.open_run_mark).
+        PERFORM set_config('pgsweep.open_run', pgsweep.open_run_mark(p_run_id), false);
     END IF;
     IF p_batch_size IS NULL THEN
         -- In the caller's transaction (one DELETE): the rule as it is at the call. Locking it

@@ -6,7 +6,9 @@
 -- connection: days). run_begin calls this first, so the session's next run closes them: each
 -- such run of this very session (its pid and backend_start) becomes 'interrupted' with the
 -- reason, its lock released, and every rule lock this session still holds is released (no run
--- of its own is live at a run_begin: a session runs one run at a time). Returns the runs closed.
+-- of its own is live at a run_begin of another statement: a session runs one run at a time, and
+-- a call nested in a live run's statement finds that run's mark, pgsweep.open_run_mark, and
+-- closes nothing). Returns the runs closed.
 CREATE OR REPLACE FUNCTION pgsweep.close_own_leftovers()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
@@ -18,6 +20,14 @@ DECLARE
     v_lock   record;
     v_closed integer := 0;
 BEGIN
+    -- The session's open run is live in this very statement (a function call nested in its
+    -- batch, through an app's trigger): nothing of this session is a leftover now.
+    IF current_setting('pgsweep.open_run', true) LIKE '%@%'
+       AND split_part(current_setting('pgsweep.open_run', true), '@', 2)
+           = split_part(pgsweep.open_run_mark(0), '@', 2) THEN
+        RETURN 0;
+    END IF;
+    PERFORM set_config('pgsweep.open_run', '', false);
     FOR v_run IN
         UPDATE pgsweep.run r
            SET status = 'interrupted',

@@ -38,7 +38,6 @@ BEGIN
     -- when this session's last committing run is not known to have ended.
     IF p_commits OR current_setting('pgsweep.open_run', true) <> '' THEN
         PERFORM pgsweep.close_own_leftovers();
-        PERFORM set_config('pgsweep.open_run', '', false);
     END IF;
     IF NOT p_commits THEN
         v_run_id := nextval('pgsweep.run_run_id_seq');
@@ -61,8 +60,10 @@ BEGIN
       LEFT JOIN pg_stat_activity a ON a.pid = pg_backend_pid()
     RETURNING run_id INTO v_run_id;
     PERFORM pg_advisory_lock(1886614391, (v_run_id % 2147483648)::integer);
-    -- Session-wide (not undone by the commit that follows): emptied when the run ends.
-    PERFORM set_config('pgsweep.open_run', v_run_id::text, false);
+    -- Session-wide (not undone by the commit that follows): emptied when the run ends. With
+    -- the statement it is live in (pgsweep.open_run_mark), so that a call nested in it (an
+    -- app's trigger calling a cleanup function) never takes it for a leftover.
+    PERFORM set_config('pgsweep.open_run', pgsweep.open_run_mark(v_run_id), false);
     RETURN v_run_id;
 END $$;
 COMMENT ON FUNCTION pgsweep.run_begin(text, boolean) IS

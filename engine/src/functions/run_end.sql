@@ -20,7 +20,7 @@ BEGIN
     SELECT array_agg(c.table_name), array_agg(c.rows_deleted) INTO v_tables, v_rows
       FROM pgsweep.run_close(p_run_id, p_status, p_error) c;
     -- The run run_begin flagged as this session's open one is closed (close_own_leftovers).
-    IF current_setting('pgsweep.open_run', true) = p_run_id::text THEN
+    IF split_part(current_setting('pgsweep.open_run', true), '@', 1) = p_run_id::text THEN
         PERFORM set_config('pgsweep.open_run', '', false);
     END IF;
     IF v_tables IS NOT NULL THEN

@@ -66,6 +66,11 @@ BEGIN
             USING ERRCODE = 'read_only_sql_transaction',
                   HINT = 'Run the sweep on the primary; its deletes reach the standby by replication.';
     END IF;
+    IF p_batch_size IS NOT NULL
+       AND split_part(current_setting('pgsweep.open_run', true), '@', 1) = p_run_id::text THEN
+        -- This statement is the open run's now (pgsweep.open_run_mark).
+        PERFORM set_config('pgsweep.open_run', pgsweep.open_run_mark(p_run_id), false);
+    END IF;
     IF p_batch_size IS NULL THEN
         -- In the caller's transaction (one DELETE): the rule as it is at the call. Locking it
         -- would hold off every change of it until the caller commits, and cost the no-op call
