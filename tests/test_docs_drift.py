@@ -115,8 +115,9 @@ def test_the_readme_installs_the_newest_release_and_names_the_chain_head() -> No
     text = README.read_text()
     releases = set(re.findall(r"engine/releases/(\d+\.\d+)/install\.sql", text))
     assert releases == {NEWEST}, releases
-    ranges = re.findall(r"0001[–-](\d{4})", text)
-    assert ranges and set(ranges) == {HEAD}, ranges
+    ranges = re.findall(r"0001[\N{EN DASH}-](\d{4})", text)
+    assert ranges, "the README names no range of the chain's revisions"
+    assert set(ranges) == {HEAD}, ranges
 
 
 def test_the_engine_guide_installs_and_removes_the_newest_release() -> None:
@@ -134,10 +135,11 @@ def test_the_changelog_opens_with_the_newest_release_and_the_head() -> None:
     text = (ROOT / "CHANGELOG.md").read_text()
     first = re.search(r"^## (.+)$", text, re.M)
     assert first is not None
-    assert f"Engine {NEWEST}" in first.group(1) and f"chain {HEAD}" in first.group(1), first
+    assert f"Engine {NEWEST}" in first.group(1), first
+    assert f"chain {HEAD}" in first.group(1), first
 
 
 def test_every_range_of_the_whole_chain_in_the_docs_ends_at_the_head() -> None:
     for path in [README, *DOCS]:
-        for end in re.findall(r"chain[^.;:]{0,30}?\b0001[–-](\d{4})\b", path.read_text()):
+        for end in re.findall(r"chain[^.;:]{0,30}?\b0001[\N{EN DASH}-](\d{4})\b", path.read_text()):
             assert end == HEAD, (path.name, end)
