@@ -703,6 +703,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = "pgsweep" + (f" {_command_of(arguments)}" if _command_of(arguments) else "")
     try:
         return _main(arguments, out)
+    except cleanup.SweepInterrupted as stopped:
+        return out.error(prog, _interrupted_sweep(stopped), EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         return out.error(prog, "interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:  # a write outside the printing layer met a closed pipe
@@ -713,6 +715,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _json_from_environment() -> bool:
     value = os.environ.get(settings.ENVIRONMENT["json"], "")
     return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _interrupted_sweep(stopped: cleanup.SweepInterrupted) -> str:
+    """What a Ctrl-C'd sweep leaves: every batch before it committed, the run closed."""
+    return (
+        f"interrupted: {plural(stopped.rows, 'row')} deleted in"
+        f" {plural(stopped.batches, 'batch', 'batches')} committed before the interrupt"
+        f" (run {stopped.run_id}, recorded as interrupted); the rest is still there, and"
+        " running the cleanup again is safe: it goes on where this one stopped"
+    )
 
 
 def _command_of(arguments: Sequence[str]) -> str | None:
