@@ -4,6 +4,8 @@ reading status and metrics side by side (tests/test_operator_day.py)."""
 from __future__ import annotations
 
 import os
+import pty
+import re
 import signal
 import subprocess
 import sys
@@ -114,3 +116,62 @@ def test_after_ctrl_c_a_later_successful_cleanup_clears_every_rules_last_error(
         assert rule["last_run_status"] == "succeeded", rule
     text = pgsweep_process("status", "--dsn", fresh_db, env=env())
     assert "interrupted" not in text.out, text.out
+
+
+def on_a_terminal(*argv: str, environment: dict[str, str]) -> tuple[int, str]:
+    """Run pgsweep with stdout and stderr on one pseudo-terminal; its status and what it showed
+    (every frame a live display drew, the ones it erased too)."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [*PGSWEEP, *argv], stdout=follower, stderr=follower, env=environment, text=False
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the terminal's last writer has gone
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return process.wait(timeout=120), b"".join(chunks).decode()
+
+
+def test_the_cleanups_progress_shows_the_counted_total_the_table_and_a_rate(
+    fresh_db: str,
+) -> None:
+    two_tables(fresh_db)
+    slow = "-c pgsweep.max_rows_per_second=2000 -c pgsweep.batch_min=100 -c pgsweep.batch_max=100"
+    code, shown = on_a_terminal(
+        "cleanup",
+        "--yes",
+        "--batch-size",
+        "100",
+        "--dsn",
+        fresh_db,
+        environment=env(COLUMNS="120", LINES="40", TERM="xterm-256color", PGOPTIONS=slow),
+    )
+    assert code == 0, shown
+    frames = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    assert "/3,200 rows" in frames, frames  # the total the count found, never "?"
+    assert "/? rows" not in frames
+    assert "deleting from sessions" in frames
+    assert re.search(r"[\d,]+ rows/s", frames), frames
+    assert "ETA" in frames
+    # The summary prints every number one way.
+    assert re.search(r"sessions\s+3,000", frames), frames
+    assert "3000" not in frames.replace("3,000", "")
+
+
+def test_plain_output_prints_thousands_with_separators(fresh_db: str) -> None:
+    two_tables(fresh_db, garbage=12000)
+    done = pgsweep_process("cleanup", "--dry-run", "--dsn", fresh_db, env=env())
+    assert done.code == 0, done
+    assert re.search(r"^sessions\s+would delete\s+12,000\s", done.out, re.M), done.out
+    assert "12000" not in done.out
+    shown = pgsweep_process("status", "--dsn", fresh_db, env=env())
+    assert "12000" not in shown.out, shown.out
+    raw = pgsweep_process("cleanup", "--dry-run", "--json", "--dsn", fresh_db, env=env())
+    assert raw.json()["would_delete"] == 12200

@@ -977,6 +977,7 @@ def _cleanup(ctx: Context) -> int:
         with out.busy("counting…"):
             result = cleanup.dry_run(ctx.dsn, table=args.table)
     else:
+        due: int | None = None
         if not args.yes:
             with out.busy("counting…"):
                 due = cleanup.dry_run(ctx.dsn, table=args.table).total
@@ -986,11 +987,16 @@ def _cleanup(ctx: Context) -> int:
                     f" {cleanup.CONSENT_ROWS:,} (pgsweep cleanup --dry-run shows where)",
                     yes=False,
                 )
-        with out.progress("deleting garbage") as advance:
+        # The progress bar's total: the count the consent just took, or (with --yes, on a
+        # terminal) one taken for it; through the rules' indexes, so it costs the garbage.
+        if due is None and out.live:
+            with out.busy("counting…"):
+                due = cleanup.dry_run(ctx.dsn, table=args.table).total
+        with out.progress("deleting garbage", total=due) as advance:
             deleted = [0]
 
             def on_batch(p: cleanup.Progress) -> None:
-                advance(p.total_deleted - deleted[0])
+                advance(p.total_deleted - deleted[0], f"deleting from {p.table}")
                 deleted[0] = p.total_deleted
 
             result = cleanup.cleanup(
@@ -1030,10 +1036,10 @@ def _cleanup(ctx: Context) -> int:
     for table in result.tables:
         rules = ", ".join(f"{r.column} {r.rows:,}" for r in table.rules)
         plain.append(
-            f"{table.table:<28} {verb} {table.rows:>8}" + (f"   ({rules})" if rules else "")
+            f"{table.table:<28} {verb} {table.rows:>8,}" + (f"   ({rules})" if rules else "")
         )
         rows.append([table.table, f"{table.rows:,}", rules])
-    plain.append(f"{'total':<28} {verb} {result.total:>8}")
+    plain.append(f"{'total':<28} {verb} {result.total:>8,}")
     rows.append(["total", f"{result.total:,}", ""])
     caption = "a row past two rules is counted once, under the first" if result.dry_run else None
     out.table(
@@ -1285,7 +1291,7 @@ def _status(ctx: Context) -> int:
             newest = verify.format_age(r.newest_age_s or 0) + " ago" if r.rows else ""
             ages = f", oldest {oldest}, newest {newest}" if r.rows else ""
             never = f", {r.rows_never_expire:,} never expire" if r.rows_never_expire else ""
-            plain.append(f"  {r.column:<22}{r.rows:>8}{ages}{never}")
+            plain.append(f"  {r.column:<22}{r.rows:>8,}{ages}{never}")
             plain.append(f"    {_rule_history(r)}")
             if r.sample:
                 plain.append(f"    garbage keys: {', '.join(map(str, r.sample))}")

@@ -30,7 +30,15 @@ from typing import Any, TextIO
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.status import Status
 from rich.table import Table
 from rich.text import Text
@@ -213,22 +221,59 @@ class Output:
             activity.hide()
 
     @contextmanager
-    def progress(self, what: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-        """A progress bar on stderr; yields ``advance(n)`` for a library's progress callback.
-        Off a terminal ``advance`` does nothing."""
+    def progress(self, what: str, total: int | None = None) -> Iterator[Advance]:
+        """A progress bar on stderr: ``what`` (the table being worked on, updated by ``advance``),
+        the bar, ``done/total`` with thousands separators, the rate in rows per second, the
+        elapsed time and the ETA. Without a total (nothing counted) the bar pulses instead of
+        claiming to be full. Off a terminal ``advance`` does nothing."""
         if not self.live:
-            yield lambda _n: None
+            yield Advance(None, None)
             return
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            _CountColumn(),
+            _RateColumn(),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
             console=self.err_console,
             transient=True,
         ) as bar:
-            task = bar.add_task(what, total=total)
-            yield lambda n: bar.advance(task, n)
+            yield Advance(bar, bar.add_task(what, total=total))
+
+
+class Advance:
+    """``advance(n, what)``: n more done, now on ``what`` (a library's progress callback)."""
+
+    def __init__(self, bar: Progress | None, task: Any) -> None:
+        self._bar = bar
+        self._task = task
+
+    def __call__(self, n: int, what: str | None = None) -> None:
+        if self._bar is None:
+            return
+        if what is None:
+            self._bar.advance(self._task, n)
+        else:
+            self._bar.update(self._task, advance=n, description=what)
+
+
+class _CountColumn(ProgressColumn):
+    """``12,000/20,000 rows`` (rich's MofNCompleteColumn prints ``12000/20000``; every number a
+    person reads here has thousands separators)."""
+
+    def render(self, task: Task) -> Text:
+        total = "?" if task.total is None else f"{task.total:,.0f}"
+        return Text(f"{task.completed:,.0f}/{total} rows")
+
+
+class _RateColumn(ProgressColumn):
+    """Rows per second, as rich measures it over the last seconds."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} rows/s")
 
 
 class Activity:
