@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from pgsweep import engine
 from tests.cli import pgsweep_process
 from tests.pg import connect
@@ -175,3 +177,104 @@ def test_plain_output_prints_thousands_with_separators(fresh_db: str) -> None:
     assert "12000" not in shown.out, shown.out
     raw = pgsweep_process("cleanup", "--dry-run", "--json", "--dsn", fresh_db, env=env())
     assert raw.json()["would_delete"] == 12200
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def attributes_table(dsn: str) -> None:
+    """The quick start's table: epoch seconds in ttl_timestamp, some expired, some NULL."""
+    with connect(dsn) as conn:
+        conn.execute(
+            "CREATE TABLE attributes (id bigint PRIMARY KEY, ttl_timestamp bigint);"
+            "CREATE INDEX ON attributes (ttl_timestamp);"
+            "INSERT INTO attributes SELECT i, CASE WHEN i % 3 = 0 THEN NULL"
+            " ELSE extract(epoch FROM now())::bigint + (i % 2) * 7200 - 3600 END"
+            " FROM generate_series(1, 900) i;"
+            "SELECT pgsweep.add_rule('attributes', 'ttl_timestamp');"
+            "ANALYZE attributes"
+        )
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_status_on_a_terminal_wraps_between_words_and_keeps_identifiers_whole(
+    fresh_db: str, width: int
+) -> None:
+    two_tables(fresh_db)
+    attributes_table(fresh_db)
+    code, shown = on_a_terminal(
+        "status",
+        "--dsn",
+        fresh_db,
+        environment=env(COLUMNS=str(width), LINES="50", TERM="xterm-256color"),
+    )
+    assert code == 0, shown
+    lines = [ANSI.sub("", line).rstrip() for line in shown.replace("\r", "").splitlines()]
+    text = "\n".join(lines)
+    assert "table / rule" in text  # still a table on a terminal
+    for line in lines:
+        assert len(line) <= width, (width, line)
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", text)
+    for name in ("ttl_timestamp", "expires_at", "attributes", "sessions", "tokens"):
+        assert name in words, (name, text)
+    for piece in ("ttl_timesta", "timestamp", "expires_", "sessi"):
+        assert piece not in words, (piece, text)  # no identifier split across lines
+    # No sentence one word per line: a line of a single word is a word that fits nowhere.
+    lone = [line for line in lines if len(line.split()) == 1 and not line.strip().startswith("─")]
+    assert not lone, text
+    # Readable: a rule takes a few lines, not one a word.
+    assert len(lines) < 40, text
+    assert "of target 1h 0m" in text, text
+
+
+def test_metrics_and_status_read_live_rows_alike_and_no_age_is_negative(fresh_db: str) -> None:
+    two_tables(fresh_db)
+    with connect(fresh_db) as conn:
+        # Every row expires later: the oldest value of the column lies in the future.
+        conn.execute(
+            "CREATE TABLE invites (id bigint PRIMARY KEY, expires_at timestamptz NOT NULL);"
+            "CREATE INDEX ON invites (expires_at);"
+            "INSERT INTO invites SELECT i, now() + interval '3 days' FROM generate_series(1, 40) i;"
+            "SELECT pgsweep.add_rule('invites', 'expires_at')"
+        )
+        row = conn.execute(
+            "SELECT extract(epoch FROM oldest_row_age) FROM pgsweep.rule_status"
+            " WHERE table_name = 'public.invites'"
+        ).fetchone()
+    assert row is not None
+    assert row[0] < 0  # the view's own reading; the metric must not pass it on
+    scraped = pgsweep_process("metrics", "--dsn", fresh_db, env=env())
+    assert scraped.code == 0, scraped
+    samples = {}
+    for line in scraped.out.splitlines():
+        found = re.match(r'^(\w+)\{rule="([^"]+)",table="([^"]+)"\} (\S+)$', line)
+        if found:
+            name, rule, table, value = found.groups()
+            samples[(name, table.removeprefix("public."), rule)] = float(value)
+    ages = [v for (name, _, _), v in samples.items() if name == "pgsweep_oldest_row_age_seconds"]
+    assert len(ages) == 3
+    assert min(ages) >= 0, ages
+    assert samples[("pgsweep_oldest_row_age_seconds", "invites", "expires_at")] == 0
+    shown = pgsweep_process("status", "--json", "--dsn", fresh_db, env=env())
+    status_alive = {
+        (t["table"], r["column"]): r["rows_alive"]
+        for t in shown.json()["tables"]
+        for r in t["rules"]
+    }
+    metric_alive = {
+        (table, rule): int(v)
+        for (name, table, rule), v in samples.items()
+        if name == "pgsweep_rows_alive"
+    }
+    assert status_alive == metric_alive
+    assert status_alive == {
+        ("invites", "expires_at"): 40,
+        ("sessions", "expires_at"): 500,
+        ("tokens", "expires_at"): 100,
+    }
+    human = pgsweep_process("status", "--dsn", fresh_db, env=env())
+    assert re.search(
+        r"^  expires_at\s+200, oldest .*, 100 alive, 50 never expire$", human.out, re.M
+    ), human.out
+    by_table = {t["table"]: t for t in shown.json()["tables"]}
+    assert by_table["invites"]["rules"][0]["oldest_row_age_s"] == 0

@@ -1261,16 +1261,20 @@ def _status(ctx: Context) -> int:
     plain: list[str] = []
     rows: list[list[str]] = []
     styles: list[str | None] = []
+    notes: list[tuple[str, str | None]] = []  # on a terminal: wrapped sentences under the table
     for t in tables:
         about = "~" if t.estimated else ""
         count = "unknown" if t.rows is None else f"{about}{plural(t.rows, 'row')}"
         active = "?" if t.active is None else f"{about}{t.active:,}"
-        plain.append(
-            f"{t.table}: {count}, {active} active, {t.garbage:,} garbage"
-            f" (not deleted yet); table {format_bytes(t.table_bytes)},"
-            f" indexes {format_bytes(t.index_bytes)}; {t.dead_tuples or 0:,} dead tuples,"
+        upkeep = (
+            f"table {format_bytes(t.table_bytes)}, indexes {format_bytes(t.index_bytes)};"
+            f" {t.dead_tuples or 0:,} dead tuples,"
             f" vacuumed {_ago(_latest(t.last_vacuum, t.last_autovacuum))},"
             f" analyzed {_ago(_latest(t.last_analyze, t.last_autoanalyze))}"
+        )
+        plain.append(
+            f"{t.table}: {count}, {active} active, {t.garbage:,} garbage (not deleted yet);"
+            f" {upkeep}"
         )
         rows.append(
             [
@@ -1280,30 +1284,33 @@ def _status(ctx: Context) -> int:
                 f"{t.garbage:,}",
                 "",
                 "",
-                "",
-                format_bytes(t.table_bytes),
-                format_bytes(t.index_bytes),
             ]
         )
         styles.append("bold")
+        notes.append((f"{t.table}: {upkeep}", None))
         for r in t.rules:
             oldest = verify.format_age(r.oldest_age_s or 0) + " ago" if r.rows else ""
             newest = verify.format_age(r.newest_age_s or 0) + " ago" if r.rows else ""
             ages = f", oldest {oldest}, newest {newest}" if r.rows else ""
             never = f", {r.rows_never_expire:,} never expire" if r.rows_never_expire else ""
-            plain.append(f"  {r.column:<22}{r.rows:>8,}{ages}{never}")
+            alive = "" if r.rows_alive is None else f", {about}{r.rows_alive:,} alive"
+            plain.append(f"  {r.column:<22}{r.rows:>8,}{ages}{alive}{never}")
             plain.append(f"    {_rule_history(r)}")
             if r.sample:
                 plain.append(f"    garbage keys: {', '.join(map(str, r.sample))}")
-            rows.append(
-                [f"  {r.column}", "", "", f"{r.rows:,}", oldest, newest, _rule_history(r), "", ""]
+            lag = verify.format_age(r.oldest_age_s or 0)
+            lag += " / " + verify.format_age(r.lag_target_s or 0)
+            rows.append([f"  {r.column}", "", "", f"{r.rows:,}", oldest, lag])
+            style = None if r.lag_ok is not False else "red"
+            styles.append(style)
+            counts = f"{about}{r.rows_alive or 0:,} alive{never}" + (
+                f", newest garbage {newest}" if r.rows else ""
             )
-            styles.append(None if r.lag_ok is not False else "red")
+            notes.append((f"  {t.table}.{r.column}: {counts}; {_rule_history(r)}", style))
             if r.sample:
-                rows.append(
-                    ["", "", "", "", "", "", f"keys: {', '.join(map(str, r.sample))}", "", ""]
+                notes.append(
+                    (f"  {t.table}.{r.column} garbage keys: {', '.join(map(str, r.sample))}", None)
                 )
-                styles.append(None)
     out.table(
         [
             Column("table / rule"),
@@ -1311,17 +1318,18 @@ def _status(ctx: Context) -> int:
             Column("active", numeric=True),
             Column("garbage", numeric=True),
             Column("oldest past cutoff"),
-            Column("newest past cutoff"),
-            Column("lag, history, ETA"),
-            Column("table", numeric=True),
-            Column("indexes", numeric=True),
+            Column("lag / target"),
         ],
         rows,
         plain=plain,
         styles=styles,
+        whole=[True, True, True, True, False, False],
         caption="garbage: marked by a rule, not deleted yet (a row past two rules counts once in"
         " the table's garbage and under each of its rules); ~: the planner's estimate",
     )
+    if out.terminal:
+        for text, style in notes:
+            out.paragraph(text, indent=4, style=style)
     for t in tables:
         if t.partitions_due:
             out.line(

@@ -144,6 +144,26 @@ class Output:
         else:
             self._write(text + "\n")
 
+    def paragraph(self, text: str, *, indent: int = 0, style: str | None = None) -> None:
+        """A sentence for a person: on a terminal wrapped at its width between words (never
+        inside one, so an identifier stays whole), the lines after the first indented by
+        ``indent`` more; anywhere else the one plain line."""
+        if not self.terminal or self.closed:
+            self._write(text + "\n")
+            return
+        lead = text[: len(text) - len(text.lstrip())]
+        width = max(self.console.width - len(lead) - indent, 20)
+        lines = Text(text.strip(), style=style or "").wrap(
+            self.console, width, overflow="fold", no_wrap=False
+        )
+        try:
+            for i, line in enumerate(lines):
+                pad = lead if i == 0 else lead + " " * indent
+                line.rstrip()
+                self.console.print(Text(pad) + line, soft_wrap=True, highlight=False)
+        except BrokenPipeError:
+            self.reader_gone()
+
     def table(
         self,
         columns: Sequence[Column],
@@ -151,6 +171,7 @@ class Output:
         *,
         plain: Sequence[str],
         title: str | None = None,
+        whole: Sequence[bool] | None = None,
         caption: str | None = None,
         styles: Sequence[str | None] | None = None,
     ) -> None:
@@ -168,11 +189,15 @@ class Output:
             title_justify="left",
             caption_justify="left",
         )
-        for column in columns:
+        for i, column in enumerate(columns):
+            # A column marked whole (identifiers, numbers) is never broken inside a value; the
+            # others wrap between words.
+            keep = bool(whole[i]) if whole else False
             table.add_column(
                 column.header,
                 justify="right" if column.numeric else "left",
-                overflow="fold",
+                overflow="ignore" if keep else "fold",
+                no_wrap=keep,
             )
         for i, row in enumerate(rows):
             # Text, not str: a cell is data (an index definition, a message with [brackets]),
