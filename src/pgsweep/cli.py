@@ -1224,13 +1224,12 @@ def _ago(moment: dt.datetime | None) -> str:
     return verify.format_age((dt.datetime.now(dt.UTC) - moment).total_seconds()) + " ago"
 
 
-def _rule_history(r: status.RuleStatus) -> str:
+def _rule_history(r: status.RuleStatus, next_sweep: dt.datetime | None) -> str:
     """The run history and lag of one rule, in words."""
     lag = verify.format_age(r.oldest_age_s or 0)
     target = verify.format_age(r.lag_target_s or 0)
     verdict = "ok" if r.lag_ok else "OVER TARGET"
     rate = f"{r.delete_rate:,.0f} rows/s" if r.delete_rate is not None else "no rate yet"
-    eta = verify.format_age(r.backlog_eta_s) if r.backlog_eta_s is not None else "unknown"
     last = f"last run {_ago(r.last_run_at)}"
     if r.last_run_status:
         last += f" ({r.last_run_status})"
@@ -1238,7 +1237,24 @@ def _rule_history(r: status.RuleStatus) -> str:
     return (
         f"lag {lag} of target {target} ({verdict}); {last}, last success"
         f" {_ago(r.last_success_at)}; {r.deleted_24h:,} deleted in 24 h, {rate},"
-        f" backlog gone in {eta}{error}"
+        f" {_backlog_eta(r, next_sweep)}{error}"
+    )
+
+
+def _backlog_eta(r: status.RuleStatus, next_sweep: dt.datetime | None) -> str:
+    """When the backlog will be gone: never sooner than the next sweep that is due."""
+    if not r.rows:
+        return "no backlog"
+    if r.backlog_eta_s is None:
+        return "backlog gone: unknown (no delete rate yet)"
+    sweeping = verify.format_age(r.backlog_eta_s)
+    if next_sweep is None:
+        return f"backlog: {sweeping} of sweeping once a sweep runs (no pg_cron job seen)"
+    wait = max((next_sweep - dt.datetime.now(dt.UTC)).total_seconds(), 0)
+    at = next_sweep.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"backlog gone in {verify.format_age(wait + r.backlog_eta_s)}"
+        f" (the next sweep at {at}, then {sweeping} of sweeping)"
     )
 
 
@@ -1252,6 +1268,7 @@ def _status(ctx: Context) -> int:
             {
                 "tables": [dataclasses.asdict(t) for t in tables],
                 "skipped": [dataclasses.asdict(r) for r in report.skipped],
+                "next_sweep_at": report.next_sweep_at,
             }
         )
         return EXIT_OK
@@ -1295,7 +1312,7 @@ def _status(ctx: Context) -> int:
             never = f", {r.rows_never_expire:,} never expire" if r.rows_never_expire else ""
             alive = "" if r.rows_alive is None else f", {about}{r.rows_alive:,} alive"
             plain.append(f"  {r.column:<22}{r.rows:>8,}{ages}{alive}{never}")
-            plain.append(f"    {_rule_history(r)}")
+            plain.append(f"    {_rule_history(r, report.next_sweep_at)}")
             if r.sample:
                 plain.append(f"    garbage keys: {', '.join(map(str, r.sample))}")
             lag = verify.format_age(r.oldest_age_s or 0)
@@ -1306,7 +1323,12 @@ def _status(ctx: Context) -> int:
             counts = f"{about}{r.rows_alive or 0:,} alive{never}" + (
                 f", newest garbage {newest}" if r.rows else ""
             )
-            notes.append((f"  {t.table}.{r.column}: {counts}; {_rule_history(r)}", style))
+            notes.append(
+                (
+                    f"  {t.table}.{r.column}: {counts}; {_rule_history(r, report.next_sweep_at)}",
+                    style,
+                )
+            )
             if r.sample:
                 notes.append(
                     (f"  {t.table}.{r.column} garbage keys: {', '.join(map(str, r.sample))}", None)
@@ -1433,6 +1455,9 @@ def _schedule(ctx: Context) -> int:
                 "job": _job_json(result.job),
                 "prune_job": _job_json(result.prune_job),
                 "prune_action": result.prune_action,
+                "lag_target": None
+                if result.lag_target is None
+                else dataclasses.asdict(result.lag_target),
             }
         )
         return EXIT_OK
@@ -1448,7 +1473,41 @@ def _schedule(ctx: Context) -> int:
             f" in {job.database!r}",
             style="green",
         )
+    if result.lag_target is not None:
+        _lag_target_lines(out, result.lag_target, result.job.database, dry_run=result.dry_run)
     return EXIT_OK
+
+
+def _lag_target_lines(out: Output, lag: cron.LagTarget, database: str, *, dry_run: bool) -> None:
+    """What the schedule means for the lag targets health, verify and the alerts judge by."""
+    age = verify.format_age
+    runs = (
+        f"the job runs up to {age(lag.longest_gap_s)} apart, so a rule may lag"
+        f" {age(lag.keepable_s)}"
+    )
+    if lag.changed:
+        verb = "would be" if dry_run else "is now"
+        out.line(
+            f"default lag target of {database!r} {verb} {age(lag.after_s)}"
+            f" (was {age(lag.before_s)}): {runs}",
+            style="green",
+        )
+    elif lag.advice:
+        out.line(
+            f"default lag target of {database!r} stays {age(lag.before_s)}, shorter than the"
+            f" schedule can keep ({runs}); health and verify will report a lag no run was due to"
+            f" prevent. As the database's owner: {lag.advice}",
+            style="yellow",
+        )
+    else:
+        out.line(f"default lag target of {database!r}: {age(lag.before_s)} ({runs})")
+    for table, column, target in lag.tighter_rules:
+        out.line(
+            f"rule {table}.{column} has its own lag target {age(target)}, shorter than the"
+            f" schedule can keep: schedule sweeps more often (--cron), or"
+            f" SELECT pgsweep.set_lag_target('{table}', '{column}', NULL);",
+            style="yellow",
+        )
 
 
 def _unschedule(ctx: Context) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgsweep import db, partitions, rule_status
+from pgsweep import cron, db, partitions, rule_status
 from pgsweep.deploy import require_engine
 from pgsweep.errors import UsageError
 from pgsweep.runner import SkippedRule
@@ -72,6 +72,9 @@ class TableStatus:
 class Status:
     tables: list[TableStatus]
     skipped: list[SkippedRule]
+    # When pg_cron next sweeps every rule here (None: no such job seen, or no pg_cron); a
+    # backlog's ETA counts from then, not from now.
+    next_sweep_at: dt.datetime | None = None
 
 
 def status(dsn: str, *, sample: int = 0) -> Status:
@@ -142,7 +145,7 @@ def status(dsn: str, *, sample: int = 0) -> Status:
             ]
             if due:
                 tables[table] = replace(found, partitions_due=due)
-        return Status(list(tables.values()), skipped)
+        return Status(list(tables.values()), skipped, cron.next_sweep(dsn, conn))
 
 
 def garbage_sample(conn: psycopg.Connection[Any], table: str, column: str, limit: int) -> list[Any]:
