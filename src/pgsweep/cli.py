@@ -183,6 +183,17 @@ def ratio(text: str) -> float:
     return value
 
 
+def factor(text: str) -> float:
+    """A multiple greater than 1 (``4``, ``2.5``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 1:
+        raise argparse.ArgumentTypeError(f"must be more than 1, not {text!r}")
+    return value
+
+
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
 
 
@@ -584,6 +595,23 @@ def _health_options(p: argparse.ArgumentParser) -> None:
         health.STANDBY_LAG_CRITICAL_S,
         "a standby this far behind",
         age,
+    )
+    p.add_argument(
+        "--index-bloat-factor",
+        type=factor,
+        default=health.INDEX_BLOAT_FACTOR,
+        metavar="X",
+        help="WARNING when an index of a table under a rule is X times the size its rows need"
+        f" (default {health.INDEX_BLOAT_FACTOR:g})",
+    )
+    p.add_argument(
+        "--index-bloat-min-size",
+        dest="index_bloat_min_bytes",
+        type=size,
+        default=health.INDEX_BLOAT_MIN_BYTES,
+        metavar="SIZE",
+        help="never flag a smaller index for bloat"
+        f" (default {format_bytes(health.INDEX_BLOAT_MIN_BYTES)})",
     )
     p.add_argument(
         "--no-success-warning",
