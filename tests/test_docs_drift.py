@@ -133,7 +133,7 @@ def test_the_app_guide_lists_every_revision_up_to_the_head() -> None:
 
 def test_the_changelog_opens_with_the_newest_release_and_the_head() -> None:
     text = (ROOT / "CHANGELOG.md").read_text()
-    first = re.search(r"^## (.+)$", text, re.M)
+    first = re.search(r"^## (Engine .+)$", text, re.M)  # an "Unreleased" section may come first
     assert first is not None
     assert f"Engine {NEWEST}" in first.group(1), first
     assert f"chain {HEAD}" in first.group(1), first
