@@ -278,3 +278,29 @@ def test_metrics_and_status_read_live_rows_alike_and_no_age_is_negative(fresh_db
     ), human.out
     by_table = {t["table"]: t for t in shown.json()["tables"]}
     assert by_table["invites"]["rules"][0]["oldest_row_age_s"] == 0
+
+
+def test_ctrl_c_in_run_says_what_committed_and_that_starting_again_is_safe(
+    fresh_db: str,
+) -> None:
+    two_tables(fresh_db, garbage=100)
+    process = subprocess.Popen(
+        [*PGSWEEP, "run", "--every", "1h", "--dsn", fresh_db],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:  # a state to reach: the first run reported
+        lines.append(line)
+        if " run 1: " in line:
+            break
+    process.send_signal(signal.SIGINT)
+    rest, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    said = "".join(lines) + rest
+    assert "SIGINT received: every batch before it committed" in said, said
+    assert "starting pgsweep run again is safe" in said
+    assert said.splitlines()[-1].endswith("stopped after 1 run")

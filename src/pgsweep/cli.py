@@ -1613,7 +1613,12 @@ def _run(ctx: Context) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     for name in received[:1]:
-        _log(out, {"event": "signal", "signal": name}, f"{name} received")
+        _log(
+            out,
+            {"event": "signal", "signal": name},
+            f"{name} received: every batch before it committed (each is its own transaction);"
+            " starting pgsweep run again is safe, it goes on where this one stopped",
+        )
     _log(
         out, {"event": "stopped", "ok": True, "runs": runs}, f"stopped after {plural(runs, 'run')}"
     )
