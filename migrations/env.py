@@ -42,9 +42,7 @@ def database_url() -> str:
 
 def run_offline() -> None:
     # Offline output needs only the dialect; the DSN is never connected to (nor parsed).
-    context.configure(
-        dialect_name="postgresql", literal_binds=True, transaction_per_migration=True
-    )
+    context.configure(dialect_name="postgresql", literal_binds=True, transaction_per_migration=True)
     # The output is run with psql: tell the files that Alembic's statements keep the version.
     context.execute(f"SET {MANAGED_BY_SETTING} = 'alembic'")
     with context.begin_transaction():
@@ -83,8 +81,23 @@ def _set_managed_by(connection: Connection, value: str) -> None:
         connection.commit()
 
 
+# An IF NOT EXISTS that found its object says so in a NOTICE ("schema ... already exists,
+# skipping"): expected of idempotent files that run again in a later revision, and nothing an
+# operator acts on, so it is logged for debugging only (upgrade printed each of them once per
+# revision that re-ran the statement). duplicate_schema, _table, _object, _column.
+_SKIPPED_AS_EXISTING = frozenset({"42P06", "42P07", "42710", "42701"})
+
+
 def _log_notice(diagnostic: psycopg.errors.Diagnostic) -> None:
-    sql_log.info("%s: %s", diagnostic.severity, diagnostic.message_primary)
+    quiet = diagnostic.severity_nonlocalized == "NOTICE" and (
+        diagnostic.sqlstate in _SKIPPED_AS_EXISTING
+    )
+    sql_log.log(
+        logging.DEBUG if quiet else logging.INFO,
+        "%s: %s",
+        diagnostic.severity,
+        diagnostic.message_primary,
+    )
 
 
 def run_online() -> None:

@@ -61,3 +61,11 @@ def matcha_time_process(*argv: str, env: dict[str, str] | None = None) -> Outcom
         env=env,
     )
     return Outcome(done.returncode, done.stdout, done.stderr)
+
+
+def show_operator(capsys: pytest.CaptureFixture[str], config: pytest.Config, text: str) -> None:
+    """Show what an operator would see on the terminal, only when asked (``pytest -s``): a
+    quiet ``-q`` run stays a line of dots."""
+    if config.getoption("capture") == "no":
+        with capsys.disabled():
+            print("\n" + text)

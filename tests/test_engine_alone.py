@@ -21,7 +21,7 @@ import pytest
 
 from pgsweep import cron, engine, verify
 from tests import own_tables
-from tests.cli import Outcome, pgsweep, pgsweep_process
+from tests.cli import Outcome, pgsweep, pgsweep_process, show_operator
 from tests.cron_cluster import cron_cluster
 from tests.own_tables import ATTRIBUTES, GARBAGE, KEPT, KEPT_LABELS, SESSIONS, TABLES
 from tests.pg import connect, tolerate_lag
@@ -251,11 +251,10 @@ def test_cleanup_of_one_table_leaves_the_other_tables_garbage(
 
 
 def test_verify_is_green_on_the_engine_only_database_and_checks_both_rules(
-    app_db: str, capsys: pytest.CaptureFixture[str]
+    app_db: str, capsys: pytest.CaptureFixture[str], pytestconfig: pytest.Config
 ) -> None:
     done = run(capsys, "verify", "--no-cron", "--dsn", app_db)
-    with capsys.disabled():  # what an operator sees (pytest -s shows it)
-        print("\n" + done.out)
+    show_operator(capsys, pytestconfig, done.out)
     lines = done.out.splitlines()
     assert lines[0] == f"PASS  engine: pgsweep engine {engine.latest()}, this code's newest"
     assert lines[-1].endswith(": all checks pass")

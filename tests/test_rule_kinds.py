@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 from pgsweep import cron, engine, verify
-from tests.cli import Outcome, pgsweep
+from tests.cli import Outcome, pgsweep, show_operator
 from tests.cron_cluster import cron_cluster
 from tests.engine_downgrade import downgrade_to, run_downgrade
 from tests.pg import connect, tolerate_lag
@@ -164,7 +164,7 @@ def assert_cleaned(dsn: str) -> None:
 
 
 def test_every_command_serves_every_kind_of_rule_with_exact_counts(
-    kinds_db: str, capsys: pytest.CaptureFixture[str]
+    kinds_db: str, capsys: pytest.CaptureFixture[str], pytestconfig: pytest.Config
 ) -> None:
     status = run(capsys, "status", "--dsn", kinds_db, "--json").json()
     assert status["skipped"] == []
@@ -189,8 +189,7 @@ def test_every_command_serves_every_kind_of_rule_with_exact_counts(
     }
 
     report = run(capsys, "verify", "--no-cron", "--dsn", kinds_db)
-    with capsys.disabled():  # what an operator sees (pytest -s shows it)
-        print("\n" + report.out)
+    show_operator(capsys, pytestconfig, report.out)
     lines = report.out.splitlines()
     assert not [x for x in lines if x.startswith("FAIL")], report.out
     for table, column in RULES.items():

@@ -135,6 +135,17 @@ class SweepCancelled(PgsweepError):
     every step before it committed and recorded; running again is safe."""
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep, raised once the run is closed: what had committed by then (each
+    batch commits on its own, so those rows are gone for good and the rest is still there)."""
+
+    def __init__(self, run_id: int, rows: int, batches: int) -> None:
+        super().__init__(f"run {run_id}: {rows} rows in {batches} batches committed")
+        self.run_id = run_id
+        self.rows = rows
+        self.batches = batches
+
+
 # (table, column, its position from 1, how many rules): called before each rule is begun.
 RuleCallback = Callable[[str, str, int, int], None]
 
@@ -179,6 +190,8 @@ def sweep(
         tables = run.sweep(rules, batch_size, on_batch, on_rule)
     except BaseException as exc:  # an interrupt too: nothing may be left to this session
         run.abandon(exc)
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, SweepInterrupted):
+            raise SweepInterrupted(run.run_id, run.total, run.batches) from None
         raise
     run.end()
     if run.cancelled is not None:
@@ -227,6 +240,7 @@ class _Run:
         self.started, self.wal_start = float(row[0]), str(row[1])
         self.total = 0  # every row, partitions removed whole included
         self.row_deleted = 0  # rows deleted row by row: what the row-rate budget counts
+        self.batches = 0  # steps that committed a deletion
         self.pauses: list[Pause] = []
         self.skipped: list[SkippedRule] = []
         self.failed: list[FailedRule] = []
@@ -284,6 +298,7 @@ class _Run:
             step = self.step(table, column, step.cursor, step.size)
             deleted += step.deleted + step.removed_whole
             self.total += step.deleted + step.removed_whole
+            self.batches += 1 if step.deleted else 0
             self.row_deleted += step.deleted
             if step.outcome in ("more", "done") and (step.deleted or step.outcome == "more"):
                 batches += 1

@@ -206,6 +206,17 @@ def ratio(text: str) -> float:
     return value
 
 
+def factor(text: str) -> float:
+    """A multiple greater than 1 (``4``, ``2.5``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 1:
+        raise argparse.ArgumentTypeError(f"must be more than 1, not {text!r}")
+    return value
+
+
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
 
 
@@ -603,6 +614,23 @@ def _health_options(p: argparse.ArgumentParser) -> None:
         age,
     )
     p.add_argument(
+        "--index-bloat-factor",
+        type=factor,
+        default=health.INDEX_BLOAT_FACTOR,
+        metavar="X",
+        help="WARNING when an index of a table under a rule is X times the size its rows need"
+        f" (default {health.INDEX_BLOAT_FACTOR:g})",
+    )
+    p.add_argument(
+        "--index-bloat-min-size",
+        dest="index_bloat_min_bytes",
+        type=size,
+        default=health.INDEX_BLOAT_MIN_BYTES,
+        metavar="SIZE",
+        help="never flag a smaller index for bloat"
+        f" (default {format_bytes(health.INDEX_BLOAT_MIN_BYTES)})",
+    )
+    p.add_argument(
         "--no-success-warning",
         type=seconds,
         default=health.NO_SUCCESS_WARNING_S,
@@ -760,6 +788,8 @@ def run(program: Program, argv: Sequence[str] | None = None) -> int:
     prog = program.name + (f" {command}" if command else "")
     try:
         return _main(program, arguments, out)
+    except cleanup.SweepInterrupted as stopped:
+        return out.error(prog, _interrupted_sweep(stopped), EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         return out.error(prog, "interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:  # a write outside the printing layer met a closed pipe
@@ -770,6 +800,16 @@ def run(program: Program, argv: Sequence[str] | None = None) -> int:
 def _json_from_environment() -> bool:
     value = os.environ.get(settings.ENVIRONMENT["json"], "")
     return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _interrupted_sweep(stopped: cleanup.SweepInterrupted) -> str:
+    """What a Ctrl-C'd sweep leaves: every batch before it committed, the run closed."""
+    return (
+        f"interrupted: {plural(stopped.rows, 'row')} deleted in"
+        f" {plural(stopped.batches, 'batch', 'batches')} committed before the interrupt"
+        f" (run {stopped.run_id}, recorded as interrupted); the rest is still there, and"
+        " running the cleanup again is safe: it goes on where this one stopped"
+    )
 
 
 def _command_of(program: Program, arguments: Sequence[str]) -> str | None:
@@ -1044,18 +1084,27 @@ def _cleanup(ctx: Context) -> int:
         with out.busy("counting…"):
             result = cleanup.dry_run(ctx.dsn, table=args.table)
     else:
+        due: int | None = None
         if not args.yes:
             with out.busy("counting…"):
-                due = cleanup.dry_run(ctx.dsn, table=args.table)
+                due_run = cleanup.dry_run(ctx.dsn, table=args.table)
+                due = due_run.total
                 with db.connect(ctx.dsn) as conn:
-                    found = consent.shares(conn, {t.table: t.rows for t in due.tables if t.rows})
+                    found = consent.shares(
+                        conn, {t.table: t.rows for t in due_run.tables if t.rows}
+                    )
             max_share = consent.CONSENT_SHARE if args.max_share is None else args.max_share
             consent.require_share(found, max_share, yes=False)
-        with out.progress("deleting garbage") as advance:
+        # The progress bar's total: the count the consent just took, or (with --yes, on a
+        # terminal) one taken for it; through the rules' indexes, so it costs the garbage.
+        if due is None and out.live:
+            with out.busy("counting…"):
+                due = cleanup.dry_run(ctx.dsn, table=args.table).total
+        with out.progress("deleting garbage", total=due) as advance:
             deleted = [0]
 
             def on_batch(p: cleanup.Progress) -> None:
-                advance(p.total_deleted - deleted[0])
+                advance(p.total_deleted - deleted[0], f"deleting from {p.table}")
                 deleted[0] = p.total_deleted
 
             result = cleanup.cleanup(
@@ -1099,10 +1148,10 @@ def _cleanup(ctx: Context) -> int:
     for table in result.tables:
         rules = ", ".join(f"{r.column} {r.rows:,}" for r in table.rules)
         plain.append(
-            f"{table.table:<28} {verb} {table.rows:>8}" + (f"   ({rules})" if rules else "")
+            f"{table.table:<28} {verb} {table.rows:>8,}" + (f"   ({rules})" if rules else "")
         )
         rows.append([table.table, f"{table.rows:,}", rules])
-    plain.append(f"{'total':<28} {verb} {result.total:>8}")
+    plain.append(f"{'total':<28} {verb} {result.total:>8,}")
     rows.append(["total", f"{result.total:,}", ""])
     caption = "a row past two rules is counted once, under the first" if result.dry_run else None
     out.table(
@@ -1287,13 +1336,12 @@ def _ago(moment: dt.datetime | None) -> str:
     return verify.format_age((dt.datetime.now(dt.UTC) - moment).total_seconds()) + " ago"
 
 
-def _rule_history(r: status.RuleStatus) -> str:
+def _rule_history(r: status.RuleStatus, next_sweep: dt.datetime | None) -> str:
     """The run history and lag of one rule, in words."""
     lag = verify.format_age(r.oldest_age_s or 0)
     target = verify.format_age(r.lag_target_s or 0)
     verdict = "ok" if r.lag_ok else "OVER TARGET"
     rate = f"{r.delete_rate:,.0f} rows/s" if r.delete_rate is not None else "no rate yet"
-    eta = verify.format_age(r.backlog_eta_s) if r.backlog_eta_s is not None else "unknown"
     last = f"last run {_ago(r.last_run_at)}"
     if r.last_run_status:
         last += f" ({r.last_run_status})"
@@ -1301,7 +1349,24 @@ def _rule_history(r: status.RuleStatus) -> str:
     return (
         f"lag {lag} of target {target} ({verdict}); {last}, last success"
         f" {_ago(r.last_success_at)}; {r.deleted_24h:,} deleted in 24 h, {rate},"
-        f" backlog gone in {eta}{error}"
+        f" {_backlog_eta(r, next_sweep)}{error}"
+    )
+
+
+def _backlog_eta(r: status.RuleStatus, next_sweep: dt.datetime | None) -> str:
+    """When the backlog will be gone: never sooner than the next sweep that is due."""
+    if not r.rows:
+        return "no backlog"
+    if r.backlog_eta_s is None:
+        return "backlog gone: unknown (no delete rate yet)"
+    sweeping = verify.format_age(r.backlog_eta_s)
+    if next_sweep is None:
+        return f"backlog: {sweeping} of sweeping once a sweep runs (no pg_cron job seen)"
+    wait = max((next_sweep - dt.datetime.now(dt.UTC)).total_seconds(), 0)
+    at = next_sweep.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"backlog gone in {verify.format_age(wait + r.backlog_eta_s)}"
+        f" (the next sweep at {at}, then {sweeping} of sweeping)"
     )
 
 
@@ -1315,6 +1380,7 @@ def _status(ctx: Context) -> int:
             {
                 "tables": [dataclasses.asdict(t) for t in tables],
                 "skipped": [dataclasses.asdict(r) for r in report.skipped],
+                "next_sweep_at": report.next_sweep_at,
             }
         )
         return EXIT_OK
@@ -1324,16 +1390,20 @@ def _status(ctx: Context) -> int:
     plain: list[str] = []
     rows: list[list[str]] = []
     styles: list[str | None] = []
+    notes: list[tuple[str, str | None]] = []  # on a terminal: wrapped sentences under the table
     for t in tables:
         about = "~" if t.estimated else ""
         count = "unknown" if t.rows is None else f"{about}{plural(t.rows, 'row')}"
         active = "?" if t.active is None else f"{about}{t.active:,}"
-        plain.append(
-            f"{t.table}: {count}, {active} active, {t.garbage:,} garbage"
-            f" (not deleted yet); table {format_bytes(t.table_bytes)},"
-            f" indexes {format_bytes(t.index_bytes)}; {t.dead_tuples or 0:,} dead tuples,"
+        upkeep = (
+            f"table {format_bytes(t.table_bytes)}, indexes {format_bytes(t.index_bytes)};"
+            f" {t.dead_tuples or 0:,} dead tuples,"
             f" vacuumed {_ago(_latest(t.last_vacuum, t.last_autovacuum))},"
             f" analyzed {_ago(_latest(t.last_analyze, t.last_autoanalyze))}"
+        )
+        plain.append(
+            f"{t.table}: {count}, {active} active, {t.garbage:,} garbage (not deleted yet);"
+            f" {upkeep}"
         )
         rows.append(
             [
@@ -1343,30 +1413,38 @@ def _status(ctx: Context) -> int:
                 f"{t.garbage:,}",
                 "",
                 "",
-                "",
-                format_bytes(t.table_bytes),
-                format_bytes(t.index_bytes),
             ]
         )
         styles.append("bold")
+        notes.append((f"{t.table}: {upkeep}", None))
         for r in t.rules:
             oldest = verify.format_age(r.oldest_age_s or 0) + " ago" if r.rows else ""
             newest = verify.format_age(r.newest_age_s or 0) + " ago" if r.rows else ""
             ages = f", oldest {oldest}, newest {newest}" if r.rows else ""
             never = f", {r.rows_never_expire:,} never expire" if r.rows_never_expire else ""
-            plain.append(f"  {r.column:<22}{r.rows:>8}{ages}{never}")
-            plain.append(f"    {_rule_history(r)}")
+            alive = "" if r.rows_alive is None else f", {about}{r.rows_alive:,} alive"
+            plain.append(f"  {r.column:<22}{r.rows:>8,}{ages}{alive}{never}")
+            plain.append(f"    {_rule_history(r, report.next_sweep_at)}")
             if r.sample:
                 plain.append(f"    garbage keys: {', '.join(map(str, r.sample))}")
-            rows.append(
-                [f"  {r.column}", "", "", f"{r.rows:,}", oldest, newest, _rule_history(r), "", ""]
+            lag = verify.format_age(r.oldest_age_s or 0)
+            lag += " / " + verify.format_age(r.lag_target_s or 0)
+            rows.append([f"  {r.column}", "", "", f"{r.rows:,}", oldest, lag])
+            style = None if r.lag_ok is not False else "red"
+            styles.append(style)
+            counts = f"{about}{r.rows_alive or 0:,} alive{never}" + (
+                f", newest garbage {newest}" if r.rows else ""
             )
-            styles.append(None if r.lag_ok is not False else "red")
-            if r.sample:
-                rows.append(
-                    ["", "", "", "", "", "", f"keys: {', '.join(map(str, r.sample))}", "", ""]
+            notes.append(
+                (
+                    f"  {t.table}.{r.column}: {counts}; {_rule_history(r, report.next_sweep_at)}",
+                    style,
                 )
-                styles.append(None)
+            )
+            if r.sample:
+                notes.append(
+                    (f"  {t.table}.{r.column} garbage keys: {', '.join(map(str, r.sample))}", None)
+                )
     out.table(
         [
             Column("table / rule"),
@@ -1374,17 +1452,18 @@ def _status(ctx: Context) -> int:
             Column("active", numeric=True),
             Column("garbage", numeric=True),
             Column("oldest past cutoff"),
-            Column("newest past cutoff"),
-            Column("lag, history, ETA"),
-            Column("table", numeric=True),
-            Column("indexes", numeric=True),
+            Column("lag / target"),
         ],
         rows,
         plain=plain,
         styles=styles,
+        whole=[True, True, True, True, False, False],
         caption="garbage: marked by a rule, not deleted yet (a row past two rules counts once in"
         " the table's garbage and under each of its rules); ~: the planner's estimate",
     )
+    if out.terminal:
+        for text, style in notes:
+            out.paragraph(text, indent=4, style=style)
     for t in tables:
         if t.partitions_due:
             out.line(
@@ -1484,6 +1563,9 @@ def _schedule(ctx: Context) -> int:
                 "job": _job_json(result.job),
                 "prune_job": _job_json(result.prune_job),
                 "prune_action": result.prune_action,
+                "lag_target": None
+                if result.lag_target is None
+                else dataclasses.asdict(result.lag_target),
             }
         )
         return EXIT_OK
@@ -1499,7 +1581,41 @@ def _schedule(ctx: Context) -> int:
             f" in {job.database!r}",
             style="green",
         )
+    if result.lag_target is not None:
+        _lag_target_lines(out, result.lag_target, result.job.database, dry_run=result.dry_run)
     return EXIT_OK
+
+
+def _lag_target_lines(out: Output, lag: cron.LagTarget, database: str, *, dry_run: bool) -> None:
+    """What the schedule means for the lag targets health, verify and the alerts judge by."""
+    age = verify.format_age
+    runs = (
+        f"the job runs up to {age(lag.longest_gap_s)} apart, so a rule may lag"
+        f" {age(lag.keepable_s)}"
+    )
+    if lag.changed:
+        verb = "would be" if dry_run else "is now"
+        out.line(
+            f"default lag target of {database!r} {verb} {age(lag.after_s)}"
+            f" (was {age(lag.before_s)}): {runs}",
+            style="green",
+        )
+    elif lag.advice:
+        out.line(
+            f"default lag target of {database!r} stays {age(lag.before_s)}, shorter than the"
+            f" schedule can keep ({runs}); health and verify will report a lag no run was due to"
+            f" prevent. As the database's owner: {lag.advice}",
+            style="yellow",
+        )
+    else:
+        out.line(f"default lag target of {database!r}: {age(lag.before_s)} ({runs})")
+    for table, column, target in lag.tighter_rules:
+        out.line(
+            f"rule {table}.{column} has its own lag target {age(target)}, shorter than the"
+            f" schedule can keep: schedule sweeps more often (--cron), or"
+            f" SELECT pgsweep.set_lag_target('{table}', '{column}', NULL);",
+            style="yellow",
+        )
 
 
 def _unschedule(ctx: Context) -> int:
@@ -1579,7 +1695,12 @@ def _run(ctx: Context) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     for name in received[:1]:
-        _log(out, {"event": "signal", "signal": name}, f"{name} received")
+        _log(
+            out,
+            {"event": "signal", "signal": name},
+            f"{name} received: every batch before it committed (each is its own transaction);"
+            " starting pgsweep run again is safe, it goes on where this one stopped",
+        )
     _log(
         out, {"event": "stopped", "ok": True, "runs": runs}, f"stopped after {plural(runs, 'run')}"
     )

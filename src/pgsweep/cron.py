@@ -20,8 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import psycopg
+from croniter import croniter
 from psycopg import sql
 
 from pgsweep import db
@@ -62,6 +64,21 @@ Action = Literal["created", "updated", "unchanged"]
 
 
 @dataclass(frozen=True)
+class LagTarget:
+    """The default lag target a schedule can keep, and what ``schedule`` did about it."""
+
+    keepable_s: float  # the longest wait between two runs, plus the shorter of it and an hour
+    longest_gap_s: float
+    before_s: float  # the database's default lag target before (pgsweep.default_lag_target)
+    after_s: float  # after (a dry run: would be)
+    changed: bool
+    # When not allowed to change it (not the database's owner): the statement to run.
+    advice: str | None = None
+    # Rules with their own target shorter than the schedule can keep: (table, column, target_s).
+    tighter_rules: list[tuple[str, str, float]] = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class ScheduleResult:
     cron_database: str
     job: Job
@@ -69,6 +86,7 @@ class ScheduleResult:
     action: Action = "created"  # what happened to ``job`` (or, dry run: would happen)
     prune_action: Action | None = None
     dry_run: bool = False  # nothing was scheduled: ``job`` is what would be (jobid 0 when new)
+    lag_target: LagTarget | None = None  # None: a schedule with no next run (@reboot)
 
 
 @dataclass(frozen=True)
@@ -315,6 +333,8 @@ def schedule(
                     would_prune = _would_be(
                         prune_before, PRUNE_JOB, PRUNE_SCHEDULE, pruning, cron_db
                     )
+                with _in_database(dsn, app, target) as there:
+                    lag = keep_lag_target(there, target, wanted_cron, dry_run=True)
                 return ScheduleResult(
                     cron_db,
                     would,
@@ -322,6 +342,7 @@ def schedule(
                     _action(before, would),
                     None if would_prune is None else _action(prune_before, would_prune),
                     dry_run=True,
+                    lag_target=lag,
                 )
             with conn.transaction():
                 _schedule_one(conn, job_name, wanted_cron, wanted_command, target, cron_db)
@@ -336,19 +357,135 @@ def schedule(
                     )
             job = find_job(conn, job_name, target)
             prune = find_job(conn, PRUNE_JOB, cron_db)
-    assert job is not None
+        assert job is not None
+        with _in_database(dsn, app, target) as there:
+            lag = keep_lag_target(there, target, job.schedule, dry_run=False)
     return ScheduleResult(
         cron_db,
         job,
         prune,
         _action(before, job),
         _action(prune_before, prune) if history_days and prune is not None else None,
+        lag_target=lag,
     )
 
 
-def _would_be(
-    before: Job | None, name: str, schedule: str, command: str, database: str
-) -> Job:
+# --- what a schedule can keep -----------------------------------------------------------------
+
+# How far ahead the runs of a schedule are walked to find its longest gap: a year covers every
+# calendar pattern but leap days; at most this many runs (every minute: a week of them).
+_HORIZON = dt.timedelta(days=366)
+_MAX_RUNS = 10_080
+_RUN_MARGIN_S = 3600.0  # the time a run itself may take, at most (or the gap, if shorter)
+
+
+def next_runs(expression: str, after: dt.datetime) -> Iterator[dt.datetime]:
+    """The run times of a pg_cron schedule after ``after``, in pg_cron's zone (GMT unless
+    ``cron.timezone`` says otherwise: the caller passes ``after`` in that zone). Nothing for
+    ``@reboot``."""
+    if expression.strip().lower() == "@reboot":
+        return
+    times = croniter(expression.strip().lower(), after)
+    while True:
+        yield times.get_next(dt.datetime)
+
+
+def longest_gap_s(expression: str, start: dt.datetime | None = None) -> float | None:
+    """The longest wait between two consecutive runs of a schedule, over the next year (None:
+    it has no next run)."""
+    start = start or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    previous: dt.datetime | None = None
+    longest = 0.0
+    for count, moment in enumerate(next_runs(expression, start)):
+        if previous is not None:
+            longest = max(longest, (moment - previous).total_seconds())
+        previous = moment
+        if moment - start > _HORIZON or count >= _MAX_RUNS:
+            break
+    return longest if previous is not None else None
+
+
+def keepable_lag_s(gap_s: float) -> float:
+    """The expiry lag a sweep every ``gap_s`` at most can keep: a row that expires just after a
+    run waits the whole gap, then the run's own time (up to an hour, or the gap if shorter)."""
+    return gap_s + min(gap_s, _RUN_MARGIN_S)
+
+
+def _interval_text(seconds: float) -> str:
+    return f"{round(seconds)} seconds"
+
+
+def keep_lag_target(
+    conn: Connection, database: str, expression: str, *, dry_run: bool
+) -> LagTarget | None:
+    """Make the database's default lag target one the schedule can keep: raise it (never lower
+    it) with ``ALTER DATABASE … SET pgsweep.default_lag_target``, so that health, verify and
+    the alert rules stop reporting, most of every day, a lag no run was due to prevent. Without
+    the right to alter the database: the statement to run, in ``advice``."""
+    gap = longest_gap_s(expression)
+    if gap is None:
+        return None
+    keepable = keepable_lag_s(gap)
+    before = float(
+        _one(
+            conn,
+            "SELECT extract(epoch FROM coalesce(nullif(("
+            "   SELECT split_part(c, '=', 2) FROM pg_db_role_setting s, unnest(s.setconfig) c"
+            "    WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = %s)"
+            "      AND s.setrole = 0 AND c LIKE 'pgsweep.default_lag_target=%%'), '')::interval,"
+            "   '1 hour'::interval))::float8",
+            (database,),
+        )
+    )
+    tighter = [
+        (str(t), str(c), float(target))
+        for t, c, target in conn.execute(
+            "SELECT table_name::regclass::text, column_name::text,"
+            " extract(epoch FROM lag_target)::float8 FROM pgsweep.expiry_rule"
+            " WHERE lag_target IS NOT NULL AND lag_target < make_interval(secs => %s)"
+            " ORDER BY 1, 2",
+            (keepable,),
+        ).fetchall()
+    ]
+    if before >= keepable:
+        return LagTarget(keepable, gap, before, before, False, None, tighter)
+    statement = sql.SQL("ALTER DATABASE {} SET pgsweep.default_lag_target = {}").format(
+        sql.Identifier(database), sql.Literal(_interval_text(keepable))
+    )
+    if dry_run:
+        return LagTarget(keepable, gap, before, keepable, True, None, tighter)
+    try:
+        conn.execute(statement)
+    except psycopg.errors.InsufficientPrivilege:
+        return LagTarget(
+            keepable, gap, before, before, False, statement.as_string(conn) + ";", tighter
+        )
+    return LagTarget(keepable, gap, before, keepable, True, None, tighter)
+
+
+def next_sweep(dsn: str, app: Connection) -> dt.datetime | None:
+    """When pg_cron next sweeps every rule of ``app``'s database (UTC), or None when that cannot
+    be known here (no pg_cron, no job, no right to read its jobs, a schedule with no next run)."""
+    try:
+        target = str(_one(app, "SELECT current_database()"))
+        zone = str(_one(app, "SELECT coalesce(current_setting('cron.timezone', true), 'GMT')"))
+        with cron_connection(dsn, app) as (_name, conn):
+            if not has_cron_tables(conn):
+                return None
+            jobs = [j for j in find_sweep_jobs(conn, target) if j.active]
+    except (PgsweepError, psycopg.Error):
+        return None
+    if not jobs or not sweeps_every_rule(jobs[0].command):
+        return None
+    try:
+        here = ZoneInfo("UTC" if zone.upper() in ("GMT", "UTC") else zone)
+        start = dt.datetime.now(here)
+        return next(iter(next_runs(jobs[0].schedule, start)), None)
+    except (ValueError, KeyError, LookupError):  # a zone or schedule this host cannot read
+        return None
+
+
+def _would_be(before: Job | None, name: str, schedule: str, command: str, database: str) -> Job:
     """The job as scheduling would leave it (a dry run); a new one has jobid 0."""
     if before is not None:
         return dataclasses.replace(before, schedule=schedule, command=command)

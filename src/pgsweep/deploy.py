@@ -289,7 +289,8 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if message.startswith(("NOTICE:", "WARNING:")):
+        # Once each: a later revision that re-runs a statement says nothing new.
+        if message.startswith(("NOTICE:", "WARNING:")) and message not in self.messages:
             self.messages.append(message)
 
 

@@ -8,7 +8,8 @@ one), and the exit status is Nagios': 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. A 
 cannot be reached is UNKNOWN (exit 3), not an error.
 
 Checks: connection, tables (sizes and estimated rows), oldest records (per rule), long queries,
-blocked queries (who blocks whom, ``pg_blocking_pids``), largest indexes, dead tuples,
+blocked queries (who blocks whom, ``pg_blocking_pids``), largest indexes, index bloat a large
+delete left (an estimate, no pgstattuple), dead tuples,
 vacuum/analyze age, invalid indexes, transaction ID age, replication slots, standby lag, and the
 cleanup of every rule (last run, failures, expiry lag against its target) from
 ``pgsweep.rule_status``.
@@ -53,6 +54,11 @@ STANDBY_LAG_WARNING_S = 60.0  # replay lag of a standby (on a standby: its own)
 STANDBY_LAG_CRITICAL_S = 600.0
 NO_SUCCESS_WARNING_S = 26 * 3600.0  # a rule without a successful run for this long: a daily
 # job that missed a night (24 h + 2 h of slack)
+# An index of a table under a rule this many times the size its live rows need (estimated from
+# pg_class and pg_stats, no pgstattuple): what a large delete leaves, since a B-tree never gives
+# its pages back to the file system. Never flagged below the minimum size.
+INDEX_BLOAT_FACTOR = 4.0
+INDEX_BLOAT_MIN_BYTES = 8 << 20
 TOP = 5  # tables and indexes listed
 STATEMENT_TIMEOUT_MS = 10_000  # each check's query
 
@@ -76,6 +82,8 @@ class Thresholds:
     standby_lag_warning: float = STANDBY_LAG_WARNING_S
     standby_lag_critical: float = STANDBY_LAG_CRITICAL_S
     no_success_warning: float = NO_SUCCESS_WARNING_S
+    index_bloat_factor: float = INDEX_BLOAT_FACTOR
+    index_bloat_min_bytes: int = INDEX_BLOAT_MIN_BYTES
     top: int = TOP
     statement_timeout: int = STATEMENT_TIMEOUT_MS
 
@@ -382,6 +390,80 @@ def _largest_indexes(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
         else "no index"
     )
     return Check("largest_indexes", OK, summary, details, lines)
+
+
+# Per B-tree index of a table under a rule: its size, and the size its live rows need: each
+# entry an 8-byte tuple header plus the key (pg_stats' average widths, 8 bytes where unknown)
+# aligned to 8, plus a 4-byte line pointer, leaf pages 90 % full (the B-tree's fillfactor),
+# one metapage. An estimate from pg_class.reltuples (the engine analyzes a table after a large
+# delete), never a scan; pgstattuple would measure it, and is an extension not everyone has.
+_INDEX_BLOAT = """
+SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text,
+       pg_relation_size(i.indexrelid) AS bytes, greatest(t.reltuples, 0)::bigint AS live,
+       current_setting('block_size')::int * (1 + ceil(greatest(t.reltuples, 0)
+           * (12 + 8 * ceil(k.width / 8.0))
+           / ((current_setting('block_size')::int - 40) * 0.9)))::bigint AS needed
+  FROM pg_catalog.pg_index i
+  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+  JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+  JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+  CROSS JOIN LATERAL (
+        SELECT coalesce(sum(coalesce(s.avg_width, 8)), 8) AS width
+          FROM unnest(i.indkey) AS key(attnum)
+          LEFT JOIN pg_catalog.pg_attribute a
+                 ON a.attrelid = i.indrelid AND a.attnum = key.attnum
+          LEFT JOIN pg_catalog.pg_stats s
+                 ON s.schemaname = n.nspname AND s.tablename = t.relname
+                AND s.attname = a.attname) k
+ WHERE i.indrelid IN (SELECT table_name FROM pgsweep.expiry_rule) AND i.indisvalid
+   AND t.reltuples >= 0
+ ORDER BY bytes DESC, 1
+"""
+
+
+def _index_bloat(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
+    """Indexes a large delete left far larger than their rows need, and what to run."""
+    if not _has_rules_table(conn):
+        return Check("index_bloat", OK, "no table under a rule", [], [])
+    rows = conn.execute(_INDEX_BLOAT).fetchall()
+    details = [
+        {
+            "index": index,
+            "table": table,
+            "bytes": int(size),
+            "rows": int(live),
+            "needed_bytes": int(needed),
+            "factor": round(int(size) / max(int(needed), 1), 1),
+            "fix": f"REINDEX INDEX CONCURRENTLY {index};",
+        }
+        for index, table, size, live, needed in rows
+    ]
+    over = [
+        d
+        for d in details
+        if d["bytes"] >= t.index_bloat_min_bytes and d["factor"] >= t.index_bloat_factor
+    ]
+    lines = [
+        f"{d['index']} on {d['table']}: {_bytes(d['bytes'])}, about {d['factor']:.0f}x what its"
+        f" {d['rows']:,} rows need ({_bytes(d['needed_bytes'])}): {d['fix']}"
+        for d in over
+    ]
+    if over:
+        summary = (
+            "; ".join(
+                f"{d['index']} {_bytes(d['bytes'])}, {d['factor']:.0f}x its rows' need: {d['fix']}"
+                for d in over[: t.top]
+            )
+            + " (space a large delete left; REINDEX CONCURRENTLY rebuilds it without blocking"
+            " writes)"
+        )
+    else:
+        summary = (
+            f"{plural(len(details), 'index', 'indexes')} of tables under a rule, none over"
+            f" {t.index_bloat_factor:.0f}x the size its rows need"
+        )
+    return Check("index_bloat", WARNING if over else OK, summary, over, lines)
 
 
 def _dead_tuples(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
@@ -746,6 +828,7 @@ _CHECKS: list[tuple[str, Callable[[Connection, Thresholds, _Rules], Check]]] = [
     ("blocked_queries", _blocked_queries),
     ("rule_locks", _rule_locks),
     ("largest_indexes", _largest_indexes),
+    ("index_bloat", _index_bloat),
     ("dead_tuples", _dead_tuples),
     ("vacuum_analyze_age", _maintenance_age),
     ("invalid_indexes", _invalid_indexes),

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, generate_latest, start_http_ser
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from pgsweep import db
+from pgsweep import db, rule_status
 from pgsweep.errors import PgsweepError, UsageError
 
 DEFAULT_PORT = 9745  # unassigned in Prometheus' list of exporter ports at the time of writing
@@ -147,31 +147,70 @@ TABLE_SERIES = (
     ),
 )
 
-_RULES_QUERY = """
-SELECT s.table_name::text AS table_name, s.column_name::text AS column_name,
-       s.garbage, s.rows_alive, s.rows_never_expire,
-       extract(epoch FROM s.expiry_lag) AS expiry_lag_s,
-       extract(epoch FROM s.lag_target) AS lag_target_s,
-       extract(epoch FROM s.oldest_row_age) AS oldest_row_age_s,
-       s.delete_rate, extract(epoch FROM s.backlog_eta) AS backlog_eta_s,
-       extract(epoch FROM s.last_run_at) AS last_run_ts,
-       extract(epoch FROM greatest(s.last_success_at, c.last_success_at)) AS last_success_ts,
-       s.table_bytes, s.index_bytes, s.dead_tuples,
-       coalesce(c.rows_deleted_total, 0) AS rows_deleted_total,
-       coalesce(c.rows_archived_total, 0) AS rows_archived_total,
-       coalesce(c.runs_total, 0) AS runs_total,
-       coalesce(c.failures_total, 0) AS failures_total,
-       extract(epoch FROM l.ended_at - l.started_at) AS last_run_duration_s,
+# What the metrics add to pgsweep.rule_status (read by pgsweep.rule_status, as status reads it):
+# the counters and the last run, by the view's schema-qualified table name.
+_RUNS_QUERY = """
+SELECT c.table_name::text, c.column_name::text,
+       extract(epoch FROM c.last_success_at) AS counted_success_ts,
+       coalesce(c.rows_deleted_total, 0), coalesce(c.rows_archived_total, 0),
+       coalesce(c.runs_total, 0), coalesce(c.failures_total, 0)
+  FROM pgsweep.rule_counters c
+"""
+_LAST_RUN_QUERY = """
+SELECT l.table_name::text, l.column_name::text,
+       extract(epoch FROM l.ended_at - l.started_at),
        CASE WHEN l.run_id IS NULL OR l.run_status = 'running' THEN NULL
             WHEN l.run_status IN ('failed', 'interrupted') OR l.error IS NOT NULL THEN 1
-            ELSE 0 END AS last_run_failed
-  FROM pgsweep.rule_status s
-  LEFT JOIN pgsweep.rule_counters c
-         ON c.table_name = s.table_name AND c.column_name = s.column_name
-  LEFT JOIN pgsweep.rule_last_run l
-         ON l.table_name = s.table_name AND l.column_name = s.column_name
- ORDER BY 1, 2
+            ELSE 0 END
+  FROM pgsweep.rule_last_run l
 """
+
+
+def _epoch(moment: Any) -> float | None:
+    return None if moment is None else float(moment.timestamp())
+
+
+def _rows(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Every rule's figures, by the names of the series' columns."""
+    with conn.transaction():  # one snapshot, one now()
+        read = rule_status.read(conn)
+        counters = {(str(r[0]), str(r[1])): r[2:] for r in conn.execute(_RUNS_QUERY).fetchall()}
+        last = {(str(r[0]), str(r[1])): r[2:] for r in conn.execute(_LAST_RUN_QUERY).fetchall()}
+    rows = []
+    for rule in read:
+        counted = counters.get((rule.key, rule.column), (None, 0, 0, 0, 0))
+        duration, failed = last.get((rule.key, rule.column), (None, None))
+        successes = [t for t in (_epoch(rule.last_success_at), _float(counted[0])) if t is not None]
+        rows.append(
+            {
+                "table_name": rule.key,
+                "column_name": rule.column,
+                "garbage": rule.garbage,
+                "rows_alive": rule.rows_alive,
+                "rows_never_expire": rule.rows_never_expire,
+                "expiry_lag_s": rule.expiry_lag_s,
+                "lag_target_s": rule.lag_target_s,
+                "oldest_row_age_s": rule.oldest_row_age_s,
+                "delete_rate": rule.delete_rate,
+                "backlog_eta_s": rule.backlog_eta_s,
+                "last_run_ts": _epoch(rule.last_run_at),
+                "last_success_ts": max(successes) if successes else None,
+                "table_bytes": rule.table_bytes,
+                "index_bytes": rule.index_bytes,
+                "dead_tuples": rule.dead_tuples,
+                "rows_deleted_total": counted[1],
+                "rows_archived_total": counted[2],
+                "runs_total": counted[3],
+                "failures_total": counted[4],
+                "last_run_duration_s": _float(duration),
+                "last_run_failed": failed,
+            }
+        )
+    return rows
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -191,9 +230,7 @@ def scrape(dsn: str, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS) -> Scrape
         with db.connect(dsn) as conn:
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
             version = conn.execute("SELECT pgsweep.version()").fetchone()
-            cur = conn.execute(_RULES_QUERY)
-            names = [d.name for d in cur.description or ()]
-            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            rows = _rows(conn)
             engine = str(version[0]) if version else None
     except PgsweepError as exc:
         return Scrape([], str(exc), time.monotonic() - started, None)

@@ -30,7 +30,15 @@ from typing import Any, TextIO
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.status import Status
 from rich.table import Table
 from rich.text import Text
@@ -137,6 +145,26 @@ class Output:
         else:
             self._write(text + "\n")
 
+    def paragraph(self, text: str, *, indent: int = 0, style: str | None = None) -> None:
+        """A sentence for a person: on a terminal wrapped at its width between words (never
+        inside one, so an identifier stays whole), the lines after the first indented by
+        ``indent`` more; anywhere else the one plain line."""
+        if not self.terminal or self.closed:
+            self._write(text + "\n")
+            return
+        lead = text[: len(text) - len(text.lstrip())]
+        width = max(self.console.width - len(lead) - indent, 20)
+        lines = Text(text.strip(), style=style or "").wrap(
+            self.console, width, overflow="fold", no_wrap=False
+        )
+        try:
+            for i, line in enumerate(lines):
+                pad = lead if i == 0 else lead + " " * indent
+                line.rstrip()
+                self.console.print(Text(pad) + line, soft_wrap=True, highlight=False)
+        except BrokenPipeError:
+            self.reader_gone()
+
     def table(
         self,
         columns: Sequence[Column],
@@ -144,6 +172,7 @@ class Output:
         *,
         plain: Sequence[str],
         title: str | None = None,
+        whole: Sequence[bool] | None = None,
         caption: str | None = None,
         styles: Sequence[str | None] | None = None,
     ) -> None:
@@ -161,11 +190,15 @@ class Output:
             title_justify="left",
             caption_justify="left",
         )
-        for column in columns:
+        for i, column in enumerate(columns):
+            # A column marked whole (identifiers, numbers) is never broken inside a value; the
+            # others wrap between words.
+            keep = bool(whole[i]) if whole else False
             table.add_column(
                 column.header,
                 justify="right" if column.numeric else "left",
-                overflow="fold",
+                overflow="ignore" if keep else "fold",
+                no_wrap=keep,
             )
         for i, row in enumerate(rows):
             # Text, not str: a cell is data (an index definition, a message with [brackets]),
@@ -215,22 +248,59 @@ class Output:
             activity.hide()
 
     @contextmanager
-    def progress(self, what: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-        """A progress bar on stderr; yields ``advance(n)`` for a library's progress callback.
-        Off a terminal ``advance`` does nothing."""
+    def progress(self, what: str, total: int | None = None) -> Iterator[Advance]:
+        """A progress bar on stderr: ``what`` (the table being worked on, updated by ``advance``),
+        the bar, ``done/total`` with thousands separators, the rate in rows per second, the
+        elapsed time and the ETA. Without a total (nothing counted) the bar pulses instead of
+        claiming to be full. Off a terminal ``advance`` does nothing."""
         if not self.live:
-            yield lambda _n: None
+            yield Advance(None, None)
             return
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            _CountColumn(),
+            _RateColumn(),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
             console=self.err_console,
             transient=True,
         ) as bar:
-            task = bar.add_task(what, total=total)
-            yield lambda n: bar.advance(task, n)
+            yield Advance(bar, bar.add_task(what, total=total))
+
+
+class Advance:
+    """``advance(n, what)``: n more done, now on ``what`` (a library's progress callback)."""
+
+    def __init__(self, bar: Progress | None, task: Any) -> None:
+        self._bar = bar
+        self._task = task
+
+    def __call__(self, n: int, what: str | None = None) -> None:
+        if self._bar is None:
+            return
+        if what is None:
+            self._bar.advance(self._task, n)
+        else:
+            self._bar.update(self._task, advance=n, description=what)
+
+
+class _CountColumn(ProgressColumn):
+    """``12,000/20,000 rows`` (rich's MofNCompleteColumn prints ``12000/20000``; every number a
+    person reads here has thousands separators)."""
+
+    def render(self, task: Task) -> Text:
+        total = "?" if task.total is None else f"{task.total:,.0f}"
+        return Text(f"{task.completed:,.0f}/{total} rows")
+
+
+class _RateColumn(ProgressColumn):
+    """Rows per second, as rich measures it over the last seconds."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} rows/s")
 
 
 class Activity:

@@ -2,7 +2,8 @@
 behind the cleanup is, and what the run history says.
 
 Everything comes from the engine's view ``pgsweep.rule_status`` (docs/observability.md), one
-row per rule, so ``psql`` and this command answer alike. Its cost follows the garbage, not the
+row per rule, read by :mod:`pgsweep.rule_status` as ``pgsweep metrics`` reads it, so ``psql``,
+this command and the metrics answer alike. Its cost follows the garbage, not the
 table: garbage and its ages are exact, counted through the rule's index; the rows of a table
 larger than ``pgsweep.exact_count_limit()`` rows are the planner's estimates (``estimated``),
 never a scan of the table. A table's garbage is ``pgsweep.garbage_counts()``'s, each row counted
@@ -21,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgsweep import db, partitions
+from pgsweep import cron, db, partitions, rule_status
 from pgsweep.deploy import require_engine
 from pgsweep.errors import UsageError
 from pgsweep.runner import SkippedRule
@@ -71,29 +72,9 @@ class TableStatus:
 class Status:
     tables: list[TableStatus]
     skipped: list[SkippedRule]
-
-
-_QUERY = (
-    # The name as this session's search_path shows it (the view's is schema-qualified); a
-    # dropped table's rule keeps its number.
-    "SELECT coalesce(to_regclass(table_name)::text, table_name), column_name::text, problem,"
-    " garbage, rows_total,"
-    " rows_never_expire, rows_alive, counts_estimated,"
-    " extract(epoch FROM expiry_lag), extract(epoch FROM newest_garbage_lag),"
-    " extract(epoch FROM oldest_row_age), extract(epoch FROM lag_target), lag_ok,"
-    " last_run_at, last_run_status, last_success_at, last_error, deleted_24h, delete_rate,"
-    " extract(epoch FROM backlog_eta), table_bytes, index_bytes, dead_tuples, last_vacuum,"
-    " last_autovacuum, last_analyze, last_autoanalyze"
-    " FROM pgsweep.rule_status ORDER BY 1, 2"
-)
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
+    # When pg_cron next sweeps every rule here (None: no such job seen, or no pg_cron); a
+    # backlog's ETA counts from then, not from now.
+    next_sweep_at: dt.datetime | None = None
 
 
 def status(dsn: str, *, sample: int = 0) -> Status:
@@ -101,12 +82,9 @@ def status(dsn: str, *, sample: int = 0) -> Status:
         raise UsageError("--sample must not be negative")
     with db.connect(dsn) as conn:
         require_engine(conn, minimum="1.1")  # pgsweep.rule_status came with 1.1
-        # Timestamps come back as text psycopg reads in DateStyle ISO only; the session's own
-        # DateStyle (a role's or database's default) changes nothing the engine computes.
-        conn.execute("SET datestyle = 'ISO'")
         # One transaction, so one now(): the rules' and the tables' garbage agree.
         with conn.transaction():
-            rows = conn.execute(_QUERY).fetchall()
+            rows = rule_status.read(conn)
             garbage = {
                 str(t): int(n)
                 for t, n in conn.execute(
@@ -117,49 +95,48 @@ def status(dsn: str, *, sample: int = 0) -> Status:
         tables: dict[str, TableStatus] = {}
         skipped: list[SkippedRule] = []
         for row in rows:
-            table, column, problem = str(row[0]), str(row[1]), row[2]
-            if problem is not None:
-                skipped.append(SkippedRule(table, column, str(problem)))
+            if row.problem is not None:
+                skipped.append(SkippedRule(row.table, row.column, row.problem))
                 continue
-            keys = garbage_sample(conn, table, column, sample) if sample else []
+            keys = garbage_sample(conn, row.table, row.column, sample) if sample else []
             rule = RuleStatus(
-                column=column,
-                rows=int(row[3]),
-                oldest_age_s=_float(row[8]) if row[3] else None,
-                newest_age_s=_float(row[9]),
-                rows_never_expire=_int(row[5]),
-                rows_alive=_int(row[6]),
-                lag_target_s=_float(row[11]),
-                lag_ok=row[12],
-                oldest_row_age_s=_float(row[10]),
-                last_run_at=row[13],
-                last_run_status=row[14],
-                last_success_at=row[15],
-                last_error=row[16],
-                deleted_24h=int(row[17] or 0),
-                delete_rate=_float(row[18]),
-                backlog_eta_s=_float(row[19]),
+                column=row.column,
+                rows=row.garbage,
+                oldest_age_s=row.expiry_lag_s if row.garbage else None,
+                newest_age_s=row.newest_garbage_lag_s,
+                rows_never_expire=row.rows_never_expire,
+                rows_alive=row.rows_alive,
+                lag_target_s=row.lag_target_s,
+                lag_ok=row.lag_ok,
+                oldest_row_age_s=row.oldest_row_age_s,
+                last_run_at=row.last_run_at,
+                last_run_status=row.last_run_status,
+                last_success_at=row.last_success_at,
+                last_error=row.last_error,
+                deleted_24h=row.deleted_24h,
+                delete_rate=row.delete_rate,
+                backlog_eta_s=row.backlog_eta_s,
                 sample=keys,
             )
-            if table not in tables:
-                total = _int(row[4])
-                table_garbage = garbage.get(table, 0)
-                tables[table] = TableStatus(
-                    table=table,
+            if row.table not in tables:
+                total = row.rows_total
+                table_garbage = garbage.get(row.table, 0)
+                tables[row.table] = TableStatus(
+                    table=row.table,
                     rows=total,
                     active=None if total is None else max(total - table_garbage, 0),
                     garbage=table_garbage,
                     rules=[],
-                    table_bytes=int(row[20]),
-                    index_bytes=int(row[21]),
-                    estimated=bool(row[7]),
-                    dead_tuples=_int(row[22]),
-                    last_vacuum=row[23],
-                    last_autovacuum=row[24],
-                    last_analyze=row[25],
-                    last_autoanalyze=row[26],
+                    table_bytes=row.table_bytes,
+                    index_bytes=row.index_bytes,
+                    estimated=row.counts_estimated,
+                    dead_tuples=row.dead_tuples,
+                    last_vacuum=row.last_vacuum,
+                    last_autovacuum=row.last_autovacuum,
+                    last_analyze=row.last_analyze,
+                    last_autoanalyze=row.last_autoanalyze,
                 )
-            tables[table].rules.append(rule)
+            tables[row.table].rules.append(rule)
         for table, found in tables.items():
             due = [
                 p.partition
@@ -168,7 +145,7 @@ def status(dsn: str, *, sample: int = 0) -> Status:
             ]
             if due:
                 tables[table] = replace(found, partitions_due=due)
-        return Status(list(tables.values()), skipped)
+        return Status(list(tables.values()), skipped, cron.next_sweep(dsn, conn))
 
 
 def garbage_sample(conn: psycopg.Connection[Any], table: str, column: str, limit: int) -> list[Any]:

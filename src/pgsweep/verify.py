@@ -200,7 +200,8 @@ def lag_checks(conn: Connection) -> list[Check]:
     checks = []
     for table, column, ok, lag, target, garbage, rate, eta in rows:
         speed = f"{float(rate):,.0f} rows/s" if rate is not None else "no delete rate measured yet"
-        gone = f", gone in {format_age(float(eta))}" if eta is not None and garbage else ""
+        # The sweeping time alone: when it starts depends on the schedule (pgsweep status).
+        gone = f", {format_age(float(eta))} of sweeping" if eta is not None and garbage else ""
         evidence = (
             f"lag {format_age(float(lag))} of target {format_age(float(target))};"
             f" backlog {int(garbage):,} rows, {speed}{gone}"
