@@ -74,7 +74,7 @@ def interrupted_cleanup(dsn: str) -> subprocess.CompletedProcess[str]:
     """A cleanup slowed to 100 rows a second, Ctrl-C once it has committed some batches."""
     slow = "-c pgsweep.max_rows_per_second=100 -c pgsweep.batch_min=50 -c pgsweep.batch_max=50"
     process = subprocess.Popen(
-        [*PGSWEEP, "cleanup", "--batch-size", "50", "--dsn", dsn],
+        [*PGSWEEP, "cleanup", "--batch-size", "50", "--yes", "--dsn", dsn],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -102,7 +102,7 @@ def test_after_ctrl_c_a_later_successful_cleanup_clears_every_rules_last_error(
     assert "batches" in stopped.stderr
     assert "safe" in stopped.stderr
     assert "Traceback" not in stopped.stderr
-    done = pgsweep_process("cleanup", "--dsn", fresh_db, env=env())
+    done = pgsweep_process("cleanup", "--yes", "--dsn", fresh_db, env=env())
     assert done.code == 0, done
     # The next run may find the interrupted rule with nothing left (the app deleted it).
     with connect(fresh_db) as conn:
@@ -210,7 +210,10 @@ def test_status_on_a_terminal_wraps_between_words_and_keeps_identifiers_whole(
         environment=env(COLUMNS=str(width), LINES="50", TERM="xterm-256color"),
     )
     assert code == 0, shown
-    lines = [ANSI.sub("", line).rstrip() for line in shown.replace("\r", "").splitlines()]
+    # What the terminal shows: a carriage return starts the line again (a spinner's frames).
+    lines = [
+        ANSI.sub("", line.rstrip("\r").split("\r")[-1]).rstrip() for line in shown.split("\n")
+    ]
     text = "\n".join(lines)
     assert "table / rule" in text  # still a table on a terminal
     for line in lines:

@@ -1,4 +1,4 @@
-"""Quiet where nothing needs saying: ``pgsweep upgrade`` prints each NOTICE once and none of the
+"""Quiet where nothing needs saying: ``matcha-time upgrade`` prints each NOTICE once and none of the
 "already exists, skipping" of statements re-run by a later revision; a ``pytest -q`` run of a
 test that shows an operator's view stays a line of dots."""
 
@@ -9,14 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.cli import pgsweep_process
+from tests.cli import matcha_time_process
 from tests.test_operator_day import env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_upgrade_prints_each_notice_once_and_no_already_exists(fresh_db: str) -> None:
-    done = pgsweep_process("upgrade", "--dsn", fresh_db, env=env())
+    done = matcha_time_process("upgrade", "--dsn", fresh_db, env=env())
     assert done.code == 0, done
     notices = [line.strip() for line in done.out.splitlines() if "NOTICE:" in line]
     assert len(notices) == len(set(notices)), notices
