@@ -533,3 +533,36 @@ def test_a_function_call_nested_in_a_live_run_leaves_that_run_and_its_lock_alone
         ).fetchall()
         assert statuses == [("succeeded",)]
         assert one(conn, "SELECT count(*) FROM sessions") == own_tables.KEPT[own_tables.SESSIONS]
+
+
+def test_a_cancel_in_the_first_step_of_a_run_closes_the_run_and_is_raised_as_a_cancel(
+    app_db: str,
+) -> None:
+    """A cancel before any step has returned (here while the step waits for a rule row another
+    session is changing): the procedure still closes its run and raises the cancel itself."""
+    with connect(app_db, autocommit=False) as changer, connect(app_db) as sweeper:
+        changer.execute(
+            "SELECT pgsweep.add_rule(%s, %s, '1 day')",
+            (own_tables.SESSIONS, own_tables.SESSIONS_COLUMN),
+        )  # the rule row stays locked until this transaction ends
+        sweeper.execute("SET statement_timeout = '300ms'")
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            sweeper.execute("CALL pgsweep.sweep('sessions')")
+        sweeper.execute("SET statement_timeout = 0")
+        changer.rollback()
+        pid = pid_of(sweeper)
+        assert (
+            one(
+                sweeper,
+                "SELECT status FROM pgsweep.run WHERE pid = %s ORDER BY run_id DESC LIMIT 1",
+                (pid,),
+            )
+            == "failed"
+        )
+        assert running_runs(sweeper) == 0
+        held = one(
+            sweeper,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = %s",
+            (pid,),
+        )
+        assert held == 0

@@ -50,6 +50,7 @@ DECLARE
     v_paused_for_recorded interval := '0'::pg_catalog.interval;
     v_failures text[] := '{}'::text[];
     v_cancel text;
+    v_cancel_closed boolean := false;  -- the cancelled step closed its rule itself
     v_began boolean;
     v_status text := 'succeeded';
     v_error text;
@@ -101,6 +102,7 @@ BEGIN
             EXIT rules WHEN v_cancel IS NOT NULL;
             IF v_step.outcome OPERATOR(pg_catalog.=) 'cancelled' THEN
                 v_cancel := v_step.message;
+                v_cancel_closed := true;
                 EXIT rules;
             END IF;
             IF v_step.outcome OPERATOR(pg_catalog.<>) 'skipped' AND v_cursor IS NOT NULL THEN
@@ -181,7 +183,7 @@ BEGIN
         -- its record; then the run, committed before the cancel goes on to the caller.
         PERFORM pgsweep.sweep_step_end(v_run_id, v_rule.table_name, v_rule.column_name, true,
             'cancelled', v_cancel)
-          WHERE v_step.outcome IS DISTINCT FROM 'cancelled';
+          WHERE NOT v_cancel_closed;
         PERFORM pgsweep.run_close(v_run_id, 'failed',
             pg_catalog.format('cancelled at %s (%s): %s', v_rule.table_name,
                               v_rule.column_name, v_cancel));
