@@ -490,10 +490,20 @@ def test_two_long_table_names_get_two_live_views(app_db: str) -> None:
         assert one(conn, "SELECT pgsweep.create_live_view('sessions')::text") == "sessions_live"
 
 
+def test_a_live_view_never_replaces_the_apps_own_view_of_the_table(app_db: str) -> None:
+    """The app's view of the same table under the name asked for keeps its own filter."""
+    with connect(app_db) as conn:
+        conn.execute("CREATE VIEW sessions_live AS SELECT * FROM sessions WHERE label <> 'soon'")
+        before = one(conn, "SELECT pg_get_viewdef('sessions_live'::regclass)")
+        with pytest.raises(psycopg.errors.DuplicateTable, match="not a live view of"):
+            conn.execute("SELECT pgsweep.create_live_view('sessions')")
+        assert one(conn, "SELECT pg_get_viewdef('sessions_live'::regclass)") == before
+
+
 def test_a_live_view_never_replaces_another_tables_view(app_db: str) -> None:
     with connect(app_db) as conn:
         conn.execute("SELECT pgsweep.create_live_view('sessions', 'shared_name')")
-        with pytest.raises(psycopg.errors.DuplicateTable, match="not a view of"):
+        with pytest.raises(psycopg.errors.DuplicateTable, match="not a live view of"):
             conn.execute(
                 "SELECT pgsweep.create_live_view(%s, 'public.shared_name')",
                 (own_tables.ATTRIBUTES,),
@@ -566,3 +576,40 @@ def test_a_cancel_in_the_first_step_of_a_run_closes_the_run_and_is_raised_as_a_c
             (pid,),
         )
         assert held == 0
+
+
+def test_a_closed_run_is_history_never_closed_again_or_added_to(app_db: str) -> None:
+    with connect(app_db) as conn:
+        run_id = one(conn, "SELECT pgsweep.run_begin('cli')")
+        conn.execute("SELECT pgsweep.run_end(%s, 'succeeded', NULL)", (run_id,))
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="closed already"):
+            conn.execute("SELECT * FROM pgsweep.run_close(%s, 'failed', 'forged')", (run_id,))
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="closed already"):
+            conn.execute(
+                "SELECT pgsweep.run_record(%s, 'sessions', 'expiresAt', 123456789, 1)", (run_id,)
+            )
+        assert conn.execute(
+            "SELECT status, error FROM pgsweep.run WHERE run_id = %s", (run_id,)
+        ).fetchone() == ("succeeded", None)
+
+
+def test_health_names_a_rule_lock_taken_by_hand_by_a_busy_session(app_db: str) -> None:
+    """A session that took a rule's lock outside any run (pgsweep.lock_rule by hand) and is busy
+    with something else keeps every sweep off the rule: health says so, though it is not idle."""
+    with connect(app_db) as holder, connect(app_db) as watch:
+        assert one(
+            holder,
+            "SELECT pgsweep.lock_rule(%s, %s, '0')",
+            (own_tables.SESSIONS, own_tables.SESSIONS_COLUMN),
+        )
+        pid = pid_of(holder)
+        busy = threading.Thread(target=lambda: holder.execute("SELECT pg_sleep(3)"))
+        busy.start()
+        try:
+            wait_until_waiting(watch, pid, "PgSleep")
+            found = {c.name: c for c in health(app_db, Thresholds(long_query_warning=0.0)).checks}
+            assert found["rule_locks"].status == "warning"
+            assert f"pg_terminate_backend({pid})" in found["rule_locks"].summary
+            assert any("with no run of its own" in line for line in found["rule_locks"].lines)
+        finally:
+            busy.join()

@@ -764,7 +764,8 @@ def _rules(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
 # beyond SELECT on pgsweep.expiry_rule.
 _RULE_LOCKS = """
 SELECT r.table_name::text, r.column_name::text, l.pid, a.usename::text, a.application_name,
-       a.state, extract(epoch FROM now() - a.state_change)
+       a.state, extract(epoch FROM now() - a.state_change),
+       EXISTS (SELECT FROM pgsweep.runs u WHERE u.pid = l.pid AND u.status = 'running')
   FROM pgsweep.expiry_rule r
   JOIN pg_catalog.pg_locks l
     ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
@@ -794,30 +795,42 @@ def _rule_locks(conn: Connection, t: Thresholds, rules: _Rules) -> Check:
             "application_name": app,
             "state": state,
             "idle_s": None if idle is None else float(idle),
+            "in_a_run": bool(in_run),
         }
-        for table, column, pid, user, app, state, idle in conn.execute(_RULE_LOCKS).fetchall()
+        for table, column, pid, user, app, state, idle, in_run in conn.execute(
+            _RULE_LOCKS
+        ).fetchall()
     ]
+    # Held for --long-query-warning by a session that is idle, or by one with no run of its own
+    # open (a lock taken by hand, pgsweep.lock_rule or pg_advisory_lock, keeps every sweep off
+    # the rule while that session stays busy with anything else).
     stale = [
         d
         for d in details
-        if d["state"] == "idle" and d["idle_s"] is not None and d["idle_s"] >= t.long_query_warning
+        if (d["state"] == "idle" or not d["in_a_run"])
+        and d["idle_s"] is not None
+        and d["idle_s"] >= t.long_query_warning
     ]
     lines = [
         f"{d['table_name']}.{d['column_name']}: held by pid {d['pid']} ({d['user']},"
-        f" {d['application_name'] or '-'}), idle for {_age(d['idle_s'] or 0)}: its next run frees"
+        f" {d['application_name'] or '-'}),"
+        f" {'idle' if d['state'] == 'idle' else 'with no run of its own'} for"
+        f" {_age(d['idle_s'] or 0)}: its next run frees"
         f" it, or end it with SELECT pg_terminate_backend({d['pid']})"
         for d in stale[: t.top]
     ]
     if stale:
         first = stale[0]
         summary = (
-            f"{plural(len(stale), 'rule')} held by an idle session, e.g."
+            f"{plural(len(stale), 'rule')} held by an idle session or one with no run, e.g."
             f" {first['table_name']}.{first['column_name']} by pid {first['pid']}:"
             f" SELECT pg_terminate_backend({first['pid']}) frees it"
         )
         return Check("rule_locks", WARNING, summary, details, lines)
     held = f"{plural(len(details), 'rule')} being swept now" if details else "no rule being swept"
-    return Check("rule_locks", OK, f"{held}, none held by an idle session", details, lines)
+    return Check(
+        "rule_locks", OK, f"{held}, none held by an idle session or one with no run", details, lines
+    )
 
 
 _CHECKS: list[tuple[str, Callable[[Connection, Thresholds, _Rules], Check]]] = [

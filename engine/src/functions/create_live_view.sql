@@ -3,7 +3,7 @@
 -- <schema>.<table>_live when NULL (pgsweep.live_view_name: a long name is cut and given a
 -- hash of the table's name); created or replaced (run it again after changing the table's
 -- rules: the view holds their conditions as they were), but never over a relation of that
--- name that is not a view of p_table. security_invoker: the reader's
+-- name that is not a live view of p_table this function made. security_invoker: the reader's
 -- own rights and row-level security apply, never the creator's. The cutoffs are expressions of
 -- now() (rule_condition(..., p_as_of_now => true)), evaluated at each read. Returns the view.
 -- p_view is a name as SQL writes it, [schema.]view (parse_ident: "My View" keeps its case and
@@ -47,16 +47,22 @@ BEGIN
                 WHEN 1 THEN format('%I.%I', n.nspname, v_parts[1])
                 ELSE format('%I.%I', n.nspname, pgsweep.live_view_name(c.relname)) END INTO v_name
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
-    -- Replace only a view of this table: another table's view of that name (two long names
-    -- cut to the same 63 bytes, or a name given twice) is refused, never silently replaced.
+    -- Replace only a live view of this table made here (its comment says so, and it reads the
+    -- table): the app's own view of that name (one that reads the table with a filter of its
+    -- own, say), another table's (two long names cut to the same 63 bytes, or a name given
+    -- twice), or any other relation is refused, never silently replaced.
     SELECT v.oid INTO v_existing FROM pg_class v
      WHERE v.oid = to_regclass(v_name)
-       AND NOT EXISTS (SELECT FROM pg_rewrite w
-                         JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
-                        WHERE w.ev_class = v.oid AND d.refclassid = 'pg_class'::regclass
-                          AND d.refobjid = p_table);
+       AND NOT (v.relkind = 'v'
+                AND coalesce(obj_description(v.oid, 'pg_class'), '') LIKE '% (pgsweep.create_live_view)'
+                AND EXISTS (SELECT FROM pg_rewrite w
+                              JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass
+                                              AND d.objid = w.oid
+                             WHERE w.ev_class = v.oid AND d.refclassid = 'pg_class'::regclass
+                               AND d.refobjid = p_table));
     IF v_existing IS NOT NULL THEN
-        RAISE EXCEPTION 'pgsweep: % already exists and is not a view of %', v_existing, p_table
+        RAISE EXCEPTION 'pgsweep: % already exists and is not a live view of % made by'
+                        ' pgsweep.create_live_view', v_existing, p_table
             USING ERRCODE = 'duplicate_table',
                   HINT = 'Name the view: SELECT pgsweep.create_live_view(table, ''schema.view'').';
     END IF;
