@@ -10,131 +10,33 @@ by ``pgsweep cleanup`` and by ``CALL pgsweep.sweep()`` with the rules of
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from psycopg import sql
 
-from pgsweep import engine
-from tests.pg import PgServer, connect, drop_database, unique_dbname
-
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT = ROOT / "tests" / "django_app"
-SEED = 18
-DJANGO_TIMEOUT_S = 300
-
-# What each table's rows are compared by: the key, and the keys Django's ORM sets NULL.
-ROWS = {
-    "django_session": "SELECT session_key FROM django_session ORDER BY 1",
-    "oauth2_provider_accesstoken": (
-        "SELECT id, source_refresh_token_id, id_token_id FROM oauth2_provider_accesstoken"
-        " ORDER BY id"
-    ),
-    "oauth2_provider_refreshtoken": (
-        "SELECT id, access_token_id, revoked IS NOT NULL FROM oauth2_provider_refreshtoken"
-        " ORDER BY id"
-    ),
-    "oauth2_provider_idtoken": "SELECT id FROM oauth2_provider_idtoken ORDER BY id",
-    "oauth2_provider_grant": "SELECT id FROM oauth2_provider_grant ORDER BY id",
-    "oauth2_provider_application": "SELECT id FROM oauth2_provider_application ORDER BY id",
-    "auth_user": "SELECT id FROM auth_user ORDER BY id",
-}
-Rows = dict[str, list[tuple[Any, ...]]]
-
-
-def run_python(dsn: str, script: Path, *argv: str) -> str:
-    """Run one of the project's scripts (or manage.py) against ``dsn``; its stdout."""
-    env = dict(
-        os.environ, PGSWEEP_DJANGO_DSN=dsn, DJANGO_SETTINGS_MODULE="tests.django_app.settings"
-    )
-    done = subprocess.run(
-        [sys.executable, str(script), *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=DJANGO_TIMEOUT_S,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def manage(dsn: str, *argv: str) -> str:
-    return run_python(dsn, PROJECT / "manage.py", *argv)
-
-
-def rows(dsn: str) -> Rows:
-    with connect(dsn) as conn:
-        return {table: conn.execute(query).fetchall() for table, query in ROWS.items()}
-
-
-@contextlib.contextmanager
-def copy_of(server: PgServer, template: str, hint: str) -> Iterator[str]:
-    name = unique_dbname(hint)
-    with connect(server.admin_dsn) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
-    try:
-        yield server.dsn(name)
-    finally:
-        drop_database(server.admin_dsn, name)
-
-
-def with_rules(dsn: str) -> None:
-    engine.install(dsn)
-    with connect(dsn) as conn:
-        conn.execute((PROJECT / "pgsweep_rules.sql").read_text())
+from tests.django_app.compare import DAY, Variant
+from tests.django_app.project import (
+    PROJECT,
+    ROWS,
+    cleanup_once,
+    copy_of,
+    django_cleanup,
+    filled_database,
+    rows,
+    run_python,
+    sweep_once,
+    with_rules,
+)
+from tests.pg import PgServer, connect
 
 
 @pytest.fixture(scope="module")
 def filled(pg_server: PgServer) -> Iterator[str]:
-    """Name of the filled database every copy is made from (no connection left open on it)."""
-    name = unique_dbname("django_filled")
-    with connect(pg_server.admin_dsn) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    dsn = pg_server.dsn(name)
-    try:
-        manage(dsn, "migrate", "--verbosity", "0")
-        with connect(dsn) as conn:
-            conn.execute((PROJECT / "indexes.sql").read_text())
-        run_python(dsn, PROJECT / "fill.py", str(SEED))
+    """Name of the filled database every copy is made from."""
+    with filled_database(pg_server) as name:
         yield name
-    finally:
-        drop_database(pg_server.admin_dsn, name)
-
-
-def cleanup_once(dsn: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "pgsweep", "cleanup", "--dsn", dsn, "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=DJANGO_TIMEOUT_S,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    return report
-
-
-def sweep_once(dsn: str) -> str:
-    with connect(dsn) as conn:
-        conn.execute("CALL pgsweep.sweep()")
-        status = conn.execute("SELECT status FROM pgsweep.run ORDER BY run_id DESC LIMIT 1")
-        row = status.fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +48,7 @@ def cleaned(pg_server: PgServer, filled: str) -> dict[str, Any]:
         copy_of(pg_server, filled, "django_cleanup") as by_cleanup,
         copy_of(pg_server, filled, "django_sweep") as by_sweep,
     ):
-        manage(orm, "clearsessions")
-        manage(orm, "cleartokens")
+        django_cleanup(orm)
         out["django"] = rows(orm)
         for dsn in (by_cleanup, by_sweep):
             with_rules(dsn)
@@ -244,3 +145,38 @@ def test_every_session_left_still_loads_through_django(cleaned: dict[str, Any]) 
     loaded = cleaned["sessions_loaded"]
     assert sorted(loaded) == [key for (key,) in cleaned["django"]["django_session"]]
     assert all(isinstance(data.get("visit"), int) for data in loaded.values())
+
+
+def test_with_a_grace_period_the_rules_short_of_the_age_rule_never_delete_what_cleartokens_keeps(
+    pg_server: PgServer, filled: str
+) -> None:
+    # REFRESH_TOKEN_GRACE_PERIOD_SECONDS keeps a revoked refresh token, and so its access token,
+    # past REFRESH_TOKEN_EXPIRE_SECONDS; the access tokens' age rule would delete that access
+    # token (docs/rules.md): without it, what the rules leave is a superset of cleartokens'.
+    variant = Variant("grace", {"REFRESH_TOKEN_GRACE_PERIOD_SECONDS": DAY}, "1 day", False)
+    with (
+        copy_of(pg_server, filled, "grace_orm") as orm,
+        copy_of(pg_server, filled, "grace_sweep") as swept,
+    ):
+        django_cleanup(orm, variant.oauth)
+        with_rules(swept, variant.rules())
+        for _ in range(2):
+            assert sweep_once(swept) == "succeeded"
+        by_django, left = rows(orm), rows(swept)
+        with connect(swept) as conn:
+            # refresh tokens never revoked whose access token expired more than a day ago
+            dormant = conn.execute(
+                "SELECT r.id FROM oauth2_provider_refreshtoken r"
+                " JOIN oauth2_provider_accesstoken a ON a.id = r.access_token_id"
+                " WHERE r.revoked IS NULL AND a.expires < now() - interval '1 day'"
+            ).fetchall()
+    for table in ("django_session", "oauth2_provider_grant"):
+        assert left[table] == by_django[table], table
+    for table in ROWS:
+        assert set(by_django[table]) <= set(left[table]), table
+    # what is left over is what cleartokens reaches through the access token's expiry (a
+    # related-row condition), and what only those refresh tokens kept
+    refresh_left = {row[0] for row in left["oauth2_provider_refreshtoken"]}
+    refresh_by_django = {row[0] for row in by_django["oauth2_provider_refreshtoken"]}
+    assert dormant
+    assert refresh_left - refresh_by_django == {row[0] for row in dormant}

@@ -53,6 +53,11 @@ def main(seed: int) -> dict[str, Any]:
     def after(at_most: timedelta) -> datetime:
         return now + MARGIN + (at_most - MARGIN) * rnd.random()
 
+    def revoked_at() -> datetime:
+        """Revoked within the last day or before it (clear of now - keep too: with reuse
+        protection, or a grace period of a day, cleartokens cuts revoked tokens there)."""
+        return before(now, keep) if rnd.random() < 0.5 else before(now - keep, timedelta(days=2))
+
     def token() -> str:
         return f"{rnd.getrandbits(128):032x}"
 
@@ -103,7 +108,7 @@ def main(seed: int) -> dict[str, Any]:
             refresh = rnd.random()
             if refresh < 0.35:
                 continue
-            revoked = before(now, timedelta(days=3)) if refresh >= 0.75 else None
+            revoked = revoked_at() if refresh >= 0.75 else None
             row = RefreshToken.objects.create(
                 token=token(), access_token=access, revoked=revoked, **who
             )
@@ -119,7 +124,7 @@ def main(seed: int) -> dict[str, Any]:
             access.save(update_fields=["source_refresh_token"])
 
         for i in range(ORPHAN_REFRESH_TOKENS):
-            revoked = before(now, timedelta(days=3)) if i % 3 == 0 else None
+            revoked = revoked_at() if i % 3 == 0 else None
             RefreshToken.objects.create(token=token(), revoked=revoked, **owner())
 
         for _ in range(LONE_ID_TOKENS):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from psycopg.conninfo import conninfo_to_dict
@@ -38,8 +39,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # day after its access token expired; revoked refresh tokens go at once (grace period 0, no
 # reuse protection: the toolkit's defaults, written out).
 REFRESH_TOKEN_EXPIRE_SECONDS = 24 * 3600
+# PGSWEEP_DJANGO_OAUTH (JSON) overrides them, to compare other settings by hand (docs/rules.md).
 OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_EXPIRE_SECONDS": REFRESH_TOKEN_EXPIRE_SECONDS,
     "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
     "REFRESH_TOKEN_REUSE_PROTECTION": False,
+    **json.loads(os.environ.get("PGSWEEP_DJANGO_OAUTH", "{}")),
 }
