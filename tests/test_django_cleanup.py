@@ -180,3 +180,22 @@ def test_with_a_grace_period_the_rules_short_of_the_age_rule_never_delete_what_c
     refresh_by_django = {row[0] for row in by_django["oauth2_provider_refreshtoken"]}
     assert dormant
     assert refresh_left - refresh_by_django == {row[0] for row in dormant}
+
+
+def test_without_refresh_token_expiry_the_rules_short_of_the_age_rule_match_every_table(
+    pg_server: PgServer, filled: str
+) -> None:
+    # REFRESH_TOKEN_EXPIRE_SECONDS unset: cleartokens skips the one criterion that reads another
+    # table's column, and what is left of it, every other criterion, is matched row for row
+    variant = Variant("no expiry", {"REFRESH_TOKEN_EXPIRE_SECONDS": None}, age_rule=False)
+    with (
+        copy_of(pg_server, filled, "noexp_orm") as orm,
+        copy_of(pg_server, filled, "noexp_sweep") as swept,
+    ):
+        django_cleanup(orm, variant.oauth)
+        with_rules(swept, variant.rules())
+        for _ in range(2):
+            assert sweep_once(swept) == "succeeded"
+        by_django, left = rows(orm), rows(swept)
+    for table in ROWS:
+        assert left[table] == by_django[table], table

@@ -57,6 +57,11 @@ VARIANTS = (
     Variant("grace period 1 day", {"REFRESH_TOKEN_GRACE_PERIOD_SECONDS": DAY}, "1 day"),
     Variant("reuse protection", {"REFRESH_TOKEN_REUSE_PROTECTION": True}, "1 day"),
     Variant(
+        "no REFRESH_TOKEN_EXPIRE_SECONDS, without the access tokens' age rule",
+        {"REFRESH_TOKEN_EXPIRE_SECONDS": None},
+        age_rule=False,
+    ),
+    Variant(
         "grace period 1 day, without the access tokens' age rule",
         {"REFRESH_TOKEN_GRACE_PERIOD_SECONDS": DAY},
         "1 day",
