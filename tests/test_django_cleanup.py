@@ -117,6 +117,13 @@ def test_one_run_keeps_every_access_and_id_token_cleartokens_keeps(
     assert not left_over & refreshed  # none has a refresh token any more: the next run's
 
 
+def test_pgsweep_cleanup_and_the_scheduled_sweep_leave_the_same_rows_run_for_run(
+    cleaned: dict[str, Any],
+) -> None:
+    assert cleaned["cleanup"] == cleaned["sweep"]
+    assert cleaned["cleanup_twice"] == cleaned["sweep_twice"]
+
+
 @pytest.mark.parametrize("way", ["cleanup_twice", "sweep_twice"])
 def test_a_second_run_leaves_every_table_as_clearsessions_and_cleartokens_do(
     cleaned: dict[str, Any], way: str
