@@ -76,6 +76,49 @@ EXACT_IN_ONE_RUN = (
 SECOND_RUN = ("oauth2_provider_accesstoken", "oauth2_provider_idtoken")
 
 
+KINDS = """
+SELECT count(*) FILTER (WHERE a.expires < now() - interval '1 day' AND r.id IS NULL),
+       count(*) FILTER (WHERE a.expires < now() - interval '1 day' AND r.revoked IS NULL),
+       count(*) FILTER (WHERE a.expires < now() - interval '1 day' AND r.revoked IS NOT NULL),
+       count(*) FILTER (WHERE a.expires BETWEEN now() - interval '1 day' AND now()
+                          AND r.id IS NULL),
+       count(*) FILTER (WHERE a.expires BETWEEN now() - interval '1 day' AND now()
+                          AND r.revoked IS NULL),
+       count(*) FILTER (WHERE a.expires BETWEEN now() - interval '1 day' AND now()
+                          AND r.revoked IS NOT NULL),
+       count(*) FILTER (WHERE a.expires > now() AND r.id IS NULL),
+       count(*) FILTER (WHERE a.expires > now() AND r.revoked IS NULL),
+       count(*) FILTER (WHERE a.expires < now() AND a.id_token_id IS NOT NULL),
+       count(*) FILTER (WHERE a.expires > now() AND a.id_token_id IS NOT NULL)
+  FROM oauth2_provider_accesstoken a
+  LEFT JOIN oauth2_provider_refreshtoken r ON r.access_token_id = a.id
+"""
+# Nothing the filler writes is within 10 minutes of a cutoff (now, now - 1 day).
+NEAR_A_CUTOFF = """
+SELECT (SELECT count(*) FROM django_session WHERE expire_date BETWEEN now() - m AND now() + m)
+     + (SELECT count(*) FROM oauth2_provider_accesstoken
+         WHERE expires BETWEEN now() - m AND now() + m
+            OR expires BETWEEN now() - d - m AND now() - d + m)
+     + (SELECT count(*) FROM oauth2_provider_refreshtoken
+         WHERE revoked BETWEEN now() - m AND now() + m
+            OR revoked BETWEEN now() - d - m AND now() - d + m)
+     + (SELECT count(*) FROM oauth2_provider_idtoken WHERE expires BETWEEN now() - m AND now() + m)
+     + (SELECT count(*) FROM oauth2_provider_grant WHERE expires BETWEEN now() - m AND now() + m)
+  FROM (VALUES (interval '9 minutes', interval '1 day')) AS margin (m, d)
+"""
+
+
+def test_the_filler_wrote_every_kind_of_token_and_none_near_a_cutoff(
+    pg_server: PgServer, filled: str
+) -> None:
+    with connect(pg_server.dsn(filled)) as conn:
+        kinds = conn.execute(KINDS).fetchone()
+        near = conn.execute(NEAR_A_CUTOFF).fetchone()
+    assert kinds is not None
+    assert all(count > 0 for count in kinds), kinds
+    assert near == (0,)
+
+
 def test_the_filler_wrote_garbage_and_live_rows_of_every_kind(cleaned: dict[str, Any]) -> None:
     filled, django = cleaned["filled"], cleaned["django"]
     for table in ROWS:

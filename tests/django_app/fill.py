@@ -56,7 +56,9 @@ def main(seed: int) -> dict[str, Any]:
     def revoked_at() -> datetime:
         """Revoked within the last day or before it (clear of now - keep too: with reuse
         protection, or a grace period of a day, cleartokens cuts revoked tokens there)."""
-        return before(now, keep) if rnd.random() < 0.5 else before(now - keep, timedelta(days=2))
+        if rnd.random() < 0.5:
+            return before(now, keep - MARGIN)
+        return before(now - keep, timedelta(days=2))
 
     def token() -> str:
         return f"{rnd.getrandbits(128):032x}"
