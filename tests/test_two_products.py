@@ -180,6 +180,25 @@ def test_importing_the_cli_loads_neither_alembic_nor_sqlalchemy_nor_psycopg() ->
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("argv", [("--version",), ("--help",), ("status", "--help")])
+def test_a_command_that_connects_nowhere_runs_without_alembic_sqlalchemy_or_psycopg(
+    argv: tuple[str, ...],
+) -> None:
+    """What the whole command loads, its exit included (an except clause that names a lazy
+    module's class imports that module for every exception that passes, SystemExit too)."""
+    code = (
+        "import sys, pgsweep.cli\n"
+        f"try:\n    pgsweep.cli.main({list(argv)!r})\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('alembic', 'sqlalchemy', 'psycopg') if m in sys.modules),"
+        " file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
 def test_the_share_of_a_partitioned_table_is_of_all_its_partitions(fresh_db: str) -> None:
     from pgsweep import consent
 

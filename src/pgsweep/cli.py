@@ -788,9 +788,12 @@ def run(program: Program, argv: Sequence[str] | None = None) -> int:
     prog = program.name + (f" {command}" if command else "")
     try:
         return _main(program, arguments, out)
-    except cleanup.SweepInterrupted as stopped:
-        return out.error(prog, _interrupted_sweep(stopped), EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stopped:
+        # A sweep's interrupt says what had committed. (Asked only here: naming
+        # cleanup.SweepInterrupted in an except clause would import the cleanup, and with it
+        # psycopg and Alembic, for every exception that passes, --version's exit included.)
+        if isinstance(stopped, cleanup.SweepInterrupted):
+            return out.error(prog, _interrupted_sweep(stopped), EXIT_INTERRUPTED)
         return out.error(prog, "interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:  # a write outside the printing layer met a closed pipe
         out.reader_gone()
