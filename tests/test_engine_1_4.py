@@ -613,3 +613,56 @@ def test_health_names_a_rule_lock_taken_by_hand_by_a_busy_session(app_db: str) -
             assert any("with no run of its own" in line for line in found["rule_locks"].lines)
         finally:
             busy.join()
+
+
+# --- deferrable keys in the caller's transaction -----------------------------------------------
+
+
+def test_a_key_the_app_defers_itself_never_fails_its_commit(fresh_db: str) -> None:
+    """DEFERRABLE INITIALLY IMMEDIATE, deferred by the app (SET CONSTRAINTS ... DEFERRED) before
+    it calls the cleanup: the referenced garbage stays, the rest goes, the COMMIT succeeds."""
+    engine.install(fresh_db)
+    with connect(fresh_db) as conn:
+        conn.execute("CREATE TABLE p (id int PRIMARY KEY, at timestamptz NOT NULL)")
+        conn.execute("CREATE INDEX ON p (at)")
+        conn.execute(
+            "CREATE TABLE c (id int PRIMARY KEY, p int REFERENCES p DEFERRABLE INITIALLY IMMEDIATE)"
+        )
+        conn.execute(
+            "INSERT INTO p SELECT g, now() - interval '2 days' FROM generate_series(1, 10) g"
+        )
+        conn.execute("INSERT INTO c VALUES (1, 3)")
+        conn.execute("SELECT pgsweep.add_rule('p', 'at', '1 day')")
+    with connect(fresh_db, autocommit=False) as app:
+        app.execute("SET CONSTRAINTS ALL DEFERRED")
+        (deleted,) = app.execute("SELECT pgsweep.sweep_table('p')").fetchone() or (None,)
+        app.commit()  # 1.3: failed here on c_p_fkey, the app's whole transaction lost
+        assert deleted == 9
+        assert one(app, "SELECT array_agg(id) FROM p") == [3]
+
+
+def test_a_leaf_partition_referenced_through_its_parents_deferred_key_never_fails_the_commit(
+    fresh_db: str,
+) -> None:
+    engine.install(fresh_db)
+    with connect(fresh_db) as conn:
+        conn.execute(
+            "CREATE TABLE pr (id int, at timestamptz NOT NULL, PRIMARY KEY (id, at))"
+            " PARTITION BY RANGE (at)"
+        )
+        conn.execute("CREATE TABLE pr_1 PARTITION OF pr FOR VALUES FROM (MINVALUE) TO (MAXVALUE)")
+        conn.execute("CREATE INDEX ON pr_1 (at)")
+        conn.execute(
+            "CREATE TABLE ch (id int PRIMARY KEY, p int, pat timestamptz,"
+            " FOREIGN KEY (p, pat) REFERENCES pr DEFERRABLE INITIALLY DEFERRED)"
+        )
+        conn.execute(
+            "INSERT INTO pr SELECT g, now() - interval '2 days' FROM generate_series(1, 10) g"
+        )
+        conn.execute("INSERT INTO ch SELECT 1, id, at FROM pr WHERE id = 4")
+        conn.execute("SELECT pgsweep.add_rule('pr_1', 'at', '1 day')")
+    with connect(fresh_db, autocommit=False) as app:
+        (deleted,) = app.execute("SELECT pgsweep.sweep_table('pr_1')").fetchone() or (None,)
+        app.commit()  # 1.3: failed here on the clone of ch's key onto pr_1
+        assert deleted == 9
+        assert one(app, "SELECT array_agg(id) FROM pr") == [4]

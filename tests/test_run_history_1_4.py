@@ -1,9 +1,9 @@
 """Run history (engine 1.4): a function call that deletes nothing stays lean.
 
 Such a call (the app's frequent cleanup_*()) writes its one pgsweep.idle_run row and nothing
-else: no housekeeping (1.3 tidied the history at one run_id in 64 even then). The history is
-still tidied in a database swept only by function calls: by one call in 64 of those that
-delete, which write anyway. A rule recorded twice in one pending run is one entry of its idle
+else, and housekeeping only one time in 4,096 (1.3 tidied the history at one run_id in 64 even
+then). The history is tidied in a database swept only by function calls: by one call in 64 of
+those that delete, which write anyway, and by one idle call in 4,096. A rule recorded twice in one pending run is one entry of its idle
 record, so that run_close writes it without grouping and the rule's run counts once.
 """
 
@@ -86,6 +86,22 @@ def test_a_database_swept_only_by_function_calls_is_still_tidied_by_those_that_d
         assert not exists(conn, gone)
         # The idle runs were folded into the counters, each rule's newest kept.
         assert one(conn, "SELECT count(*) FROM pgsweep.idle_run") == (1,)
+
+
+def test_one_idle_call_in_4096_tidies_a_history_only_function_calls_write(app_db: str) -> None:
+    """An app whose calls mostly find nothing: the history is tidied by the rare idle call too,
+    so idle runs do not pile up for weeks between deleting calls."""
+    with connect(app_db) as conn:
+        assert one(conn, f"SELECT pgsweep.sweep_table('{SESSIONS}')")[0] > 0
+        gone = old_run(conn)
+        (last,) = one(conn, "SELECT last_value FROM pgsweep.run_run_id_seq")
+        conn.execute(
+            "SELECT setval('pgsweep.run_run_id_seq', %s)", ((last // 4096 + 1) * 4096 - 1,)
+        )
+        assert one(conn, f"SELECT pgsweep.sweep_table('{SESSIONS}')") == (0,)
+        (run_id,) = one(conn, "SELECT max(run_id) FROM pgsweep.idle_run")
+        assert run_id % 4096 == 0
+        assert not exists(conn, gone)
 
 
 def test_a_rule_recorded_twice_in_an_idle_run_is_one_entry_and_counts_one_run(

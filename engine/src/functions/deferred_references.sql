@@ -1,4 +1,4 @@
--- The deferred foreign keys (NO ACTION, INITIALLY DEFERRED: what Django creates) that no
+-- The deferrable foreign keys (NO ACTION; INITIALLY DEFERRED is what Django creates) that no
 -- dependent of the rule handles and that would check, at the caller's COMMIT, rows a delete of
 -- the rule takes: keys onto its table (on_dependent false) or onto a table its 'delete'
 -- dependents delete from (on_dependent true). Only NO ACTION can be deferred: every other
@@ -17,15 +17,24 @@ BEGIN
     IF NOT pgsweep.deferred_keys_possible(p_rule) THEN
         RETURN;
     END IF;
+    -- Every deferrable key, not only those declared INITIALLY DEFERRED: the app may defer an
+    -- INITIALLY IMMEDIATE one (SET CONSTRAINTS ... DEFERRED), and no query tells its mode in
+    -- this transaction. With the clones of a key onto a partition (conparentid <> 0): a rule on
+    -- a leaf partition is referenced through the clone of the key onto its partitioned parent.
+    -- A clone of a key a dependent handles is handled with it.
     RETURN QUERY
+    WITH RECURSIVE handled AS (
+        SELECT d.constraint_oid AS oid FROM pgsweep.rule_dependents(p_rule) d
+        UNION
+        SELECT k.oid FROM pg_constraint k JOIN handled h ON k.conparentid = h.oid
+    )
     SELECT c.oid, c.confrelid <> p_rule.table_name
       FROM pg_constraint c
-     WHERE c.contype = 'f' AND c.condeferrable AND c.condeferred AND c.confdeltype = 'a'
-       AND c.conparentid = 0
+     WHERE c.contype = 'f' AND c.condeferrable AND c.confdeltype = 'a'
        AND (c.confrelid = p_rule.table_name
             OR c.confrelid IN (SELECT d.referencing_table FROM pgsweep.rule_dependents(p_rule) d
                                 WHERE d.action = 'delete' AND d.referenced_table = p_rule.table_name))
-       AND c.oid NOT IN (SELECT d.constraint_oid FROM pgsweep.rule_dependents(p_rule) d)
+       AND c.oid NOT IN (SELECT h.oid FROM handled h)
      ORDER BY c.oid;
 END $$;
 COMMENT ON FUNCTION pgsweep.deferred_references(pgsweep.expiry_rule) IS

@@ -27,6 +27,12 @@ BEGIN
                        coalesce(array_agg(e.batches), '{}')
                   FROM jsonb_to_recordset(v_state -> 'rules')
                            AS e(table_name text, column_name name, batches bigint);
+                -- A database swept only by an app's calls that mostly find nothing still has its
+                -- history tidied: one idle run in 4096 does it (a few ms, so about a
+                -- microsecond per call), where a deleting call would do it one time in 64.
+                IF p_run_id % 4096 = 0 AND pg_try_advisory_xact_lock(1886614391, 0) THEN
+                    PERFORM pgsweep.run_housekeeping();
+                END IF;
                 RETURN;
             END IF;
             PERFORM pgsweep.run_write_pending(v_state);
