@@ -3,8 +3,9 @@
 Such a call (the app's frequent cleanup_*()) writes its one pgsweep.idle_run row and nothing
 else, and housekeeping only one time in 4,096 (1.3 tidied the history at one run_id in 64 even
 then). The history is tidied in a database swept only by function calls: by one call in 64 of
-those that delete, which write anyway, and by one idle call in 4,096. A rule recorded twice in one pending run is one entry of its idle
-record, so that run_close writes it without grouping and the rule's run counts once.
+those that delete, which write anyway, and by one idle call in 4,096. A rule recorded twice in
+one pending run is one entry of its idle record, so that run_close writes it without grouping
+and the rule's run counts once.
 """
 
 from __future__ import annotations
