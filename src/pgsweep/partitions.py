@@ -117,7 +117,7 @@ def remove_expired(conn: psycopg.Connection[Any], table: str, column: str) -> Re
     conn.execute("SELECT set_config('lock_timeout', %s, false)", (LOCK_TIMEOUT,))
     try:
         repaired = set()
-        for recorded in _recorded(conn, table):
+        for recorded in _recorded(conn, table, column):
             repaired.add(recorded.partition)
             _repair(conn, removal, table, column, recorded)
         # PostgreSQL allows one half-detached partition per table: once a concurrent detach is
@@ -296,9 +296,11 @@ def _may_record(conn: psycopg.Connection[Any], table: str) -> bool:
     return bool(row and row[0])
 
 
-def _recorded(conn: psycopg.Connection[Any], table: str) -> list[_Recorded]:
-    """The unfinished concurrent detaches of ``table`` (none for a role that may not read
-    them: it cannot have made one)."""
+def _recorded(conn: psycopg.Connection[Any], table: str, column: str) -> list[_Recorded]:
+    """The unfinished concurrent detaches of ``table``, when it is partitioned by ``column``:
+    only that rule's run detaches its partitions, under the rule's lock (the run of another
+    rule of the table, under another lock, leaves them alone). None for a role that may not
+    read them: it cannot have made one."""
     readable = conn.execute(
         "SELECT has_table_privilege('pgsweep.partition_detach', 'SELECT, DELETE')"
     ).fetchone()
@@ -311,8 +313,12 @@ def _recorded(conn: psycopg.Connection[Any], table: str) -> list[_Recorded]:
         "            ELSE 'attached' END"
         " FROM pgsweep.partition_detach d"
         " LEFT JOIN pg_inherits i ON i.inhrelid = to_regclass(d.partition)"
-        " WHERE d.parent = %s::regclass ORDER BY d.started_at",
-        (table,),
+        " WHERE d.parent = %s::regclass AND EXISTS ("
+        "   SELECT FROM pg_partitioned_table p JOIN pg_attribute a"
+        "     ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]"
+        "    WHERE p.partrelid = d.parent AND p.partnatts = 1 AND a.attname = %s)"
+        " ORDER BY d.started_at",
+        (table, column),
     ).fetchall()
     return [
         _Recorded(
