@@ -9,6 +9,7 @@ session meanwhile, then the app's transaction ends and the detach completes.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -453,3 +454,30 @@ def test_an_old_app_transaction_keeps_the_partition_attached_and_its_garbage_row
                 f'INSERT INTO {TABLE} ("seenAt")'
                 " VALUES (date_trunc('day', now()) - interval '10 days' + interval '1 hour')"
             )
+
+
+def test_with_an_engine_before_1_4_the_partitions_still_go_the_plain_way(fresh_db: str) -> None:
+    """Engine 1.3 has no record of detaches: the layer detaches nothing concurrently there (a
+    detach it could not repair), and the engine's plain detach removes the partition."""
+    done = subprocess.run(
+        ["psql", "-X", "-q", "-d", fresh_db, "-f", str(engine.release_file("1.3", "install.sql"))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with connect(fresh_db) as conn:
+        conn.execute(
+            "CREATE TABLE ev (id bigint, at timestamptz NOT NULL) PARTITION BY RANGE (at);"
+            " CREATE INDEX ON ev (at);"
+            " CREATE TABLE ev_old PARTITION OF ev FOR VALUES FROM ('2020-01-01') TO ('2020-02-01');"
+            " CREATE TABLE ev_new PARTITION OF ev FOR VALUES FROM ('2020-02-01') TO ('2200-01-01');"
+            " INSERT INTO ev VALUES (1, '2020-01-15'), (2, '2020-01-16'), (3, now())"
+        )
+        conn.execute("SELECT pgsweep.add_rule('ev', 'at', '30 days')")
+        removal = partitions.remove_expired(conn, "ev", "at")
+        removed = [(p.partition, p.rows, p.how) for p in removal.removed]
+        assert removed == [("ev_old", 2, "detached")]
+        assert removal.left == []
+        assert conn.execute("SELECT to_regclass('ev_old')").fetchone() == (None,)

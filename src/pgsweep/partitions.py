@@ -286,10 +286,12 @@ class _Recorded:
 
 def _may_record(conn: psycopg.Connection[Any], table: str) -> bool:
     """Whether this role may detach the table's partitions (it owns the table) and record its
-    concurrent detaches; if not, the plain way is taken (and says why it cannot either)."""
+    concurrent detaches (an engine before 1.4 has no record); if not, the plain way is taken
+    (and says why it cannot either)."""
     row = conn.execute(
-        "SELECT pg_has_role(c.relowner, 'USAGE')"
-        "   AND has_table_privilege('pgsweep.partition_detach', 'SELECT, INSERT, DELETE')"
+        "SELECT pg_has_role(c.relowner, 'USAGE') AND CASE"
+        "  WHEN to_regclass('pgsweep.partition_detach') IS NULL THEN false"  # before 1.4
+        "  ELSE has_table_privilege('pgsweep.partition_detach', 'SELECT, INSERT, DELETE') END"
         " FROM pg_class c WHERE c.oid = %s::regclass",
         (table,),
     ).fetchone()
@@ -302,7 +304,8 @@ def _recorded(conn: psycopg.Connection[Any], table: str, column: str) -> list[_R
     rule of the table, under another lock, leaves them alone). None for a role that may not
     read them: it cannot have made one."""
     readable = conn.execute(
-        "SELECT has_table_privilege('pgsweep.partition_detach', 'SELECT, DELETE')"
+        "SELECT CASE WHEN to_regclass('pgsweep.partition_detach') IS NULL THEN false"
+        " ELSE has_table_privilege('pgsweep.partition_detach', 'SELECT, DELETE') END"
     ).fetchone()
     if not (readable and readable[0]):
         return []

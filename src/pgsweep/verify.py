@@ -416,8 +416,8 @@ def _recorded_detaches(conn: Connection) -> dict[str, dict[str, str]]:
     (pgsweep.partition_detach): each partition's name now, and where it is ("pending" or
     "standalone"; one attached again is not listed). Empty for a role that may not read it."""
     readable = conn.execute(
-        "SELECT to_regclass('pgsweep.partition_detach') IS NOT NULL"
-        " AND has_table_privilege('pgsweep.partition_detach', 'SELECT')"
+        "SELECT CASE WHEN to_regclass('pgsweep.partition_detach') IS NULL THEN false"
+        " ELSE has_table_privilege('pgsweep.partition_detach', 'SELECT') END"
     ).fetchone()
     if not (readable and readable[0]):
         return {}
