@@ -113,6 +113,7 @@ def test_install_puts_the_engine_alone_into_an_empty_database_and_again_changes_
         "pgsweep.trigger_sweep",
         "pgsweep.idle_run",  # function runs that deleted nothing (1.2)
         "pgsweep.rule_dependent",  # what happens to rows referencing a rule's garbage (1.2)
+        "pgsweep.partition_detach",  # a cleanup's concurrent detaches not finished (1.4)
         "pgsweep.dependents",
         "pgsweep.runs",
         "pgsweep.rule_last_run",

@@ -9,6 +9,7 @@ session meanwhile, then the app's transaction ends and the detach completes.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgsweep import cleanup, engine, partitions
+from pgsweep import cleanup, engine, partitions, verify
 from tests.pg import connect
 
 TABLE = '"Telemetry"."Events"'
@@ -40,6 +41,9 @@ def db(installed: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The table, its rule (keep 5 days), and a detach that waits as long as the test needs
     (the app's transaction ends when the test says so, not at a lock timeout)."""
     monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "60s")
+    # The app's transaction is opened just before each detach: never "too old" here, except
+    # where a test says so.
+    monkeypatch.setattr(partitions, "OLD_TRANSACTION", "1h")
     with connect(installed) as conn:
         conn.execute(
             f'CREATE TABLE {TABLE} (id bigserial, "seenAt" timestamptz NOT NULL)'
@@ -225,10 +229,13 @@ def test_a_change_of_the_rule_waits_for_the_drop_that_checked_it(db: str) -> Non
         conn.execute('DROP TABLE "Telemetry"."Events_default"')
 
 
-def interrupt_a_detach(dsn: str) -> None:
-    """An earlier run's DETACH ... CONCURRENTLY, cancelled while it waited for the app: the
-    partition is left half-detached (hidden from the app)."""
+def interrupt_a_detach(dsn: str, *, recorded: bool = True) -> None:
+    """A DETACH ... CONCURRENTLY cancelled while it waited for the app: the partition is left
+    half-detached (hidden from the app). ``recorded``: an earlier run's, recorded as a run
+    records its own; else another session's (an app migration's)."""
     with connect(dsn) as detacher, connect(dsn) as other, app_reading(dsn):
+        if recorded:
+            partitions._record(detacher, TABLE, partitions._shape(detacher, OLD))
         failed: list[BaseException] = []
 
         def detach() -> None:
@@ -248,6 +255,12 @@ def interrupt_a_detach(dsn: str) -> None:
         assert rows_seen(conn) == {NOW: 2}  # the app no longer sees its rows
 
 
+def records(conn: psycopg.Connection[Any]) -> list[str]:
+    """The concurrent detaches recorded and not finished."""
+    rows = conn.execute("SELECT partition FROM pgsweep.partition_detach ORDER BY 1").fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def test_the_next_run_puts_back_a_half_detached_partition_the_lengthened_rule_keeps(
     db: str,
 ) -> None:
@@ -257,14 +270,13 @@ def test_the_next_run_puts_back_a_half_detached_partition_the_lengthened_rule_ke
     result = cleanup.cleanup(db, table=TABLE)
     (rule,) = result.tables[0].rules
     assert rule.partitions == []
-    assert rule.partitions_left == [
-        f"{OLD}: {partitions.PUT_BACK} (half-detached by an interrupted detach)"
-    ]
+    assert rule.partitions_left == [f"{OLD}: {partitions.PUT_BACK}"]
     assert result.total == 0
     with connect(db) as conn:
         assert attached(conn) == {OLD: False, NOW: False}
         assert rows_seen(conn) == ROWS
         assert checks_of(conn, OLD) == []
+        assert records(conn) == []
 
 
 def test_the_next_run_finishes_removing_a_half_detached_partition_the_rule_still_marks(
@@ -279,6 +291,7 @@ def test_the_next_run_finishes_removing_a_half_detached_partition_the_rule_still
     with connect(db) as conn:
         assert attached(conn) == {NOW: False}
         assert conn.execute("SELECT to_regclass(%s)", (OLD,)).fetchone() == (None,)
+        assert records(conn) == []
 
 
 def test_a_detach_of_this_run_cancelled_after_the_rule_changed_is_put_back_at_once(
@@ -297,3 +310,174 @@ def test_a_detach_of_this_run_cancelled_after_the_rule_changed_is_put_back_at_on
     with connect(db) as conn:
         assert attached(conn) == {OLD: False, NOW: False}
         assert rows_seen(conn) == ROWS
+
+
+def test_a_sweeping_session_ended_right_after_its_detach_is_repaired_by_the_next_run_with_all_rows(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweeping backend terminated the moment DETACH ... CONCURRENTLY returned, before the
+    partition was dropped or attached again: a table of its own, its rows gone from the app's
+    table. The record says whose it is: verify says so, and the next run, the rule lengthened
+    meanwhile, attaches it again with every row and no constraint of the detach's."""
+    original = partitions._dispose
+    ended: list[int] = []
+
+    def terminated(conn: psycopg.Connection[Any], *args: Any, **kwargs: Any) -> None:
+        if not ended:
+            ended.append(conn.info.backend_pid)
+            with connect(db) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        original(conn, *args, **kwargs)
+
+    monkeypatch.setattr(partitions, "_dispose", terminated)
+    with connect(db) as conn:
+        before = checks_of(conn, OLD)
+    with connect(db) as sweeper, pytest.raises(psycopg.OperationalError):
+        partitions.remove_expired(sweeper, TABLE, "seenAt")
+    assert ended
+    with connect(db) as conn:
+        assert attached(conn) == {NOW: False}
+        assert rows_seen(conn) == {NOW: 2}
+        assert records(conn) == ['"Telemetry"."Events_old"']
+        (check,) = [c for c in verify.partition_checks(conn) if TABLE in c.name]
+        assert check.ok is False
+        assert f"detached by a cleanup, neither dropped nor attached again: {OLD}" in (
+            check.evidence
+        )
+        conn.execute(f"SELECT pgsweep.add_rule('{TABLE}', 'seenAt', '30 days')")
+    result = cleanup.cleanup(db, table=TABLE)
+    (rule,) = result.tables[0].rules
+    assert rule.partitions == []
+    assert rule.partitions_left == [f"{OLD}: {partitions.PUT_BACK}"]
+    with connect(db) as conn:
+        assert attached(conn) == {OLD: False, NOW: False}
+        assert rows_seen(conn) == ROWS
+        assert checks_of(conn, OLD) == before
+        assert records(conn) == []
+
+
+def test_a_sweeping_session_ended_after_its_detach_lets_the_next_run_drop_what_the_rule_marks(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = partitions._dispose
+    ended: list[int] = []
+
+    def terminated(conn: psycopg.Connection[Any], *args: Any, **kwargs: Any) -> None:
+        if not ended:
+            ended.append(conn.info.backend_pid)
+            with connect(db) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        original(conn, *args, **kwargs)
+
+    monkeypatch.setattr(partitions, "_dispose", terminated)
+    with connect(db) as sweeper, pytest.raises(psycopg.OperationalError):
+        partitions.remove_expired(sweeper, TABLE, "seenAt")
+    result = cleanup.cleanup(db, table=TABLE)
+    (rule,) = result.tables[0].rules
+    assert [(p.partition, p.rows) for p in rule.partitions] == [(OLD, 3)]
+    assert rule.partitions_left == []
+    with connect(db) as conn:
+        assert conn.execute("SELECT to_regclass(%s)", (OLD,)).fetchone() == (None,)
+        assert records(conn) == []
+
+
+def test_an_apps_own_pending_detach_is_left_alone_for_its_finalize(db: str) -> None:
+    """A half-done DETACH CONCURRENTLY pgsweep did not record (an app migration's): neither
+    finished nor put back, whether the rule marks the partition or not; verify names it as
+    another session's, and the app's FINALIZE then completes it."""
+    interrupt_a_detach(db, recorded=False)
+    for keep in ("5 days", "30 days"):
+        with connect(db) as conn:
+            conn.execute(f"SELECT pgsweep.add_rule('{TABLE}', 'seenAt', %s)", (keep,))
+        result = cleanup.cleanup(db, table=TABLE)
+        (rule,) = result.tables[0].rules
+        assert rule.partitions == []
+        if keep == "5 days":
+            assert rule.partitions_left == [f"{OLD}: {partitions.NOT_OURS}"]
+            assert not partitions.row_deleted(rule.partitions_left[0])
+        with connect(db) as conn:
+            assert attached(conn) == {OLD: True, NOW: False}
+            assert records(conn) == []
+    with connect(db) as conn:
+        (check,) = [c for c in verify.partition_checks(conn) if TABLE in c.name]
+        assert check.ok is False
+        assert f"half-detached by another session's DETACH CONCURRENTLY: {OLD}" in check.evidence
+        conn.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {OLD} FINALIZE")
+        assert attached(conn) == {NOW: False}
+        assert conn.execute(f"SELECT count(*) FROM {OLD}").fetchone() == (3,)
+
+
+def test_an_app_check_identical_to_the_bound_survives_the_put_back_of_a_half_detached_partition(
+    db: str,
+) -> None:
+    """PostgreSQL adds no CHECK at a concurrent detach when the partition has one equal to its
+    bound: the app's, which stays when the partition is put back."""
+    with connect(db) as conn:
+        (bound,) = conn.execute(
+            "SELECT pg_get_partition_constraintdef(%s::regclass)", (OLD,)
+        ).fetchone() or ("",)
+        conn.execute(f'ALTER TABLE {OLD} ADD CONSTRAINT "Events_old_range" CHECK ({bound})')
+    interrupt_a_detach(db)
+    with connect(db) as conn:
+        assert checks_of(conn, OLD) == ["Events_old_range"]  # the detach added none
+        conn.execute(f"SELECT pgsweep.add_rule('{TABLE}', 'seenAt', '30 days')")
+    result = cleanup.cleanup(db, table=TABLE)
+    (rule,) = result.tables[0].rules
+    assert rule.partitions_left == [f"{OLD}: {partitions.PUT_BACK}"]
+    with connect(db) as conn:
+        assert attached(conn) == {OLD: False, NOW: False}
+        assert rows_seen(conn) == ROWS
+        assert checks_of(conn, OLD) == ["Events_old_range"]
+
+
+def test_an_old_app_transaction_keeps_the_partition_attached_and_its_garbage_row_deleted(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app transaction open longer than the bound (here: any): a concurrent detach would
+    wait for it and be left half-detached, so none is started. The partition stays attached,
+    never hidden; its garbage goes row by row, and the message says why."""
+    monkeypatch.setattr(partitions, "OLD_TRANSACTION", "0s")
+    with app_reading(db):
+        result = cleanup.cleanup(db, table=TABLE)
+        (rule,) = result.tables[0].rules
+        assert rule.partitions == []
+        (left,) = rule.partitions_left
+        assert left.startswith(f"{OLD}: not detached concurrently now: a transaction open for")
+        assert partitions.row_deleted(left)
+        assert result.total == 3
+        with connect(db) as conn:
+            assert attached(conn) == {OLD: False, NOW: False}
+            assert rows_seen(conn) == {NOW: 2}
+            assert records(conn) == []
+            # The app can still write into the partition's range.
+            conn.execute(
+                f'INSERT INTO {TABLE} ("seenAt")'
+                " VALUES (date_trunc('day', now()) - interval '10 days' + interval '1 hour')"
+            )
+
+
+def test_with_an_engine_before_1_4_the_partitions_still_go_the_plain_way(fresh_db: str) -> None:
+    """Engine 1.3 has no record of detaches: the layer detaches nothing concurrently there (a
+    detach it could not repair), and the engine's plain detach removes the partition."""
+    done = subprocess.run(
+        ["psql", "-X", "-q", "-d", fresh_db, "-f", str(engine.release_file("1.3", "install.sql"))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with connect(fresh_db) as conn:
+        conn.execute(
+            "CREATE TABLE ev (id bigint, at timestamptz NOT NULL) PARTITION BY RANGE (at);"
+            " CREATE INDEX ON ev (at);"
+            " CREATE TABLE ev_old PARTITION OF ev FOR VALUES FROM ('2020-01-01') TO ('2020-02-01');"
+            " CREATE TABLE ev_new PARTITION OF ev FOR VALUES FROM ('2020-02-01') TO ('2200-01-01');"
+            " INSERT INTO ev VALUES (1, '2020-01-15'), (2, '2020-01-16'), (3, now())"
+        )
+        conn.execute("SELECT pgsweep.add_rule('ev', 'at', '30 days')")
+        removal = partitions.remove_expired(conn, "ev", "at")
+        removed = [(p.partition, p.rows, p.how) for p in removal.removed]
+        assert removed == [("ev_old", 2, "detached")]
+        assert removal.left == []
+        assert conn.execute("SELECT to_regclass('ev_old')").fetchone() == (None,)

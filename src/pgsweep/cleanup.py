@@ -416,7 +416,10 @@ class _Run:
             )
         for why in removal.left:
             partition, _, reason = why.partition(": ")
-            self.say(Event("partition_left", rule, reason=reason, extra={"partition": partition}))
+            # hidden: half-detached or detached, its rows out of the table until a run
+            # finishes the detach (else still attached, its rows deleted by the batches).
+            extra = {"partition": partition, "hidden": not partitions.row_deleted(why)}
+            self.say(Event("partition_left", rule, reason=reason, extra=extra))
         self.total += removal.rows
         if removal.removed and on_batch is not None:
             on_batch(Progress(table, column, removal.rows, self.total))

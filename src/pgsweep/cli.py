@@ -86,6 +86,7 @@ if TYPE_CHECKING:
         health,
         matcha,
         metrics,
+        partitions,
         policy,
         runner,
         status,
@@ -98,6 +99,7 @@ else:
     db, engine, health = _Lazy("pgsweep.db"), _Lazy("pgsweep.engine"), _Lazy("pgsweep.health")
     matcha, metrics = _Lazy("pgsweep.matcha"), _Lazy("pgsweep.metrics")
     policy, runner = _Lazy("pgsweep.policy"), _Lazy("pgsweep.runner")
+    partitions = _Lazy("pgsweep.partitions")
     status, verify = _Lazy("pgsweep.status"), _Lazy("pgsweep.verify")
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for Ctrl-C
@@ -1312,9 +1314,13 @@ def _partitions(out: Output, result: cleanup.CleanupResult) -> None:
                     f"partition {p.partition} of {table.table}: {verb}, {plural(p.rows, 'row')}"
                 )
             for left in rule.partitions_left:
-                out.line(
-                    f"partition {left}; row-deleted instead, tried again next run", style="yellow"
-                )
+                if partitions.row_deleted(left):
+                    out.line(
+                        f"partition {left}; row-deleted instead, tried again next run",
+                        style="yellow",
+                    )
+                else:
+                    out.line(f"partition {left}", style="red")
 
 
 def _skipped(out: Output, skipped: list[runner.SkippedRule]) -> None:

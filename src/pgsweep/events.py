@@ -22,7 +22,7 @@ from typing import TextIO
 NAMES = {
     "run_start": "a run began: its id in pgsweep.runs, the rules it will work (info)",
     "partition": "a partition past the cutoff went whole: its rows (info)",
-    "partition_left": "a partition stayed attached, or was put back: why (warning)",
+    "partition_left": "a partition stayed attached, was put back, or is hidden: why (warning)",
     "batch": "one batch committed: its number in the rule, its rows, the rule's so far (info)",
     "pause": "the run waits before the rule's next batch: why, for how long (info)",
     "stop": "the run stops here (pgsweep.max_run_time and the like): why (warning)",

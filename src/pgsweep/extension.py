@@ -62,6 +62,9 @@ CONFIG_TABLES = (
     "idle_run",
     "trigger_sweep",
     "rule_counter",
+    # A cleanup's concurrent detaches not finished: a partition a killed run left a table of
+    # its own is restored so too, and the record lets the next run attach it again or drop it.
+    "partition_detach",
 )
 # The engine's other tables, each with the reason pg_dump leaves its rows out. A table the
 # engine gains in a later release is in neither tuple until someone decides which it is

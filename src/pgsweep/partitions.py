@@ -18,10 +18,17 @@ waits behind the transactions the detach waits for. The decision is taken again 
 the transaction that would drop the partition, with the rule's row locked there
 (``pgsweep.locked_rule``) until that transaction ends: the partition is dropped only if the rule
 as committed then still marks all of it as garbage, and no change of the rule commits before the
-drop does. Otherwise it is put back (``FINALIZE`` if half-detached, then ``ATTACH PARTITION`` with
-the bounds it had), its rows untouched. Each run first repairs a partition an earlier detach left
-half-detached (an interrupted run): put back unless the rule still marks it as garbage, in which
-case the removal is finished.
+drop does. Otherwise it is attached again with the bound and CHECK constraints it had, its rows
+untouched.
+
+A concurrent detach is not started while another transaction of the database is older than
+``OLD_TRANSACTION`` (its second phase would wait for it and time out, leaving the partition
+half-detached: its rows hidden from the table); the batches delete its rows instead. Each
+concurrent detach is recorded (``pgsweep.partition_detach``, committed) before it starts and
+forgotten in the transaction that drops or attaches the partition, so a run that ends in
+between (killed, its connection cut) leaves a record: each run first finishes the recorded
+ones (FINALIZE if half-detached, then drop or attach again). A pending detach not recorded
+there is another session's (an app migration's), and is left alone.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ from psycopg import sql
 # The longest any lock this module asks for is waited for: an app writing into the table
 # waits behind it at most this long (the migration lock policy allows 5 s).
 LOCK_TIMEOUT = "100ms"
+# Another transaction open this long when a concurrent detach would start: its second phase
+# would wait for it, time out and leave the partition half-detached; it is not started then.
+OLD_TRANSACTION = "1s"
 ATTEMPTS = 3
 _PAUSE_S = 0.2
 # Bounds are read and written back in these settings, so that they read back exactly.
@@ -69,6 +79,12 @@ _CANDIDATES = (
     " WHERE r.table_name = %s::regclass AND r.column_name = %s"
 )
 PUT_BACK = "put back whole: the rule no longer marks all of it as garbage"
+HALF_DETACHED = "half-detached"
+DETACHED = "detached by a cleanup"
+NOT_OURS = (
+    f"{HALF_DETACHED} by another session's DETACH CONCURRENTLY (not a cleanup's): left alone;"
+    " that session's FINALIZE finishes it"
+)
 
 
 def expired(
@@ -93,21 +109,30 @@ def expired(
 
 def remove_expired(conn: psycopg.Connection[Any], table: str, column: str) -> Removal:
     """Remove every partition of ``table`` past the cutoff of its rule on ``column``, after
-    repairing one an earlier run left half-detached.
+    finishing the concurrent detaches an earlier run recorded and did not finish.
 
     ``conn`` must be in autocommit mode; each step is its own transaction."""
     removal = Removal()
     previous = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
     conn.execute("SELECT set_config('lock_timeout', %s, false)", (LOCK_TIMEOUT,))
     try:
-        for partition in _half_detached(conn, table):
-            _repair(conn, removal, table, column, partition)
+        repaired = set()
+        for recorded in _recorded(conn, table, column):
+            repaired.add(recorded.partition)
+            _repair(conn, removal, table, column, recorded)
         # PostgreSQL allows one half-detached partition per table: once a concurrent detach is
         # left so, the others of this run take the plain way.
         concurrent_ok = True
         for partition, concurrently, archive in conn.execute(
             _CANDIDATES, (table, column)
         ).fetchall():
+            if _pending(conn, str(partition)):
+                # Left half-detached by the repair above (said there), or by a detach of
+                # another session's, an app migration's: its FINALIZE is not pgsweep's.
+                if str(partition) not in repaired:
+                    removal.left.append(f"{partition}: {NOT_OURS}")
+                concurrent_ok = False
+                continue
             concurrent_ok &= _remove_one(
                 conn,
                 removal,
@@ -124,6 +149,12 @@ def remove_expired(conn: psycopg.Connection[Any], table: str, column: str) -> Re
     return removal
 
 
+def row_deleted(left: str) -> bool:
+    """Whether a partition left for the next run (an entry of ``Removal.left``) is still in
+    its table, its rows deleted by the batches that follow; not so one left half-detached."""
+    return HALF_DETACHED not in left and DETACHED not in left
+
+
 def _remove_one(
     conn: psycopg.Connection[Any],
     removal: Removal,
@@ -134,29 +165,39 @@ def _remove_one(
     archive: str | None,
 ) -> bool:
     """Remove one partition; False when it was left half-detached by a concurrent detach."""
-    how = "detached"
     if concurrently and not _still_expired(conn, table, column, partition):
         # The rule changed since the candidates were read (a longer keep_for, a condition, an
         # archive): the partition stays; the engine's own path re-checks under its lock.
         removal.left.append(f"{partition}: no longer wholly past the rule's cutoff")
         return True
     shape = _shape(conn, partition)
-    if concurrently and not _archive_blocked(conn, partition, archive):
+    if concurrently and not _archive_blocked(conn, partition, archive) and _may_record(conn, table):
+        busy = _old_transaction(conn)
+        if busy is not None:
+            # The detach's second phase would wait for it, time out and leave the partition
+            # half-detached (its rows hidden from the table): not now. Nothing is detached;
+            # the batches delete its rows, and the next run tries again.
+            removal.left.append(f"{partition}: not detached concurrently now: {busy}")
+            return True
+        # Committed before the detach starts: should this session end before the partition
+        # is dropped or attached again, the next run finds it here (_repair).
+        _record(conn, table, shape)
         try:
             conn.execute(
                 sql.SQL("ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY").format(
                     sql.SQL(table), sql.SQL(partition)
                 )
             )
-        except psycopg.Error:
+        except psycopg.Error as exc:
             if conn.broken:
                 raise
-            # Not detached (the plain way below tries, and says why if it cannot either), or,
-            # timed out waiting for a transaction that holds a lock on the table (or cancelled
-            # there), left half-detached: remove_partition completes it (FINALIZE), which only
-            # waits for older snapshots, still without a lock on the table itself.
             if _pending(conn, partition):
-                how = "detached concurrently (finalized)"
+                # Timed out waiting for a transaction that holds a lock on the table (or
+                # cancelled there), after the first phase committed: finish it now if the
+                # transaction has ended, else the next run does.
+                return _finish(conn, removal, table, column, partition, shape, _first(exc))
+            # Not detached at all: the plain way below tries, and says why if it cannot.
+            _forget(conn, shape)
         else:
             _dispose(conn, removal, table, column, partition, shape)
             return True
@@ -176,10 +217,7 @@ def _remove_one(
                 time.sleep(_PAUSE_S * attempt)
             continue
         except psycopg.errors.InvalidParameterValue:
-            # The rule changed (or went) since the candidates were read: the partition stays,
-            # and one a detach left half-detached goes back whole.
-            if _pending(conn, partition):
-                return _put_back(conn, removal, table, partition, shape)
+            # The rule changed (or went) since the candidates were read: the partition stays.
             removal.left.append(f"{partition}: no longer wholly past the rule's cutoff")
             return True
         except (
@@ -190,11 +228,37 @@ def _remove_one(
             psycopg.errors.InvalidSchemaName,
         ) as exc:
             removal.left.append(f"{partition}: {str(exc).splitlines()[0]}")
-            return how == "detached"
-        removal.removed.append(PartitionCount(partition, int(row[0]) if row else 0, how))
+            return True
+        removal.removed.append(PartitionCount(partition, int(row[0]) if row else 0, "detached"))
         return True
     removal.left.append(f"{partition}: {last} (tried {ATTEMPTS} times)")
-    return how == "detached"
+    return True
+
+
+def _old_transaction(conn: psycopg.Connection[Any]) -> str | None:
+    """Why a concurrent detach would wait now: another transaction of this database open longer
+    than ``OLD_TRANSACTION`` (its second phase waits for every transaction holding a lock on
+    the table), or a session whose transaction this role cannot see (pg_read_all_stats shows
+    it); None when there is none."""
+    row = conn.execute(
+        "SELECT pid, date_trunc('second', clock_timestamp() - xact_start)::text"
+        " FROM pg_stat_activity"
+        " WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        "   AND pid <> pg_backend_pid()"
+        "   AND (backend_type = 'client backend' AND xact_start"
+        "        < clock_timestamp() - %s::interval"
+        "        OR query = '<insufficient privilege>')"
+        " ORDER BY xact_start NULLS FIRST LIMIT 1",
+        (OLD_TRANSACTION,),
+    ).fetchone()
+    if row is None:
+        return None
+    if row[1] is None:
+        return (
+            f"session {row[0]} may have a transaction open that this role cannot see"
+            " (grant it pg_read_all_stats)"
+        )
+    return f"a transaction open for {row[1]} (pid {row[0]}) would make it wait"
 
 
 def _still_expired(conn: psycopg.Connection[Any], table: str, column: str, partition: str) -> bool:
@@ -208,13 +272,82 @@ def _still_expired(conn: psycopg.Connection[Any], table: str, column: str, parti
     return bool(row and row[0])
 
 
-def _half_detached(conn: psycopg.Connection[Any], table: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT inhrelid::regclass::text FROM pg_inherits"
-        " WHERE inhparent = %s::regclass AND inhdetachpending ORDER BY 1",
+@dataclass(frozen=True)
+class _Recorded:
+    """A concurrent detach recorded by a run (pgsweep.partition_detach) and not finished: the
+    partition as it is named now (None: gone), where it is (``pending``: half-detached from its
+    table, ``standalone``: detached, ``attached``: the detach never happened or was undone),
+    and its shape before the detach."""
+
+    partition: str | None
+    state: str
+    shape: _Shape
+
+
+def _may_record(conn: psycopg.Connection[Any], table: str) -> bool:
+    """Whether this role may detach the table's partitions (it owns the table) and record its
+    concurrent detaches (an engine before 1.4 has no record); if not, the plain way is taken
+    (and says why it cannot either)."""
+    row = conn.execute(
+        "SELECT pg_has_role(c.relowner, 'USAGE') AND CASE"
+        "  WHEN to_regclass('pgsweep.partition_detach') IS NULL THEN false"  # before 1.4
+        "  ELSE has_table_privilege('pgsweep.partition_detach', 'SELECT, INSERT, DELETE') END"
+        " FROM pg_class c WHERE c.oid = %s::regclass",
         (table,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _recorded(conn: psycopg.Connection[Any], table: str, column: str) -> list[_Recorded]:
+    """The unfinished concurrent detaches of ``table``, when it is partitioned by ``column``:
+    only that rule's run detaches its partitions, under the rule's lock (the run of another
+    rule of the table, under another lock, leaves them alone). None for a role that may not
+    read them: it cannot have made one."""
+    readable = conn.execute(
+        "SELECT CASE WHEN to_regclass('pgsweep.partition_detach') IS NULL THEN false"
+        " ELSE has_table_privilege('pgsweep.partition_detach', 'SELECT, DELETE') END"
+    ).fetchone()
+    if not (readable and readable[0]):
+        return []
+    rows = conn.execute(
+        "SELECT to_regclass(d.partition)::text, d.partition, d.bound, d.checks,"
+        "       CASE WHEN i.inhrelid IS NULL THEN 'standalone'"
+        "            WHEN i.inhparent = d.parent AND i.inhdetachpending THEN 'pending'"
+        "            ELSE 'attached' END"
+        " FROM pgsweep.partition_detach d"
+        " LEFT JOIN pg_inherits i ON i.inhrelid = to_regclass(d.partition)"
+        " WHERE d.parent = %s::regclass AND EXISTS ("
+        "   SELECT FROM pg_partitioned_table p JOIN pg_attribute a"
+        "     ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]"
+        "    WHERE p.partrelid = d.parent AND p.partnatts = 1 AND a.attname = %s)"
+        " ORDER BY d.started_at",
+        (table, column),
     ).fetchall()
-    return [str(r[0]) for r in rows]
+    return [
+        _Recorded(
+            None if now is None else str(now),
+            str(state),
+            _Shape(str(name), str(bound), frozenset(str(c) for c in checks)),
+        )
+        for now, name, bound, checks, state in rows
+    ]
+
+
+def _record(conn: psycopg.Connection[Any], table: str, shape: _Shape) -> None:
+    conn.execute(
+        "INSERT INTO pgsweep.partition_detach (partition, parent, bound, checks)"
+        " VALUES (%s, %s::regclass, %s, %s)"
+        " ON CONFLICT (partition) DO UPDATE SET parent = excluded.parent,"
+        "   bound = excluded.bound, checks = excluded.checks,"
+        "   started_at = excluded.started_at, role_name = excluded.role_name",
+        (shape.name, table, shape.bound, sorted(shape.checks)),
+    )
+
+
+def _forget(conn: psycopg.Connection[Any], shape: _Shape) -> None:
+    """The detach is finished (the partition dropped, moved or attached again): in the
+    transaction that finished it, or on its own when the detach never happened."""
+    conn.execute("DELETE FROM pgsweep.partition_detach WHERE partition = %s", (shape.name,))
 
 
 def _pending(conn: psycopg.Connection[Any], partition: str) -> bool:
@@ -226,32 +359,32 @@ def _pending(conn: psycopg.Connection[Any], partition: str) -> bool:
 
 @dataclass(frozen=True)
 class _Shape:
-    """What a partition needs to be attached again as it was: its bound as ATTACH PARTITION
-    takes it (``FOR VALUES FROM (…) TO (…)``, rendered in UTC and ISO dates and written back in
-    the same settings), and its CHECK constraints (a detach adds one: it goes again)."""
+    """What a partition needs to be attached again as it was: its schema-qualified name when
+    it was read, its bound as ATTACH PARTITION takes it (``FOR VALUES FROM (…) TO (…)``,
+    rendered in UTC and ISO dates and written back in the same settings), and its CHECK
+    constraints before any detach (one a detach adds goes again; PostgreSQL adds none when the
+    partition has one equivalent to its bound: that one is the app's, and stays)."""
 
+    name: str
     bound: str
     checks: frozenset[str]
 
 
 def _shape(conn: psycopg.Connection[Any], partition: str) -> _Shape:
-    """The partition's shape, read in a transaction of its own or the caller's."""
+    """The shape of an attached partition, read in a transaction of its own or the caller's."""
     with conn.transaction():
         conn.execute(_BOUND_SETTINGS)
         row = conn.execute(
-            "SELECT pg_get_expr(c.relpartbound, c.oid),"
+            "SELECT format('%%I.%%I', n.nspname, c.relname), pg_get_expr(c.relpartbound, c.oid),"
             "       array(SELECT k.conname::text FROM pg_constraint k"
-            "              WHERE k.conrelid = c.oid AND k.contype = 'c'"
-            # A half-detached partition has the detach's already: the partition constraint.
-            "                AND NOT (i.inhdetachpending AND pg_get_expr(k.conbin, k.conrelid)"
-            "                         = pg_get_partition_constraintdef(c.oid)))"
-            " FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid"
+            "              WHERE k.conrelid = c.oid AND k.contype = 'c')"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE c.oid = %s::regclass",
             (partition,),
         ).fetchone()
     if row is None:
-        return _Shape("", frozenset())
-    return _Shape(str(row[0] or ""), frozenset(str(n) for n in row[1]))
+        return _Shape(partition, "", frozenset())
+    return _Shape(str(row[0]), str(row[1] or ""), frozenset(str(n) for n in row[2]))
 
 
 @dataclass(frozen=True)
@@ -346,12 +479,15 @@ def _dispose(
     column: str,
     partition: str,
     shape: _Shape,
+    how: str = "detached concurrently",
 ) -> None:
-    """Count and drop (or archive) a table DETACH CONCURRENTLY just took out of its parent, if
-    the rule as committed now, locked until the drop commits, still marks all of it as garbage
-    (into the archive schema the rule names now); else attach it again. Nobody writes to it any
-    more; its own lock is still waited for briefly, and retried. One that cannot go (a lock not
-    granted, the drop or the move refused) is attached again too."""
+    """Count and drop (or archive) a table a concurrent detach took out of its parent, if the
+    rule as committed now, locked until the drop commits, still marks all of it as garbage
+    (into the archive schema the rule names now); else attach it again. Either way the
+    detach's record goes in the same transaction. Nobody writes to it any more; its own lock
+    is still waited for briefly, and retried. One that cannot go (a lock not granted, the drop
+    or the move refused) is attached again too; one neither dropped nor attached stays
+    recorded, for the next run."""
     name = sql.SQL(partition)
     last = ""
     for attempt in range(1, ATTEMPTS + 1):
@@ -360,6 +496,7 @@ def _dispose(
                 verdict = _marks_expired(conn, table, column, shape.bound)
                 if not verdict.expired:
                     _attach(conn, table, partition, shape)
+                    _forget(conn, shape)
                     removal.left.append(f"{partition}: {PUT_BACK}")
                     return
                 conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(name))
@@ -372,6 +509,7 @@ def _dispose(
                             name, sql.Identifier(verdict.archive)
                         )
                     )
+                _forget(conn, shape)
         except psycopg.errors.LockNotAvailable as exc:
             last = _first(exc)
             time.sleep(_PAUSE_S * attempt)
@@ -382,73 +520,84 @@ def _dispose(
             last = _first(exc)
             break
         count = int(row[0]) if row else 0
-        removal.removed.append(PartitionCount(partition, count, "detached concurrently"))
+        removal.removed.append(PartitionCount(partition, count, how))
         return
     # Not dropped: back where it was rather than a table of its own that the app cannot see.
     try:
         with conn.transaction():
             _attach(conn, table, partition, shape)
+            _forget(conn, shape)
     except psycopg.Error:
         if conn.broken:
             raise
         removal.left.append(
-            f"{partition}: detached, neither dropped nor attached again: {last}"
+            f"{partition}: {DETACHED}, neither dropped nor attached again: {last};"
+            " the next run tries again"
             f" (ALTER TABLE {table} ATTACH PARTITION {partition} {shape.bound})"
         )
         return
     removal.left.append(f"{partition}: attached again, not dropped: {last}")
 
 
-def _put_back(
-    conn: psycopg.Connection[Any], removal: Removal, table: str, partition: str, shape: _Shape
+def _finish(
+    conn: psycopg.Connection[Any],
+    removal: Removal,
+    table: str,
+    column: str,
+    partition: str,
+    shape: _Shape,
+    why: str,
 ) -> bool:
-    """Complete a half-done detach and attach the partition again, in one transaction; False
-    when it is still half-detached (FINALIZE waits for snapshots older than the detach)."""
-    try:
-        with conn.transaction():
-            conn.execute(
-                sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE").format(
-                    sql.SQL(table), sql.SQL(partition)
+    """Complete a half-done detach of pgsweep's own (FINALIZE, which waits for the
+    transactions older than the detach), then drop or attach the partition (_dispose); False
+    when it is still half-detached after a few tries: said, and recorded for the next run."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE").format(
+                        sql.SQL(table), sql.SQL(partition)
+                    )
                 )
-            )
-            _attach(conn, table, partition, shape)
-    except psycopg.Error as exc:  # FINALIZE's wait timed out, or the attach was refused
-        if conn.broken:
-            raise
-        removal.left.append(f"{partition}: half-detached, not put back yet: {_first(exc)}")
-        return False
-    removal.left.append(f"{partition}: {PUT_BACK}")
-    return True
+        except psycopg.errors.LockNotAvailable as exc:
+            why = _first(exc)
+            if attempt < ATTEMPTS:
+                time.sleep(_PAUSE_S * attempt)
+            continue
+        except psycopg.Error as exc:
+            if conn.broken:
+                raise
+            why = _first(exc)
+            break
+        how = "detached concurrently (finalized)"
+        _dispose(conn, removal, table, column, partition, shape, how)
+        return True
+    removal.left.append(
+        f"{partition}: {HALF_DETACHED} (its rows hidden from {table}, inserts into its range"
+        f" refused) until a run finishes the detach: {why}"
+    )
+    return False
 
 
 def _repair(
-    conn: psycopg.Connection[Any], removal: Removal, table: str, column: str, partition: str
+    conn: psycopg.Connection[Any],
+    removal: Removal,
+    table: str,
+    column: str,
+    recorded: _Recorded,
 ) -> None:
-    """A partition an earlier detach left half-detached: put back whole unless the rule still
-    marks it as garbage (then the removal that follows finishes it: it is the first candidate)."""
-    try:
-        with conn.transaction():
-            row = conn.execute(
-                "SELECT EXISTS (SELECT FROM pgsweep.expired_partitions("
-                "                   pgsweep.locked_rule(%s::regclass, %s)) e"
-                "                WHERE e.partition = %s::regclass)",
-                (table, column, partition),
-            ).fetchone()
-            if row is None or row[0]:
-                return
-            shape = _shape(conn, partition)
-            conn.execute(
-                sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE").format(
-                    sql.SQL(table), sql.SQL(partition)
-                )
-            )
-            _attach(conn, table, partition, shape)
-    except psycopg.Error as exc:  # FINALIZE's wait timed out, or the attach was refused
-        if conn.broken:
-            raise
-        removal.left.append(f"{partition}: half-detached, not put back yet: {_first(exc)}")
+    """A concurrent detach an earlier run recorded and did not finish (the session ended, or
+    a transaction held it up): finish it if half-detached, then, as for one just detached,
+    drop it if the rule still marks all of it as garbage, else attach it again with the bound
+    and constraints it had. One attached (the detach never happened) or gone is forgotten."""
+    partition = recorded.partition
+    if partition is None or recorded.state == "attached":
+        _forget(conn, recorded.shape)
         return
-    removal.left.append(f"{partition}: {PUT_BACK} (half-detached by an interrupted detach)")
+    if recorded.state == "pending":
+        _finish(conn, removal, table, column, partition, recorded.shape, "")
+        return
+    _dispose(conn, removal, table, column, partition, recorded.shape)
 
 
 def _first(exc: BaseException) -> str:

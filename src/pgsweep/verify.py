@@ -411,6 +411,56 @@ def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _nodes(child)
 
 
+def _recorded_detaches(conn: Connection) -> dict[str, dict[str, str]]:
+    """Per table, the concurrent detaches a cleanup recorded and did not finish
+    (pgsweep.partition_detach): each partition's name now, and where it is ("pending" or
+    "standalone"; one attached again is not listed). Empty for a role that may not read it."""
+    readable = conn.execute(
+        "SELECT CASE WHEN to_regclass('pgsweep.partition_detach') IS NULL THEN false"
+        " ELSE has_table_privilege('pgsweep.partition_detach', 'SELECT') END"
+    ).fetchone()
+    if not (readable and readable[0]):
+        return {}
+    rows = conn.execute(
+        "SELECT d.parent::text, coalesce(to_regclass(d.partition)::text, d.partition),"
+        "       CASE WHEN i.inhrelid IS NULL THEN 'standalone' ELSE 'pending' END"
+        " FROM pgsweep.partition_detach d"
+        " LEFT JOIN pg_inherits i ON i.inhrelid = to_regclass(d.partition)"
+        " WHERE to_regclass(d.partition) IS NOT NULL"
+        "   AND (i.inhrelid IS NULL OR i.inhdetachpending)"
+    ).fetchall()
+    found: dict[str, dict[str, str]] = {}
+    for parent, partition, state in rows:
+        found.setdefault(str(parent), {})[str(partition)] = str(state)
+    return found
+
+
+def _detach_evidence(pending: str | None, recorded: dict[str, str] | None) -> str:
+    """What a check says of a table's half-done detaches: a cleanup's own (recorded; the next
+    cleanup finishes them) and another session's (left to it)."""
+    recorded = recorded or {}
+    said = []
+    ours = [p for p, state in recorded.items() if state == "pending"]
+    if ours:
+        said.append(
+            f"half-detached by a cleanup's DETACH CONCURRENTLY: {', '.join(ours)}"
+            " (its rows hidden from the table); pgsweep cleanup finishes it"
+        )
+    alone = [p for p, state in recorded.items() if state == "standalone"]
+    if alone:
+        said.append(
+            f"detached by a cleanup, neither dropped nor attached again: {', '.join(alone)};"
+            " pgsweep cleanup finishes it"
+        )
+    theirs = [p for p in (pending or "").split(", ") if p and p not in recorded]
+    if theirs:
+        said.append(
+            f"half-detached by another session's DETACH CONCURRENTLY: {', '.join(theirs)}"
+            " (its rows hidden from the table); that session's FINALIZE finishes it"
+        )
+    return "; ".join(said)
+
+
 def partition_checks(conn: Connection) -> list[Check]:
     """Per rule on a partitioned table: whether its partitions' bounds select the garbage (range
     on the rule's column alone), which partitions past the cutoff a cleanup removes whole (no
@@ -426,6 +476,7 @@ def partition_checks(conn: Connection) -> list[Check]:
         " FROM pgsweep.expiry_rule r JOIN pg_class c ON c.oid = r.table_name"
         " WHERE c.relkind = 'p' AND pgsweep.rule_problem(r) IS NULL ORDER BY 1, 2"
     ).fetchall()
+    recorded = _recorded_detaches(conn)
     checks = []
     for table, column, key, expired, pending, count in rules:
         name = f"partitions {table}.{column}"
@@ -439,15 +490,8 @@ def partition_checks(conn: Connection) -> list[Check]:
         if not (ranged and ranged[0]):
             evidence = f"{key}: not by range of {column} alone, so every partition is row-deleted"
             checks.append(Check(name, True, evidence))
-        elif pending:
-            checks.append(
-                Check(
-                    name,
-                    False,
-                    f"half-detached (an interrupted DETACH CONCURRENTLY): {pending};"
-                    " pgsweep cleanup finishes it",
-                )
-            )
+        elif pending or recorded.get(str(table)):
+            checks.append(Check(name, False, _detach_evidence(pending, recorded.get(str(table)))))
         else:
             whole = (
                 f"past the cutoff, removed whole by the bounds: {expired}"

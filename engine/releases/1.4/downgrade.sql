@@ -42,6 +42,23 @@ DROP FUNCTION IF EXISTS pgsweep.live_view_name(name);
 -- (1.3's install below puts them back), and know neither of these.
 DROP FUNCTION IF EXISTS pgsweep.purge_rule_leaving(pgsweep.expiry_rule, oid[]);
 DROP FUNCTION IF EXISTS pgsweep.deferred_keys_possible(pgsweep.expiry_rule);
+-- 1.3 keeps no record of its concurrent detaches (pgsweep.partition_detach is 1.4's): a
+-- detach recorded there is one a cleanup has not finished, which 1.3's next run repairs only if
+-- still half-detached; refuse rather than forget one detached and never dropped or attached.
+DO $$
+BEGIN
+    -- Run again after a first run dropped it: nothing to check.
+    IF to_regclass('pgsweep.partition_detach') IS NULL THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT FROM pgsweep.partition_detach d
+                WHERE NOT EXISTS (SELECT FROM pg_inherits i
+                                   WHERE i.inhrelid = to_regclass(d.partition))) THEN
+        RAISE EXCEPTION 'a partition a cleanup detached is neither dropped nor attached again'
+            USING HINT = 'Run pgsweep cleanup (it finishes the detach), then downgrade.';
+    END IF;
+END $$;
+DROP TABLE IF EXISTS pgsweep.partition_detach;
 
 DELETE FROM pgsweep.release WHERE version = '1.4';
 COMMIT;

@@ -246,6 +246,26 @@ CREATE TABLE IF NOT EXISTS pgsweep.idle_run (
 COMMENT ON TABLE pgsweep.idle_run IS
     'Function runs that deleted nothing, not yet folded into pgsweep.rule_counter';
 
+-- ---- tables/partition_detach.sql ----------------------------------------
+-- The partitions a cleanup is detaching with DETACH PARTITION ... CONCURRENTLY, each recorded
+-- (and committed) before the detach starts and forgotten in the transaction that drops, moves
+-- or attaches it again: what the next run repairs should the sweeping session end in between
+-- (a partition half-detached, or detached and a table of its own). A pending detach not
+-- recorded here is another session's (an app migration's) and pgsweep leaves it alone.
+-- partition is the schema-qualified name at the detach (a standalone table has no other link
+-- to its parent); bound is pg_get_expr(relpartbound) in UTC and ISO dates, as ATTACH PARTITION
+-- takes it back; checks are the CHECK constraints the partition had before the detach.
+CREATE TABLE IF NOT EXISTS pgsweep.partition_detach (
+    partition    text        PRIMARY KEY,
+    parent       regclass    NOT NULL,
+    bound        text        NOT NULL,
+    checks       text[]      NOT NULL DEFAULT '{}',
+    started_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    role_name    name        NOT NULL DEFAULT session_user
+);
+COMMENT ON TABLE pgsweep.partition_detach IS
+    'Concurrent partition detaches a cleanup started and has not finished (dropped or attached again)';
+
 -- ---- tables/release.sql ----------------------------------------
 -- The engine releases applied to this database, newest last: the engine's own version record,
 -- apart from any application's migration history (alembic_version, flyway_schema_history, …).
@@ -4658,6 +4678,9 @@ GRANT USAGE ON SCHEMA pgsweep TO PUBLIC;
 -- Pure arithmetic on an instant and a zone, deleting nothing: the views that hide expired rows
 -- (pgsweep.create_live_view) call it with their reader's rights.
 GRANT EXECUTE ON FUNCTION pgsweep.wall_clock_cutoff(timestamptz, text) TO PUBLIC;
+-- The record of a cleanup's own concurrent detaches: written by the role that removes
+-- partitions (it owns the tables, and is normally the engine's owner), read by no one else.
+REVOKE ALL ON pgsweep.partition_detach FROM PUBLIC;
 
 INSERT INTO pgsweep.release (version) VALUES ('1.4') ON CONFLICT (version) DO NOTHING;
 DO $$
