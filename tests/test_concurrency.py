@@ -6,6 +6,7 @@ fails with LockNotAvailable instead of hanging the test.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
@@ -18,6 +19,8 @@ from tests.pg import connect
 from tests.tokens import add_token, add_user
 
 DETECT_WAIT = "SET lock_timeout = '200ms'"
+# How long the app issues tokens against a running sweep (a bound, not a measurement).
+APP_LOOP_S = 30.0
 
 
 @pytest.fixture
@@ -87,7 +90,11 @@ def test_the_apps_invalidate_waits_for_at_most_one_batch_of_the_sweep_procedure(
         app.execute(DETECT_WAIT)
         with ThreadPoolExecutor(1) as pool:
             sweep = pool.submit(_sweep, db)
-            while not sweep.done():
+            # The app runs against the sweep for at most APP_LOOP_S: each of its waits pauses the
+            # sweep (pause_for_blocked), so an endless app loop on a loaded machine could hold
+            # the sweep back for as long as it runs. Then the sweep finishes on its own.
+            until = time.monotonic() + APP_LOOP_S
+            while not sweep.done() and time.monotonic() < until:
                 # LockNotAvailable here would mean a wait longer than one batch.
                 issue_token(app, "password_reset_tokens", users[issued % len(users)])
                 issued += 1
