@@ -111,6 +111,10 @@ def test_the_apps_invalidate_waits_for_at_most_one_batch_of_the_sweep_procedure(
 
 def _sweep(db: str) -> int:
     with connect(db) as conn:
+        # Not a test of the autovacuum pause: engine 1.4's pace loop reads the vacuum progress
+        # from a backend-status snapshot that lasts its transaction, so an autovacuum of the
+        # table seen at a pause can hold the sweep for good (to be fixed in the next release).
+        conn.execute("SET pgsweep.pause_for_autovacuum = off")
         row = conn.execute("CALL pgsweep.sweep('password_reset_tokens', 500)").fetchone()
         assert row is not None
         return int(row[0])
